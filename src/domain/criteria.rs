@@ -1,0 +1,365 @@
+//! Criteria: the bounds agreed before a deploy, and the verdict of one check against them.
+
+use serde::{Deserialize, Serialize};
+
+/// One signal and its bounds. Any subset of the four bounds may be set; at least one must be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Criterion {
+    pub name: String,
+    /// canary ≤ max
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// canary ≥ min
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// canary ≤ baseline × max_ratio
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ratio: Option<f64>,
+    /// canary ≤ baseline + max_delta
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delta: Option<f64>,
+    /// Consecutive failing checks that make a breach.
+    #[serde(default = "default_failure_limit")]
+    pub failure_limit: u32,
+}
+
+fn default_failure_limit() -> u32 {
+    3
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    NoData,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::NoData => "no_data",
+        }
+    }
+}
+
+/// The verdict of one check of one criterion, with the reasons a person would want to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+}
+
+impl Criterion {
+    /// Problems with this criterion as `(field, problem)` pairs; empty when it is usable.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.name.trim().is_empty() {
+            out.push(("name", "must not be empty".to_string()));
+        }
+        for (field, value) in [
+            ("max", self.max),
+            ("min", self.min),
+            ("max_ratio", self.max_ratio),
+            ("max_delta", self.max_delta),
+        ] {
+            if let Some(v) = value {
+                if !v.is_finite() {
+                    out.push((field, "must be a finite number".to_string()));
+                }
+            }
+        }
+        if let Some(r) = self.max_ratio {
+            if r.is_finite() && r <= 0.0 {
+                out.push(("max_ratio", "must be > 0".to_string()));
+            }
+        }
+        if let Some(d) = self.max_delta {
+            if d.is_finite() && d < 0.0 {
+                out.push(("max_delta", "must be >= 0".to_string()));
+            }
+        }
+        if let (Some(min), Some(max)) = (self.min, self.max) {
+            if min > max {
+                out.push(("min", format!("must be <= max ({max})")));
+            }
+        }
+        if self.failure_limit == 0 {
+            out.push(("failure_limit", "must be >= 1".to_string()));
+        }
+        if self.max.is_none()
+            && self.min.is_none()
+            && self.max_ratio.is_none()
+            && self.max_delta.is_none()
+        {
+            out.push((
+                "max",
+                "a criterion needs at least one bound: max, min, max_ratio or max_delta"
+                    .to_string(),
+            ));
+        }
+        out
+    }
+
+    /// Absolute bounds (max/min) are what recovery is verified against after a rollback.
+    pub fn has_absolute_bounds(&self) -> bool {
+        self.max.is_some() || self.min.is_some()
+    }
+
+    fn has_relative_bounds(&self) -> bool {
+        self.max_ratio.is_some() || self.max_delta.is_some()
+    }
+
+    /// Checks a canary value against every bound. A missing or non-finite canary value is
+    /// `no_data`; a missing baseline is `no_data` only when a relative bound is what would decide.
+    pub fn evaluate(&self, canary: Option<f64>, baseline: Option<f64>) -> Evaluation {
+        let Some(c) = canary.filter(|v| v.is_finite()) else {
+            return Evaluation {
+                verdict: Verdict::NoData,
+                reasons: vec!["no canary value".to_string()],
+            };
+        };
+        let mut failures = self.absolute_failures(c, "canary");
+        let baseline = baseline.filter(|v| v.is_finite());
+        match baseline {
+            Some(b) => {
+                if let Some(r) = self.max_ratio {
+                    let limit = b * r;
+                    if c > limit {
+                        failures.push(format!(
+                            "canary {} > baseline {} × {} = {}",
+                            fmt_num(c),
+                            fmt_num(b),
+                            fmt_num(r),
+                            fmt_num(limit)
+                        ));
+                    }
+                }
+                if let Some(d) = self.max_delta {
+                    let limit = b + d;
+                    if c > limit {
+                        failures.push(format!(
+                            "canary {} > baseline {} + {} = {}",
+                            fmt_num(c),
+                            fmt_num(b),
+                            fmt_num(d),
+                            fmt_num(limit)
+                        ));
+                    }
+                }
+            }
+            None if self.has_relative_bounds() && failures.is_empty() => {
+                return Evaluation {
+                    verdict: Verdict::NoData,
+                    reasons: vec!["no baseline value for the relative bounds".to_string()],
+                };
+            }
+            None => {}
+        }
+        if failures.is_empty() {
+            Evaluation {
+                verdict: Verdict::Pass,
+                reasons: Vec::new(),
+            }
+        } else {
+            Evaluation {
+                verdict: Verdict::Fail,
+                reasons: failures,
+            }
+        }
+    }
+
+    /// Checks one value against the absolute bounds only (recovery verification after a rollback).
+    pub fn evaluate_absolute(&self, value: Option<f64>, label: &str) -> Evaluation {
+        let Some(v) = value.filter(|v| v.is_finite()) else {
+            return Evaluation {
+                verdict: Verdict::NoData,
+                reasons: vec![format!("no {label} value")],
+            };
+        };
+        let failures = self.absolute_failures(v, label);
+        Evaluation {
+            verdict: if failures.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            },
+            reasons: failures,
+        }
+    }
+
+    fn absolute_failures(&self, v: f64, label: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(max) = self.max {
+            if v > max {
+                out.push(format!("{label} {} > max {}", fmt_num(v), fmt_num(max)));
+            }
+        }
+        if let Some(min) = self.min {
+            if v < min {
+                out.push(format!("{label} {} < min {}", fmt_num(v), fmt_num(min)));
+            }
+        }
+        out
+    }
+
+    /// The bounds in words, e.g. `canary ≤ 0.01 and ≤ baseline × 1.5; breach after 3 failing checks`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = self.max {
+            parts.push(format!("≤ {}", fmt_num(v)));
+        }
+        if let Some(v) = self.min {
+            parts.push(format!("≥ {}", fmt_num(v)));
+        }
+        if let Some(v) = self.max_ratio {
+            parts.push(format!("≤ baseline × {}", fmt_num(v)));
+        }
+        if let Some(v) = self.max_delta {
+            parts.push(format!("≤ baseline + {}", fmt_num(v)));
+        }
+        format!(
+            "canary {}; breach after {} failing check{}",
+            parts.join(" and "),
+            self.failure_limit,
+            if self.failure_limit == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// Numbers as people write them: no trailing zeros, at most 6 significant decimals.
+pub fn fmt_num(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e15 {
+        return format!("{}", v as i64);
+    }
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crit() -> Criterion {
+        Criterion {
+            name: "5xx ratio".into(),
+            max: None,
+            min: None,
+            max_ratio: None,
+            max_delta: None,
+            failure_limit: 3,
+        }
+    }
+
+    #[test]
+    fn max_bound() {
+        let c = Criterion {
+            max: Some(0.01),
+            ..crit()
+        };
+        assert_eq!(c.evaluate(Some(0.01), None).verdict, Verdict::Pass);
+        let e = c.evaluate(Some(0.02), None);
+        assert_eq!(e.verdict, Verdict::Fail);
+        assert_eq!(e.reasons, vec!["canary 0.02 > max 0.01"]);
+    }
+
+    #[test]
+    fn min_bound() {
+        let c = Criterion {
+            min: Some(100.0),
+            ..crit()
+        };
+        assert_eq!(c.evaluate(Some(150.0), None).verdict, Verdict::Pass);
+        assert_eq!(c.evaluate(Some(99.5), None).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn ratio_and_delta_bounds_use_the_baseline() {
+        let ratio = Criterion {
+            max_ratio: Some(1.5),
+            ..crit()
+        };
+        assert_eq!(ratio.evaluate(Some(0.3), Some(0.2)).verdict, Verdict::Pass);
+        let e = ratio.evaluate(Some(0.31), Some(0.2));
+        assert_eq!(e.verdict, Verdict::Fail);
+        assert!(e.reasons[0].contains("baseline 0.2 × 1.5 = 0.3"), "{e:?}");
+        let delta = Criterion {
+            max_delta: Some(0.005),
+            ..crit()
+        };
+        assert_eq!(delta.evaluate(Some(0.014), Some(0.01)).verdict, Verdict::Pass);
+        assert_eq!(delta.evaluate(Some(0.016), Some(0.01)).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn missing_values_are_no_data_not_a_pass() {
+        let c = Criterion {
+            max: Some(1.0),
+            max_ratio: Some(1.5),
+            ..crit()
+        };
+        assert_eq!(c.evaluate(None, Some(1.0)).verdict, Verdict::NoData);
+        assert_eq!(c.evaluate(Some(f64::NAN), Some(1.0)).verdict, Verdict::NoData);
+        // Relative bound cannot be judged without a baseline…
+        assert_eq!(c.evaluate(Some(0.5), None).verdict, Verdict::NoData);
+        // …but a broken absolute bound is a failure regardless.
+        assert_eq!(c.evaluate(Some(2.0), None).verdict, Verdict::Fail);
+        // Only absolute bounds: no baseline needed.
+        let abs = Criterion {
+            max: Some(1.0),
+            ..crit()
+        };
+        assert_eq!(abs.evaluate(Some(0.5), None).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn problems_name_the_field() {
+        let c = Criterion {
+            max_ratio: Some(0.0),
+            failure_limit: 0,
+            ..crit()
+        };
+        let p = c.problems();
+        assert!(p.contains(&("max_ratio", "must be > 0".to_string())), "{p:?}");
+        assert!(p.iter().any(|(f, _)| *f == "failure_limit"));
+        let none = crit().problems();
+        assert!(none.iter().any(|(_, m)| m.contains("at least one bound")));
+        let inverted = Criterion {
+            min: Some(2.0),
+            max: Some(1.0),
+            ..crit()
+        };
+        assert!(inverted.problems().iter().any(|(f, _)| *f == "min"));
+    }
+
+    #[test]
+    fn absolute_evaluation_for_verification() {
+        let c = Criterion {
+            max: Some(0.5),
+            max_ratio: Some(1.2),
+            ..crit()
+        };
+        assert!(c.has_absolute_bounds());
+        assert_eq!(c.evaluate_absolute(Some(0.4), "baseline").verdict, Verdict::Pass);
+        assert_eq!(c.evaluate_absolute(Some(0.6), "baseline").verdict, Verdict::Fail);
+        assert_eq!(c.evaluate_absolute(None, "baseline").verdict, Verdict::NoData);
+    }
+
+    #[test]
+    fn describes_bounds() {
+        let c = Criterion {
+            max: Some(0.01),
+            max_ratio: Some(1.5),
+            ..crit()
+        };
+        assert_eq!(
+            c.describe(),
+            "canary ≤ 0.01 and ≤ baseline × 1.5; breach after 3 failing checks"
+        );
+        assert_eq!(fmt_num(0.25), "0.25");
+        assert_eq!(fmt_num(3.0), "3");
+    }
+}

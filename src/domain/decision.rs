@@ -1,0 +1,166 @@
+//! Who may decide, and when enough of them have.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What a responder asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    Rollback,
+    Promote,
+}
+
+impl Choice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Choice::Rollback => "rollback",
+            Choice::Promote => "promote",
+        }
+    }
+}
+
+/// Prefixes a decider may use. A person is `platform:user-id`; a group is `slack-group:ID` or
+/// `discord-role:ID`, and every member of it may decide.
+pub const PERSON_PLATFORMS: &[&str] = &["slack", "discord", "console"];
+pub const GROUP_KINDS: &[&str] = &["slack-group", "discord-role"];
+
+/// Checks one `deciders` entry; the error says what a valid one looks like.
+pub fn parse_decider(entry: &str) -> Result<(), String> {
+    let Some((kind, id)) = entry.split_once(':') else {
+        return Err(format!(
+            "`{entry}` is not `kind:id` (kinds: {}, {})",
+            PERSON_PLATFORMS.join(", "),
+            GROUP_KINDS.join(", ")
+        ));
+    };
+    if !PERSON_PLATFORMS.contains(&kind) && !GROUP_KINDS.contains(&kind) {
+        return Err(format!(
+            "unknown kind `{kind}` in `{entry}` (kinds: {}, {})",
+            PERSON_PLATFORMS.join(", "),
+            GROUP_KINDS.join(", ")
+        ));
+    }
+    if id.trim().is_empty() || id.chars().any(char::is_whitespace) {
+        return Err(format!("`{entry}` has an empty or spaced id"));
+    }
+    Ok(())
+}
+
+/// A person casting a vote, as a chat adapter (or the votes API) identified them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Voter {
+    /// Platform identity, e.g. `slack:U01ALICE`.
+    pub identity: String,
+    /// Display name for the thread and the timeline.
+    pub name: String,
+    /// Groups/roles the platform says this person belongs to, e.g. `slack-group:S01SRE`.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// One vote: a person, the choice, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vote {
+    pub voter: Voter,
+    pub choice: Choice,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Returns the `deciders` entry that authorizes this voter, if any.
+pub fn authorizing_entry<'a>(deciders: &'a [String], voter: &Voter) -> Option<&'a str> {
+    deciders
+        .iter()
+        .find(|d| **d == voter.identity || voter.groups.iter().any(|g| g == *d))
+        .map(String::as_str)
+}
+
+/// Counts each person's latest vote once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    latest: BTreeMap<String, Choice>,
+}
+
+impl Tally {
+    pub fn record(&mut self, identity: &str, choice: Choice) {
+        self.latest.insert(identity.to_string(), choice);
+    }
+
+    pub fn choice_of(&self, identity: &str) -> Option<Choice> {
+        self.latest.get(identity).copied()
+    }
+
+    pub fn count(&self, choice: Choice) -> u32 {
+        self.latest.values().filter(|c| **c == choice).count() as u32
+    }
+
+    pub fn voters_for(&self, choice: Choice) -> Vec<String> {
+        self.latest
+            .iter()
+            .filter(|(_, c)| **c == choice)
+            .map(|(v, _)| v.clone())
+            .collect()
+    }
+
+    pub fn clear(&mut self) {
+        self.latest.clear();
+    }
+
+    /// True when the votes for `choice` reach `quorum`.
+    pub fn reaches(&self, choice: Choice, quorum: u32) -> bool {
+        self.count(choice) >= quorum.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn voter(id: &str, groups: &[&str]) -> Voter {
+        Voter {
+            identity: id.into(),
+            name: id.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn deciders_are_people_or_groups() {
+        let deciders = vec!["slack:U01ALICE".to_string(), "slack-group:S01SRE".to_string()];
+        assert_eq!(
+            authorizing_entry(&deciders, &voter("slack:U01ALICE", &[])),
+            Some("slack:U01ALICE")
+        );
+        assert_eq!(
+            authorizing_entry(&deciders, &voter("slack:U02BOB", &["slack-group:S01SRE"])),
+            Some("slack-group:S01SRE")
+        );
+        assert_eq!(authorizing_entry(&deciders, &voter("slack:U03EVE", &[])), None);
+        // Same id on another platform is another person.
+        assert_eq!(authorizing_entry(&deciders, &voter("discord:U01ALICE", &[])), None);
+    }
+
+    #[test]
+    fn decider_syntax() {
+        assert!(parse_decider("slack:U01").is_ok());
+        assert!(parse_decider("discord-role:6677").is_ok());
+        assert!(parse_decider("slak:U01").unwrap_err().contains("unknown kind `slak`"));
+        assert!(parse_decider("U01").is_err());
+        assert!(parse_decider("slack:").is_err());
+    }
+
+    #[test]
+    fn quorum_counts_each_person_once_with_their_latest_choice() {
+        let mut t = Tally::default();
+        t.record("slack:A", Choice::Rollback);
+        t.record("slack:A", Choice::Rollback);
+        assert_eq!(t.count(Choice::Rollback), 1);
+        assert!(!t.reaches(Choice::Rollback, 2));
+        t.record("slack:B", Choice::Rollback);
+        assert!(t.reaches(Choice::Rollback, 2));
+        t.record("slack:B", Choice::Promote);
+        assert!(!t.reaches(Choice::Rollback, 2));
+        assert_eq!(t.voters_for(Choice::Promote), vec!["slack:B"]);
+    }
+}

@@ -1,0 +1,19 @@
+//! The pure domain core: no I/O, no async. A deploy is an event-sourced aggregate; this module
+//! turns (state, input) into (events, effects) and renders timelines for people.
+
+pub mod criteria;
+pub mod decision;
+pub mod deploy;
+pub mod render;
+pub mod timeline;
+
+#[cfg(test)]
+mod tests;
+
+pub use criteria::{Criterion, Verdict};
+pub use decision::{Choice, Vote, Voter};
+pub use deploy::{
+    BOT, ChatEffect, ChatMessage, Deploy, DeployInfo, DomainError, Effect, Event, EventData,
+    ExecuteRequest, ExecutorOutcome, Input, OnBreach, OnPass, Outcome, PipelineEvent, Policy,
+    Sample, State,
+};
