@@ -1,3 +1,18 @@
 //! canarybot: deploys decided from chat, against criteria agreed before the deploy.
 
+pub mod auth;
+pub mod chat;
+pub mod config;
 pub mod domain;
+pub mod engine;
+pub mod rollback;
+pub mod store;
+
+use std::sync::Arc;
+
+/// Milliseconds since the epoch, UTC. Injected so tests and drills can control time.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp_millis())
+}

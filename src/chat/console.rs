@@ -1,0 +1,114 @@
+//! The console adapter: prints the canary thread readably. Used by `demo`, and by `serve` when no
+//! chat platform is configured.
+
+use super::{ChatError, ChatPort, ThreadTarget};
+use crate::domain::{ChatMessage, Choice};
+use async_trait::async_trait;
+use std::io::Write;
+use std::sync::Mutex;
+
+pub struct ConsoleChat {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl ConsoleChat {
+    pub fn stdout() -> Self {
+        ConsoleChat::new(Box::new(std::io::stdout()))
+    }
+
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        ConsoleChat {
+            out: Mutex::new(out),
+        }
+    }
+
+    fn print(&self, text: &str) {
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+fn buttons(message: &ChatMessage) -> String {
+    if message.buttons.is_empty() {
+        return String::new();
+    }
+    let labels: Vec<&str> = message
+        .buttons
+        .iter()
+        .map(|b| match b {
+            Choice::Rollback => "[ Roll back ]",
+            Choice::Promote => "[ Proceed ]",
+        })
+        .collect();
+    format!("\n  {}", labels.join(" "))
+}
+
+fn indent(text: &str, first: &str, rest: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        out.push_str(if i == 0 { first } else { rest });
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[async_trait]
+impl ChatPort for ConsoleChat {
+    fn platform(&self) -> &str {
+        "console"
+    }
+
+    async fn post_root(
+        &self,
+        target: &ThreadTarget,
+        message: &ChatMessage,
+    ) -> Result<Option<String>, ChatError> {
+        let body = indent(&message.text, "│ ", "│ ");
+        self.print(&format!(
+            "\n┌─ 🧵 canary thread {} ─\n{body}│{}\n",
+            target.deploy_id,
+            buttons(message)
+        ));
+        Ok(Some(target.deploy_id.clone()))
+    }
+
+    async fn update_root(
+        &self,
+        _target: &ThreadTarget,
+        thread: &str,
+        message: &ChatMessage,
+    ) -> Result<(), ChatError> {
+        let first = message.text.lines().next().unwrap_or_default();
+        self.print(&format!("├─ 📌 root of {thread} updated: {first}\n"));
+        Ok(())
+    }
+
+    async fn reply(
+        &self,
+        _target: &ThreadTarget,
+        _thread: &str,
+        message: &ChatMessage,
+    ) -> Result<(), ChatError> {
+        let lead = if message.loud { "├─❗ " } else { "├─ " };
+        let body = indent(&message.text, lead, "│   ");
+        self.print(&format!("{body}{}", {
+            let b = buttons(message);
+            if b.is_empty() { b } else { format!("│{}\n", b.trim_start_matches('\n')) }
+        }));
+        Ok(())
+    }
+
+    async fn notice(
+        &self,
+        _target: &ThreadTarget,
+        _thread: Option<&str>,
+        to: &str,
+        text: &str,
+    ) -> Result<(), ChatError> {
+        self.print(&format!("├─ 🔒 only {to} sees: {text}\n"));
+        Ok(())
+    }
+}

@@ -1,0 +1,67 @@
+//! Chat: the port every platform adapter implements, and the outbox worker that delivers chat
+//! effects in order per thread, so a slow or failing platform never blocks a decision.
+
+pub mod console;
+pub mod outbox;
+
+use crate::domain::ChatMessage;
+use async_trait::async_trait;
+
+/// Which deploy a message is about; adapters map the service to their channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadTarget {
+    pub deploy_id: String,
+    pub service: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// Try again later (rate limit, timeout, 5xx).
+    #[error("{message}")]
+    Transient {
+        message: String,
+        retry_after_ms: Option<u64>,
+    },
+    /// Retrying will not help (bad token, unknown channel).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// One chat platform. Implementations live in their own modules and know nothing of each other.
+#[async_trait]
+pub trait ChatPort: Send + Sync {
+    /// Short platform name used for outbox targets and identities: `console`, `slack`, `discord`.
+    fn platform(&self) -> &str;
+
+    /// Opens the canary thread; returns its reference, or `None` when this platform has no
+    /// channel for the service (then the deploy gets no thread here).
+    async fn post_root(
+        &self,
+        target: &ThreadTarget,
+        message: &ChatMessage,
+    ) -> Result<Option<String>, ChatError>;
+
+    async fn update_root(
+        &self,
+        target: &ThreadTarget,
+        thread: &str,
+        message: &ChatMessage,
+    ) -> Result<(), ChatError>;
+
+    async fn reply(
+        &self,
+        target: &ThreadTarget,
+        thread: &str,
+        message: &ChatMessage,
+    ) -> Result<(), ChatError>;
+
+    /// A private notice to one person. `to` is a platform identity (`slack:U01ALICE`); adapters
+    /// ignore identities of other platforms.
+    async fn notice(
+        &self,
+        target: &ThreadTarget,
+        thread: Option<&str>,
+        to: &str,
+        text: &str,
+    ) -> Result<(), ChatError>;
+}

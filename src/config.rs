@@ -1,0 +1,544 @@
+//! Configuration: one TOML file, `${VAR}` taken from the environment, every problem named by its
+//! key path. Unknown keys are errors: a typo must not silently disable a criterion.
+
+use crate::domain::{Criterion, OnBreach, OnPass, Policy, decision::parse_decider};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
+    #[serde(default, rename = "service")]
+    pub services: Vec<ServiceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where people and pipelines reach this server (links, `announce` default).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Bearer tokens for `/api/*`; empty means the API is open.
+    #[serde(default)]
+    pub api_tokens: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            public_url: None,
+            api_tokens: Vec::new(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    #[serde(default = "default_db_url")]
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: default_db_url(),
+        }
+    }
+}
+
+fn default_db_url() -> String {
+    "sqlite://canarybot.db".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Any one of these may sign a deploy or metrics webhook (rotation).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub name: String,
+    #[serde(default)]
+    pub deciders: Vec<String>,
+    #[serde(default = "one")]
+    pub rollback_quorum: u32,
+    #[serde(default = "one")]
+    pub promote_quorum: u32,
+    #[serde(default = "default_on_breach")]
+    pub on_breach: OnBreach,
+    #[serde(default = "default_on_pass")]
+    pub on_pass: OnPass,
+    #[serde(default = "default_window", with = "humantime_serde")]
+    pub canary_window: Duration,
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub check_interval: Duration,
+    #[serde(default = "default_verify_checks")]
+    pub verify_checks: u32,
+    #[serde(default)]
+    pub criteria: Vec<Criterion>,
+    #[serde(default)]
+    pub rollback: Option<RollbackConfig>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_on_breach() -> OnBreach {
+    OnBreach::Ask
+}
+fn default_on_pass() -> OnPass {
+    OnPass::Ask
+}
+fn default_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_verify_checks() -> u32 {
+    2
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackKind {
+    Webhook,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackConfig {
+    pub kind: RollbackKind,
+    pub url: String,
+    /// Signs the executor call; defaults to the first `[webhooks] secrets` entry.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Attempts after the first one, on timeouts, connection errors and non-2xx answers.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Wait before the first retry; doubles each time.
+    #[serde(default = "default_backoff", with = "humantime_serde")]
+    pub backoff: Duration,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_backoff() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// Serde glue for `30s` / `15m` / `1h` durations.
+mod humantime_serde {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{s}` is not a duration ({e}); write e.g. 30s, 15m, 1h"
+            ))
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Env(String),
+    #[error("{0}")]
+    Parse(String),
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+/// Replaces every `${VAR}` with `lookup(VAR)`; a missing variable is an error naming it (and the
+/// line it is on). `$${` escapes a literal `${`.
+pub fn substitute_env(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    let mut missing = Vec::new();
+    for (lineno, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        while let Some(pos) = rest.find("${") {
+            if rest[..pos].ends_with('$') {
+                out.push_str(&rest[..pos - 1]);
+                out.push_str("${");
+                rest = &rest[pos + 2..];
+                continue;
+            }
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos + 2..];
+            let Some(end) = after.find('}') else {
+                return Err(ConfigError::Env(format!(
+                    "line {}: `${{` without a closing `}}`",
+                    lineno + 1
+                )));
+            };
+            let name = &after[..end];
+            match lookup(name) {
+                Some(v) => out.push_str(&v.replace('\\', "\\\\").replace('"', "\\\"")),
+                None => missing.push(format!(
+                    "line {}: environment variable {name} is not set",
+                    lineno + 1
+                )),
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+    }
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(ConfigError::Env(missing.join("\n")))
+    }
+}
+
+impl Config {
+    /// Reads, substitutes from the process environment, parses and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml(&text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses TOML with `${VAR}` taken from `lookup`, then validates.
+    pub fn from_toml(
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let text = substitute_env(text, lookup)?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Every problem as `key.path: what is wrong`.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            out.push(format!(
+                "server.listen: `{}` is not an address such as 127.0.0.1:8080",
+                self.server.listen
+            ));
+        }
+        if let Some(u) = &self.server.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                out.push(format!("server.public_url: `{u}` must start with http:// or https://"));
+            }
+        }
+        for (i, t) in self.server.api_tokens.iter().enumerate() {
+            if t.len() < 16 {
+                out.push(format!(
+                    "server.api_tokens[{i}]: too short ({} characters); use at least 16",
+                    t.len()
+                ));
+            }
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            out.push(format!(
+                "database.url: `{url}` must start with sqlite:// or postgres://"
+            ));
+        }
+        for (i, s) in self.webhooks.secrets.iter().enumerate() {
+            if s.len() < 16 {
+                out.push(format!(
+                    "webhooks.secrets[{i}]: too short ({} characters); use at least 16",
+                    s.len()
+                ));
+            }
+        }
+        if self.webhooks.secrets.is_empty() {
+            out.push("webhooks.secrets: at least one secret is needed to accept signed webhooks".into());
+        }
+        let mut names = HashSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let key = if s.name.is_empty() {
+                format!("service[{i}]")
+            } else {
+                format!("service[{}]", s.name)
+            };
+            if s.name.trim().is_empty() {
+                out.push(format!("{key}.name: must not be empty"));
+            } else if !names.insert(s.name.clone()) {
+                out.push(format!("{key}.name: `{}` is configured twice", s.name));
+            }
+            if s.deciders.is_empty() {
+                out.push(format!("{key}.deciders: name at least one person or group who may decide"));
+            }
+            for (j, d) in s.deciders.iter().enumerate() {
+                if let Err(e) = parse_decider(d) {
+                    out.push(format!("{key}.deciders[{j}]: {e}"));
+                }
+            }
+            if s.rollback_quorum == 0 {
+                out.push(format!("{key}.rollback_quorum: must be >= 1"));
+            }
+            if s.promote_quorum == 0 {
+                out.push(format!("{key}.promote_quorum: must be >= 1"));
+            }
+            if s.check_interval.is_zero() {
+                out.push(format!("{key}.check_interval: must be > 0"));
+            }
+            if s.verify_checks == 0 {
+                out.push(format!("{key}.verify_checks: must be >= 1"));
+            }
+            if s.criteria.is_empty() {
+                out.push(format!("{key}.criteria: at least one criterion is needed"));
+            }
+            out.extend(criteria_problems(&key, &s.criteria));
+            if let Some(r) = &s.rollback {
+                if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
+                    out.push(format!("{key}.rollback.url: `{}` must start with http:// or https://", r.url));
+                }
+                if r.timeout.is_zero() {
+                    out.push(format!("{key}.rollback.timeout: must be > 0"));
+                }
+                if r.secret.is_none() && self.webhooks.secrets.is_empty() {
+                    out.push(format!("{key}.rollback.secret: no secret and no [webhooks] secrets to sign with"));
+                }
+            }
+        }
+        out
+    }
+
+    /// Warnings that do not stop the server.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.server.api_tokens.is_empty() {
+            let loopback = self
+                .server
+                .listen
+                .parse::<SocketAddr>()
+                .map(|a| a.ip().is_loopback())
+                .unwrap_or(false);
+            if !loopback {
+                out.push(format!(
+                    "server.api_tokens: empty while listening on {}: the timeline API and votes API are open to anyone who can reach it",
+                    self.server.listen
+                ));
+            }
+        }
+        if self.services.is_empty() {
+            out.push("service: no services configured; every deploy webhook will be refused".into());
+        }
+        out
+    }
+
+    pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn service_names(&self) -> Vec<&str> {
+        self.services.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// The secret the rollback executor signs with.
+    pub fn executor_secret(&self, rollback: &RollbackConfig) -> String {
+        rollback
+            .secret
+            .clone()
+            .or_else(|| self.webhooks.secrets.first().cloned())
+            .unwrap_or_default()
+    }
+}
+
+/// Problems with a list of criteria, keyed `{prefix}.criteria[i].field`.
+pub fn criteria_problems(prefix: &str, criteria: &[Criterion]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    for (i, c) in criteria.iter().enumerate() {
+        for (field, problem) in c.problems() {
+            out.push(format!("{prefix}.criteria[{i}].{field}: {problem}"));
+        }
+        if !names.insert(c.name.as_str()) {
+            out.push(format!("{prefix}.criteria[{i}].name: `{}` appears twice", c.name));
+        }
+    }
+    out
+}
+
+impl ServiceConfig {
+    /// The agreement to lock into a new deploy, with the deploy's own extra criteria merged in.
+    pub fn policy(&self, extra: Vec<Criterion>) -> Result<Policy, String> {
+        let mut criteria = self.criteria.clone();
+        for c in extra {
+            if criteria.iter().any(|k| k.name == c.name) {
+                return Err(format!(
+                    "criteria: `{}` is already a criterion of service {}; extra criteria must have new names",
+                    c.name, self.name
+                ));
+            }
+            criteria.push(c);
+        }
+        Ok(Policy {
+            criteria,
+            deciders: self.deciders.clone(),
+            rollback_quorum: self.rollback_quorum,
+            promote_quorum: self.promote_quorum,
+            on_breach: self.on_breach,
+            on_pass: self.on_pass,
+            canary_window_s: self.canary_window.as_secs(),
+            verify_checks: self.verify_checks,
+            executor: self.rollback.as_ref().map(|r| match r.kind {
+                RollbackKind::Webhook => "webhook".to_string(),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+api_tokens = ["${TOKEN}"]
+[database]
+url = "sqlite://x.db"
+[webhooks]
+secrets = ["${SECRET}", "an-older-secret-still-valid"]
+[[service]]
+name = "checkout"
+deciders = ["slack:U01ALICE", "slack-group:S01SRE"]
+canary_window = "15m"
+check_interval = "30s"
+[[service.criteria]]
+name = "5xx ratio"
+max = 0.01
+max_ratio = 1.5
+failure_limit = 3
+[service.rollback]
+kind = "webhook"
+url = "http://127.0.0.1:9/rollback"
+timeout = "10s"
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "TOKEN" => Some("token-0123456789abcdef".into()),
+            "SECRET" => Some("secret-0123456789abcdef".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn parses_with_env_and_defaults() {
+        let c = Config::from_toml(GOOD, &env).expect("valid");
+        assert_eq!(c.webhooks.secrets[0], "secret-0123456789abcdef");
+        let s = c.service("checkout").expect("service");
+        assert_eq!(s.canary_window, Duration::from_secs(900));
+        assert_eq!(s.verify_checks, 2);
+        assert_eq!(s.rollback.as_ref().map(|r| r.retries), Some(3));
+        assert!(c.warnings().is_empty());
+    }
+
+    #[test]
+    fn missing_env_var_is_named() {
+        let err = Config::from_toml(GOOD, &|n| if n == "TOKEN" { env(n) } else { None }).unwrap_err();
+        assert!(err.to_string().contains("environment variable SECRET is not set"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let text = GOOD.replace("max_ratio = 1.5", "max_ratoi = 1.5");
+        let err = Config::from_toml(&text, &env).unwrap_err();
+        assert!(err.to_string().contains("max_ratoi"), "{err}");
+    }
+
+    #[test]
+    fn problems_carry_key_paths() {
+        let text = GOOD
+            .replace("max_ratio = 1.5", "max_ratio = 0")
+            .replace("\"slack-group:S01SRE\"", "\"slak:U02\"");
+        let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+        assert!(err.contains("service[checkout].criteria[0].max_ratio: must be > 0"), "{err}");
+        assert!(err.contains("service[checkout].deciders[1]: unknown kind `slak`"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_is_explained() {
+        let text = GOOD.replace("\"15m\"", "\"fifteen\"");
+        let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+        assert!(err.contains("`fifteen` is not a duration"), "{err}");
+    }
+
+    #[test]
+    fn open_api_on_a_public_address_warns() {
+        let text = GOOD
+            .replace("api_tokens = [\"${TOKEN}\"]", "")
+            .replace("127.0.0.1:8080", "0.0.0.0:8080");
+        let c = Config::from_toml(&text, &env).expect("valid");
+        assert!(c.warnings()[0].contains("server.api_tokens"));
+    }
+
+    #[test]
+    fn extra_criteria_merge_and_clash() {
+        let c = Config::from_toml(GOOD, &env).expect("valid");
+        let s = c.service("checkout").expect("service");
+        let extra = Criterion {
+            name: "cart errors".into(),
+            max: Some(1.0),
+            min: None,
+            max_ratio: None,
+            max_delta: None,
+            failure_limit: 2,
+        };
+        let p = s.policy(vec![extra.clone()]).expect("merged");
+        assert_eq!(p.criteria.len(), 2);
+        let clash = Criterion {
+            name: "5xx ratio".into(),
+            ..extra
+        };
+        assert!(s.policy(vec![clash]).unwrap_err().contains("`5xx ratio` is already"));
+    }
+
+    #[test]
+    fn dollar_escape() {
+        let out = substitute_env("a = \"$${HOME}\"", &|_| None).expect("escaped");
+        assert_eq!(out, "a = \"${HOME}\"");
+    }
+}

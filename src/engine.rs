@@ -1,0 +1,247 @@
+//! The engine applies one input to one deploy: load the timeline, run the pure core, store the new
+//! events and the effects they cause in one transaction, then wake the workers.
+
+use crate::Clock;
+use crate::chat::outbox::{ChatItem, target_of};
+use crate::domain::{self, Deploy, DeployInfo, DomainError, Effect, ExecuteRequest, Input, Outcome, Policy};
+use crate::store::{Append, NewOutbox, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use tokio::sync::{Mutex, Notify};
+
+/// The outbox target of executor calls.
+pub const EXECUTOR_TARGET: &str = "executor";
+
+/// What the engine writes for an executor call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecItem {
+    pub service: String,
+    pub request: ExecuteRequest,
+    #[serde(default)]
+    pub drill: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("unknown deploy `{0}`")]
+    UnknownDeploy(String),
+    #[error("{0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("deploy {0} is being changed by others; try again")]
+    Busy(String),
+}
+
+impl From<DomainError> for EngineError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::BadInput(m) => EngineError::BadInput(m),
+            DomainError::Corrupt(m) => EngineError::Store(StoreError::Corrupt(m)),
+        }
+    }
+}
+
+/// The deploy after an input, and what the input produced.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub deploy: Deploy,
+    pub outcome: Outcome,
+    /// False when a `started` named a deploy that already existed.
+    pub created: bool,
+}
+
+pub struct Engine {
+    store: Store,
+    chat_platforms: Vec<String>,
+    clock: Clock,
+    /// Striped per-deploy locks: inputs to one deploy queue here instead of racing in the store.
+    locks: Vec<Mutex<()>>,
+    pub chat_wake: Arc<Notify>,
+    pub executor_wake: Arc<Notify>,
+}
+
+const STRIPES: usize = 64;
+const APPEND_ATTEMPTS: usize = 5;
+
+impl Engine {
+    pub fn new(store: Store, chat_platforms: Vec<String>, clock: Clock) -> Self {
+        Engine {
+            store,
+            chat_platforms,
+            clock,
+            locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            chat_wake: Arc::new(Notify::new()),
+            executor_wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    fn lock_for(&self, deploy_id: &str) -> &Mutex<()> {
+        let mut h = DefaultHasher::new();
+        deploy_id.hash(&mut h);
+        &self.locks[(h.finish() as usize) % STRIPES]
+    }
+
+    /// The deploy and its timeline.
+    pub async fn load(&self, deploy_id: &str) -> Result<(Deploy, Vec<domain::Event>), EngineError> {
+        let events = self
+            .store
+            .events(deploy_id)
+            .await?
+            .ok_or_else(|| EngineError::UnknownDeploy(deploy_id.to_string()))?;
+        let deploy = Deploy::fold(&events)?;
+        Ok((deploy, events))
+    }
+
+    /// Opens a deploy. A deploy that already exists is returned as it is (`created: false`).
+    pub async fn start(&self, info: DeployInfo, policy: Policy, source: &str) -> Result<Applied, EngineError> {
+        let _guard = self.lock_for(&info.id).lock().await;
+        if let Ok((deploy, _)) = self.load(&info.id).await {
+            return Ok(Applied {
+                deploy,
+                outcome: Outcome::default(),
+                created: false,
+            });
+        }
+        let now = self.now();
+        let outcome = domain::deploy::start(info.clone(), policy, now, source);
+        let deploy = Deploy::fold(&outcome.events)?;
+        let outbox = self.outbox_rows(&info.service, &outcome.effects);
+        let result = self
+            .store
+            .append(Append {
+                deploy_id: &info.id,
+                new_deploy: Some(&info),
+                expected_last_seq: 0,
+                events: &outcome.events,
+                state: deploy.state,
+                outbox: &outbox,
+                samples: &[],
+                now_ms: now,
+            })
+            .await;
+        match result {
+            Ok(()) => {
+                self.wake(&outcome);
+                Ok(Applied {
+                    deploy,
+                    outcome,
+                    created: true,
+                })
+            }
+            // Another replica opened it first.
+            Err(StoreError::Conflict(_)) => {
+                let (deploy, _) = self.load(&info.id).await?;
+                Ok(Applied {
+                    deploy,
+                    outcome: Outcome::default(),
+                    created: false,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies one input to an existing deploy.
+    pub async fn apply(&self, deploy_id: &str, input: Input, source: &str) -> Result<Applied, EngineError> {
+        let _guard = self.lock_for(deploy_id).lock().await;
+        for _ in 0..APPEND_ATTEMPTS {
+            let (deploy, _) = self.load(deploy_id).await?;
+            let now = self.now();
+            let samples = match &input {
+                Input::Check { samples } => samples.clone(),
+                _ => Vec::new(),
+            };
+            let outcome = deploy.handle(input.clone(), now, source)?;
+            let mut after = deploy.clone();
+            for e in &outcome.events {
+                after.apply(e);
+            }
+            if outcome.events.is_empty() && outcome.effects.is_empty() && samples.is_empty() {
+                return Ok(Applied {
+                    deploy: after,
+                    outcome,
+                    created: false,
+                });
+            }
+            let outbox = self.outbox_rows(&deploy.info.service, &outcome.effects);
+            let result = self
+                .store
+                .append(Append {
+                    deploy_id,
+                    new_deploy: None,
+                    expected_last_seq: deploy.last_seq,
+                    events: &outcome.events,
+                    state: after.state,
+                    outbox: &outbox,
+                    samples: &samples,
+                    now_ms: now,
+                })
+                .await;
+            match result {
+                Ok(()) => {
+                    self.wake(&outcome);
+                    return Ok(Applied {
+                        deploy: after,
+                        outcome,
+                        created: false,
+                    });
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(EngineError::Busy(deploy_id.to_string()))
+    }
+
+    fn wake(&self, outcome: &Outcome) {
+        for e in &outcome.effects {
+            match e {
+                Effect::Chat(_) => self.chat_wake.notify_waiters(),
+                Effect::Execute(_) => self.executor_wake.notify_waiters(),
+            }
+        }
+    }
+
+    fn outbox_rows(&self, service: &str, effects: &[Effect]) -> Vec<NewOutbox> {
+        let mut rows = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Chat(chat) => {
+                    for platform in &self.chat_platforms {
+                        let item = ChatItem {
+                            service: service.to_string(),
+                            effect: chat.clone(),
+                        };
+                        rows.push(NewOutbox {
+                            target: target_of(platform),
+                            payload: serde_json::to_string(&item).unwrap_or_default(),
+                        });
+                    }
+                }
+                Effect::Execute(request) => {
+                    let item = ExecItem {
+                        service: service.to_string(),
+                        request: request.clone(),
+                        drill: false,
+                    };
+                    rows.push(NewOutbox {
+                        target: EXECUTOR_TARGET.to_string(),
+                        payload: serde_json::to_string(&item).unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        rows
+    }
+}
