@@ -94,13 +94,22 @@ mod tests {
     fn any_configured_secret_verifies() {
         let secrets = vec!["new-secret".to_string(), "old-secret".to_string()];
         let body = br#"{"event":"started"}"#;
-        assert_eq!(verify(H, Some(&sign("old-secret", body)), &secrets, body), Ok(()));
-        assert_eq!(verify(H, Some(&sign("new-secret", body)), &secrets, body), Ok(()));
+        assert_eq!(
+            verify(H, Some(&sign("old-secret", body)), &secrets, body),
+            Ok(())
+        );
+        assert_eq!(
+            verify(H, Some(&sign("new-secret", body)), &secrets, body),
+            Ok(())
+        );
         assert_eq!(
             verify(H, Some(&sign("other", body)), &secrets, body),
             Err(SignatureError::Mismatch)
         );
-        assert_eq!(verify(H, None, &secrets, body), Err(SignatureError::Missing(H)));
+        assert_eq!(
+            verify(H, None, &secrets, body),
+            Err(SignatureError::Missing(H))
+        );
         assert_eq!(
             verify(H, Some("sha1=abcd"), &secrets, body),
             Err(SignatureError::Malformed(H))

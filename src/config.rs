@@ -192,7 +192,10 @@ pub fn substitute_env(
 ) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
     let mut missing = Vec::new();
-    for (lineno, line) in text.split_inclusive('\n').enumerate() {
+    for (lineno, full) in text.split_inclusive('\n').enumerate() {
+        // Comments are left alone: a commented-out `${OLD_SECRET}` must not be required.
+        let cut = comment_start(full);
+        let (line, comment) = full.split_at(cut);
         let mut rest = line;
         while let Some(pos) = rest.find("${") {
             if rest[..pos].ends_with('$') {
@@ -220,12 +223,38 @@ pub fn substitute_env(
             rest = &after[end + 1..];
         }
         out.push_str(rest);
+        out.push_str(comment);
     }
     if missing.is_empty() {
         Ok(out)
     } else {
         Err(ConfigError::Env(missing.join("\n")))
     }
+}
+
+/// Byte offset of a `#` comment outside TOML strings, or the line's length.
+fn comment_start(line: &str) -> usize {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q == '"' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '#' => return i,
+                _ => {}
+            },
+        }
+    }
+    line.len()
 }
 
 impl Config {
@@ -265,7 +294,9 @@ impl Config {
         }
         if let Some(u) = &self.server.public_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
-                out.push(format!("server.public_url: `{u}` must start with http:// or https://"));
+                out.push(format!(
+                    "server.public_url: `{u}` must start with http:// or https://"
+                ));
             }
         }
         for (i, t) in self.server.api_tokens.iter().enumerate() {
@@ -277,7 +308,10 @@ impl Config {
             }
         }
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             out.push(format!(
                 "database.url: `{url}` must start with sqlite:// or postgres://"
             ));
@@ -291,7 +325,9 @@ impl Config {
             }
         }
         if self.webhooks.secrets.is_empty() {
-            out.push("webhooks.secrets: at least one secret is needed to accept signed webhooks".into());
+            out.push(
+                "webhooks.secrets: at least one secret is needed to accept signed webhooks".into(),
+            );
         }
         let mut names = HashSet::new();
         for (i, s) in self.services.iter().enumerate() {
@@ -306,7 +342,9 @@ impl Config {
                 out.push(format!("{key}.name: `{}` is configured twice", s.name));
             }
             if s.deciders.is_empty() {
-                out.push(format!("{key}.deciders: name at least one person or group who may decide"));
+                out.push(format!(
+                    "{key}.deciders: name at least one person or group who may decide"
+                ));
             }
             for (j, d) in s.deciders.iter().enumerate() {
                 if let Err(e) = parse_decider(d) {
@@ -331,13 +369,18 @@ impl Config {
             out.extend(criteria_problems(&key, &s.criteria));
             if let Some(r) = &s.rollback {
                 if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
-                    out.push(format!("{key}.rollback.url: `{}` must start with http:// or https://", r.url));
+                    out.push(format!(
+                        "{key}.rollback.url: `{}` must start with http:// or https://",
+                        r.url
+                    ));
                 }
                 if r.timeout.is_zero() {
                     out.push(format!("{key}.rollback.timeout: must be > 0"));
                 }
                 if r.secret.is_none() && self.webhooks.secrets.is_empty() {
-                    out.push(format!("{key}.rollback.secret: no secret and no [webhooks] secrets to sign with"));
+                    out.push(format!(
+                        "{key}.rollback.secret: no secret and no [webhooks] secrets to sign with"
+                    ));
                 }
             }
         }
@@ -362,7 +405,9 @@ impl Config {
             }
         }
         if self.services.is_empty() {
-            out.push("service: no services configured; every deploy webhook will be refused".into());
+            out.push(
+                "service: no services configured; every deploy webhook will be refused".into(),
+            );
         }
         out
     }
@@ -394,7 +439,10 @@ pub fn criteria_problems(prefix: &str, criteria: &[Criterion]) -> Vec<String> {
             out.push(format!("{prefix}.criteria[{i}].{field}: {problem}"));
         }
         if !names.insert(c.name.as_str()) {
-            out.push(format!("{prefix}.criteria[{i}].name: `{}` appears twice", c.name));
+            out.push(format!(
+                "{prefix}.criteria[{i}].name: `{}` appears twice",
+                c.name
+            ));
         }
     }
     out
@@ -478,8 +526,13 @@ timeout = "10s"
 
     #[test]
     fn missing_env_var_is_named() {
-        let err = Config::from_toml(GOOD, &|n| if n == "TOKEN" { env(n) } else { None }).unwrap_err();
-        assert!(err.to_string().contains("environment variable SECRET is not set"), "{err}");
+        let err =
+            Config::from_toml(GOOD, &|n| if n == "TOKEN" { env(n) } else { None }).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("environment variable SECRET is not set"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -495,8 +548,14 @@ timeout = "10s"
             .replace("max_ratio = 1.5", "max_ratio = 0")
             .replace("\"slack-group:S01SRE\"", "\"slak:U02\"");
         let err = Config::from_toml(&text, &env).unwrap_err().to_string();
-        assert!(err.contains("service[checkout].criteria[0].max_ratio: must be > 0"), "{err}");
-        assert!(err.contains("service[checkout].deciders[1]: unknown kind `slak`"), "{err}");
+        assert!(
+            err.contains("service[checkout].criteria[0].max_ratio: must be > 0"),
+            "{err}"
+        );
+        assert!(
+            err.contains("service[checkout].deciders[1]: unknown kind `slak`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -533,7 +592,20 @@ timeout = "10s"
             name: "5xx ratio".into(),
             ..extra
         };
-        assert!(s.policy(vec![clash]).unwrap_err().contains("`5xx ratio` is already"));
+        assert!(
+            s.policy(vec![clash])
+                .unwrap_err()
+                .contains("`5xx ratio` is already")
+        );
+    }
+
+    #[test]
+    fn comments_are_not_substituted() {
+        let out = substitute_env("# old = \"${GONE}\"\na = \"x#${V}\" # ${GONE}\n", &|n| {
+            (n == "V").then(|| "v".to_string())
+        })
+        .expect("comments skipped");
+        assert_eq!(out, "# old = \"${GONE}\"\na = \"x#v\" # ${GONE}\n");
     }
 
     #[test]

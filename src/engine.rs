@@ -3,7 +3,9 @@
 
 use crate::Clock;
 use crate::chat::outbox::{ChatItem, target_of};
-use crate::domain::{self, Deploy, DeployInfo, DomainError, Effect, ExecuteRequest, Input, Outcome, Policy};
+use crate::domain::{
+    self, Deploy, DeployInfo, DomainError, Effect, ExecuteRequest, Input, Outcome, Policy,
+};
 use crate::store::{Append, NewOutbox, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::DefaultHasher;
@@ -104,7 +106,12 @@ impl Engine {
     }
 
     /// Opens a deploy. A deploy that already exists is returned as it is (`created: false`).
-    pub async fn start(&self, info: DeployInfo, policy: Policy, source: &str) -> Result<Applied, EngineError> {
+    pub async fn start(
+        &self,
+        info: DeployInfo,
+        policy: Policy,
+        source: &str,
+    ) -> Result<Applied, EngineError> {
         let _guard = self.lock_for(&info.id).lock().await;
         if let Ok((deploy, _)) = self.load(&info.id).await {
             return Ok(Applied {
@@ -127,6 +134,7 @@ impl Engine {
                 state: deploy.state,
                 outbox: &outbox,
                 samples: &[],
+                samples_at_ms: now,
                 now_ms: now,
             })
             .await;
@@ -153,14 +161,19 @@ impl Engine {
     }
 
     /// Applies one input to an existing deploy.
-    pub async fn apply(&self, deploy_id: &str, input: Input, source: &str) -> Result<Applied, EngineError> {
+    pub async fn apply(
+        &self,
+        deploy_id: &str,
+        input: Input,
+        source: &str,
+    ) -> Result<Applied, EngineError> {
         let _guard = self.lock_for(deploy_id).lock().await;
         for _ in 0..APPEND_ATTEMPTS {
             let (deploy, _) = self.load(deploy_id).await?;
             let now = self.now();
-            let samples = match &input {
-                Input::Check { samples } => samples.clone(),
-                _ => Vec::new(),
+            let (samples, samples_at_ms) = match &input {
+                Input::Check { samples, at_ms } => (samples.clone(), at_ms.unwrap_or(now)),
+                _ => (Vec::new(), now),
             };
             let outcome = deploy.handle(input.clone(), now, source)?;
             let mut after = deploy.clone();
@@ -185,6 +198,7 @@ impl Engine {
                     state: after.state,
                     outbox: &outbox,
                     samples: &samples,
+                    samples_at_ms,
                     now_ms: now,
                 })
                 .await;

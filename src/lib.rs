@@ -1,11 +1,15 @@
 //! canarybot: deploys decided from chat, against criteria agreed before the deploy.
 
+pub mod app;
 pub mod auth;
 pub mod chat;
+pub mod client;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod engine;
 pub mod rollback;
+pub mod server;
 pub mod store;
 
 use std::sync::Arc;

@@ -1,1 +1,277 @@
-fn main() {}
+use anyhow::{Context, bail};
+use canarybot::app::{self, Options};
+use canarybot::chat::ChatPort;
+use canarybot::chat::console::ConsoleChat;
+use canarybot::client::HookClient;
+use canarybot::config::Config;
+use canarybot::domain::Deploy;
+use canarybot::domain::timeline::{to_json, to_markdown};
+use canarybot::store::Store;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "canarybot",
+    version,
+    about = "Deploys decided from chat, against criteria agreed before the deploy"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: webhooks, API, chat and executor workers.
+    Serve {
+        #[arg(
+            long,
+            env = "CANARYBOT_CONFIG",
+            default_value = "config/canarybot.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Play a whole canary → breach → vote → rollback → verify loop locally, with no accounts.
+    Demo,
+    /// Load and validate a configuration file; exits non-zero naming every problem.
+    CheckConfig {
+        #[arg(
+            long,
+            env = "CANARYBOT_CONFIG",
+            default_value = "config/canarybot.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Print a deploy's timeline from the store.
+    Timeline {
+        deploy_id: String,
+        #[arg(
+            long,
+            env = "CANARYBOT_CONFIG",
+            default_value = "config/canarybot.toml"
+        )]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value = "md")]
+        format: Format,
+    },
+    /// Send a signed deploy event to a running server (for shell pipelines).
+    Announce {
+        #[arg(
+            long,
+            env = "CANARYBOT_CONFIG",
+            default_value = "config/canarybot.toml"
+        )]
+        config: PathBuf,
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        environment: Option<String>,
+        #[arg(long, value_enum, default_value = "started")]
+        event: EventArg,
+        /// Server base URL (default: server.public_url, else http://<server.listen>).
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        sha: Option<String>,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        deploy_id: Option<String>,
+        /// Delivery id; resending the same id is answered from the record and changes nothing.
+        #[arg(long)]
+        delivery: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Md,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EventArg {
+    Started,
+    Promoted,
+    RolledBack,
+    Failed,
+}
+
+impl EventArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventArg::Started => "started",
+            EventArg::Promoted => "promoted",
+            EventArg::RolledBack => "rolled_back",
+            EventArg::Failed => "failed",
+        }
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CANARYBOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn load(path: &PathBuf) -> anyhow::Result<Config> {
+    Config::load(path).with_context(|| format!("configuration {}", path.display()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config } => {
+            init_tracing("info");
+            let config = load(&config)?;
+            for w in config.warnings() {
+                tracing::warn!("{w}");
+            }
+            let listener = tokio::net::TcpListener::bind(&config.server.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+            // Chat platforms come in their own adapters; without one, the thread goes to the console.
+            let chat: Vec<Arc<dyn ChatPort>> = vec![Arc::new(ConsoleChat::stdout())];
+            let running = app::start(
+                config,
+                listener,
+                Options {
+                    chat,
+                    ..Options::default()
+                },
+            )
+            .await?;
+            tracing::info!(url = %running.url(), "canarybot serving");
+            running.wait_for_signal().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => {
+            init_tracing("warn");
+            canarybot::demo::run().await
+        }
+        Command::CheckConfig { config } => match Config::load(&config) {
+            Ok(c) => {
+                for w in c.warnings() {
+                    eprintln!("warning: {w}");
+                }
+                println!(
+                    "{}: ok ({} service{}: {})",
+                    config.display(),
+                    c.services.len(),
+                    if c.services.len() == 1 { "" } else { "s" },
+                    c.service_names().join(", ")
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{}: invalid", config.display());
+                for line in e.to_string().lines() {
+                    eprintln!("  {line}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Timeline {
+            deploy_id,
+            config,
+            format,
+        } => {
+            init_tracing("warn");
+            let config = load(&config)?;
+            let store = Store::connect(&config.database.url).await?;
+            let Some(events) = store.events(&deploy_id).await? else {
+                bail!("unknown deploy `{deploy_id}`");
+            };
+            let deploy = Deploy::fold(&events)?;
+            match format {
+                Format::Md => print!("{}", to_markdown(&deploy, &events)),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&to_json(&deploy, &events))?
+                ),
+            }
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Announce {
+            config,
+            service,
+            version,
+            environment,
+            event,
+            server,
+            sha,
+            actor,
+            description,
+            url,
+            deploy_id,
+            delivery,
+        } => {
+            let config = load(&config)?;
+            let base = server
+                .or_else(|| config.server.public_url.clone())
+                .unwrap_or_else(|| format!("http://{}", config.server.listen));
+            let Some(secret) = config.webhooks.secrets.first() else {
+                bail!("webhooks.secrets: no secret to sign with");
+            };
+            let mut body = json!({"event": event.as_str(), "service": service, "version": version});
+            for (key, value) in [
+                ("environment", environment),
+                ("sha", sha),
+                ("actor", actor),
+                ("description", description),
+                ("url", url),
+                ("deploy_id", deploy_id),
+            ] {
+                if let Some(v) = value {
+                    body[key] = json!(v);
+                }
+            }
+            let client = HookClient::new(&base, secret)?;
+            let (status, answer) = client
+                .post("/hooks/deploy", &body, delivery.as_deref())
+                .await
+                .with_context(|| format!("cannot reach {base}"))?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            if (200..300).contains(&status) {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: server answered HTTP {status}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}

@@ -42,7 +42,7 @@ fn buttons(message: &ChatMessage) -> String {
             Choice::Promote => "[ Proceed ]",
         })
         .collect();
-    format!("\n  {}", labels.join(" "))
+    format!("│  {}\n", labels.join(" "))
 }
 
 fn indent(text: &str, first: &str, rest: &str) -> String {
@@ -68,7 +68,7 @@ impl ChatPort for ConsoleChat {
     ) -> Result<Option<String>, ChatError> {
         let body = indent(&message.text, "│ ", "│ ");
         self.print(&format!(
-            "\n┌─ 🧵 canary thread {} ─\n{body}│{}\n",
+            "\n┌─ 🧵 canary thread {} ─\n{body}{}",
             target.deploy_id,
             buttons(message)
         ));
@@ -92,12 +92,13 @@ impl ChatPort for ConsoleChat {
         _thread: &str,
         message: &ChatMessage,
     ) -> Result<(), ChatError> {
-        let lead = if message.loud { "├─❗ " } else { "├─ " };
+        let lead = if message.loud {
+            "├─❗ "
+        } else {
+            "├─ "
+        };
         let body = indent(&message.text, lead, "│   ");
-        self.print(&format!("{body}{}", {
-            let b = buttons(message);
-            if b.is_empty() { b } else { format!("│{}\n", b.trim_start_matches('\n')) }
-        }));
+        self.print(&format!("{body}{}", buttons(message)));
         Ok(())
     }
 

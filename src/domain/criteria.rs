@@ -290,8 +290,14 @@ mod tests {
             max_delta: Some(0.005),
             ..crit()
         };
-        assert_eq!(delta.evaluate(Some(0.014), Some(0.01)).verdict, Verdict::Pass);
-        assert_eq!(delta.evaluate(Some(0.016), Some(0.01)).verdict, Verdict::Fail);
+        assert_eq!(
+            delta.evaluate(Some(0.014), Some(0.01)).verdict,
+            Verdict::Pass
+        );
+        assert_eq!(
+            delta.evaluate(Some(0.016), Some(0.01)).verdict,
+            Verdict::Fail
+        );
     }
 
     #[test]
@@ -302,7 +308,10 @@ mod tests {
             ..crit()
         };
         assert_eq!(c.evaluate(None, Some(1.0)).verdict, Verdict::NoData);
-        assert_eq!(c.evaluate(Some(f64::NAN), Some(1.0)).verdict, Verdict::NoData);
+        assert_eq!(
+            c.evaluate(Some(f64::NAN), Some(1.0)).verdict,
+            Verdict::NoData
+        );
         // Relative bound cannot be judged without a baseline…
         assert_eq!(c.evaluate(Some(0.5), None).verdict, Verdict::NoData);
         // …but a broken absolute bound is a failure regardless.
@@ -323,7 +332,10 @@ mod tests {
             ..crit()
         };
         let p = c.problems();
-        assert!(p.contains(&("max_ratio", "must be > 0".to_string())), "{p:?}");
+        assert!(
+            p.contains(&("max_ratio", "must be > 0".to_string())),
+            "{p:?}"
+        );
         assert!(p.iter().any(|(f, _)| *f == "failure_limit"));
         let none = crit().problems();
         assert!(none.iter().any(|(_, m)| m.contains("at least one bound")));
@@ -343,9 +355,18 @@ mod tests {
             ..crit()
         };
         assert!(c.has_absolute_bounds());
-        assert_eq!(c.evaluate_absolute(Some(0.4), "baseline").verdict, Verdict::Pass);
-        assert_eq!(c.evaluate_absolute(Some(0.6), "baseline").verdict, Verdict::Fail);
-        assert_eq!(c.evaluate_absolute(None, "baseline").verdict, Verdict::NoData);
+        assert_eq!(
+            c.evaluate_absolute(Some(0.4), "baseline").verdict,
+            Verdict::Pass
+        );
+        assert_eq!(
+            c.evaluate_absolute(Some(0.6), "baseline").verdict,
+            Verdict::Fail
+        );
+        assert_eq!(
+            c.evaluate_absolute(None, "baseline").verdict,
+            Verdict::NoData
+        );
     }
 
     #[test]

@@ -127,7 +127,10 @@ mod tests {
 
     #[test]
     fn deciders_are_people_or_groups() {
-        let deciders = vec!["slack:U01ALICE".to_string(), "slack-group:S01SRE".to_string()];
+        let deciders = vec![
+            "slack:U01ALICE".to_string(),
+            "slack-group:S01SRE".to_string(),
+        ];
         assert_eq!(
             authorizing_entry(&deciders, &voter("slack:U01ALICE", &[])),
             Some("slack:U01ALICE")
@@ -136,16 +139,26 @@ mod tests {
             authorizing_entry(&deciders, &voter("slack:U02BOB", &["slack-group:S01SRE"])),
             Some("slack-group:S01SRE")
         );
-        assert_eq!(authorizing_entry(&deciders, &voter("slack:U03EVE", &[])), None);
+        assert_eq!(
+            authorizing_entry(&deciders, &voter("slack:U03EVE", &[])),
+            None
+        );
         // Same id on another platform is another person.
-        assert_eq!(authorizing_entry(&deciders, &voter("discord:U01ALICE", &[])), None);
+        assert_eq!(
+            authorizing_entry(&deciders, &voter("discord:U01ALICE", &[])),
+            None
+        );
     }
 
     #[test]
     fn decider_syntax() {
         assert!(parse_decider("slack:U01").is_ok());
         assert!(parse_decider("discord-role:6677").is_ok());
-        assert!(parse_decider("slak:U01").unwrap_err().contains("unknown kind `slak`"));
+        assert!(
+            parse_decider("slak:U01")
+                .unwrap_err()
+                .contains("unknown kind `slak`")
+        );
         assert!(parse_decider("U01").is_err());
         assert!(parse_decider("slack:").is_err());
     }

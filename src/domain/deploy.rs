@@ -109,6 +109,7 @@ impl State {
 
 /// One sample of one criterion: canary and baseline values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Sample {
     pub criterion: String,
     #[serde(default)]
@@ -146,6 +147,8 @@ pub enum Input {
     },
     Check {
         samples: Vec<Sample>,
+        /// When the values were measured, if the sender said so (kept with the samples).
+        at_ms: Option<i64>,
     },
     Vote(Vote),
     Executor {
@@ -315,12 +318,21 @@ pub enum Effect {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ChatEffect {
     /// Open the canary thread: the root pins the locked criteria and the live status.
-    PostRoot { message: ChatMessage },
+    PostRoot {
+        message: ChatMessage,
+    },
     /// Rewrite the root with the current status.
-    UpdateRoot { message: ChatMessage },
-    Reply { message: ChatMessage },
+    UpdateRoot {
+        message: ChatMessage,
+    },
+    Reply {
+        message: ChatMessage,
+    },
     /// A private notice to one person (identity such as `slack:U01ALICE`).
-    Notice { to: String, text: String },
+    Notice {
+        to: String,
+        text: String,
+    },
 }
 
 /// Platform-neutral message; each chat adapter renders it its own way.
@@ -443,10 +455,14 @@ impl Deploy {
             return Err(DomainError::Corrupt("fewer than two events".into()));
         };
         let EventData::DeployStarted { deploy: info } = &first.data else {
-            return Err(DomainError::Corrupt("first event is not deploy_started".into()));
+            return Err(DomainError::Corrupt(
+                "first event is not deploy_started".into(),
+            ));
         };
         let EventData::CriteriaLocked { policy, hash } = &second.data else {
-            return Err(DomainError::Corrupt("second event is not criteria_locked".into()));
+            return Err(DomainError::Corrupt(
+                "second event is not criteria_locked".into(),
+            ));
         };
         let mut d = Deploy {
             info: info.clone(),
@@ -560,7 +576,7 @@ impl Deploy {
                 actor,
                 description,
             } => w.pipeline(event, actor, description),
-            Input::Check { samples } => {
+            Input::Check { samples, .. } => {
                 w.check(samples)?;
                 w.window();
             }
@@ -620,7 +636,12 @@ impl Work {
         }));
     }
 
-    fn pipeline(&mut self, event: PipelineEvent, actor: Option<String>, description: Option<String>) {
+    fn pipeline(
+        &mut self,
+        event: PipelineEvent,
+        actor: Option<String>,
+        description: Option<String>,
+    ) {
         let actor = actor.unwrap_or_else(|| "pipeline".to_string());
         let said = description.map(|d| format!(": {d}")).unwrap_or_default();
         match (event, self.d.state) {
@@ -638,7 +659,10 @@ impl Work {
             (PipelineEvent::Promoted, State::Canary | State::Breached) => {
                 self.emit(
                     &actor,
-                    format!("{} {} promoted{said}", self.d.info.service, self.d.info.version),
+                    format!(
+                        "{} {} promoted{said}",
+                        self.d.info.service, self.d.info.version
+                    ),
                     EventData::Promoted { decision_id: None },
                 );
                 self.reply(
@@ -670,9 +694,15 @@ impl Work {
                 self.emit(
                     &actor,
                     format!("deploy failed: {reason}"),
-                    EventData::DeployFailed { reason: reason.clone() },
+                    EventData::DeployFailed {
+                        reason: reason.clone(),
+                    },
                 );
-                self.reply(format!("❌ Deploy failed ({actor}): {reason}"), vec![], true);
+                self.reply(
+                    format!("❌ Deploy failed ({actor}): {reason}"),
+                    vec![],
+                    true,
+                );
             }
         }
     }
@@ -687,7 +717,13 @@ impl Work {
             },
         );
         let needed = self.d.policy.verify_checks;
-        if self.d.policy.criteria.iter().any(Criterion::has_absolute_bounds) {
+        if self
+            .d
+            .policy
+            .criteria
+            .iter()
+            .any(Criterion::has_absolute_bounds)
+        {
             self.reply(
                 format!(
                     "↩️ Rolled back ({detail}). Verifying recovery: {needed} consecutive passing check{} of the absolute bounds needed.",
@@ -700,7 +736,11 @@ impl Work {
             let text = "recovery cannot be verified: no criterion has absolute bounds (max/min)"
                 .to_string();
             self.emit(BOT, text.clone(), EventData::Note { text: text.clone() });
-            self.reply(format!("↩️ Rolled back ({detail}). ⚠️ {text}."), vec![], true);
+            self.reply(
+                format!("↩️ Rolled back ({detail}). ⚠️ {text}."),
+                vec![],
+                true,
+            );
         }
     }
 
@@ -734,7 +774,13 @@ impl Work {
         if samples.is_empty() {
             return Err(DomainError::BadInput("samples: must not be empty".into()));
         }
-        let known: Vec<&str> = self.d.policy.criteria.iter().map(|c| c.name.as_str()).collect();
+        let known: Vec<&str> = self
+            .d
+            .policy
+            .criteria
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         let mut seen = Vec::new();
         for (i, s) in samples.iter().enumerate() {
             if !known.contains(&s.criterion.as_str()) {
@@ -829,7 +875,10 @@ impl Work {
                             },
                         );
                         self.reply(
-                            format!("❔ *{}*: no data ({reason}) — not counted as a pass", c.name),
+                            format!(
+                                "❔ *{}*: no data ({reason}) — not counted as a pass",
+                                c.name
+                            ),
                             vec![],
                             false,
                         );
@@ -1067,7 +1116,8 @@ impl Work {
             );
             return;
         }
-        let Some(entry) = authorizing_entry(&self.d.policy.deciders, &vote.voter).map(str::to_string)
+        let Some(entry) =
+            authorizing_entry(&self.d.policy.deciders, &vote.voter).map(str::to_string)
         else {
             let why = format!(
                 "{who} is not among the deciders for {}",
@@ -1116,7 +1166,10 @@ impl Work {
             .unwrap_or_default();
         self.emit(
             &who,
-            format!("{name} votes {} ({count}/{quorum}){why}", vote.choice.as_str()),
+            format!(
+                "{name} votes {} ({count}/{quorum}){why}",
+                vote.choice.as_str()
+            ),
             EventData::VoteCast {
                 voter: who.clone(),
                 name: name.clone(),
@@ -1220,8 +1273,14 @@ impl Work {
         }
         if action == Choice::Promote {
             if let ExecutorOutcome::Failed { error, attempts } = outcome {
-                let text = format!("promote call to the deploy system failed after {attempts} attempts: {error}");
-                self.emit("executor", text.clone(), EventData::Note { text: text.clone() });
+                let text = format!(
+                    "promote call to the deploy system failed after {attempts} attempts: {error}"
+                );
+                self.emit(
+                    "executor",
+                    text.clone(),
+                    EventData::Note { text: text.clone() },
+                );
                 self.reply(format!("⚠️ {text}"), vec![], true);
             }
             return;
@@ -1262,4 +1321,3 @@ impl Work {
         }
     }
 }
-

@@ -69,7 +69,10 @@ impl Harness {
     }
     fn feed(&mut self, input: Input, advance_ms: i64) -> Outcome {
         self.now += advance_ms;
-        let out = self.deploy().handle(input, self.now, "test").expect("handle");
+        let out = self
+            .deploy()
+            .handle(input, self.now, "test")
+            .expect("handle");
         self.events.extend(out.events.clone());
         self.effects.extend(out.effects.clone());
         out
@@ -77,6 +80,7 @@ impl Harness {
     fn check(&mut self, five_xx: f64, p99: f64) -> Outcome {
         self.feed(
             Input::Check {
+                at_ms: None,
                 samples: vec![
                     Sample {
                         criterion: "5xx ratio".into(),
@@ -149,7 +153,11 @@ fn breach_after_failure_limit_then_vote_rollback_verify() {
     assert_eq!(h.state(), State::Canary);
     let out = h.check(0.002, 0.9); // p99 fails 2/2 → breach
     assert_eq!(h.state(), State::Breached);
-    let p99 = out.reports.iter().find(|r| r.criterion == "p99 latency").expect("report");
+    let p99 = out
+        .reports
+        .iter()
+        .find(|r| r.criterion == "p99 latency")
+        .expect("report");
     assert_eq!(p99.consecutive_failures, 2);
     assert_eq!(p99.verdict, Verdict::Fail);
     assert!(h.kinds().contains(&"breach_detected"));
@@ -157,7 +165,9 @@ fn breach_after_failure_limit_then_vote_rollback_verify() {
     // A non-decider is refused, privately, and it is on the record.
     let out = h.vote("slack:U09MALLORY", &[], Choice::Rollback);
     assert_eq!(out.events[0].data.kind(), "vote_denied");
-    assert!(out.effects.iter().any(|e| matches!(e, Effect::Chat(ChatEffect::Notice { to, .. }) if to == "slack:U09MALLORY")));
+    assert!(out.effects.iter().any(
+        |e| matches!(e, Effect::Chat(ChatEffect::Notice { to, .. }) if to == "slack:U09MALLORY")
+    ));
     assert_eq!(h.state(), State::Breached);
 
     // A group member decides.
@@ -225,6 +235,7 @@ fn no_data_is_shown_and_neither_passes_nor_resets() {
     h.check(0.002, 0.9);
     let out = h.feed(
         Input::Check {
+            at_ms: None,
             samples: vec![Sample {
                 criterion: "p99 latency".into(),
                 canary: None,
@@ -239,6 +250,7 @@ fn no_data_is_shown_and_neither_passes_nor_resets() {
     // A second no_data in a row is not repeated in the timeline.
     let out = h.feed(
         Input::Check {
+            at_ms: None,
             samples: vec![Sample {
                 criterion: "p99 latency".into(),
                 canary: None,
@@ -259,6 +271,7 @@ fn unknown_criterion_is_rejected_by_name() {
         .deploy()
         .handle(
             Input::Check {
+                at_ms: None,
                 samples: vec![Sample {
                     criterion: "cpu".into(),
                     canary: Some(1.0),
@@ -341,7 +354,10 @@ fn done_from_the_executor_means_rolled_back() {
         1_000,
     );
     assert_eq!(h.state(), State::RolledBack);
-    assert!(h.kinds().ends_with(&["rollback_started", "rollback_succeeded"]));
+    assert!(
+        h.kinds()
+            .ends_with(&["rollback_started", "rollback_succeeded"])
+    );
 }
 
 #[test]
@@ -381,6 +397,7 @@ fn a_failed_recovery_check_resets_the_streak() {
     let bad = |h: &mut Harness| {
         h.feed(
             Input::Check {
+                at_ms: None,
                 samples: vec![Sample {
                     criterion: "p99 latency".into(),
                     canary: None,
@@ -404,7 +421,10 @@ fn canary_window_with_everything_passing_asks_or_promotes() {
     let mut h = Harness::new(policy());
     h.check(0.002, 0.2);
     h.feed(Input::Tick, 869_000);
-    assert!(!h.kinds().contains(&"canary_window_passed"), "window not over");
+    assert!(
+        !h.kinds().contains(&"canary_window_passed"),
+        "window not over"
+    );
     h.feed(Input::Tick, 1_000);
     assert_eq!(h.kinds().last(), Some(&"canary_window_passed"));
     assert_eq!(h.state(), State::Canary, "ask: people decide");
@@ -430,6 +450,7 @@ fn window_waits_for_every_criterion_to_pass() {
     let mut h = Harness::new(p);
     h.feed(
         Input::Check {
+            at_ms: None,
             samples: vec![Sample {
                 criterion: "5xx ratio".into(),
                 canary: Some(0.001),
@@ -454,7 +475,9 @@ fn votes_after_the_end_are_not_counted() {
     );
     let out = h.vote("slack:U01ALICE", &[], Choice::Rollback);
     assert!(out.events.is_empty());
-    assert!(matches!(&out.effects[0], Effect::Chat(ChatEffect::Notice { text, .. }) if text.contains("promoted")));
+    assert!(
+        matches!(&out.effects[0], Effect::Chat(ChatEffect::Notice { text, .. }) if text.contains("promoted"))
+    );
 }
 
 #[test]

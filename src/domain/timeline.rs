@@ -1,8 +1,8 @@
 //! The decision timeline as people and programs read it: phases, JSON and Markdown.
 
 use super::criteria::fmt_num;
-use super::deploy::{Deploy, Event, EventData, State};
 use super::decision::Choice;
+use super::deploy::{Deploy, Event, EventData, State};
 use super::render::{duration, rfc3339, timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -219,17 +219,31 @@ pub fn to_markdown(d: &Deploy, events: &[Event]) -> String {
             s.map(duration).unwrap_or_else(|| "—".into())
         )
     };
-    md.push_str(&row("Detect (start → breach or first rollback vote)", m.detected, ph.detect_s));
+    md.push_str(&row(
+        "Detect (start → breach or first rollback vote)",
+        m.detected,
+        ph.detect_s,
+    ));
     md.push_str(&row("Decide (→ decision)", m.decided, ph.decide_s));
-    md.push_str(&row("Execute (→ rollback succeeded)", m.executed, ph.execute_s));
-    md.push_str(&row("Verify (→ recovery verified)", m.verified, ph.verify_s));
+    md.push_str(&row(
+        "Execute (→ rollback succeeded)",
+        m.executed,
+        ph.execute_s,
+    ));
+    md.push_str(&row(
+        "Verify (→ recovery verified)",
+        m.verified,
+        ph.verify_s,
+    ));
     let last = [m.detected, m.decided, m.executed, m.verified]
         .into_iter()
         .flatten()
         .max();
     md.push_str(&row("**Total**", last, ph.total_s));
 
-    md.push_str("\n## Timeline\n\n| # | Time | Event | Actor | What happened |\n|---|---|---|---|---|\n");
+    md.push_str(
+        "\n## Timeline\n\n| # | Time | Event | Actor | What happened |\n|---|---|---|---|---|\n",
+    );
     for e in events {
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",

@@ -52,7 +52,11 @@ impl WebhookExecutor {
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
             let snippet: String = text.chars().take(200).collect();
-            return Err(format!("{} answered HTTP {}: {snippet}", self.url, status.as_u16()));
+            return Err(format!(
+                "{} answered HTTP {}: {snippet}",
+                self.url,
+                status.as_u16()
+            ));
         }
         let done = serde_json::from_str::<serde_json::Value>(&text)
             .ok()

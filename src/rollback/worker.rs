@@ -45,7 +45,10 @@ impl ExecutorWorker {
             if item.next_at_ms > now {
                 continue;
             }
-            if !store.claim(item.id, item.next_at_ms, now + LEASE_MS).await? {
+            if !store
+                .claim(item.id, item.next_at_ms, now + LEASE_MS)
+                .await?
+            {
                 continue;
             }
             started += 1;
@@ -60,11 +63,16 @@ impl ExecutorWorker {
         let exec: ExecItem = match serde_json::from_str(&item.payload) {
             Ok(x) => x,
             Err(e) => {
-                let _ = store.give_up(item.id, &format!("unreadable outbox item: {e}")).await;
+                let _ = store
+                    .give_up(item.id, &format!("unreadable outbox item: {e}"))
+                    .await;
                 return;
             }
         };
-        let outcome = match (self.engine.load(&item.deploy_id).await, self.executors.get(&exec.service)) {
+        let outcome = match (
+            self.engine.load(&item.deploy_id).await,
+            self.executors.get(&exec.service),
+        ) {
             (Ok((deploy, _)), Some(executor)) => {
                 let call = ExecutorCall {
                     deploy: deploy.info,
@@ -74,7 +82,10 @@ impl ExecutorWorker {
                 executor.execute(&call).await
             }
             (Ok(_), None) => ExecutorOutcome::Failed {
-                error: format!("no rollback executor is configured for service {}", exec.service),
+                error: format!(
+                    "no rollback executor is configured for service {}",
+                    exec.service
+                ),
                 attempts: 0,
             },
             (Err(e), _) => {

@@ -72,6 +72,7 @@ pub struct Append<'a> {
     pub state: State,
     pub outbox: &'a [NewOutbox],
     pub samples: &'a [Sample],
+    pub samples_at_ms: i64,
     pub now_ms: i64,
 }
 
@@ -100,11 +101,17 @@ impl Store {
         match backend {
             Backend::Sqlite => {
                 // WAL lets readers go on while one writer appends; it persists in the file.
-                sqlx::query("PRAGMA journal_mode=WAL").execute(&store.pool).await?;
-                sqlx::migrate!("./migrations/sqlite").run(&store.pool).await?;
+                sqlx::query("PRAGMA journal_mode=WAL")
+                    .execute(&store.pool)
+                    .await?;
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&store.pool)
+                    .await?;
             }
             Backend::Postgres => {
-                sqlx::migrate!("./migrations/postgres").run(&store.pool).await?;
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&store.pool)
+                    .await?;
             }
         }
         Ok(store)
@@ -189,7 +196,11 @@ impl Store {
     /// appended first (or created the same deploy).
     pub async fn append(&self, a: Append<'_>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let last_seq = a.events.last().map(|e| e.seq).unwrap_or(a.expected_last_seq);
+        let last_seq = a
+            .events
+            .last()
+            .map(|e| e.seq)
+            .unwrap_or(a.expected_last_seq);
         if let Some(info) = a.new_deploy {
             let done = sqlx::query(
                 "INSERT INTO deploys (id, service, environment, version, state, last_seq, created_at_ms, updated_at_ms)
@@ -265,7 +276,7 @@ impl Store {
             )
             .bind(a.deploy_id)
             .bind(&s.criterion)
-            .bind(a.now_ms)
+            .bind(a.samples_at_ms)
             .bind(s.canary)
             .bind(s.baseline)
             .execute(&mut *tx)
@@ -312,7 +323,12 @@ impl Store {
 
     /// Takes an outbox row for `lease_ms` so that no other worker starts it meanwhile.
     /// Returns false when someone else took it first.
-    pub async fn claim(&self, id: i64, seen_next_at_ms: i64, lease_until_ms: i64) -> Result<bool, StoreError> {
+    pub async fn claim(
+        &self,
+        id: i64,
+        seen_next_at_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE outbox SET next_at_ms = $1, attempts = attempts + 1
              WHERE id = $2 AND next_at_ms = $3 AND done_at_ms IS NULL AND dead = 0",
@@ -334,7 +350,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn retry_later(&self, id: i64, next_at_ms: i64, error: &str) -> Result<(), StoreError> {
+    pub async fn retry_later(
+        &self,
+        id: i64,
+        next_at_ms: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE outbox SET next_at_ms = $1, last_error = $2 WHERE id = $3")
             .bind(next_at_ms)
             .bind(error)
@@ -355,25 +376,37 @@ impl Store {
 
     /// Counts of undelivered rows per target (diagnostics, tests).
     pub async fn outbox_backlog(&self) -> Result<i64, StoreError> {
-        let r = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE done_at_ms IS NULL AND dead = 0")
-            .fetch_one(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE done_at_ms IS NULL AND dead = 0")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(r.try_get("n")?)
     }
 
-    pub async fn thread(&self, deploy_id: &str, platform: &str) -> Result<Option<String>, StoreError> {
-        let r = sqlx::query("SELECT thread_ref FROM chat_threads WHERE deploy_id = $1 AND platform = $2")
-            .bind(deploy_id)
-            .bind(platform)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn thread(
+        &self,
+        deploy_id: &str,
+        platform: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r = sqlx::query(
+            "SELECT thread_ref FROM chat_threads WHERE deploy_id = $1 AND platform = $2",
+        )
+        .bind(deploy_id)
+        .bind(platform)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(match r {
             Some(r) => Some(r.try_get("thread_ref")?),
             None => None,
         })
     }
 
-    pub async fn set_thread(&self, deploy_id: &str, platform: &str, thread_ref: &str) -> Result<(), StoreError> {
+    pub async fn set_thread(
+        &self,
+        deploy_id: &str,
+        platform: &str,
+        thread_ref: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO chat_threads (deploy_id, platform, thread_ref) VALUES ($1, $2, $3)
              ON CONFLICT (deploy_id, platform) DO UPDATE SET thread_ref = excluded.thread_ref",
@@ -387,12 +420,18 @@ impl Store {
     }
 
     /// The first answer given to a delivery id, if it was seen.
-    pub async fn delivery(&self, source: &str, id: &str) -> Result<Option<(u16, String)>, StoreError> {
-        let r = sqlx::query("SELECT status, response FROM deliveries WHERE source = $1 AND delivery_id = $2")
-            .bind(source)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn delivery(
+        &self,
+        source: &str,
+        id: &str,
+    ) -> Result<Option<(u16, String)>, StoreError> {
+        let r = sqlx::query(
+            "SELECT status, response FROM deliveries WHERE source = $1 AND delivery_id = $2",
+        )
+        .bind(source)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(match r {
             Some(r) => {
                 let status: i64 = r.try_get("status")?;
@@ -426,7 +465,10 @@ impl Store {
     }
 
     /// Stored samples of one deploy, oldest first: `(criterion, at_ms, canary, baseline)`.
-    pub async fn samples(&self, deploy_id: &str) -> Result<Vec<(String, i64, Option<f64>, Option<f64>)>, StoreError> {
+    pub async fn samples(
+        &self,
+        deploy_id: &str,
+    ) -> Result<Vec<(String, i64, Option<f64>, Option<f64>)>, StoreError> {
         let rows = sqlx::query(
             "SELECT criterion, at_ms, canary, baseline FROM samples WHERE deploy_id = $1 ORDER BY id",
         )

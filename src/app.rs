@@ -1,0 +1,193 @@
+//! Wiring shared by `serve`, `demo` and the tests: store, engine, workers and the HTTP server.
+
+use crate::chat::ChatPort;
+use crate::chat::outbox::ChatWorker;
+use crate::config::{Config, RollbackKind};
+use crate::domain::Input;
+use crate::engine::Engine;
+use crate::rollback::RollbackExecutor;
+use crate::rollback::webhook::WebhookExecutor;
+use crate::rollback::worker::ExecutorWorker;
+use crate::server::{AppState, Counters, router};
+use crate::store::Store;
+use crate::{Clock, system_clock};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How often open canaries are checked for a closed canary window.
+const TICK: Duration = Duration::from_secs(2);
+
+/// A running canarybot: server and workers.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub engine: Arc<Engine>,
+    pub config: Arc<Config>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and workers and waits for them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        self.engine.store().close().await;
+    }
+
+    /// Waits until the server stops (ctrl-c or SIGTERM in `serve`).
+    pub async fn wait_for_signal(self) {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        self.stop().await;
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+}
+
+pub struct Options {
+    pub chat: Vec<Arc<dyn ChatPort>>,
+    pub clock: Clock,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            chat: Vec::new(),
+            clock: system_clock(),
+        }
+    }
+}
+
+/// The rollback executor of each service that configures one.
+pub fn executors(config: &Config) -> anyhow::Result<HashMap<String, Arc<dyn RollbackExecutor>>> {
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("canarybot/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let mut out: HashMap<String, Arc<dyn RollbackExecutor>> = HashMap::new();
+    for s in &config.services {
+        if let Some(r) = &s.rollback {
+            let executor: Arc<dyn RollbackExecutor> = match r.kind {
+                RollbackKind::Webhook => Arc::new(WebhookExecutor {
+                    client: client.clone(),
+                    url: r.url.clone(),
+                    secret: config.executor_secret(r),
+                    timeout: r.timeout,
+                    retries: r.retries,
+                    backoff: r.backoff,
+                }),
+            };
+            out.insert(s.name.clone(), executor);
+        }
+    }
+    Ok(out)
+}
+
+/// Connects the store, starts the workers and serves HTTP on `listener`.
+pub async fn start(
+    config: Config,
+    listener: TcpListener,
+    options: Options,
+) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    let store = Store::connect(&config.database.url).await?;
+    let platforms = options
+        .chat
+        .iter()
+        .map(|c| c.platform().to_string())
+        .collect();
+    let engine = Arc::new(Engine::new(store.clone(), platforms, options.clock.clone()));
+    let (shutdown, rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    for port in options.chat {
+        let worker = ChatWorker {
+            store: store.clone(),
+            port,
+            clock: options.clock.clone(),
+            wake: engine.chat_wake.clone(),
+        };
+        tasks.push(tokio::spawn(worker.run(rx.clone())));
+    }
+    let exec = ExecutorWorker {
+        engine: engine.clone(),
+        executors: Arc::new(executors(&config)?),
+        clock: options.clock.clone(),
+    };
+    tasks.push(tokio::spawn(exec.run(rx.clone())));
+    tasks.push(tokio::spawn(ticker(engine.clone(), rx.clone())));
+
+    let state = AppState {
+        config: config.clone(),
+        engine: engine.clone(),
+        counters: Arc::new(Counters::default()),
+    };
+    let addr = listener.local_addr()?;
+    let app = router(state);
+    let mut server_rx = rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_rx.changed().await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped");
+        }
+    }));
+    Ok(Running {
+        addr,
+        engine,
+        config,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Lets canary windows close without waiting for the next metric sample.
+async fn ticker(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = shutdown.changed() => return,
+        }
+        let open = match engine.store().deploys(None, Some("canary"), 1000).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "ticker cannot list deploys");
+                continue;
+            }
+        };
+        for row in open {
+            if let Err(e) = engine.apply(&row.id, Input::Tick, "clock").await {
+                tracing::warn!(deploy = %row.id, error = %e, "tick failed");
+            }
+        }
+    }
+}

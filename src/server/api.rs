@@ -1,0 +1,190 @@
+//! The read API (deploys, timelines) and the votes API, behind bearer tokens when configured.
+
+use super::{ApiError, AppState};
+use crate::auth::bearer_ok;
+use crate::domain::timeline::{deploy_json, to_json, to_markdown};
+use crate::domain::{ChatEffect, Choice, Effect, EventData, Input, Vote, Voter};
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/deploys", get(list_deploys))
+        .route("/api/deploys/{id}", get(one_deploy))
+        .route("/api/deploys/{id}/timeline", get(timeline_json))
+        .route("/api/deploys/{id}/timeline.md", get(timeline_md))
+        .route("/api/deploys/{id}/votes", post(cast_vote))
+        .route_layer(middleware::from_fn_with_state(state, require_token))
+}
+
+async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let tokens = &s.config.server.api_tokens;
+    if !tokens.is_empty() {
+        let header = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if !bearer_ok(header, tokens) {
+            s.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                if header.is_none() {
+                    "missing Authorization: Bearer <token> header"
+                } else {
+                    "API token not accepted"
+                },
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    service: Option<String>,
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_deploys(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = s
+        .engine
+        .store()
+        .deploys(q.service.as_deref(), q.state.as_deref(), limit)
+        .await
+        .map_err(crate::engine::EngineError::from)?;
+    let list: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "service": r.service,
+                "environment": r.environment,
+                "version": r.version,
+                "state": r.state,
+                "started_at": crate::domain::render::rfc3339(r.created_at_ms),
+                "updated_at": crate::domain::render::rfc3339(r.updated_at_ms),
+            })
+        })
+        .collect();
+    Ok(axum::Json(list).into_response())
+}
+
+async fn one_deploy(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (deploy, events) = s.engine.load(&id).await?;
+    let updated = events
+        .last()
+        .map(|e| e.at_ms)
+        .unwrap_or(deploy.started_at_ms);
+    Ok(axum::Json(deploy_json(&deploy, updated)).into_response())
+}
+
+async fn timeline_json(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (deploy, events) = s.engine.load(&id).await?;
+    Ok(axum::Json(to_json(&deploy, &events)).into_response())
+}
+
+async fn timeline_md(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (deploy, events) = s.engine.load(&id).await?;
+    Ok((
+        [("content-type", "text/markdown; charset=utf-8")],
+        to_markdown(&deploy, &events),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoteBody {
+    /// Platform identity, e.g. `slack:U01ALICE`.
+    identity: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    choice: Choice,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// A vote from a trusted integration; the caller vouches for the identity it names.
+async fn cast_vote(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let v: VoteBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed body: {e}")))?;
+    if let Err(e) = crate::domain::decision::parse_decider(&v.identity) {
+        return Err(ApiError::bad_request(format!("identity: {e}")));
+    }
+    let name = v.name.clone().unwrap_or_else(|| v.identity.clone());
+    let vote = Vote {
+        voter: Voter {
+            identity: v.identity.clone(),
+            name,
+            groups: v.groups,
+        },
+        choice: v.choice,
+        reason: v.reason.filter(|r| !r.trim().is_empty()),
+    };
+    let applied = s.engine.apply(&id, Input::Vote(vote), "votes-api").await?;
+    let notice = applied.outcome.effects.iter().find_map(|e| match e {
+        Effect::Chat(ChatEffect::Notice { text, .. }) => Some(text.clone()),
+        _ => None,
+    });
+    let denied = applied
+        .outcome
+        .events
+        .iter()
+        .any(|e| matches!(e.data, EventData::VoteDenied { .. }));
+    let counted = applied
+        .outcome
+        .events
+        .iter()
+        .any(|e| matches!(e.data, EventData::VoteCast { .. }));
+    let decided = applied.outcome.events.iter().find_map(|e| match &e.data {
+        EventData::Decision { id, action, .. } => Some(json!({"id": id, "action": action})),
+        _ => None,
+    });
+    let body = json!({
+        "deploy_id": id,
+        "state": applied.deploy.state.as_str(),
+        "counted": counted,
+        "decision": decided,
+        "notice": notice,
+    });
+    let status = if denied {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            notice.unwrap_or_else(|| "not a decider".into()),
+        ));
+    } else if counted {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CONFLICT
+    };
+    Ok((status, axum::Json(body)).into_response())
+}

@@ -1,0 +1,312 @@
+//! Signed webhooks: deploy events from pipelines and metric samples.
+
+use super::{ApiError, AppState};
+use crate::auth::verify;
+use crate::config::criteria_problems;
+use crate::domain::{Criterion, DeployInfo, Input, PipelineEvent, Sample};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
+
+pub const SIGNATURE_HEADER: &str = "X-Canarybot-Signature";
+pub const DELIVERY_HEADER: &str = "X-Canarybot-Delivery";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/hooks/deploy", post(deploy_hook))
+        .route("/hooks/metrics", post(metrics_hook))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum DeployEventKind {
+    Started,
+    Promoted,
+    RolledBack,
+    Failed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployHook {
+    event: DeployEventKind,
+    service: String,
+    version: String,
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(default)]
+    sha: Option<String>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    deploy_id: Option<String>,
+    #[serde(default)]
+    criteria: Vec<Criterion>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsHook {
+    deploy_id: String,
+    #[serde(default)]
+    at: Option<String>,
+    samples: Vec<Sample>,
+}
+
+/// Checks the signature; counts and refuses failures before anything is parsed.
+fn authenticate(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    verify(SIGNATURE_HEADER, header, &s.config.webhooks.secrets, body).map_err(|e| {
+        s.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(error = %e, "webhook refused");
+        ApiError::new(StatusCode::UNAUTHORIZED, e.to_string())
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed body: {e}")))
+}
+
+/// Runs `handle` once per delivery id: a redelivery gets the first answer and changes nothing.
+async fn once_per_delivery<F>(
+    s: &AppState,
+    source: &str,
+    headers: &HeaderMap,
+    handle: F,
+) -> Response
+where
+    F: std::future::Future<Output = Result<(StatusCode, Value), ApiError>>,
+{
+    let delivery = headers
+        .get(DELIVERY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
+    let store = s.engine.store();
+    if let Some(id) = &delivery {
+        match store.delivery(source, id).await {
+            Ok(Some((status, body))) => {
+                s.counters.redeliveries.fetch_add(1, Ordering::Relaxed);
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                return (
+                    status,
+                    [
+                        ("content-type", "application/json"),
+                        ("x-canarybot-redelivery", "true"),
+                    ],
+                    body,
+                )
+                    .into_response();
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "delivery lookup failed");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal store error; see the server log",
+                )
+                .into_response();
+            }
+        }
+    }
+    let (status, body) = match handle.await {
+        Ok((status, body)) => (status, body),
+        Err(e) => (e.status, json!({"error": e.message})),
+    };
+    if let Some(id) = &delivery {
+        // Server errors are not recorded: the sender should be able to retry them.
+        if !status.is_server_error() {
+            let text = body.to_string();
+            if let Err(e) = store
+                .record_delivery(source, id, status.as_u16(), &text, s.engine.now())
+                .await
+            {
+                tracing::error!(error = %e, "cannot record delivery");
+            }
+        }
+    }
+    if status.is_success() {
+        s.counters.webhooks_accepted.fetch_add(1, Ordering::Relaxed);
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+/// Deploy ids end up in URLs and chat: keep them printable and path-safe.
+fn check_deploy_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > 200 {
+        return Err(ApiError::bad_request(
+            "deploy_id: must be 1 to 200 characters",
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%' | '\\'))
+    {
+        return Err(ApiError::bad_request(format!(
+            "deploy_id: `{id}` contains {c:?}; use letters, digits and . _ - : + @"
+        )));
+    }
+    Ok(())
+}
+
+fn required(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        Err(ApiError::bad_request(format!("{field}: must not be empty")))
+    } else {
+        Ok(())
+    }
+}
+
+async fn deploy_hook(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = authenticate(&s, &headers, &body) {
+        return e.into_response();
+    }
+    let s2 = s.clone();
+    once_per_delivery(&s, "deploy", &headers, async move {
+        handle_deploy(&s2, &body).await
+    })
+    .await
+}
+
+async fn handle_deploy(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value), ApiError> {
+    let hook: DeployHook = parse(body)?;
+    required("service", &hook.service)?;
+    required("version", &hook.version)?;
+    let environment = hook
+        .environment
+        .clone()
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "production".to_string());
+    let deploy_id = hook
+        .deploy_id
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}:{}", hook.service, environment, hook.version));
+    check_deploy_id(&deploy_id)?;
+    let Some(service) = s.config.service(&hook.service) else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "unknown service `{}`; known services: {}",
+                hook.service,
+                s.config.service_names().join(", ")
+            ),
+        ));
+    };
+    let engine = &s.engine;
+    let applied = match hook.event {
+        DeployEventKind::Started => {
+            let problems = criteria_problems("", &hook.criteria);
+            if !problems.is_empty() {
+                let problems: Vec<String> = problems
+                    .iter()
+                    .map(|p| p.trim_start_matches('.').to_string())
+                    .collect();
+                return Err(ApiError::bad_request(problems.join("; ")));
+            }
+            let policy = service
+                .policy(hook.criteria)
+                .map_err(ApiError::bad_request)?;
+            let info = DeployInfo {
+                id: deploy_id.clone(),
+                service: hook.service.clone(),
+                environment,
+                version: hook.version.clone(),
+                sha: hook.sha,
+                actor: hook.actor,
+                description: hook.description,
+                url: hook.url,
+            };
+            engine.start(info, policy, "deploy-webhook").await?
+        }
+        kind => {
+            let event = match kind {
+                DeployEventKind::Promoted => PipelineEvent::Promoted,
+                DeployEventKind::RolledBack => PipelineEvent::RolledBack,
+                _ => PipelineEvent::Failed,
+            };
+            let (existing, _) = engine.load(&deploy_id).await.map_err(|e| match e {
+                crate::engine::EngineError::UnknownDeploy(_) => ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("unknown deploy `{deploy_id}`; send event=started first"),
+                ),
+                other => other.into(),
+            })?;
+            if existing.info.service != hook.service {
+                return Err(ApiError::bad_request(format!(
+                    "service: deploy `{deploy_id}` belongs to {}, not {}",
+                    existing.info.service, hook.service
+                )));
+            }
+            let input = Input::Pipeline {
+                event,
+                actor: hook.actor,
+                description: hook.description,
+            };
+            engine.apply(&deploy_id, input, "deploy-webhook").await?
+        }
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        json!({
+            "deploy_id": applied.deploy.info.id,
+            "state": applied.deploy.state.as_str(),
+            "created": applied.created,
+        }),
+    ))
+}
+
+async fn metrics_hook(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = authenticate(&s, &headers, &body) {
+        return e.into_response();
+    }
+    let s2 = s.clone();
+    once_per_delivery(&s, "metrics", &headers, async move {
+        handle_metrics(&s2, &body).await
+    })
+    .await
+}
+
+async fn handle_metrics(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value), ApiError> {
+    let hook: MetricsHook = parse(body)?;
+    let at_ms = match &hook.at {
+        None => None,
+        Some(at) => Some(
+            chrono::DateTime::parse_from_rfc3339(at)
+                .map_err(|e| {
+                    ApiError::bad_request(format!("at: `{at}` is not an RFC 3339 time ({e})"))
+                })?
+                .timestamp_millis(),
+        ),
+    };
+    check_deploy_id(&hook.deploy_id)?;
+    let applied = s
+        .engine
+        .apply(
+            &hook.deploy_id,
+            Input::Check {
+                samples: hook.samples,
+                at_ms,
+            },
+            "metrics-webhook",
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        json!({
+            "deploy_id": applied.deploy.info.id,
+            "state": applied.deploy.state.as_str(),
+            "criteria": applied.outcome.reports,
+        }),
+    ))
+}
