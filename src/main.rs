@@ -9,7 +9,7 @@ use canarybot::domain::timeline::{to_json, to_markdown};
 use canarybot::store::Store;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -24,6 +24,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: webhooks, API, chat and executor workers.
@@ -103,6 +105,8 @@ enum Format {
 enum EventArg {
     Started,
     Promoted,
+    // Spelled as in the webhook body; `rolled-back` is accepted too.
+    #[value(name = "rolled_back", alias = "rolled-back")]
     RolledBack,
     Failed,
 }
@@ -127,7 +131,7 @@ fn init_tracing(default: &str) {
         .try_init();
 }
 
-fn load(path: &PathBuf) -> anyhow::Result<Config> {
+fn load(path: &Path) -> anyhow::Result<Config> {
     Config::load(path).with_context(|| format!("configuration {}", path.display()))
 }
 

@@ -47,6 +47,18 @@ pub fn parse_decider(entry: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a voter's identity: a person (`slack:U…`), never a group.
+pub fn parse_person(identity: &str) -> Result<(), String> {
+    parse_decider(identity)?;
+    match identity.split_once(':') {
+        Some((kind, _)) if PERSON_PLATFORMS.contains(&kind) => Ok(()),
+        _ => Err(format!(
+            "`{identity}` is a group; a vote comes from one person ({})",
+            PERSON_PLATFORMS.join(", ")
+        )),
+    }
+}
+
 /// A person casting a vote, as a chat adapter (or the votes API) identified them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Voter {
@@ -161,6 +173,12 @@ mod tests {
         );
         assert!(parse_decider("U01").is_err());
         assert!(parse_decider("slack:").is_err());
+        assert!(parse_person("slack:U01").is_ok());
+        assert!(
+            parse_person("slack-group:S01")
+                .unwrap_err()
+                .contains("is a group")
+        );
     }
 
     #[test]

@@ -137,7 +137,7 @@ async fn cast_vote(
 ) -> Result<Response, ApiError> {
     let v: VoteBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed body: {e}")))?;
-    if let Err(e) = crate::domain::decision::parse_decider(&v.identity) {
+    if let Err(e) = crate::domain::decision::parse_person(&v.identity) {
         return Err(ApiError::bad_request(format!("identity: {e}")));
     }
     let name = v.name.clone().unwrap_or_else(|| v.identity.clone());

@@ -227,7 +227,17 @@ async fn handle_deploy(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value),
                 description: hook.description,
                 url: hook.url,
             };
-            engine.start(info, policy, "deploy-webhook").await?
+            let applied = engine.start(info, policy, "deploy-webhook").await?;
+            if !applied.created && applied.deploy.info.service != hook.service {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "deploy_id: `{deploy_id}` already exists for service {}",
+                        applied.deploy.info.service
+                    ),
+                ));
+            }
+            applied
         }
         kind => {
             let event = match kind {

@@ -220,11 +220,12 @@ impl Store {
             }
         } else {
             let done = sqlx::query(
-                "UPDATE deploys SET last_seq = $1, state = $2, updated_at_ms = $3 WHERE id = $4 AND last_seq = $5",
+                "UPDATE deploys SET last_seq = $1, state = $2, updated_at_ms = COALESCE($3, updated_at_ms) WHERE id = $4 AND last_seq = $5",
             )
             .bind(last_seq)
             .bind(a.state.as_str())
-            .bind(a.now_ms)
+            // updated_at is the time of the last timeline event, as the timeline shows it.
+            .bind(a.events.last().map(|e| e.at_ms))
             .bind(a.deploy_id)
             .bind(a.expected_last_seq)
             .execute(&mut *tx)

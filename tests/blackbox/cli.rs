@@ -14,22 +14,45 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
 #[test]
 fn check_config_names_the_key_path_and_exits_non_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let good = crate::support::config_text(&Setup::default(), "sqlite://x.db", Some("http://127.0.0.1:9/rollback"));
+    let good = crate::support::config_text(
+        &Setup::default(),
+        "sqlite://x.db",
+        Some("http://127.0.0.1:9/rollback"),
+    );
     let path = write(dir.path(), "good.toml", &good);
-    let out = Command::new(BIN).args(["check-config", "--config"]).arg(&path).output().expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok (2 services: checkout, search)"));
 
     let bad = good.replace("max_ratio = 1.5", "max_ratio = 0");
     let path = write(dir.path(), "bad.toml", &bad);
-    let out = Command::new(BIN).args(["check-config", "--config"]).arg(&path).output().expect("run");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("service[checkout].criteria[0].max_ratio: must be > 0"), "{err}");
+    assert!(
+        err.contains("service[checkout].criteria[0].max_ratio: must be > 0"),
+        "{err}"
+    );
 
     let typo = good.replace("failure_limit = 3", "failure_limt = 3");
     let path = write(dir.path(), "typo.toml", &typo);
-    let out = Command::new(BIN).args(["check-config", "--config"]).arg(&path).output().expect("run");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("failure_limt"));
 
@@ -42,21 +65,38 @@ fn check_config_names_the_key_path_and_exits_non_zero() {
         .output()
         .expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("CANARYBOT_TEST_UNSET_SECRET is not set"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CANARYBOT_TEST_UNSET_SECRET is not set")
+    );
     let out = Command::new(BIN)
         .args(["check-config", "--config"])
         .arg(&path)
         .env("CANARYBOT_TEST_UNSET_SECRET", "from-the-environment-123")
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let open = Setup { api_tokens: false, ..Setup::default() };
-    let public = crate::support::config_text(&open, "sqlite://x.db", None).replace("127.0.0.1:0", "0.0.0.0:8080");
+    let open = Setup {
+        api_tokens: false,
+        ..Setup::default()
+    };
+    let public = crate::support::config_text(&open, "sqlite://x.db", None)
+        .replace("127.0.0.1:0", "0.0.0.0:8080");
     let path = write(dir.path(), "public.toml", &public);
-    let out = Command::new(BIN).args(["check-config", "--config"]).arg(&path).output().expect("run");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: server.api_tokens: empty while listening on 0.0.0.0:8080"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("warning: server.api_tokens: empty while listening on 0.0.0.0:8080")
+    );
 }
 
 #[test]
@@ -70,23 +110,42 @@ fn shipped_configs_are_valid() {
         .env("CANARYBOT_ROLLBACK_URL", "http://127.0.0.1:9000/rollback")
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announce_then_timeline_from_the_store() {
-    let Some(app) = TestApp::spawn(Backend::Sqlite, Setup::default()).await else { return };
+    let Some(app) = TestApp::spawn(Backend::Sqlite, Setup::default()).await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "c.toml", &app.config_text);
     let out = tokio::process::Command::new(BIN)
         .args(["announce", "--config"])
         .arg(&path)
-        .args(["--service", "checkout", "--version", "3.1.4", "--sha", "deadbeef", "--actor", "jenkins"])
+        .args([
+            "--service",
+            "checkout",
+            "--version",
+            "3.1.4",
+            "--sha",
+            "deadbeef",
+            "--actor",
+            "jenkins",
+        ])
         .args(["--server", &app.url, "--delivery", "jenkins-77"])
         .output()
         .await
         .expect("announce");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json answer");
     assert_eq!(answer["deploy_id"], "checkout:production:3.1.4");
 
@@ -97,7 +156,10 @@ async fn announce_then_timeline_from_the_store() {
         .output()
         .await
         .expect("announce");
-    assert!(!out.status.success(), "an unknown service fails the pipeline step");
+    assert!(
+        !out.status.success(),
+        "an unknown service fails the pipeline step"
+    );
 
     let out = tokio::process::Command::new(BIN)
         .args(["timeline", "checkout:production:3.1.4", "--config"])
@@ -105,13 +167,23 @@ async fn announce_then_timeline_from_the_store() {
         .output()
         .await
         .expect("timeline");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let md = String::from_utf8_lossy(&out.stdout);
     assert!(md.contains("# checkout 3.1.4 → production: canary"), "{md}");
     assert!(md.contains("by jenkins"));
 
     let out = tokio::process::Command::new(BIN)
-        .args(["timeline", "checkout:production:3.1.4", "--format", "json", "--config"])
+        .args([
+            "timeline",
+            "checkout:production:3.1.4",
+            "--format",
+            "json",
+            "--config",
+        ])
         .arg(&path)
         .output()
         .await
@@ -135,7 +207,11 @@ async fn announce_then_timeline_from_the_store() {
 fn demo_plays_the_whole_loop() {
     let out = Command::new(BIN).arg("demo").output().expect("demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for expected in [
         "BREACH",
         "only slack:U09MALLORY sees",
@@ -145,6 +221,9 @@ fn demo_plays_the_whole_loop() {
         "| rollback_verified |",
         "| **Total** |",
     ] {
-        assert!(stdout.contains(expected), "demo output lacks `{expected}`:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "demo output lacks `{expected}`:\n{stdout}"
+        );
     }
 }

@@ -18,7 +18,9 @@ on_both_backends!(
 );
 
 async fn breach_vote_rollback_verify(b: Backend) {
-    let Some(app) = TestApp::spawn(b, Setup::default()).await else { return };
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
     let id = app.start_deploy("2.4.1").await;
     app.check(&id, 0.004, 0.2).await;
     app.check(&id, 0.02, 0.2).await;
@@ -28,17 +30,26 @@ async fn breach_vote_rollback_verify(b: Backend) {
     assert_eq!(last["state"], "breached");
     assert_eq!(last["criteria"][0]["consecutive_failures"], 3);
 
-    let (status, vote) = app.vote(&id, "slack:U02BOB", &["slack-group:S01SRE"], "rollback").await;
+    let (status, vote) = app
+        .vote(&id, "slack:U02BOB", &["slack-group:S01SRE"], "rollback")
+        .await;
     assert_eq!(status, 202, "{vote}");
     assert_eq!(vote["counted"], true);
     assert_eq!(vote["decision"]["action"], "rollback");
-    let decision_id = vote["decision"]["id"].as_str().expect("decision id").to_string();
+    let decision_id = vote["decision"]["id"]
+        .as_str()
+        .expect("decision id")
+        .to_string();
 
     // The deploy system is called, signed, with the decision id as the delivery id.
     app.wait_state(&id, "rolling_back").await;
     let executor = app.executor.as_ref().expect("executor");
     for _ in 0..100 {
-        if app.kinds(&id).await.contains(&"rollback_started".to_string()) {
+        if app
+            .kinds(&id)
+            .await
+            .contains(&"rollback_started".to_string())
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -47,7 +58,15 @@ async fn breach_vote_rollback_verify(b: Backend) {
     assert_eq!(calls.len(), 1);
     let call = &calls[0];
     assert_eq!(call.delivery.as_deref(), Some(decision_id.as_str()));
-    assert!(verify("sig", call.signature.as_deref(), &[SECRET.to_string()], &call.raw).is_ok());
+    assert!(
+        verify(
+            "sig",
+            call.signature.as_deref(),
+            &[SECRET.to_string()],
+            &call.raw
+        )
+        .is_ok()
+    );
     assert_eq!(call.body["deploy_id"], id.as_str());
     assert_eq!(call.body["service"], "checkout");
     assert_eq!(call.body["environment"], "production");
@@ -57,7 +76,11 @@ async fn breach_vote_rollback_verify(b: Backend) {
     assert_eq!(call.body["reason"], "p99 doubled");
     assert_eq!(call.body["decided_by"], json!(["slack:U02BOB"]));
     assert_eq!(call.body["drill"], false);
-    assert_eq!(app.state(&id).await, "rolling_back", "202 is started, not done");
+    assert_eq!(
+        app.state(&id).await,
+        "rolling_back",
+        "202 is started, not done"
+    );
 
     // The pipeline reports the rollback done.
     let (status, body) = app
@@ -75,13 +98,30 @@ async fn breach_vote_rollback_verify(b: Backend) {
     assert_eq!(second["state"], "rollback_verified");
 
     let t = app.timeline(&id).await;
-    let kinds: Vec<&str> = t["events"].as_array().expect("events").iter().filter_map(|e| e["kind"].as_str()).collect();
+    let kinds: Vec<&str> = t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
     assert_eq!(
         kinds,
         vec![
-            "deploy_started", "criteria_locked", "check_passed", "check_passed", "check_failed",
-            "check_failed", "check_failed", "breach_detected", "vote_cast", "decision",
-            "rollback_started", "rollback_succeeded", "verify_check", "verify_check", "rollback_verified",
+            "deploy_started",
+            "criteria_locked",
+            "check_passed",
+            "check_passed",
+            "check_failed",
+            "check_failed",
+            "check_failed",
+            "breach_detected",
+            "vote_cast",
+            "decision",
+            "rollback_started",
+            "rollback_succeeded",
+            "verify_check",
+            "verify_check",
+            "rollback_verified",
         ]
     );
     let decision = &t["events"][9];
@@ -98,11 +138,23 @@ async fn breach_vote_rollback_verify(b: Backend) {
     // The thread: root with the criteria, breach called loudly, decision, recovery.
     app.settle_chat().await;
     let ops = app.chat.ops();
-    assert!(matches!(&ops[0], ChatOp::Root(text) if text.contains("5xx ratio") && text.contains("slack-group:S01SRE")), "{ops:?}");
-    assert!(ops.iter().any(|o| matches!(o, ChatOp::Reply { text, loud: true } if text.contains("BREACH"))));
+    assert!(
+        matches!(&ops[0], ChatOp::Root(text) if text.contains("5xx ratio") && text.contains("slack-group:S01SRE")),
+        "{ops:?}"
+    );
+    assert!(
+        ops.iter()
+            .any(|o| matches!(o, ChatOp::Reply { text, loud: true } if text.contains("BREACH")))
+    );
     let replies = app.chat.replies();
-    assert!(replies.iter().any(|r| r.contains("Recovery verified")), "{replies:?}");
-    assert!(ops.iter().any(|o| matches!(o, ChatOp::Update(text) if text.contains("recovery verified"))));
+    assert!(
+        replies.iter().any(|r| r.contains("Recovery verified")),
+        "{replies:?}"
+    );
+    assert!(
+        ops.iter()
+            .any(|o| matches!(o, ChatOp::Update(text) if text.contains("recovery verified")))
+    );
 
     // The Markdown timeline names the phases with date, time and zone.
     let (status, md) = app.get(&format!("/api/deploys/{id}/timeline.md")).await;
@@ -114,11 +166,26 @@ async fn breach_vote_rollback_verify(b: Backend) {
 }
 
 async fn denied_vote_is_refused_privately_and_recorded(b: Backend) {
-    let Some(app) = TestApp::spawn(b, Setup::default()).await else { return };
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
     let id = app.start_deploy("5.0.0").await;
-    let (status, body) = app.vote(&id, "slack:U09MALLORY", &["slack-group:S99OTHER"], "rollback").await;
+    let (status, body) = app
+        .vote(
+            &id,
+            "slack:U09MALLORY",
+            &["slack-group:S99OTHER"],
+            "rollback",
+        )
+        .await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["error"].as_str().unwrap_or_default().contains("not a decider"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a decider"),
+        "{body}"
+    );
     // Same id, other platform: still not Alice.
     let (status, _) = app.vote(&id, "discord:U01ALICE", &[], "rollback").await;
     assert_eq!(status, 403);
@@ -137,15 +204,25 @@ async fn denied_vote_is_refused_privately_and_recorded(b: Backend) {
 }
 
 async fn quorum_of_two(b: Backend) {
-    let setup = Setup { rollback_quorum: 2, ..Setup::default() };
-    let Some(app) = TestApp::spawn(b, setup).await else { return };
+    let setup = Setup {
+        rollback_quorum: 2,
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
     let id = app.start_deploy("6.0.0").await;
     let (status, body) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
     assert_eq!(status, 202);
     assert_eq!(body["decision"], serde_json::Value::Null);
     let (status, body) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
     assert_eq!(status, 409, "the same person twice: {body}");
-    assert!(body["notice"].as_str().unwrap_or_default().contains("already counted"));
+    assert!(
+        body["notice"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("already counted")
+    );
     assert_eq!(app.state(&id).await, "canary");
     let (status, body) = app.vote(&id, "discord:4455", &[], "rollback").await;
     assert_eq!(status, 202);
@@ -160,7 +237,9 @@ async fn quorum_of_two(b: Backend) {
 }
 
 async fn promote_by_vote_and_by_pipeline(b: Backend) {
-    let Some(app) = TestApp::spawn(b, Setup::default()).await else { return };
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
     let id = app.start_deploy("7.0.0").await;
     let (status, body) = app.vote(&id, "slack:U01ALICE", &[], "promote").await;
     assert_eq!(status, 202, "{body}");
@@ -174,15 +253,26 @@ async fn promote_by_vote_and_by_pipeline(b: Backend) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(app.executor.as_ref().expect("executor").calls()[0].body["action"], "promote");
+    assert_eq!(
+        app.executor.as_ref().expect("executor").calls()[0].body["action"],
+        "promote"
+    );
     // Votes after the end are not counted.
     let (status, body) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
     assert_eq!(status, 409);
-    assert!(body["notice"].as_str().unwrap_or_default().contains("promoted"));
+    assert!(
+        body["notice"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("promoted")
+    );
 
     let other = app.start_deploy("7.0.1").await;
     let (status, body) = app
-        .signed("/hooks/deploy", &json!({"event": "promoted", "service": "checkout", "version": "7.0.1", "actor": "ci"}))
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "promoted", "service": "checkout", "version": "7.0.1", "actor": "ci"}),
+        )
         .await;
     assert_eq!(status, 202);
     assert_eq!(body["state"], "promoted");
@@ -192,38 +282,79 @@ async fn promote_by_vote_and_by_pipeline(b: Backend) {
 }
 
 async fn canary_window_promotes_by_itself(b: Backend) {
-    let setup = Setup { on_pass: "promote", canary_window: "1s", ..Setup::default() };
-    let Some(app) = TestApp::spawn(b, setup).await else { return };
+    let setup = Setup {
+        on_pass: "promote",
+        canary_window: "1s",
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
     let id = app.start_deploy("8.0.0").await;
     app.check(&id, 0.004, 0.2).await;
     // No further samples: the clock closes the window.
     app.wait_state(&id, "promoted").await;
     let kinds = app.kinds(&id).await;
-    assert!(kinds.ends_with(&["canary_window_passed".to_string(), "decision".into(), "promoted".into()]), "{kinds:?}");
+    assert!(
+        kinds.ends_with(&[
+            "canary_window_passed".to_string(),
+            "decision".into(),
+            "promoted".into()
+        ]),
+        "{kinds:?}"
+    );
     let t = app.timeline(&id).await;
     assert_eq!(t["events"][kinds.len() - 2]["actor"], "canarybot");
     app.finish().await;
 }
 
 async fn executor_failure_is_rollback_failed(b: Backend) {
-    let setup = Setup { executor: Some(ExecutorMode::Fail), retries: 2, ..Setup::default() };
-    let Some(app) = TestApp::spawn(b, setup).await else { return };
+    let setup = Setup {
+        executor: Some(ExecutorMode::Fail),
+        retries: 2,
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
     let id = app.start_deploy("9.0.0").await;
     let (status, _) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
     assert_eq!(status, 202);
     app.wait_state(&id, "rollback_failed").await;
     let calls = app.executor.as_ref().expect("executor").calls();
     assert_eq!(calls.len(), 3, "first try and two retries");
-    assert!(calls.iter().all(|c| c.delivery == calls[0].delivery), "same delivery id on every retry");
+    assert!(
+        calls.iter().all(|c| c.delivery == calls[0].delivery),
+        "same delivery id on every retry"
+    );
     let t = app.timeline(&id).await;
-    let failed = t["events"].as_array().expect("events").iter().find(|e| e["kind"] == "rollback_failed").expect("rollback_failed").clone();
+    let failed = t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["kind"] == "rollback_failed")
+        .expect("rollback_failed")
+        .clone();
     assert_eq!(failed["details"]["attempts"], 3);
-    assert!(failed["details"]["error"].as_str().unwrap_or_default().contains("HTTP 500"), "{failed}");
+    assert!(
+        failed["details"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HTTP 500"),
+        "{failed}"
+    );
     app.settle_chat().await;
-    assert!(app.chat.ops().iter().any(|o| matches!(o, ChatOp::Reply { text, loud: true } if text.contains("ROLLBACK FAILED"))));
+    assert!(app.chat.ops().iter().any(
+        |o| matches!(o, ChatOp::Reply { text, loud: true } if text.contains("ROLLBACK FAILED"))
+    ));
 
     // The deploy system recovers; a decider retries.
-    *app.executor.as_ref().expect("executor").mode.lock().expect("mode") = ExecutorMode::Done;
+    *app.executor
+        .as_ref()
+        .expect("executor")
+        .mode
+        .lock()
+        .expect("mode") = ExecutorMode::Done;
     let (status, body) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
     assert_eq!(status, 202, "{body}");
     app.wait_state(&id, "rolled_back").await;
@@ -231,13 +362,21 @@ async fn executor_failure_is_rollback_failed(b: Backend) {
 }
 
 async fn executor_done_means_rolled_back(b: Backend) {
-    let setup = Setup { executor: Some(ExecutorMode::Done), ..Setup::default() };
-    let Some(app) = TestApp::spawn(b, setup).await else { return };
+    let setup = Setup {
+        executor: Some(ExecutorMode::Done),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
     let id = app.start_deploy("10.0.0").await;
     app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
     app.wait_state(&id, "rolled_back").await;
     let kinds = app.kinds(&id).await;
-    assert!(kinds.ends_with(&["rollback_started".to_string(), "rollback_succeeded".into()]), "{kinds:?}");
+    assert!(
+        kinds.ends_with(&["rollback_started".to_string(), "rollback_succeeded".into()]),
+        "{kinds:?}"
+    );
     let t = app.timeline(&id).await;
     assert!(t["phases"]["execute_s"].as_f64().is_some());
     assert!(t["phases"]["verify_s"].is_null());
@@ -245,23 +384,43 @@ async fn executor_done_means_rolled_back(b: Backend) {
 }
 
 async fn on_breach_rollback_needs_no_vote(b: Backend) {
-    let setup = Setup { on_breach: "rollback", executor: Some(ExecutorMode::Done), ..Setup::default() };
-    let Some(app) = TestApp::spawn(b, setup).await else { return };
+    let setup = Setup {
+        on_breach: "rollback",
+        executor: Some(ExecutorMode::Done),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
     let id = app.start_deploy("11.0.0").await;
     app.check(&id, 0.004, 0.9).await;
     let body = app.check(&id, 0.004, 0.9).await;
     assert_eq!(body["state"], "rolling_back");
     app.wait_state(&id, "rolled_back").await;
     let t = app.timeline(&id).await;
-    let decision = t["events"].as_array().expect("events").iter().find(|e| e["kind"] == "decision").expect("decision").clone();
+    let decision = t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["kind"] == "decision")
+        .expect("decision")
+        .clone();
     assert_eq!(decision["actor"], "canarybot");
-    assert_eq!(app.executor.as_ref().expect("executor").calls()[0].body["decided_by"], json!(["canarybot"]));
+    assert_eq!(
+        app.executor.as_ref().expect("executor").calls()[0].body["decided_by"],
+        json!(["canarybot"])
+    );
     app.finish().await;
 }
 
 async fn pipeline_failure_is_recorded(b: Backend) {
-    let setup = Setup { executor: None, ..Setup::default() };
-    let Some(app) = TestApp::spawn(b, setup).await else { return };
+    let setup = Setup {
+        executor: None,
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
     let id = app.start_deploy("12.0.0").await;
     let (status, body) = app
         .signed("/hooks/deploy", &json!({"event": "failed", "service": "checkout", "version": "12.0.0", "description": "image pull backoff"}))
@@ -276,6 +435,11 @@ async fn pipeline_failure_is_recorded(b: Backend) {
     let (_, body) = app.vote(&other, "slack:U01ALICE", &[], "rollback").await;
     assert_eq!(body["state"], "rolling_back");
     app.settle_chat().await;
-    assert!(app.chat.replies().iter().any(|r| r.contains("No rollback executor is configured")));
+    assert!(
+        app.chat
+            .replies()
+            .iter()
+            .any(|r| r.contains("No rollback executor is configured"))
+    );
     app.finish().await;
 }

@@ -21,104 +21,215 @@ async fn deploys(app: &TestApp) -> Vec<serde_json::Value> {
 }
 
 async fn signatures_good_bad_missing_and_rotated(b: Backend) {
-    let Some(app) = TestApp::spawn(b, Setup::default()).await else { return };
-    let raw = serde_json::to_vec(&json!({"event": "started", "service": "checkout", "version": "1.0.0"})).expect("json");
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
+    let raw =
+        serde_json::to_vec(&json!({"event": "started", "service": "checkout", "version": "1.0.0"}))
+            .expect("json");
 
     let (status, body) = app.post_raw("/hooks/deploy", &raw, &[]).await;
     assert_eq!(status, 401, "missing signature: {body}");
-    assert!(body["error"].as_str().unwrap_or_default().contains("missing X-Canarybot-Signature"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("missing X-Canarybot-Signature"),
+        "{body}"
+    );
 
     let bad = sign("not-a-configured-secret", &raw);
-    let (status, body) = app.post_raw("/hooks/deploy", &raw, &[("X-Canarybot-Signature", bad)]).await;
+    let (status, body) = app
+        .post_raw("/hooks/deploy", &raw, &[("X-Canarybot-Signature", bad)])
+        .await;
     assert_eq!(status, 401, "{body}");
-    assert!(body["error"].as_str().unwrap_or_default().contains("does not match"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not match"),
+        "{body}"
+    );
 
     let (status, _) = app
-        .post_raw("/hooks/deploy", &raw, &[("X-Canarybot-Signature", "sha256=zz".into())])
+        .post_raw(
+            "/hooks/deploy",
+            &raw,
+            &[("X-Canarybot-Signature", "sha256=zz".into())],
+        )
         .await;
     assert_eq!(status, 401);
 
     // A signature over another body does not carry over.
     let other = sign(SECRET, b"{}");
-    let (status, _) = app.post_raw("/hooks/deploy", &raw, &[("X-Canarybot-Signature", other)]).await;
+    let (status, _) = app
+        .post_raw("/hooks/deploy", &raw, &[("X-Canarybot-Signature", other)])
+        .await;
     assert_eq!(status, 401);
-    assert!(deploys(&app).await.is_empty(), "unauthenticated requests write nothing");
+    assert!(
+        deploys(&app).await.is_empty(),
+        "unauthenticated requests write nothing"
+    );
 
     let (status, _) = app
-        .post_raw("/hooks/metrics", b"{\"deploy_id\":\"x\",\"samples\":[]}", &[])
+        .post_raw(
+            "/hooks/metrics",
+            b"{\"deploy_id\":\"x\",\"samples\":[]}",
+            &[],
+        )
         .await;
     assert_eq!(status, 401, "metrics need a signature too");
 
     // Either configured secret signs (rotation).
     let (status, body) = app
-        .post_raw("/hooks/deploy", &raw, &[("X-Canarybot-Signature", sign(OLD_SECRET, &raw))])
+        .post_raw(
+            "/hooks/deploy",
+            &raw,
+            &[("X-Canarybot-Signature", sign(OLD_SECRET, &raw))],
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["deploy_id"], "checkout:production:1.0.0");
     assert_eq!(body["state"], "canary");
-    let raw2 = serde_json::to_vec(&json!({"event": "started", "service": "checkout", "version": "1.0.1"})).expect("json");
+    let raw2 =
+        serde_json::to_vec(&json!({"event": "started", "service": "checkout", "version": "1.0.1"}))
+            .expect("json");
     let (status, _) = app
-        .post_raw("/hooks/deploy", &raw2, &[("X-Canarybot-Signature", sign(SECRET, &raw2))])
+        .post_raw(
+            "/hooks/deploy",
+            &raw2,
+            &[("X-Canarybot-Signature", sign(SECRET, &raw2))],
+        )
         .await;
     assert_eq!(status, 202);
     assert_eq!(deploys(&app).await.len(), 2);
 
     let (_, metrics) = app.get("/metrics").await;
-    assert!(metrics.contains("canarybot_auth_failures_total 5"), "{metrics}");
+    assert!(
+        metrics.contains("canarybot_auth_failures_total 5"),
+        "{metrics}"
+    );
     app.finish().await;
 }
 
 async fn redelivery_returns_the_first_answer_and_changes_nothing(b: Backend) {
-    let Some(app) = TestApp::spawn(b, Setup::default()).await else { return };
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
     let start = json!({"event": "started", "service": "checkout", "version": "2.0.0"});
-    let (s1, first) = app.signed_with_delivery("/hooks/deploy", &start, "build-42").await;
-    let (s2, second) = app.signed_with_delivery("/hooks/deploy", &start, "build-42").await;
+    let (s1, first) = app
+        .signed_with_delivery("/hooks/deploy", &start, "build-42")
+        .await;
+    let (s2, second) = app
+        .signed_with_delivery("/hooks/deploy", &start, "build-42")
+        .await;
     assert_eq!((s1, s2), (202, 202));
     assert_eq!(first, second);
     let id = first["deploy_id"].as_str().expect("id").to_string();
-    assert_eq!(app.kinds(&id).await, vec!["deploy_started", "criteria_locked"]);
+    assert_eq!(
+        app.kinds(&id).await,
+        vec!["deploy_started", "criteria_locked"]
+    );
 
     // A failing check redelivered is one failure, not two.
     let check = json!({"deploy_id": id, "samples": [{"criterion": "p99 latency", "canary": 0.9}]});
-    let (_, a) = app.signed_with_delivery("/hooks/metrics", &check, "m-1").await;
-    let (_, again) = app.signed_with_delivery("/hooks/metrics", &check, "m-1").await;
+    let (_, a) = app
+        .signed_with_delivery("/hooks/metrics", &check, "m-1")
+        .await;
+    let (_, again) = app
+        .signed_with_delivery("/hooks/metrics", &check, "m-1")
+        .await;
     assert_eq!(a, again);
     assert_eq!(a["criteria"][0]["consecutive_failures"], 1);
-    let failures = app.kinds(&id).await.iter().filter(|k| *k == "check_failed").count();
+    let failures = app
+        .kinds(&id)
+        .await
+        .iter()
+        .filter(|k| *k == "check_failed")
+        .count();
     assert_eq!(failures, 1);
 
     // A new delivery of the same failing check counts.
-    let (_, b2) = app.signed_with_delivery("/hooks/metrics", &check, "m-2").await;
+    let (_, b2) = app
+        .signed_with_delivery("/hooks/metrics", &check, "m-2")
+        .await;
     assert_eq!(b2["criteria"][0]["consecutive_failures"], 2);
 
     // Without a delivery id, `started` for an existing deploy changes nothing either.
     let (s3, third) = app.signed("/hooks/deploy", &start).await;
     assert_eq!(s3, 202);
     assert_eq!(third["created"], false);
-    assert_eq!(app.kinds(&id).await.iter().filter(|k| *k == "deploy_started").count(), 1);
+    assert_eq!(
+        app.kinds(&id)
+            .await
+            .iter()
+            .filter(|k| *k == "deploy_started")
+            .count(),
+        1
+    );
+
+    // The same deploy id claimed by another service is a conflict.
+    let (s4, clash) = app
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "started", "service": "search", "version": "2.0.0", "deploy_id": id}),
+        )
+        .await;
+    assert_eq!(s4, 409, "{clash}");
+    assert!(
+        clash["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("already exists for service checkout")
+    );
     app.finish().await;
 }
 
 async fn unknown_service_lists_the_known_ones(b: Backend) {
-    let Some(app) = TestApp::spawn(b, Setup::default()).await else { return };
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
     let (status, body) = app
-        .signed("/hooks/deploy", &json!({"event": "started", "service": "chekout", "version": "1"}))
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "started", "service": "chekout", "version": "1"}),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
     let msg = body["error"].as_str().unwrap_or_default();
-    assert!(msg.contains("unknown service `chekout`") && msg.contains("checkout, search"), "{msg}");
+    assert!(
+        msg.contains("unknown service `chekout`") && msg.contains("checkout, search"),
+        "{msg}"
+    );
     assert!(deploys(&app).await.is_empty());
     app.finish().await;
 }
 
 async fn malformed_bodies_are_named_and_change_nothing(b: Backend) {
-    let Some(app) = TestApp::spawn(b, Setup::default()).await else { return };
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
     let cases = [
-        (json!({"event": "started", "service": "checkout"}), "missing field `version`"),
-        (json!({"event": "deployed", "service": "checkout", "version": "1"}), "unknown variant `deployed`"),
-        (json!({"event": "started", "service": "checkout", "version": "1", "enviroment": "prod"}), "unknown field `enviroment`"),
-        (json!({"event": "started", "service": "checkout", "version": ""}), "version: must not be empty"),
-        (json!({"event": "started", "service": "checkout", "version": "1", "deploy_id": "a/b"}), "deploy_id"),
+        (
+            json!({"event": "started", "service": "checkout"}),
+            "missing field `version`",
+        ),
+        (
+            json!({"event": "deployed", "service": "checkout", "version": "1"}),
+            "unknown variant `deployed`",
+        ),
+        (
+            json!({"event": "started", "service": "checkout", "version": "1", "enviroment": "prod"}),
+            "unknown field `enviroment`",
+        ),
+        (
+            json!({"event": "started", "service": "checkout", "version": ""}),
+            "version: must not be empty",
+        ),
+        (
+            json!({"event": "started", "service": "checkout", "version": "1", "deploy_id": "a/b"}),
+            "deploy_id",
+        ),
         (
             json!({"event": "started", "service": "checkout", "version": "1",
                    "criteria": [{"name": "cart errors", "max_ratio": 0}]}),
@@ -134,27 +245,50 @@ async fn malformed_bodies_are_named_and_change_nothing(b: Backend) {
         let (status, answer) = app.signed("/hooks/deploy", &body).await;
         assert_eq!(status, 400, "{body} → {answer}");
         let msg = answer["error"].as_str().unwrap_or_default();
-        assert!(msg.contains(expected), "{body}: expected `{expected}` in `{msg}`");
+        assert!(
+            msg.contains(expected),
+            "{body}: expected `{expected}` in `{msg}`"
+        );
     }
     let raw = b"{not json";
     let (status, answer) = app
-        .post_raw("/hooks/deploy", raw, &[("X-Canarybot-Signature", sign(SECRET, raw))])
+        .post_raw(
+            "/hooks/deploy",
+            raw,
+            &[("X-Canarybot-Signature", sign(SECRET, raw))],
+        )
         .await;
     assert_eq!(status, 400);
-    assert!(answer["error"].as_str().unwrap_or_default().starts_with("malformed body"), "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("malformed body"),
+        "{answer}"
+    );
     assert!(deploys(&app).await.is_empty(), "bad input changes nothing");
 
     // Events about a deploy nobody started.
     let (status, answer) = app
-        .signed("/hooks/deploy", &json!({"event": "rolled_back", "service": "checkout", "version": "9"}))
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "rolled_back", "service": "checkout", "version": "9"}),
+        )
         .await;
     assert_eq!(status, 404, "{answer}");
-    assert!(answer["error"].as_str().unwrap_or_default().contains("checkout:production:9"));
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("checkout:production:9")
+    );
     app.finish().await;
 }
 
 async fn extra_criteria_are_merged_and_locked(b: Backend) {
-    let Some(app) = TestApp::spawn(b, Setup::default()).await else { return };
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
     let (status, body) = app
         .signed(
             "/hooks/deploy",
@@ -165,7 +299,12 @@ async fn extra_criteria_are_merged_and_locked(b: Backend) {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["deploy_id"], "checkout:staging:3.0.0");
     let t = app.timeline("checkout:staging:3.0.0").await;
-    let names: Vec<&str> = t["criteria"].as_array().expect("criteria").iter().filter_map(|c| c["name"].as_str()).collect();
+    let names: Vec<&str> = t["criteria"]
+        .as_array()
+        .expect("criteria")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(names, vec!["5xx ratio", "p99 latency", "cart add errors"]);
     let locked = &t["events"][1];
     assert_eq!(locked["kind"], "criteria_locked");
@@ -179,7 +318,9 @@ async fn extra_criteria_are_merged_and_locked(b: Backend) {
 }
 
 async fn metric_checks_report_verdicts(b: Backend) {
-    let Some(app) = TestApp::spawn(b, Setup::default()).await else { return };
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
     let id = app.start_deploy("4.0.0").await;
     let (status, body) = app
         .signed(
@@ -201,16 +342,31 @@ async fn metric_checks_report_verdicts(b: Backend) {
     assert_eq!(c[0]["failure_limit"], 3);
     assert_eq!(c[1]["verdict"], "pass");
     let (_, body) = app
-        .signed("/hooks/metrics", &json!({"deploy_id": id, "samples": [{"criterion": "5xx ratio", "baseline": 0.004}]}))
+        .signed(
+            "/hooks/metrics",
+            &json!({"deploy_id": id, "samples": [{"criterion": "5xx ratio", "baseline": 0.004}]}),
+        )
         .await;
     assert_eq!(body["criteria"][0]["verdict"], "no_data");
-    assert_eq!(body["criteria"][0]["consecutive_failures"], 1, "no_data does not reset");
+    assert_eq!(
+        body["criteria"][0]["consecutive_failures"], 1,
+        "no_data does not reset"
+    );
 
     let (status, body) = app
-        .signed("/hooks/metrics", &json!({"deploy_id": id, "samples": [{"criterion": "cpu", "canary": 1}]}))
+        .signed(
+            "/hooks/metrics",
+            &json!({"deploy_id": id, "samples": [{"criterion": "cpu", "canary": 1}]}),
+        )
         .await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap_or_default().contains("unknown criterion `cpu`"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown criterion `cpu`"),
+        "{body}"
+    );
     let (status, _) = app
         .signed("/hooks/metrics", &json!({"deploy_id": "nope:production:1", "samples": [{"criterion": "cpu", "canary": 1}]}))
         .await;
@@ -219,8 +375,24 @@ async fn metric_checks_report_verdicts(b: Backend) {
         .signed("/hooks/metrics", &json!({"deploy_id": id, "at": "yesterday", "samples": [{"criterion": "5xx ratio", "canary": 1}]}))
         .await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap_or_default().starts_with("at:"), "{body}");
-    let samples = app.running.engine.store().samples(&id).await.expect("samples");
-    assert_eq!(samples.len(), 3, "two from the check, one baseline-only: {samples:?}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("at:"),
+        "{body}"
+    );
+    let samples = app
+        .running
+        .engine
+        .store()
+        .samples(&id)
+        .await
+        .expect("samples");
+    assert_eq!(
+        samples.len(),
+        3,
+        "two from the check, one baseline-only: {samples:?}"
+    );
     app.finish().await;
 }

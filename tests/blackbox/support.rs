@@ -71,7 +71,9 @@ pub struct FakeExecutor {
 
 impl FakeExecutor {
     pub async fn start(mode: ExecutorMode) -> FakeExecutor {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind executor");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind executor");
         let url = format!("http://{}/rollback", listener.local_addr().expect("addr"));
         let mode = Arc::new(Mutex::new(mode));
         let calls = Arc::new(Mutex::new(Vec::new()));
@@ -81,7 +83,12 @@ impl FakeExecutor {
             axum::routing::post(move |headers: HeaderMap, body: Bytes| {
                 let (m, c) = (m.clone(), c.clone());
                 async move {
-                    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let header = |n: &str| {
+                        headers
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string)
+                    };
                     c.lock().expect("calls").push(ExecutorCall {
                         signature: header("x-canarybot-signature"),
                         delivery: header("x-canarybot-delivery"),
@@ -90,9 +97,17 @@ impl FakeExecutor {
                     });
                     let mode = *m.lock().expect("mode");
                     match mode {
-                        ExecutorMode::Accept => (StatusCode::ACCEPTED, axum::Json(json!({"status": "accepted"}))),
-                        ExecutorMode::Done => (StatusCode::OK, axum::Json(json!({"status": "done"}))),
-                        ExecutorMode::Fail => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"error": "deploy system down"}))),
+                        ExecutorMode::Accept => (
+                            StatusCode::ACCEPTED,
+                            axum::Json(json!({"status": "accepted"})),
+                        ),
+                        ExecutorMode::Done => {
+                            (StatusCode::OK, axum::Json(json!({"status": "done"})))
+                        }
+                        ExecutorMode::Fail => (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            axum::Json(json!({"error": "deploy system down"})),
+                        ),
                     }
                 }
             }),
@@ -142,12 +157,27 @@ impl ChatPort for RecordingChat {
     fn platform(&self) -> &str {
         "console"
     }
-    async fn post_root(&self, target: &ThreadTarget, m: &ChatMessage) -> Result<Option<String>, ChatError> {
-        self.ops.lock().expect("ops").push(ChatOp::Root(m.text.clone()));
+    async fn post_root(
+        &self,
+        target: &ThreadTarget,
+        m: &ChatMessage,
+    ) -> Result<Option<String>, ChatError> {
+        self.ops
+            .lock()
+            .expect("ops")
+            .push(ChatOp::Root(m.text.clone()));
         Ok(Some(format!("thread-{}", target.deploy_id)))
     }
-    async fn update_root(&self, _: &ThreadTarget, _: &str, m: &ChatMessage) -> Result<(), ChatError> {
-        self.ops.lock().expect("ops").push(ChatOp::Update(m.text.clone()));
+    async fn update_root(
+        &self,
+        _: &ThreadTarget,
+        _: &str,
+        m: &ChatMessage,
+    ) -> Result<(), ChatError> {
+        self.ops
+            .lock()
+            .expect("ops")
+            .push(ChatOp::Update(m.text.clone()));
         Ok(())
     }
     async fn reply(&self, _: &ThreadTarget, _: &str, m: &ChatMessage) -> Result<(), ChatError> {
@@ -157,7 +187,13 @@ impl ChatPort for RecordingChat {
         });
         Ok(())
     }
-    async fn notice(&self, _: &ThreadTarget, _: Option<&str>, to: &str, text: &str) -> Result<(), ChatError> {
+    async fn notice(
+        &self,
+        _: &ThreadTarget,
+        _: Option<&str>,
+        to: &str,
+        text: &str,
+    ) -> Result<(), ChatError> {
         self.ops.lock().expect("ops").push(ChatOp::Notice {
             to: to.to_string(),
             text: text.to_string(),
@@ -207,9 +243,15 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh database URL for the backend, or `None` (with a SKIPPED line) when PostgreSQL is not
 /// configured. Returns (url, cleanup: (admin url, database name)).
-pub async fn database(backend: Backend, dir: &std::path::Path) -> Option<(String, Option<(String, String)>)> {
+pub async fn database(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> Option<(String, Option<(String, String)>)> {
     match backend {
-        Backend::Sqlite => Some((format!("sqlite://{}", dir.join("canarybot.db").display()), None)),
+        Backend::Sqlite => Some((
+            format!("sqlite://{}", dir.join("canarybot.db").display()),
+            None,
+        )),
         Backend::Postgres => {
             let Ok(admin) = std::env::var(POSTGRES_ENV) else {
                 // Written past the test harness's capture so that a plain `cargo test` shows it.
@@ -229,7 +271,9 @@ pub async fn database(backend: Backend, dir: &std::path::Path) -> Option<(String
                 COUNTER.fetch_add(1, Ordering::SeqCst),
                 chrono::Utc::now().timestamp_millis()
             );
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to CANARYBOT_TEST_POSTGRES_URL");
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to CANARYBOT_TEST_POSTGRES_URL");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut conn)
                 .await
@@ -239,14 +283,21 @@ pub async fn database(backend: Backend, dir: &std::path::Path) -> Option<(String
                 Some((b, q)) => (b.to_string(), format!("?{q}")),
                 None => (admin.clone(), String::new()),
             };
-            let prefix = base.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or(base);
+            let prefix = base
+                .rsplit_once('/')
+                .map(|(p, _)| p.to_string())
+                .unwrap_or(base);
             Some((format!("{prefix}/{name}{query}"), Some((admin, name))))
         }
     }
 }
 
 pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>) -> String {
-    let tokens = if setup.api_tokens { format!("[\"{TOKEN}\"]") } else { "[]".into() };
+    let tokens = if setup.api_tokens {
+        format!("[\"{TOKEN}\"]")
+    } else {
+        "[]".into()
+    };
     let rollback = match executor_url {
         Some(url) => format!(
             "[service.rollback]\nkind = \"webhook\"\nurl = \"{url}\"\ntimeout = \"2s\"\nretries = {}\nbackoff = \"50ms\"\n",
@@ -309,7 +360,11 @@ impl TestApp {
             Some(mode) => Some(FakeExecutor::start(mode).await),
             None => None,
         };
-        let text = config_text(&setup, &database_url, executor.as_ref().map(|e| e.url.as_str()));
+        let text = config_text(
+            &setup,
+            &database_url,
+            executor.as_ref().map(|e| e.url.as_str()),
+        );
         let config = Config::from_toml(&text, &|_| None).expect("test config is valid");
         let chat = Arc::new(RecordingChat::default());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -317,7 +372,9 @@ impl TestApp {
             chat: vec![chat.clone() as Arc<dyn ChatPort>],
             ..Options::default()
         };
-        let running = app::start(config, listener, options).await.expect("app starts");
+        let running = app::start(config, listener, options)
+            .await
+            .expect("app starts");
         Some(TestApp {
             url: running.url(),
             running,
@@ -336,15 +393,22 @@ impl TestApp {
         self.running.stop().await;
         if let Some((admin, name)) = self.pg_cleanup {
             if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(&mut conn)
-                    .await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
             }
         }
     }
 
     /// POST with a raw body and the given headers.
-    pub async fn post_raw(&self, path: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, String)],
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .post(format!("{}{path}", self.url))
@@ -356,23 +420,35 @@ impl TestApp {
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// POST signed with the current secret.
     pub async fn signed(&self, path: &str, body: &Value) -> (u16, Value) {
         let raw = serde_json::to_vec(body).expect("json");
         let sig = sign(SECRET, &raw);
-        self.post_raw(path, &raw, &[("X-Canarybot-Signature", sig)]).await
+        self.post_raw(path, &raw, &[("X-Canarybot-Signature", sig)])
+            .await
     }
 
-    pub async fn signed_with_delivery(&self, path: &str, body: &Value, delivery: &str) -> (u16, Value) {
+    pub async fn signed_with_delivery(
+        &self,
+        path: &str,
+        body: &Value,
+        delivery: &str,
+    ) -> (u16, Value) {
         let raw = serde_json::to_vec(body).expect("json");
         let sig = sign(SECRET, &raw);
         self.post_raw(
             path,
             &raw,
-            &[("X-Canarybot-Signature", sig), ("X-Canarybot-Delivery", delivery.to_string())],
+            &[
+                ("X-Canarybot-Signature", sig),
+                ("X-Canarybot-Delivery", delivery.to_string()),
+            ],
         )
         .await
     }
@@ -402,7 +478,13 @@ impl TestApp {
         body
     }
 
-    pub async fn vote(&self, deploy_id: &str, identity: &str, groups: &[&str], choice: &str) -> (u16, Value) {
+    pub async fn vote(
+        &self,
+        deploy_id: &str,
+        identity: &str,
+        groups: &[&str],
+        choice: &str,
+    ) -> (u16, Value) {
         let resp = self
             .http
             .post(format!("{}/api/deploys/{deploy_id}/votes", self.url))
@@ -427,7 +509,9 @@ impl TestApp {
     }
 
     pub async fn timeline(&self, deploy_id: &str) -> Value {
-        let (status, text) = self.get(&format!("/api/deploys/{deploy_id}/timeline")).await;
+        let (status, text) = self
+            .get(&format!("/api/deploys/{deploy_id}/timeline"))
+            .await;
         assert_eq!(status, 200, "{text}");
         serde_json::from_str(&text).expect("timeline json")
     }
@@ -442,7 +526,10 @@ impl TestApp {
     }
 
     pub async fn state(&self, deploy_id: &str) -> String {
-        self.timeline(deploy_id).await["deploy"]["state"].as_str().unwrap_or_default().to_string()
+        self.timeline(deploy_id).await["deploy"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Waits (up to 15 s) for the deploy to reach `state`.
@@ -462,7 +549,15 @@ impl TestApp {
     /// Waits until every queued chat message has been delivered.
     pub async fn settle_chat(&self) {
         for _ in 0..200 {
-            if self.running.engine.store().outbox_backlog().await.unwrap_or(1) == 0 {
+            if self
+                .running
+                .engine
+                .store()
+                .outbox_backlog()
+                .await
+                .unwrap_or(1)
+                == 0
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
