@@ -72,7 +72,6 @@ impl ChatWorker {
                 }) if item.attempts + 1 < MAX_ATTEMPTS => {
                     held.insert(item.deploy_id.clone());
                     let backoff = retry_after_ms.unwrap_or(500u64 << item.attempts.clamp(0, 10));
-                    self.store.claim(item.id, item.next_at_ms, now).await?;
                     self.store
                         .retry_later(item.id, now + backoff as i64, &message)
                         .await?;

@@ -322,7 +322,7 @@ impl Store {
             .collect()
     }
 
-    /// Takes an outbox row for `lease_ms` so that no other worker starts it meanwhile.
+    /// Takes an outbox row until `lease_until_ms` so that no other worker starts it meanwhile.
     /// Returns false when someone else took it first.
     pub async fn claim(
         &self,
@@ -331,7 +331,7 @@ impl Store {
         lease_until_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE outbox SET next_at_ms = $1, attempts = attempts + 1
+            "UPDATE outbox SET next_at_ms = $1
              WHERE id = $2 AND next_at_ms = $3 AND done_at_ms IS NULL AND dead = 0",
         )
         .bind(lease_until_ms)
@@ -351,13 +351,16 @@ impl Store {
         Ok(())
     }
 
+    /// Records a failed attempt and when to try again.
     pub async fn retry_later(
         &self,
         id: i64,
         next_at_ms: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET next_at_ms = $1, last_error = $2 WHERE id = $3")
+        sqlx::query(
+            "UPDATE outbox SET next_at_ms = $1, last_error = $2, attempts = attempts + 1 WHERE id = $3",
+        )
             .bind(next_at_ms)
             .bind(error)
             .bind(id)

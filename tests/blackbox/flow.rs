@@ -443,3 +443,116 @@ async fn pipeline_failure_is_recorded(b: Backend) {
     );
     app.finish().await;
 }
+
+on_both_backends!(concurrent_checks_lose_nothing);
+
+/// Many pipelines and metric pushers at once: every failing check is counted exactly once.
+async fn concurrent_checks_lose_nothing(b: Backend) {
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    let mut ids = Vec::new();
+    for v in 0..4 {
+        ids.push(app.start_deploy(&format!("20.0.{v}")).await);
+    }
+    let mut tasks = Vec::new();
+    for id in &ids {
+        for _ in 0..6 {
+            let (app, id) = (app.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                let (status, body) = app
+                    .signed("/hooks/metrics", &json!({"deploy_id": id, "samples": [{"criterion": "5xx ratio", "canary": 0.5, "baseline": 0.004}]}))
+                    .await;
+                assert_eq!(status, 202, "{body}");
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    for id in &ids {
+        let t = app.timeline(id).await;
+        let events = t["events"].as_array().expect("events");
+        let counts: Vec<i64> = events
+            .iter()
+            .filter(|e| e["kind"] == "check_failed")
+            .filter_map(|e| e["details"]["consecutive"].as_i64())
+            .collect();
+        assert_eq!(counts, vec![1, 2, 3, 4, 5, 6], "{id}");
+        let seqs: Vec<i64> = events.iter().filter_map(|e| e["seq"].as_i64()).collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as i64).collect::<Vec<_>>(),
+            "seq has no gaps"
+        );
+        assert_eq!(t["deploy"]["state"], "breached");
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e["kind"] == "breach_detected")
+                .count(),
+            1
+        );
+    }
+    match std::sync::Arc::try_unwrap(app) {
+        Ok(app) => app.finish().await,
+        Err(_) => panic!("app still shared"),
+    }
+}
+
+on_both_backends!(failing_chat_blocks_nothing_and_loses_nothing);
+
+/// A rate-limited chat platform holds up neither the decision nor the rollback; its messages
+/// arrive later, in order, even across a restart.
+async fn failing_chat_blocks_nothing_and_loses_nothing(b: Backend) {
+    let setup = Setup {
+        executor: Some(ExecutorMode::Done),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
+    app.chat
+        .fail_next
+        .store(u32::MAX, std::sync::atomic::Ordering::SeqCst);
+    let id = app.start_deploy("30.0.0").await;
+    app.check(&id, 0.004, 0.9).await;
+    app.check(&id, 0.004, 0.9).await;
+    let (status, _) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
+    assert_eq!(status, 202);
+    app.wait_state(&id, "rolled_back").await;
+    assert!(
+        app.chat.ops().is_empty(),
+        "the platform accepted nothing: {:?}",
+        app.chat.ops()
+    );
+
+    // canarybot restarts; the platform works again; everything queued arrives, in order.
+    let app = app
+        .restart(std::sync::Arc::new(crate::support::RecordingChat::default()))
+        .await;
+    app.settle_chat().await;
+    let ops = app.chat.ops();
+    assert!(matches!(&ops[0], ChatOp::Root(_)), "{ops:?}");
+    let replies = app.chat.replies();
+    let order = [
+        "failing (1/2)",
+        "failing (2/2)",
+        "BREACH",
+        "votes *rollback*",
+        "Decision",
+        "Rollback started",
+        "Rolled back",
+    ];
+    let mut at = 0;
+    for needle in order {
+        let found = replies[at..]
+            .iter()
+            .position(|r| r.contains(needle))
+            .map(|p| p + at);
+        at = found.unwrap_or_else(|| panic!("`{needle}` missing or out of order in {replies:?}"))
+            + 1;
+    }
+    app.finish().await;
+}

@@ -135,9 +135,23 @@ pub enum ChatOp {
 #[derive(Default)]
 pub struct RecordingChat {
     pub ops: Mutex<Vec<ChatOp>>,
+    /// This many calls fail (as a rate limit would) before calls succeed again.
+    pub fail_next: std::sync::atomic::AtomicU32,
 }
 
 impl RecordingChat {
+    fn refuse(&self) -> Result<(), ChatError> {
+        let left = self.fail_next.load(Ordering::SeqCst);
+        if left > 0 {
+            self.fail_next.store(left - 1, Ordering::SeqCst);
+            return Err(ChatError::Transient {
+                message: "rate limited".into(),
+                retry_after_ms: Some(100),
+            });
+        }
+        Ok(())
+    }
+
     pub fn ops(&self) -> Vec<ChatOp> {
         self.ops.lock().expect("ops").clone()
     }
@@ -162,6 +176,7 @@ impl ChatPort for RecordingChat {
         target: &ThreadTarget,
         m: &ChatMessage,
     ) -> Result<Option<String>, ChatError> {
+        self.refuse()?;
         self.ops
             .lock()
             .expect("ops")
@@ -174,6 +189,7 @@ impl ChatPort for RecordingChat {
         _: &str,
         m: &ChatMessage,
     ) -> Result<(), ChatError> {
+        self.refuse()?;
         self.ops
             .lock()
             .expect("ops")
@@ -181,6 +197,7 @@ impl ChatPort for RecordingChat {
         Ok(())
     }
     async fn reply(&self, _: &ThreadTarget, _: &str, m: &ChatMessage) -> Result<(), ChatError> {
+        self.refuse()?;
         self.ops.lock().expect("ops").push(ChatOp::Reply {
             text: m.text.clone(),
             loud: m.loud,
@@ -194,6 +211,7 @@ impl ChatPort for RecordingChat {
         to: &str,
         text: &str,
     ) -> Result<(), ChatError> {
+        self.refuse()?;
         self.ops.lock().expect("ops").push(ChatOp::Notice {
             to: to.to_string(),
             text: text.to_string(),
@@ -386,6 +404,24 @@ impl TestApp {
             _dir: dir,
             pg_cleanup,
         })
+    }
+
+    /// Stops the server and starts it again on the same database with a new chat platform,
+    /// as after a crash or a deploy of canarybot itself.
+    pub async fn restart(mut self, chat: Arc<RecordingChat>) -> TestApp {
+        self.running.stop().await;
+        let config = Config::from_toml(&self.config_text, &|_| None).expect("test config is valid");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let options = Options {
+            chat: vec![chat.clone() as Arc<dyn ChatPort>],
+            ..Options::default()
+        };
+        self.running = app::start(config, listener, options)
+            .await
+            .expect("app restarts");
+        self.url = self.running.url();
+        self.chat = chat;
+        self
     }
 
     /// Stops the app and drops a PostgreSQL test database.
