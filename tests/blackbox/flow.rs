@@ -542,7 +542,6 @@ async fn failing_chat_blocks_nothing_and_loses_nothing(b: Backend) {
         "BREACH",
         "votes *rollback*",
         "Decision",
-        "Rollback started",
         "Rolled back",
     ];
     let mut at = 0;
