@@ -4,6 +4,7 @@ pub mod app;
 pub mod auth;
 pub mod chat;
 pub mod client;
+pub mod command;
 pub mod config;
 pub mod demo;
 pub mod domain;

@@ -1,0 +1,232 @@
+//! The chat command grammar, shared by Slack and Discord: pure text in, a command out.
+//!
+//! ```text
+//! /canary status [service]
+//! /canary rollback [service] [reason…]
+//! /canary proceed [service] [reason…]
+//! /canary timeline [service|deploy-id]
+//! /canary help
+//! /rollback [service] [reason…]
+//! ```
+//! A mention in a canary thread (`@canarybot rollback p99 doubled`) takes the `/canary` words.
+
+use crate::domain::Choice;
+
+/// The slash commands, as registered on each platform.
+pub const SLASH_COMMANDS: &[&str] = &["canary", "rollback"];
+/// The words after `/canary`.
+pub const SUBCOMMANDS: &[&str] = &["status", "rollback", "proceed", "timeline", "help"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Service(String),
+    Deploy(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Status {
+        service: Option<String>,
+    },
+    Vote {
+        choice: Choice,
+        service: Option<String>,
+        reason: Option<String>,
+    },
+    Timeline {
+        target: Option<Target>,
+    },
+    /// `unknown` is the word that was not understood, if any.
+    Help {
+        unknown: Option<String>,
+    },
+}
+
+/// Parses `/command text`; `command` is `canary`, `rollback` (with or without the slash), or empty
+/// for a mention. `services` are the configured service names: a first word naming one is the
+/// service, anything else is the reason.
+pub fn parse(command: &str, text: &str, services: &[&str]) -> Command {
+    let command = command.trim().trim_start_matches('/').to_lowercase();
+    let text = text.trim();
+    match command.as_str() {
+        "rollback" => vote(Choice::Rollback, text, services),
+        "canary" | "" => {
+            let (word, rest) = split_word(text);
+            match word.to_lowercase().as_str() {
+                "status" | "" => Command::Status {
+                    service: split_service(rest, services).0,
+                },
+                "rollback" | "roll-back" => vote(Choice::Rollback, rest, services),
+                "proceed" | "promote" => vote(Choice::Promote, rest, services),
+                "timeline" => {
+                    let (arg, _) = split_word(rest);
+                    let target = if arg.is_empty() {
+                        None
+                    } else if let Some(s) = find_service(arg, services) {
+                        Some(Target::Service(s))
+                    } else {
+                        Some(Target::Deploy(arg.to_string()))
+                    };
+                    Command::Timeline { target }
+                }
+                "help" => Command::Help { unknown: None },
+                other => Command::Help {
+                    unknown: Some(other.to_string()),
+                },
+            }
+        }
+        other => Command::Help {
+            unknown: Some(format!("/{other}")),
+        },
+    }
+}
+
+fn vote(choice: Choice, text: &str, services: &[&str]) -> Command {
+    let (service, reason) = split_service(text, services);
+    Command::Vote {
+        choice,
+        service,
+        reason: (!reason.is_empty()).then(|| reason.to_string()),
+    }
+}
+
+fn split_word(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    match text.find(char::is_whitespace) {
+        Some(i) => (&text[..i], text[i..].trim()),
+        None => (text, ""),
+    }
+}
+
+fn find_service(word: &str, services: &[&str]) -> Option<String> {
+    services
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(word))
+        .map(|s| s.to_string())
+}
+
+fn split_service<'a>(text: &'a str, services: &[&str]) -> (Option<String>, &'a str) {
+    let (word, rest) = split_word(text);
+    match find_service(word, services) {
+        Some(s) => (Some(s), rest),
+        None => (None, text.trim()),
+    }
+}
+
+/// The help text every platform shows.
+pub fn help_text(unknown: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(u) = unknown {
+        out.push_str(&format!("I don't know `{u}`. "));
+    }
+    out.push_str(
+        "canarybot commands:\n\
+         • `/canary status [service]`: the live canary-vs-baseline table\n\
+         • `/canary rollback [service] [reason…]`: vote to roll back (deciders only)\n\
+         • `/canary proceed [service] [reason…]`: vote to promote (deciders only)\n\
+         • `/canary timeline [service|deploy-id]`: phases and the timeline link\n\
+         • `/rollback [service] [reason…]`: same as `/canary rollback`\n\
+         • in a canary thread, mention the bot: `@canarybot rollback p99 doubled`\n\
+         Without a service, the active canary of this channel's services is meant.",
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: &[&str] = &["checkout", "search"];
+
+    #[test]
+    fn rollback_with_and_without_service() {
+        assert_eq!(
+            parse("/rollback", "checkout p99 doubled", S),
+            Command::Vote {
+                choice: Choice::Rollback,
+                service: Some("checkout".into()),
+                reason: Some("p99 doubled".into())
+            }
+        );
+        assert_eq!(
+            parse("/rollback", "p99 doubled", S),
+            Command::Vote {
+                choice: Choice::Rollback,
+                service: None,
+                reason: Some("p99 doubled".into())
+            }
+        );
+        assert_eq!(
+            parse("/canary", "rollback", S),
+            Command::Vote {
+                choice: Choice::Rollback,
+                service: None,
+                reason: None
+            }
+        );
+        assert_eq!(
+            parse("canary", "PROCEED Search looks fine", S),
+            Command::Vote {
+                choice: Choice::Promote,
+                service: Some("search".into()),
+                reason: Some("looks fine".into())
+            }
+        );
+    }
+
+    #[test]
+    fn status_timeline_help() {
+        assert_eq!(parse("/canary", "", S), Command::Status { service: None });
+        assert_eq!(
+            parse("/canary", "status checkout", S),
+            Command::Status {
+                service: Some("checkout".into())
+            }
+        );
+        assert_eq!(
+            parse("/canary", "timeline checkout:production:1.2.3", S),
+            Command::Timeline {
+                target: Some(Target::Deploy("checkout:production:1.2.3".into()))
+            }
+        );
+        assert_eq!(
+            parse("/canary", "timeline search", S),
+            Command::Timeline {
+                target: Some(Target::Service("search".into()))
+            }
+        );
+        assert_eq!(parse("/canary", "help", S), Command::Help { unknown: None });
+        assert_eq!(
+            parse("/canary", "dance now", S),
+            Command::Help {
+                unknown: Some("dance".into())
+            }
+        );
+    }
+
+    #[test]
+    fn mentions_use_the_canary_words() {
+        assert_eq!(
+            parse("", "rollback p99 doubled", S),
+            Command::Vote {
+                choice: Choice::Rollback,
+                service: None,
+                reason: Some("p99 doubled".into())
+            }
+        );
+    }
+
+    #[test]
+    fn every_subcommand_is_understood_and_in_the_help() {
+        for word in SUBCOMMANDS {
+            assert!(
+                !matches!(parse("/canary", word, S), Command::Help { unknown: Some(_) }),
+                "{word}"
+            );
+            assert!(help_text(None).contains(&format!("/canary {word}")) || *word == "help");
+        }
+        for c in SLASH_COMMANDS {
+            assert!(!matches!(parse(c, "", S), Command::Help { unknown: Some(_) }), "{c}");
+        }
+    }
+}
