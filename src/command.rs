@@ -220,13 +220,19 @@ mod tests {
     fn every_subcommand_is_understood_and_in_the_help() {
         for word in SUBCOMMANDS {
             assert!(
-                !matches!(parse("/canary", word, S), Command::Help { unknown: Some(_) }),
+                !matches!(
+                    parse("/canary", word, S),
+                    Command::Help { unknown: Some(_) }
+                ),
                 "{word}"
             );
             assert!(help_text(None).contains(&format!("/canary {word}")) || *word == "help");
         }
         for c in SLASH_COMMANDS {
-            assert!(!matches!(parse(c, "", S), Command::Help { unknown: Some(_) }), "{c}");
+            assert!(
+                !matches!(parse(c, "", S), Command::Help { unknown: Some(_) }),
+                "{c}"
+            );
         }
     }
 }

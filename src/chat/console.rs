@@ -2,6 +2,7 @@
 //! chat platform is configured.
 
 use super::{ChatError, ChatPort, ThreadTarget};
+use crate::domain::render::RootView;
 use crate::domain::{ChatMessage, Choice};
 use async_trait::async_trait;
 use std::io::Write;
@@ -30,12 +31,11 @@ impl ConsoleChat {
     }
 }
 
-fn buttons(message: &ChatMessage) -> String {
-    if message.buttons.is_empty() {
+fn buttons(buttons: &[Choice]) -> String {
+    if buttons.is_empty() {
         return String::new();
     }
-    let labels: Vec<&str> = message
-        .buttons
+    let labels: Vec<&str> = buttons
         .iter()
         .map(|b| match b {
             Choice::Rollback => "[ Roll back ]",
@@ -64,13 +64,13 @@ impl ChatPort for ConsoleChat {
     async fn post_root(
         &self,
         target: &ThreadTarget,
-        message: &ChatMessage,
+        root: &RootView,
     ) -> Result<Option<String>, ChatError> {
-        let body = indent(&message.text, "│ ", "│ ");
+        let body = indent(&root.text(), "│ ", "│ ");
         self.print(&format!(
             "\n┌─ 🧵 canary thread {} ─\n{body}{}",
             target.deploy_id,
-            buttons(message)
+            buttons(&root.buttons)
         ));
         Ok(Some(target.deploy_id.clone()))
     }
@@ -79,10 +79,18 @@ impl ChatPort for ConsoleChat {
         &self,
         _target: &ThreadTarget,
         thread: &str,
-        message: &ChatMessage,
+        root: &RootView,
     ) -> Result<(), ChatError> {
-        let first = message.text.lines().next().unwrap_or_default();
-        self.print(&format!("├─ 📌 root of {thread} updated: {first}\n"));
+        let live: Vec<String> = root
+            .criteria
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.status()))
+            .collect();
+        self.print(&format!(
+            "├─ 📌 root of {thread} updated: {} · {}\n",
+            root.status_line(),
+            live.join(" · ")
+        ));
         Ok(())
     }
 
@@ -98,7 +106,7 @@ impl ChatPort for ConsoleChat {
             "├─ "
         };
         let body = indent(&message.text, lead, "│   ");
-        self.print(&format!("{body}{}", buttons(message)));
+        self.print(&format!("{body}{}", buttons(&message.buttons)));
         Ok(())
     }
 

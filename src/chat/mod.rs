@@ -5,6 +5,7 @@ pub mod console;
 pub mod outbox;
 
 use crate::domain::ChatMessage;
+use crate::domain::render::RootView;
 use async_trait::async_trait;
 
 /// Which deploy a message is about; adapters map the service to their channel.
@@ -38,14 +39,14 @@ pub trait ChatPort: Send + Sync {
     async fn post_root(
         &self,
         target: &ThreadTarget,
-        message: &ChatMessage,
+        root: &RootView,
     ) -> Result<Option<String>, ChatError>;
 
     async fn update_root(
         &self,
         target: &ThreadTarget,
         thread: &str,
-        message: &ChatMessage,
+        root: &RootView,
     ) -> Result<(), ChatError>;
 
     async fn reply(

@@ -103,11 +103,11 @@ impl ChatWorker {
                 retry_after_ms: None,
             })?;
         match chat.effect {
-            ChatEffect::PostRoot { message } => {
+            ChatEffect::PostRoot { root } => {
                 if thread.is_some() {
                     return Ok(()); // already opened (a retry after a crash)
                 }
-                if let Some(r) = self.port.post_root(&target, &message).await? {
+                if let Some(r) = self.port.post_root(&target, &root).await? {
                     self.store
                         .set_thread(&item.deploy_id, &platform, &r)
                         .await
@@ -118,8 +118,8 @@ impl ChatWorker {
                 }
                 Ok(())
             }
-            ChatEffect::UpdateRoot { message } => match thread {
-                Some(t) => self.port.update_root(&target, &t, &message).await,
+            ChatEffect::UpdateRoot { root } => match thread {
+                Some(t) => self.port.update_root(&target, &t, &root).await,
                 None => Ok(()),
             },
             ChatEffect::Reply { message } => match thread {

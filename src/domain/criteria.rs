@@ -206,6 +206,24 @@ impl Criterion {
         out
     }
 
+    /// The bounds alone, e.g. `≤ 0.01, ≤ baseline × 1.5`.
+    pub fn bounds(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = self.max {
+            parts.push(format!("≤ {}", fmt_num(v)));
+        }
+        if let Some(v) = self.min {
+            parts.push(format!("≥ {}", fmt_num(v)));
+        }
+        if let Some(v) = self.max_ratio {
+            parts.push(format!("≤ baseline × {}", fmt_num(v)));
+        }
+        if let Some(v) = self.max_delta {
+            parts.push(format!("≤ baseline + {}", fmt_num(v)));
+        }
+        parts.join(", ")
+    }
+
     /// The bounds in words, e.g. `canary ≤ 0.01 and ≤ baseline × 1.5; breach after 3 failing checks`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();

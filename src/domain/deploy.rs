@@ -3,7 +3,7 @@
 
 use super::criteria::{Criterion, Evaluation, Verdict};
 use super::decision::{Choice, Tally, Vote, authorizing_entry};
-use super::render;
+use super::render::{self, RootView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -319,11 +319,11 @@ pub enum Effect {
 pub enum ChatEffect {
     /// Open the canary thread: the root pins the locked criteria and the live status.
     PostRoot {
-        message: ChatMessage,
+        root: RootView,
     },
     /// Rewrite the root with the current status.
     UpdateRoot {
-        message: ChatMessage,
+        root: RootView,
     },
     Reply {
         message: ChatMessage,
@@ -342,9 +342,13 @@ pub struct ChatMessage {
     /// Buttons to offer (Roll back / Proceed).
     #[serde(default)]
     pub buttons: Vec<Choice>,
-    /// Worth a mention/highlight: breaches and failed rollbacks.
+    /// Worth a highlight: breaches and failed rollbacks.
     #[serde(default)]
     pub loud: bool,
+    /// Decider identities to mention (`slack:U…`, `slack-group:S…`); each adapter renders the
+    /// ones of its own platform.
+    #[serde(default)]
+    pub mentions: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -355,10 +359,24 @@ pub struct ExecuteRequest {
     pub decided_by: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The latest decision, as the thread shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionInfo {
+    pub id: String,
+    pub action: Choice,
+    pub decided_by: Vec<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CriterionStatus {
     pub consecutive_failures: u32,
     pub last: Option<Verdict>,
+    /// The latest values seen, for the live status table.
+    #[serde(default)]
+    pub canary: Option<f64>,
+    #[serde(default)]
+    pub baseline: Option<f64>,
 }
 
 /// The state of a deploy, folded from its timeline.
@@ -374,7 +392,7 @@ pub struct Deploy {
     /// Votes since the last decision.
     pub tally: Tally,
     pub decisions: u32,
-    pub current_decision: Option<(String, Choice)>,
+    pub current_decision: Option<DecisionInfo>,
     pub rollback_started: bool,
     pub verify_consecutive: u32,
     pub window_passed: bool,
@@ -441,7 +459,7 @@ pub fn start(info: DeployInfo, policy: Policy, now_ms: i64, source: &str) -> Out
     });
     if let Ok(deploy) = Deploy::fold(&out.events) {
         out.effects.push(Effect::Chat(ChatEffect::PostRoot {
-            message: render::root_message(&deploy),
+            root: render::root_view(&deploy),
         }));
     }
     out
@@ -480,6 +498,8 @@ impl Deploy {
                         CriterionStatus {
                             consecutive_failures: 0,
                             last: None,
+                            canary: None,
+                            baseline: None,
                         },
                     )
                 })
@@ -505,11 +525,14 @@ impl Deploy {
             EventData::CheckFailed {
                 criterion,
                 consecutive,
+                canary,
+                baseline,
                 ..
             } => {
                 if let Some(s) = self.criteria.get_mut(criterion) {
                     s.consecutive_failures = *consecutive;
                     s.last = Some(Verdict::Fail);
+                    (s.canary, s.baseline) = (*canary, *baseline);
                 }
             }
             EventData::NoData { criterion, .. } => {
@@ -517,10 +540,20 @@ impl Deploy {
                     s.last = Some(Verdict::NoData);
                 }
             }
-            EventData::Recovered { criterion, .. } | EventData::CheckPassed { criterion, .. } => {
+            EventData::Recovered {
+                criterion,
+                canary,
+                baseline,
+            }
+            | EventData::CheckPassed {
+                criterion,
+                canary,
+                baseline,
+            } => {
                 if let Some(s) = self.criteria.get_mut(criterion) {
                     s.consecutive_failures = 0;
                     s.last = Some(Verdict::Pass);
+                    (s.canary, s.baseline) = (*canary, *baseline);
                 }
             }
             EventData::BreachDetected { .. } => {
@@ -531,10 +564,20 @@ impl Deploy {
             EventData::CanaryWindowPassed { .. } => self.window_passed = true,
             EventData::VoteCast { voter, choice, .. } => self.tally.record(voter, *choice),
             EventData::VoteDenied { .. } | EventData::Note { .. } => {}
-            EventData::Decision { id, action, .. } => {
+            EventData::Decision {
+                id,
+                action,
+                decided_by,
+                reason,
+            } => {
                 self.decisions += 1;
                 self.tally.clear();
-                self.current_decision = Some((id.clone(), *action));
+                self.current_decision = Some(DecisionInfo {
+                    id: id.clone(),
+                    action: *action,
+                    decided_by: decided_by.clone(),
+                    reason: reason.clone(),
+                });
                 if *action == Choice::Rollback {
                     self.state = State::RollingBack;
                     self.rollback_started = false;
@@ -556,7 +599,7 @@ impl Deploy {
     /// The current decision if it is a rollback still in flight.
     fn rollback_decision_id(&self) -> Option<String> {
         match &self.current_decision {
-            Some((id, Choice::Rollback)) => Some(id.clone()),
+            Some(d) if d.action == Choice::Rollback => Some(d.id.clone()),
             _ => None,
         }
     }
@@ -569,7 +612,6 @@ impl Deploy {
             now_ms,
             source: source.to_string(),
         };
-        let before = (self.state, self.criteria.clone());
         match input {
             Input::Pipeline {
                 event,
@@ -587,11 +629,11 @@ impl Deploy {
             } => w.executor(decision_id, outcome),
             Input::Tick => w.window(),
         }
-        if (w.d.state, w.d.criteria.clone()) != before {
-            let message = render::root_message(&w.d);
+        let root = render::root_view(&w.d);
+        if root != render::root_view(self) {
             w.out
                 .effects
-                .push(Effect::Chat(ChatEffect::UpdateRoot { message }));
+                .push(Effect::Chat(ChatEffect::UpdateRoot { root }));
         }
         Ok(w.out)
     }
@@ -625,6 +667,20 @@ impl Work {
                 text,
                 buttons,
                 loud,
+                mentions: Vec::new(),
+            },
+        }));
+    }
+
+    /// A loud reply that calls the deciders by name.
+    fn call_deciders(&mut self, text: String, buttons: Vec<Choice>) {
+        let mentions = self.d.policy.deciders.clone();
+        self.out.effects.push(Effect::Chat(ChatEffect::Reply {
+            message: ChatMessage {
+                text,
+                buttons,
+                loud: true,
+                mentions,
             },
         }));
     }
@@ -760,13 +816,12 @@ impl Work {
                 attempts,
             },
         );
-        self.reply(
+        self.call_deciders(
             format!(
                 "🚨 ROLLBACK FAILED for {} {}: {error}. Roll back by hand now; deciders can vote rollback again to retry.",
                 self.d.info.service, self.d.info.version
             ),
             vec![Choice::Rollback],
-            true,
         );
     }
 
@@ -849,16 +904,20 @@ impl Work {
                             failure_limit: c.failure_limit,
                         },
                     );
-                    self.reply(
-                        format!(
-                            "⚠️ *{}* failing ({consecutive}/{}): {}",
-                            c.name,
-                            c.failure_limit,
-                            ev.reasons.join("; ")
-                        ),
-                        vec![],
-                        false,
-                    );
+                    // The thread hears when a criterion starts failing and when it breaches;
+                    // the counts in between show in the root's live status.
+                    if consecutive == 1 && consecutive < c.failure_limit {
+                        self.reply(
+                            format!(
+                                "⚠️ *{}* failing ({consecutive}/{}): {}",
+                                c.name,
+                                c.failure_limit,
+                                ev.reasons.join("; ")
+                            ),
+                            vec![],
+                            false,
+                        );
+                    }
                     if consecutive >= c.failure_limit {
                         breaching.push(c.name.clone());
                     }
@@ -917,6 +976,10 @@ impl Work {
                     }
                 }
             }
+            if let Some(st) = self.d.criteria.get_mut(&c.name) {
+                // Latest values for the live status, also when no event records them.
+                (st.canary, st.baseline) = (s.canary, s.baseline);
+            }
             let st = &self.d.criteria[&c.name];
             self.out.reports.push(CriterionReport {
                 criterion: c.name.clone(),
@@ -937,7 +1000,7 @@ impl Work {
             match self.d.policy.on_breach {
                 OnBreach::Ask => {
                     let q = self.d.policy.rollback_quorum;
-                    self.reply(
+                    self.call_deciders(
                         format!(
                             "🚨 *BREACH* on {} {}: {} reached the failure limit. Deciders: vote *Roll back* or *Proceed* ({q} rollback vote{} decide{}).",
                             self.d.info.service,
@@ -947,7 +1010,6 @@ impl Work {
                             if q == 1 { "s" } else { "" },
                         ),
                         vec![Choice::Rollback, Choice::Promote],
-                        true,
                     );
                 }
                 OnBreach::Rollback => {
@@ -1133,6 +1195,14 @@ impl Work {
                     why: why.clone(),
                 },
             );
+            self.reply(
+                format!(
+                    "⛔ {name}'s {} vote was not counted: not a decider",
+                    vote.choice.as_str()
+                ),
+                vec![],
+                false,
+            );
             self.notice(
                 &who,
                 format!(
@@ -1264,8 +1334,12 @@ impl Work {
     }
 
     fn executor(&mut self, decision_id: String, outcome: ExecutorOutcome) {
-        let current = self.d.current_decision.clone();
-        let Some((current_id, action)) = current else {
+        let Some((current_id, action)) = self
+            .d
+            .current_decision
+            .as_ref()
+            .map(|d| (d.id.clone(), d.action))
+        else {
             return;
         };
         if current_id != decision_id {

@@ -2,8 +2,9 @@
 
 use super::criteria::{Verdict, fmt_num};
 use super::decision::Choice;
-use super::deploy::{ChatMessage, Deploy, State};
+use super::deploy::{Deploy, OnBreach, State};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// `canary 0.02 / baseline 0.01`
 pub fn values(canary: Option<f64>, baseline: Option<f64>) -> String {
@@ -55,69 +56,191 @@ pub fn state_words(state: State) -> &'static str {
     }
 }
 
-/// The thread root: what is deployed, the locked criteria with live status, who decides.
-pub fn root_message(d: &Deploy) -> ChatMessage {
-    let p = &d.policy;
-    let mut text = format!(
-        "*{} {}* → {} — {}\n",
-        d.info.service,
-        d.info.version,
-        d.info.environment,
-        state_words(d.state)
-    );
-    if let Some(desc) = &d.info.description {
-        text.push_str(&format!("{desc}\n"));
-    }
-    let mut who = Vec::new();
-    if let Some(a) = &d.info.actor {
-        who.push(format!("by {a}"));
-    }
-    if let Some(sha) = &d.info.sha {
-        who.push(format!("sha {}", &sha[..sha.len().min(12)]));
-    }
-    if let Some(url) = &d.info.url {
-        who.push(url.clone());
-    }
-    if !who.is_empty() {
-        text.push_str(&format!("{}\n", who.join(" · ")));
-    }
-    text.push_str(&format!(
-        "Criteria (locked, hash {}):\n",
-        &d.policy_hash[..d.policy_hash.len().min(12)]
-    ));
-    for c in &p.criteria {
-        let status = d.criteria.get(&c.name);
-        let mark = match status.and_then(|s| s.last) {
+/// One row of the root's criteria table: the agreement and the live status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CriterionRow {
+    pub name: String,
+    pub bounds: String,
+    pub failure_limit: u32,
+    pub canary: Option<f64>,
+    pub baseline: Option<f64>,
+    pub verdict: Option<Verdict>,
+    pub failures: u32,
+}
+
+impl CriterionRow {
+    /// `✅ passing`, `❌ failing 2/3`, `❔ no data`, `⏳ waiting for data`
+    pub fn status(&self) -> String {
+        match self.verdict {
             None => "⏳ waiting for data".to_string(),
             Some(Verdict::Pass) => "✅ passing".to_string(),
             Some(Verdict::NoData) => "❔ no data".to_string(),
-            Some(Verdict::Fail) => format!(
-                "❌ failing {}/{}",
-                status.map(|s| s.consecutive_failures).unwrap_or(0),
-                c.failure_limit
-            ),
-        };
-        text.push_str(&format!("• {}: {} — {mark}\n", c.name, c.describe()));
+            Some(Verdict::Fail) => format!("❌ failing {}/{}", self.failures, self.failure_limit),
+        }
     }
-    text.push_str(&format!(
-        "Deciders: {} · rollback quorum {} · promote quorum {} · on breach: {} · window {}",
-        p.deciders.join(", "),
-        p.rollback_quorum,
-        p.promote_quorum,
-        match p.on_breach {
-            super::deploy::OnBreach::Ask => "ask",
-            super::deploy::OnBreach::Rollback => "roll back at once",
-        },
-        duration(p.canary_window_s as f64)
-    ));
+}
+
+/// The thread root, platform-neutral: each chat adapter lays it out its own way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootView {
+    pub deploy_id: String,
+    pub service: String,
+    pub version: String,
+    pub environment: String,
+    pub state: State,
+    pub actor: Option<String>,
+    pub sha: Option<String>,
+    pub description: Option<String>,
+    pub url: Option<String>,
+    pub criteria_hash: String,
+    pub criteria: Vec<CriterionRow>,
+    pub deciders: Vec<String>,
+    pub rollback_quorum: u32,
+    pub promote_quorum: u32,
+    pub on_breach: OnBreach,
+    pub canary_window_s: u64,
+    /// Buttons while a decision is open.
+    pub buttons: Vec<Choice>,
+    /// Once decided, what was decided and what came of it.
+    pub outcome: Option<String>,
+}
+
+impl RootView {
+    /// `Canary · checkout v2.4.1 → production`
+    pub fn headline(&self) -> String {
+        let v = if self.version.starts_with(|c: char| c.is_ascii_digit()) {
+            format!("v{}", self.version)
+        } else {
+            self.version.clone()
+        };
+        format!("Canary · {} {v} → {}", self.service, self.environment)
+    }
+
+    pub fn status_line(&self) -> &'static str {
+        state_words(self.state)
+    }
+
+    /// Who deployed, the sha and the link, on one line.
+    pub fn byline(&self) -> Option<String> {
+        let mut who = Vec::new();
+        if let Some(a) = &self.actor {
+            who.push(format!("by {a}"));
+        }
+        if let Some(sha) = &self.sha {
+            who.push(format!("sha {}", &sha[..sha.len().min(12)]));
+        }
+        if let Some(url) = &self.url {
+            who.push(url.clone());
+        }
+        (!who.is_empty()).then(|| who.join(" · "))
+    }
+
+    pub fn policy_line(&self) -> String {
+        format!(
+            "rollback quorum {} · promote quorum {} · on breach: {} · window {}",
+            self.rollback_quorum,
+            self.promote_quorum,
+            match self.on_breach {
+                OnBreach::Ask => "ask",
+                OnBreach::Rollback => "roll back at once",
+            },
+            duration(self.canary_window_s as f64)
+        )
+    }
+
+    /// Plain text: the console's rendering and every platform's notification fallback.
+    pub fn text(&self) -> String {
+        let mut text = format!("*{}* — {}\n", self.headline(), self.status_line());
+        if let Some(desc) = &self.description {
+            text.push_str(&format!("{desc}\n"));
+        }
+        if let Some(b) = self.byline() {
+            text.push_str(&format!("{b}\n"));
+        }
+        text.push_str(&format!(
+            "Criteria (locked, hash {}):\n",
+            self.criteria_hash
+        ));
+        for c in &self.criteria {
+            text.push_str(&format!(
+                "• {}: canary {}; breach after {} failing check{} — {} ({})\n",
+                c.name,
+                c.bounds,
+                c.failure_limit,
+                if c.failure_limit == 1 { "" } else { "s" },
+                c.status(),
+                values(c.canary, c.baseline)
+            ));
+        }
+        text.push_str(&format!(
+            "Deciders: {} · {}",
+            self.deciders.join(", "),
+            self.policy_line()
+        ));
+        if let Some(o) = &self.outcome {
+            text.push_str(&format!("\n{o}"));
+        }
+        text
+    }
+}
+
+/// The root as it stands for this deploy.
+pub fn root_view(d: &Deploy) -> RootView {
+    let p = &d.policy;
+    let criteria = p
+        .criteria
+        .iter()
+        .map(|c| {
+            let st = d.criteria.get(&c.name);
+            CriterionRow {
+                name: c.name.clone(),
+                bounds: c.bounds(),
+                failure_limit: c.failure_limit,
+                canary: st.and_then(|s| s.canary),
+                baseline: st.and_then(|s| s.baseline),
+                verdict: st.and_then(|s| s.last),
+                failures: st.map(|s| s.consecutive_failures).unwrap_or(0),
+            }
+        })
+        .collect();
     let buttons = match d.state {
         State::Canary | State::Breached => vec![Choice::Rollback, Choice::Promote],
         State::RollbackFailed => vec![Choice::Rollback],
         _ => vec![],
     };
-    ChatMessage {
-        text,
+    let decided = d.current_decision.as_ref().map(|x| {
+        format!(
+            "Decision: {} by {} ({})",
+            x.action.as_str(),
+            x.decided_by.join(", "),
+            x.reason
+        )
+    });
+    let outcome = match d.state {
+        State::Canary | State::Breached => None,
+        _ => Some(match decided {
+            Some(dec) => format!("{dec} → {}", state_words(d.state)),
+            None => state_words(d.state).to_string(),
+        }),
+    };
+    RootView {
+        deploy_id: d.info.id.clone(),
+        service: d.info.service.clone(),
+        version: d.info.version.clone(),
+        environment: d.info.environment.clone(),
+        state: d.state,
+        actor: d.info.actor.clone(),
+        sha: d.info.sha.clone(),
+        description: d.info.description.clone(),
+        url: d.info.url.clone(),
+        criteria_hash: d.policy_hash[..d.policy_hash.len().min(12)].to_string(),
+        criteria,
+        deciders: p.deciders.clone(),
+        rollback_quorum: p.rollback_quorum,
+        promote_quorum: p.promote_quorum,
+        on_breach: p.on_breach,
+        canary_window_s: p.canary_window_s,
         buttons,
-        loud: matches!(d.state, State::Breached | State::RollbackFailed),
+        outcome,
     }
 }

@@ -139,7 +139,7 @@ fn start_locks_criteria_and_opens_the_thread() {
     assert_eq!(hash, &policy().hash());
     assert!(matches!(
         &h.effects[0],
-        Effect::Chat(ChatEffect::PostRoot { message }) if message.text.contains("5xx ratio") && message.text.contains("≤ 0.01")
+        Effect::Chat(ChatEffect::PostRoot { root }) if root.text().contains("5xx ratio") && root.criteria[0].bounds == "≤ 0.01, ≤ baseline × 1.5"
     ));
     assert_eq!(h.state(), State::Canary);
 }
@@ -497,4 +497,61 @@ fn the_fold_reproduces_state_from_stored_parts() {
         .collect();
     assert_eq!(Deploy::fold(&restored).expect("fold"), h.deploy());
     assert_eq!(h.deploy().state, State::RollingBack);
+}
+
+#[test]
+fn the_root_shows_live_values_and_gives_way_to_the_outcome() {
+    let mut h = Harness::new(policy());
+    let out = h.check(0.02, 0.2);
+    let root = out
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Chat(ChatEffect::UpdateRoot { root }) => Some(root.clone()),
+            _ => None,
+        })
+        .expect("root updated");
+    assert_eq!(root.criteria[0].canary, Some(0.02));
+    assert_eq!(root.criteria[0].baseline, Some(0.004));
+    assert_eq!(root.criteria[0].status(), "❌ failing 1/3");
+    assert_eq!(root.criteria[1].status(), "✅ passing");
+    assert_eq!(root.buttons, vec![Choice::Rollback, Choice::Promote]);
+    assert!(root.outcome.is_none());
+    assert_eq!(root.headline(), "Canary · checkout v2.4.1 → production");
+
+    // A second identical failing check: no new reply, only the count in the root.
+    let out = h.check(0.02, 0.2);
+    assert!(
+        !out.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Chat(ChatEffect::Reply { .. })))
+    );
+    // A check that changes nothing posts nothing at all.
+    let mut quiet = Harness::new(policy());
+    quiet.check(0.002, 0.2);
+    let out = quiet.check(0.002, 0.2);
+    assert!(out.effects.is_empty(), "{:?}", out.effects);
+
+    let out = h.check(0.02, 0.2);
+    let breach = out
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Chat(ChatEffect::Reply { message }) if message.text.contains("BREACH") => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .expect("breach reply");
+    assert_eq!(
+        breach.mentions,
+        vec!["slack:U01ALICE", "slack-group:S01SRE"]
+    );
+    h.vote("slack:U01ALICE", &[], Choice::Rollback);
+    let root = super::render::root_view(&h.deploy());
+    assert!(root.buttons.is_empty(), "decided: the buttons give way");
+    assert_eq!(
+        root.outcome.as_deref(),
+        Some("Decision: rollback by slack:U01ALICE (p99 doubled) → ⏪ rolling back")
+    );
 }

@@ -538,7 +538,6 @@ async fn failing_chat_blocks_nothing_and_loses_nothing(b: Backend) {
     let replies = app.chat.replies();
     let order = [
         "failing (1/2)",
-        "failing (2/2)",
         "BREACH",
         "votes *rollback*",
         "Decision",

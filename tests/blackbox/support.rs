@@ -9,6 +9,7 @@ use canarybot::auth::sign;
 use canarybot::chat::{ChatError, ChatPort, ThreadTarget};
 use canarybot::config::Config;
 use canarybot::domain::ChatMessage;
+use canarybot::domain::render::RootView;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,26 +175,26 @@ impl ChatPort for RecordingChat {
     async fn post_root(
         &self,
         target: &ThreadTarget,
-        m: &ChatMessage,
+        root: &RootView,
     ) -> Result<Option<String>, ChatError> {
         self.refuse()?;
         self.ops
             .lock()
             .expect("ops")
-            .push(ChatOp::Root(m.text.clone()));
+            .push(ChatOp::Root(root.text()));
         Ok(Some(format!("thread-{}", target.deploy_id)))
     }
     async fn update_root(
         &self,
         _: &ThreadTarget,
         _: &str,
-        m: &ChatMessage,
+        root: &RootView,
     ) -> Result<(), ChatError> {
         self.refuse()?;
         self.ops
             .lock()
             .expect("ops")
-            .push(ChatOp::Update(m.text.clone()));
+            .push(ChatOp::Update(root.text()));
         Ok(())
     }
     async fn reply(&self, _: &ThreadTarget, _: &str, m: &ChatMessage) -> Result<(), ChatError> {
