@@ -319,11 +319,11 @@ pub enum Effect {
 pub enum ChatEffect {
     /// Open the canary thread: the root pins the locked criteria and the live status.
     PostRoot {
-        root: RootView,
+        root: Box<RootView>,
     },
     /// Rewrite the root with the current status.
     UpdateRoot {
-        root: RootView,
+        root: Box<RootView>,
     },
     Reply {
         message: ChatMessage,
@@ -459,7 +459,7 @@ pub fn start(info: DeployInfo, policy: Policy, now_ms: i64, source: &str) -> Out
     });
     if let Ok(deploy) = Deploy::fold(&out.events) {
         out.effects.push(Effect::Chat(ChatEffect::PostRoot {
-            root: render::root_view(&deploy),
+            root: Box::new(render::root_view(&deploy)),
         }));
     }
     out
@@ -631,9 +631,9 @@ impl Deploy {
         }
         let root = render::root_view(&w.d);
         if root != render::root_view(self) {
-            w.out
-                .effects
-                .push(Effect::Chat(ChatEffect::UpdateRoot { root }));
+            w.out.effects.push(Effect::Chat(ChatEffect::UpdateRoot {
+                root: Box::new(root),
+            }));
         }
         Ok(w.out)
     }

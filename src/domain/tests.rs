@@ -507,7 +507,7 @@ fn the_root_shows_live_values_and_gives_way_to_the_outcome() {
         .effects
         .iter()
         .find_map(|e| match e {
-            Effect::Chat(ChatEffect::UpdateRoot { root }) => Some(root.clone()),
+            Effect::Chat(ChatEffect::UpdateRoot { root }) => Some(*root.clone()),
             _ => None,
         })
         .expect("root updated");
