@@ -22,6 +22,8 @@ pub enum SignatureError {
     Malformed(&'static str),
     #[error("signature does not match any configured secret")]
     Mismatch,
+    #[error("request timestamp is outside the 5-minute replay window")]
+    Stale,
 }
 
 /// Checks a `sha256=<hex>` header value against every secret.
@@ -47,6 +49,60 @@ pub fn verify(
         mac.update(body);
         // verify_slice is constant-time; every secret is tried so timing does not tell which.
         matched |= mac.verify_slice(&sig).is_ok();
+    }
+    if matched {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+/// How old a Slack request may be before it is refused as a replay.
+pub const SLACK_REPLAY_WINDOW_S: i64 = 5 * 60;
+
+/// Slack's `v0=<hex>` signature of `v0:{timestamp}:{body}`.
+pub fn slack_sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
+    mac.update(b"v0:");
+    mac.update(timestamp.as_bytes());
+    mac.update(b":");
+    mac.update(body);
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Checks `X-Slack-Signature` and `X-Slack-Request-Timestamp` against every signing secret, and
+/// refuses requests older (or newer) than the replay window at `now_s`.
+pub fn verify_slack(
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    secrets: &[String],
+    body: &[u8],
+    now_s: i64,
+) -> Result<(), SignatureError> {
+    let ts = timestamp.ok_or(SignatureError::Missing("X-Slack-Request-Timestamp"))?;
+    let sig = signature.ok_or(SignatureError::Missing("X-Slack-Signature"))?;
+    let ts_num: i64 = ts
+        .trim()
+        .parse()
+        .map_err(|_| SignatureError::Malformed("X-Slack-Request-Timestamp"))?;
+    if (now_s - ts_num).abs() > SLACK_REPLAY_WINDOW_S {
+        return Err(SignatureError::Stale);
+    }
+    let given = sig
+        .trim()
+        .strip_prefix("v0=")
+        .and_then(|h| hex::decode(h).ok())
+        .filter(|b| b.len() == 32)
+        .ok_or(SignatureError::Malformed("X-Slack-Signature"))?;
+    let mut matched = false;
+    for secret in secrets {
+        let mut mac =
+            HmacSha256::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
+        mac.update(b"v0:");
+        mac.update(ts.trim().as_bytes());
+        mac.update(b":");
+        mac.update(body);
+        matched |= mac.verify_slice(&given).is_ok();
     }
     if matched {
         Ok(())
@@ -119,6 +175,40 @@ mod tests {
             verify(H, Some(&sign("new-secret", b"{}")), &secrets, body),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    /// Slack's documented signing example, with the clock injected at the example's time.
+    #[test]
+    fn slack_documented_example() {
+        let secret = "8f742231b10e8888abcd99yyyzzz85a5".to_string();
+        let ts = "1531420618";
+        let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+        let expected = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+        assert_eq!(slack_sign(&secret, ts, body), expected);
+        let secrets = vec!["a-rotated-out-secret".to_string(), secret];
+        assert_eq!(
+            verify_slack(Some(ts), Some(expected), &secrets, body, 1_531_420_618 + 60),
+            Ok(())
+        );
+        // The live clock sees a stale request.
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(
+            verify_slack(Some(ts), Some(expected), &secrets, body, now),
+            Err(SignatureError::Stale)
+        );
+        // Tampered body, missing headers.
+        assert_eq!(
+            verify_slack(
+                Some(ts),
+                Some(expected),
+                &secrets,
+                b"token=x",
+                1_531_420_618
+            ),
+            Err(SignatureError::Mismatch)
+        );
+        assert!(verify_slack(None, Some(expected), &secrets, body, 1_531_420_618).is_err());
+        assert!(verify_slack(Some(ts), None, &secrets, body, 1_531_420_618).is_err());
     }
 
     #[test]

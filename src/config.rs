@@ -17,8 +17,32 @@ pub struct Config {
     pub database: DatabaseConfig,
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    #[serde(default)]
+    pub slack: Option<SlackConfig>,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,
+}
+
+/// A Slack app: the bot token for the Web API and the signing secrets for inbound requests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    pub bot_token: String,
+    /// Any one of these may sign a Slack request (rotation).
+    pub signing_secrets: Vec<String>,
+    /// Every Web API call goes here (a fake on loopback in tests).
+    #[serde(default = "default_slack_api_url")]
+    pub api_url: String,
+    /// How long user-group memberships are trusted before asking Slack again.
+    #[serde(default = "default_group_cache", with = "humantime_serde")]
+    pub group_cache: Duration,
+}
+
+fn default_slack_api_url() -> String {
+    "https://slack.com/api".into()
+}
+fn default_group_cache() -> Duration {
+    Duration::from_secs(300)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +123,9 @@ pub struct ServiceConfig {
     pub criteria: Vec<Criterion>,
     #[serde(default)]
     pub rollback: Option<RollbackConfig>,
+    /// Slack channel id (`C…`) for this service's canary threads; none means no Slack thread.
+    #[serde(default)]
+    pub slack_channel: Option<String>,
 }
 
 fn one() -> u32 {
@@ -329,6 +356,25 @@ impl Config {
                 "webhooks.secrets: at least one secret is needed to accept signed webhooks".into(),
             );
         }
+        if let Some(slack) = &self.slack {
+            if slack.bot_token.trim().is_empty() {
+                out.push("slack.bot_token: must not be empty".into());
+            }
+            if slack.signing_secrets.is_empty() {
+                out.push("slack.signing_secrets: at least one signing secret is needed".into());
+            }
+            for (i, s) in slack.signing_secrets.iter().enumerate() {
+                if s.trim().is_empty() {
+                    out.push(format!("slack.signing_secrets[{i}]: must not be empty"));
+                }
+            }
+            if !(slack.api_url.starts_with("http://") || slack.api_url.starts_with("https://")) {
+                out.push(format!(
+                    "slack.api_url: `{}` must start with http:// or https://",
+                    slack.api_url
+                ));
+            }
+        }
         let mut names = HashSet::new();
         for (i, s) in self.services.iter().enumerate() {
             let key = if s.name.is_empty() {
@@ -365,6 +411,18 @@ impl Config {
             }
             if s.criteria.is_empty() {
                 out.push(format!("{key}.criteria: at least one criterion is needed"));
+            }
+            if let Some(ch) = &s.slack_channel {
+                if self.slack.is_none() {
+                    out.push(format!(
+                        "{key}.slack_channel: set, but there is no [slack] section"
+                    ));
+                }
+                if ch.trim().is_empty() || ch.starts_with('#') {
+                    out.push(format!(
+                        "{key}.slack_channel: `{ch}` must be a channel id such as C0123ABCD, not a name"
+                    ));
+                }
             }
             out.extend(criteria_problems(&key, &s.criteria));
             if let Some(r) = &s.rollback {
@@ -606,6 +664,28 @@ timeout = "10s"
         })
         .expect("comments skipped");
         assert_eq!(out, "# old = \"${GONE}\"\na = \"x#v\" # ${GONE}\n");
+    }
+
+    #[test]
+    fn slack_channel_needs_a_slack_section() {
+        let text = GOOD.replace(
+            "canary_window = ",
+            "slack_channel = \"C0CHECKOUT\"\ncanary_window = ",
+        );
+        let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+        assert!(
+            err.contains("service[checkout].slack_channel: set, but there is no [slack] section"),
+            "{err}"
+        );
+        let with_slack = text.replace(
+            "[database]",
+            "[slack]\nbot_token = \"xoxb-1\"\nsigning_secrets = [\"s1\", \"s0\"]\n[database]",
+        );
+        let c = Config::from_toml(&with_slack, &env).expect("valid");
+        assert_eq!(
+            c.slack.as_ref().map(|s| s.api_url.as_str()),
+            Some("https://slack.com/api")
+        );
     }
 
     #[test]
