@@ -11,6 +11,7 @@ pub mod domain;
 pub mod engine;
 pub mod rollback;
 pub mod server;
+pub mod slack;
 pub mod store;
 
 use std::sync::Arc;

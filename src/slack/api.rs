@@ -1,0 +1,172 @@
+//! The Slack Web API calls canarybot makes, through slack-morphism, at a configurable base URL.
+
+use crate::chat::ChatError;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct SlackApi {
+    client: SlackClient<SlackClientHyperHttpsConnector>,
+    token: SlackApiToken,
+    group_cache: Duration,
+    groups: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+}
+
+/// Slack error codes worth retrying.
+const TRANSIENT_CODES: &[&str] = &[
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
+
+/// Maps a Slack client error to retry-or-not, keeping Slack's error code in the message.
+fn chat_error(method: &str, e: SlackClientError) -> ChatError {
+    match e {
+        SlackClientError::RateLimitError(r) => ChatError::Transient {
+            message: format!("{method}: rate limited by Slack"),
+            retry_after_ms: r.retry_after.map(|d| d.as_millis() as u64),
+        },
+        SlackClientError::ApiError(api) => {
+            let message = format!("{method}: Slack error `{}`", api.code);
+            if TRANSIENT_CODES.contains(&api.code.as_str()) {
+                ChatError::Transient {
+                    message,
+                    retry_after_ms: None,
+                }
+            } else {
+                ChatError::Permanent(message)
+            }
+        }
+        SlackClientError::HttpError(h) if h.status_code.is_client_error() => {
+            ChatError::Permanent(format!("{method}: HTTP {}", h.status_code))
+        }
+        other => ChatError::Transient {
+            message: format!("{method}: {other}"),
+            retry_after_ms: None,
+        },
+    }
+}
+
+impl SlackApi {
+    /// A client for `api_url` (https for Slack itself, plain http for a fake on loopback).
+    pub fn new(api_url: &str, bot_token: &str, group_cache: Duration) -> anyhow::Result<SlackApi> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let connector = SlackClientHyperConnector::with_connector(https)
+            .with_slack_api_url(api_url.trim_end_matches('/'));
+        Ok(SlackApi {
+            client: SlackClient::new(connector),
+            token: SlackApiToken::new(bot_token.to_string().into()),
+            group_cache,
+            groups: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Posts a message (a reply when `thread_ts` is set); returns its ts.
+    pub async fn post(
+        &self,
+        channel: &str,
+        content: SlackMessageContent,
+        thread_ts: Option<&str>,
+    ) -> Result<String, ChatError> {
+        let mut req = SlackApiChatPostMessageRequest::new(channel.to_string().into(), content);
+        if let Some(ts) = thread_ts {
+            req = req.with_thread_ts(ts.to_string().into());
+        }
+        let session = self.client.open_session(&self.token);
+        let resp = session
+            .chat_post_message(&req)
+            .await
+            .map_err(|e| chat_error("chat.postMessage", e))?;
+        Ok(resp.ts.value().to_string())
+    }
+
+    pub async fn update(
+        &self,
+        channel: &str,
+        ts: &str,
+        content: SlackMessageContent,
+    ) -> Result<(), ChatError> {
+        let req = SlackApiChatUpdateRequest::new(
+            channel.to_string().into(),
+            content,
+            ts.to_string().into(),
+        );
+        let session = self.client.open_session(&self.token);
+        session
+            .chat_update(&req)
+            .await
+            .map_err(|e| chat_error("chat.update", e))?;
+        Ok(())
+    }
+
+    /// A message only `user` sees, in the thread when there is one.
+    pub async fn ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+        thread_ts: Option<&str>,
+    ) -> Result<(), ChatError> {
+        let mut req = SlackApiChatPostEphemeralRequest::new(
+            channel.to_string().into(),
+            user.to_string().into(),
+            SlackMessageContent::new().with_text(text.to_string()),
+        );
+        if let Some(ts) = thread_ts {
+            req = req.with_thread_ts(ts.to_string().into());
+        }
+        let session = self.client.open_session(&self.token);
+        session
+            .chat_post_ephemeral(&req)
+            .await
+            .map_err(|e| chat_error("chat.postEphemeral", e))?;
+        Ok(())
+    }
+
+    /// Members of a user group (`S…`), cached for `group_cache`.
+    pub async fn group_members(&self, group: &str) -> Result<Vec<String>, ChatError> {
+        if let Ok(cache) = self.groups.lock() {
+            if let Some((at, members)) = cache.get(group) {
+                if at.elapsed() < self.group_cache {
+                    return Ok(members.clone());
+                }
+            }
+        }
+        let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
+        let session = self.client.open_session(&self.token);
+        let resp = session
+            .usergroups_users_list(&req)
+            .await
+            .map_err(|e| chat_error("usergroups.users.list", e))?;
+        let members: Vec<String> = resp.users.iter().map(|u| u.value().to_string()).collect();
+        if let Ok(mut cache) = self.groups.lock() {
+            cache.insert(group.to_string(), (Instant::now(), members.clone()));
+        }
+        Ok(members)
+    }
+
+    /// Which of the `slack-group:S…` deciders this user belongs to. A group that cannot be read
+    /// counts as not containing the user (and is logged): authority is never assumed.
+    pub async fn groups_of(&self, user: &str, deciders: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for d in deciders {
+            let Some(group) = d.strip_prefix("slack-group:") else {
+                continue;
+            };
+            match self.group_members(group).await {
+                Ok(members) if members.iter().any(|m| m == user) => out.push(d.clone()),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(group, error = %e, "cannot read Slack user group"),
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,211 @@
+//! Block Kit layouts of the canary thread.
+
+use crate::domain::criteria::fmt_num;
+use crate::domain::render::RootView;
+use crate::domain::{ChatMessage, Choice};
+use slack_morphism::prelude::*;
+use std::collections::HashMap;
+
+pub const ROLLBACK_ACTION: &str = "canary_rollback";
+pub const PROCEED_ACTION: &str = "canary_proceed";
+pub const METADATA_EVENT: &str = "canary_deploy";
+
+fn plain(text: impl Into<String>) -> SlackBlockPlainTextOnly {
+    SlackBlockPlainText::new(text.into()).into()
+}
+
+fn mrkdwn(text: impl Into<String>) -> SlackBlockText {
+    SlackBlockMarkDownText::new(text.into()).into()
+}
+
+fn section(text: impl Into<String>) -> SlackBlock {
+    SlackSectionBlock::new().with_text(mrkdwn(text)).into()
+}
+
+/// `slack:U…` → `<@U…>`, `slack-group:S…` → `<!subteam^S…>`; other platforms stay as they are.
+pub fn mention(identity: &str) -> String {
+    if let Some(u) = identity.strip_prefix("slack:") {
+        format!("<@{u}>")
+    } else if let Some(g) = identity.strip_prefix("slack-group:") {
+        format!("<!subteam^{g}>")
+    } else {
+        format!("`{identity}`")
+    }
+}
+
+fn mentions(identities: &[String]) -> String {
+    identities
+        .iter()
+        .map(|i| mention(i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The *Roll back* / *Proceed* buttons; the value carries the deploy id.
+pub fn buttons(deploy_id: &str, choices: &[Choice]) -> SlackBlock {
+    let elements = choices
+        .iter()
+        .map(|c| {
+            let button = match c {
+                Choice::Rollback => SlackBlockButtonElement::new(plain("Roll back"))
+                    .with_action_id(ROLLBACK_ACTION.to_string().into())
+                    .with_style(SlackBlockButtonStyle::Danger)
+                    .with_confirm(SlackBlockConfirmItem::new(
+                        plain("Roll back?"),
+                        mrkdwn(format!("Vote to roll back `{deploy_id}`. With quorum, canarybot calls the deploy system at once.")),
+                        plain("Roll back"),
+                        plain("Cancel"),
+                    )),
+                Choice::Promote => SlackBlockButtonElement::new(plain("Proceed"))
+                    .with_action_id(PROCEED_ACTION.to_string().into())
+                    .with_style(SlackBlockButtonStyle::Primary),
+            };
+            SlackActionBlockElement::Button(button.with_value(deploy_id.to_string()))
+        })
+        .collect();
+    SlackActionsBlock::new(elements).into()
+}
+
+fn pad(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n >= width {
+        s.to_string()
+    } else {
+        format!("{s}{}", " ".repeat(width - n))
+    }
+}
+
+/// Rows as a monospace table (Slack has no table block for bots).
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| pad(c, widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(header.iter().map(|h| h.to_string()).collect())];
+    out.extend(rows.iter().map(|r| line(r.clone())));
+    format!("```\n{}\n```", out.join("\n"))
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map(fmt_num).unwrap_or_else(|| "—".into())
+}
+
+/// The thread root: header, who and what, the locked criteria, who decides, the live status, and
+/// the buttons (or, once decided, the outcome).
+pub fn root_content(root: &RootView) -> SlackMessageContent {
+    let mut blocks: Vec<SlackBlock> = vec![SlackHeaderBlock::new(plain(root.headline())).into()];
+    let mut about = format!("*{}*", root.status_line());
+    if let Some(d) = &root.description {
+        about.push_str(&format!("\n{d}"));
+    }
+    let mut who = Vec::new();
+    if let Some(a) = &root.actor {
+        who.push(format!("deployed by {a}"));
+    }
+    if let Some(sha) = &root.sha {
+        who.push(format!("`{}`", &sha[..sha.len().min(12)]));
+    }
+    if let Some(url) = &root.url {
+        who.push(format!("<{url}|pipeline>"));
+    }
+    if !who.is_empty() {
+        about.push_str(&format!("\n{}", who.join(" · ")));
+    }
+    blocks.push(section(about));
+    let agreed: Vec<Vec<String>> = root
+        .criteria
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                c.bounds.clone(),
+                c.failure_limit.to_string(),
+            ]
+        })
+        .collect();
+    blocks.push(section(format!(
+        "*Criteria* (locked, hash `{}`)\n{}",
+        root.criteria_hash,
+        table(&["criterion", "canary bound", "failure limit"], &agreed)
+    )));
+    blocks.push(section(format!(
+        "*Who decides:* {}\n{}",
+        mentions(&root.deciders),
+        root.policy_line()
+    )));
+    let live: Vec<Vec<String>> = root
+        .criteria
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                num(c.baseline),
+                num(c.canary),
+                c.verdict
+                    .map(|v| v.as_str().to_string())
+                    .unwrap_or_else(|| "waiting".into()),
+                format!("{}/{}", c.failures, c.failure_limit),
+            ]
+        })
+        .collect();
+    blocks.push(section(format!(
+        "*Live status*\n{}",
+        table(
+            &["criterion", "baseline", "canary", "verdict", "failures"],
+            &live
+        )
+    )));
+    if root.buttons.is_empty() {
+        if let Some(outcome) = &root.outcome {
+            blocks.push(section(format!("*Outcome:* {outcome}")));
+        }
+    } else {
+        blocks.push(buttons(&root.deploy_id, &root.buttons));
+    }
+    blocks.push(
+        SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+            SlackBlockMarkDownText::new(format!("deploy `{}`", root.deploy_id)),
+        )])
+        .into(),
+    );
+    let mut payload = HashMap::new();
+    payload.insert("deploy_id".to_string(), root.deploy_id.clone());
+    SlackMessageContent::new()
+        .with_text(format!("{} — {}", root.headline(), root.status_line()))
+        .with_blocks(blocks)
+        .with_metadata(
+            SlackMessageMetadata::new(METADATA_EVENT.to_string()).with_event_payload(payload),
+        )
+}
+
+/// A reply: the text (with the deciders mentioned when the message calls them) and any buttons.
+pub fn reply_content(deploy_id: &str, message: &ChatMessage) -> SlackMessageContent {
+    let mut text = message.text.clone();
+    let called = message
+        .mentions
+        .iter()
+        .filter(|m| m.starts_with("slack:") || m.starts_with("slack-group:"))
+        .cloned()
+        .collect::<Vec<_>>();
+    if !called.is_empty() {
+        text = format!("{text}\n{}", mentions(&called));
+    }
+    let content = SlackMessageContent::new().with_text(text.clone());
+    if message.buttons.is_empty() {
+        content
+    } else {
+        content.with_blocks(vec![section(text), buttons(deploy_id, &message.buttons)])
+    }
+}

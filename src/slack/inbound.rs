@@ -1,0 +1,1 @@
+//! Signed Slack requests: slash commands, button presses, and mentions in canary threads.
