@@ -9,6 +9,10 @@ use crate::rollback::RollbackExecutor;
 use crate::rollback::webhook::WebhookExecutor;
 use crate::rollback::worker::ExecutorWorker;
 use crate::server::{AppState, Counters, router};
+use crate::slack;
+use crate::slack::api::SlackApi;
+use crate::slack::chat::SlackChat;
+use crate::slack::inbound::SlackInbound;
 use crate::store::Store;
 use crate::{Clock, system_clock};
 use std::collections::HashMap;
@@ -72,6 +76,7 @@ impl Running {
 }
 
 pub struct Options {
+    /// Chat platforms besides those the configuration names (Slack is added from `[slack]`).
     pub chat: Vec<Arc<dyn ChatPort>>,
     pub clock: Clock,
 }
@@ -117,16 +122,32 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let store = Store::connect(&config.database.url).await?;
-    let platforms = options
-        .chat
-        .iter()
-        .map(|c| c.platform().to_string())
-        .collect();
+    let mut chat = options.chat;
+    let slack_api = match &config.slack {
+        Some(s) => Some(Arc::new(SlackApi::new(
+            &s.api_url,
+            &s.bot_token,
+            s.group_cache,
+        )?)),
+        None => None,
+    };
+    if let Some(api) = &slack_api {
+        let channels = config
+            .services
+            .iter()
+            .filter_map(|s| s.slack_channel.clone().map(|c| (s.name.clone(), c)))
+            .collect();
+        chat.push(Arc::new(SlackChat {
+            api: api.clone(),
+            channels,
+        }));
+    }
+    let platforms = chat.iter().map(|c| c.platform().to_string()).collect();
     let engine = Arc::new(Engine::new(store.clone(), platforms, options.clock.clone()));
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
-    for port in options.chat {
+    for port in chat {
         let worker = ChatWorker {
             store: store.clone(),
             port,
@@ -148,8 +169,17 @@ pub async fn start(
         engine: engine.clone(),
         counters: Arc::new(Counters::default()),
     };
+    let mut surfaces = Vec::new();
+    if let Some(api) = slack_api {
+        surfaces.push(slack::inbound::routes(SlackInbound {
+            engine: engine.clone(),
+            config: config.clone(),
+            api,
+            clock: options.clock.clone(),
+        }));
+    }
     let addr = listener.local_addr()?;
-    let app = router(state);
+    let app = router(state, surfaces);
     let mut server_rx = rx.clone();
     tasks.push(tokio::spawn(async move {
         let served = axum::serve(listener, app)

@@ -167,8 +167,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(&config.server.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-            // Chat platforms come in their own adapters; without one, the thread goes to the console.
-            let chat: Vec<Arc<dyn ChatPort>> = vec![Arc::new(ConsoleChat::stdout())];
+            // Slack comes from the configuration; without a chat platform the thread goes to the console.
+            let chat: Vec<Arc<dyn ChatPort>> = if config.slack.is_some() {
+                Vec::new()
+            } else {
+                vec![Arc::new(ConsoleChat::stdout())]
+            };
             let running = app::start(
                 config,
                 listener,

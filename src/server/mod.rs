@@ -79,8 +79,14 @@ impl From<EngineError> for ApiError {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The whole HTTP surface. `surfaces` are inbound routers of chat platforms (already given their
+/// own state), served under the same limits, timeouts and error shape.
+pub fn router(state: AppState, surfaces: Vec<Router<AppState>>) -> Router {
+    let mut router = Router::new();
+    for surface in surfaces {
+        router = router.merge(surface);
+    }
+    router
         .route(
             "/healthz",
             get(|| async { axum::Json(json!({"status": "ok"})) }),

@@ -102,6 +102,29 @@ fn num(v: Option<f64>) -> String {
     v.map(fmt_num).unwrap_or_else(|| "—".into())
 }
 
+/// Canary beside baseline, per criterion, with the verdict and the failure count.
+pub fn status_table(root: &RootView) -> String {
+    let live: Vec<Vec<String>> = root
+        .criteria
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                num(c.baseline),
+                num(c.canary),
+                c.verdict
+                    .map(|v| v.as_str().to_string())
+                    .unwrap_or_else(|| "waiting".into()),
+                format!("{}/{}", c.failures, c.failure_limit),
+            ]
+        })
+        .collect();
+    table(
+        &["criterion", "baseline", "canary", "verdict", "failures"],
+        &live,
+    )
+}
+
 /// The thread root: header, who and what, the locked criteria, who decides, the live status, and
 /// the buttons (or, once decided, the outcome).
 pub fn root_content(root: &RootView) -> SlackMessageContent {
@@ -145,28 +168,7 @@ pub fn root_content(root: &RootView) -> SlackMessageContent {
         mentions(&root.deciders),
         root.policy_line()
     )));
-    let live: Vec<Vec<String>> = root
-        .criteria
-        .iter()
-        .map(|c| {
-            vec![
-                c.name.clone(),
-                num(c.baseline),
-                num(c.canary),
-                c.verdict
-                    .map(|v| v.as_str().to_string())
-                    .unwrap_or_else(|| "waiting".into()),
-                format!("{}/{}", c.failures, c.failure_limit),
-            ]
-        })
-        .collect();
-    blocks.push(section(format!(
-        "*Live status*\n{}",
-        table(
-            &["criterion", "baseline", "canary", "verdict", "failures"],
-            &live
-        )
-    )));
+    blocks.push(section(format!("*Live status*\n{}", status_table(root))));
     if root.buttons.is_empty() {
         if let Some(outcome) = &root.outcome {
             blocks.push(section(format!("*Outcome:* {outcome}")));

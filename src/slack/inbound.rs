@@ -1,1 +1,438 @@
-//! Signed Slack requests: slash commands, button presses, and mentions in canary threads.
+//! Signed Slack requests: slash commands, button presses, and mentions in canary threads. Every
+//! request is verified (v0 signature, 5-minute window) before it is parsed; Slack gets its answer
+//! at once and the work happens in the background, with the outcome in the thread.
+
+use super::api::SlackApi;
+use super::blocks::{PROCEED_ACTION, ROLLBACK_ACTION, status_table};
+use super::thread_ref;
+use crate::Clock;
+use crate::auth::{SignatureError, verify_slack};
+use crate::command::{Command, Target, help_text, parse};
+use crate::config::Config;
+use crate::domain::render::{duration, root_view};
+use crate::domain::timeline::phases;
+use crate::domain::{Choice, Input, Vote, Voter};
+use crate::engine::Engine;
+use crate::server::AppState;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use slack_morphism::prelude::SlackMessageContent;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct SlackInbound {
+    pub engine: Arc<Engine>,
+    pub config: Arc<Config>,
+    pub api: Arc<SlackApi>,
+    pub clock: Clock,
+}
+
+pub fn routes(state: SlackInbound) -> Router<AppState> {
+    Router::new()
+        .route("/slack/commands", post(commands))
+        .route("/slack/interactions", post(interactions))
+        .route("/slack/events", post(events))
+        .with_state(state)
+}
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"error": message.into()}))).into_response()
+}
+
+impl SlackInbound {
+    fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), SignatureError> {
+        let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+        let secrets = self
+            .config
+            .slack
+            .as_ref()
+            .map(|s| s.signing_secrets.clone())
+            .unwrap_or_default();
+        verify_slack(
+            header("x-slack-request-timestamp"),
+            header("x-slack-signature"),
+            &secrets,
+            body,
+            (self.clock)() / 1000,
+        )
+        .inspect_err(|e| tracing::warn!(error = %e, "Slack request refused"))
+    }
+
+    /// The deploy a command means: the named service's latest deploy, or the one active canary of
+    /// the services posting to this channel. The error is what to tell the person.
+    async fn resolve(&self, channel: &str, service: Option<&str>) -> Result<String, String> {
+        let store = self.engine.store();
+        let latest = |svc: String| async move {
+            store
+                .deploys(Some(&svc), None, 1)
+                .await
+                .ok()
+                .and_then(|rows| rows.into_iter().next())
+        };
+        if let Some(svc) = service {
+            return match latest(svc.to_string()).await {
+                Some(row) => Ok(row.id),
+                None => Err(format!("No deploys of {svc} yet.")),
+            };
+        }
+        let here: Vec<&str> = self
+            .config
+            .services
+            .iter()
+            .filter(|s| s.slack_channel.as_deref() == Some(channel))
+            .map(|s| s.name.as_str())
+            .collect();
+        if here.is_empty() {
+            return Err(format!(
+                "No canarybot service posts to this channel; name one (services: {}).",
+                self.config.service_names().join(", ")
+            ));
+        }
+        let mut active = Vec::new();
+        for svc in &here {
+            if let Some(row) = latest(svc.to_string()).await {
+                if !matches!(
+                    row.state.as_str(),
+                    "rollback_verified" | "promoted" | "failed"
+                ) {
+                    active.push(row);
+                }
+            }
+        }
+        match active.len() {
+            1 => Ok(active.remove(0).id),
+            0 => Err(format!(
+                "No active canary for {} right now. Name a service to see its latest deploy.",
+                here.join(", ")
+            )),
+            _ => Err(format!(
+                "Several canaries are active here: {}. Name the service.",
+                active
+                    .iter()
+                    .map(|r| format!("{} {}", r.service, r.version))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// Counts a vote: resolves the person's groups among the deciders, then runs the engine.
+    async fn vote(
+        &self,
+        deploy_id: &str,
+        user: &str,
+        name: &str,
+        choice: Choice,
+        reason: Option<String>,
+    ) {
+        let deciders = match self.engine.load(deploy_id).await {
+            Ok((deploy, _)) => deploy.policy.deciders,
+            Err(e) => {
+                tracing::warn!(deploy = deploy_id, error = %e, "Slack vote for an unreadable deploy");
+                return;
+            }
+        };
+        let groups = self.api.groups_of(user, &deciders).await;
+        let vote = Vote {
+            voter: Voter {
+                identity: format!("slack:{user}"),
+                name: name.to_string(),
+                groups,
+            },
+            choice,
+            reason,
+        };
+        if let Err(e) = self
+            .engine
+            .apply(deploy_id, Input::Vote(vote), "slack")
+            .await
+        {
+            tracing::warn!(deploy = deploy_id, error = %e, "Slack vote not applied");
+        }
+    }
+
+    /// Starts the vote in the background; Slack must hear back within 3 s.
+    fn vote_in_background(
+        &self,
+        deploy_id: String,
+        user: String,
+        name: String,
+        choice: Choice,
+        reason: Option<String>,
+    ) {
+        let me = self.clone();
+        tokio::spawn(async move { me.vote(&deploy_id, &user, &name, choice, reason).await });
+    }
+
+    async fn status_text(&self, deploy_id: &str) -> String {
+        match self.engine.load(deploy_id).await {
+            Ok((deploy, _)) => {
+                let root = root_view(&deploy);
+                format!(
+                    "*{}* — {}\n{}",
+                    root.headline(),
+                    root.status_line(),
+                    status_table(&root)
+                )
+            }
+            Err(e) => e.to_string(),
+        }
+    }
+
+    async fn timeline_text(&self, deploy_id: &str) -> String {
+        match self.engine.load(deploy_id).await {
+            Ok((deploy, events)) => {
+                let p = phases(&events);
+                let f = |v: Option<f64>| v.map(duration).unwrap_or_else(|| "—".into());
+                let base = self.config.server.public_url.clone().unwrap_or_default();
+                format!(
+                    "*{} {}* — {}\nDetect {} · Decide {} · Execute {} · Verify {} · Total {}\nTimeline: {}/api/deploys/{}/timeline.md",
+                    deploy.info.service,
+                    deploy.info.version,
+                    deploy.state.as_str(),
+                    f(p.detect_s),
+                    f(p.decide_s),
+                    f(p.execute_s),
+                    f(p.verify_s),
+                    f(p.total_s),
+                    base.trim_end_matches('/'),
+                    deploy.info.id
+                )
+            }
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Runs a parsed command; returns what to tell the person. `thread_deploy` is the deploy whose
+    /// thread the command was typed in, if any.
+    async fn run(
+        &self,
+        command: Command,
+        channel: &str,
+        thread_deploy: Option<String>,
+        user: &str,
+        name: &str,
+    ) -> String {
+        let pick = |service: Option<String>| {
+            let thread_deploy = thread_deploy.clone();
+            async move {
+                match (thread_deploy, service) {
+                    (Some(id), None) => Ok(id),
+                    (_, s) => self.resolve(channel, s.as_deref()).await,
+                }
+            }
+        };
+        match command {
+            Command::Help { unknown } => help_text(unknown.as_deref()),
+            Command::Status { service } => match pick(service).await {
+                Ok(id) => self.status_text(&id).await,
+                Err(m) => m,
+            },
+            Command::Timeline { target } => {
+                let id = match target {
+                    Some(Target::Deploy(id)) => Ok(id),
+                    Some(Target::Service(s)) => pick(Some(s)).await,
+                    None => pick(None).await,
+                };
+                match id {
+                    Ok(id) => self.timeline_text(&id).await,
+                    Err(m) => m,
+                }
+            }
+            Command::Vote {
+                choice,
+                service,
+                reason,
+            } => match pick(service).await {
+                Ok(id) => {
+                    self.vote_in_background(
+                        id.clone(),
+                        user.to_string(),
+                        name.to_string(),
+                        choice,
+                        reason,
+                    );
+                    format!(
+                        "🗳️ Counting your {} vote on `{id}`; the outcome goes to the canary thread.",
+                        choice.as_str()
+                    )
+                }
+                Err(m) => m,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SlashCommand {
+    command: String,
+    #[serde(default)]
+    text: String,
+    user_id: String,
+    #[serde(default)]
+    user_name: Option<String>,
+    channel_id: String,
+}
+
+async fn commands(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = s.authenticate(&headers, &body) {
+        return refuse(StatusCode::UNAUTHORIZED, e.to_string());
+    }
+    let form: SlashCommand = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("malformed slash command: {e}"),
+            );
+        }
+    };
+    let names = s.config.service_names();
+    let command = parse(&form.command, &form.text, &names);
+    let name = form
+        .user_name
+        .clone()
+        .unwrap_or_else(|| form.user_id.clone());
+    let text = s
+        .run(command, &form.channel_id, None, &form.user_id, &name)
+        .await;
+    axum::Json(json!({"response_type": "ephemeral", "text": text})).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct InteractionForm {
+    payload: String,
+}
+
+async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = s.authenticate(&headers, &body) {
+        return refuse(StatusCode::UNAUTHORIZED, e.to_string());
+    }
+    let payload: Value = match serde_urlencoded::from_bytes::<InteractionForm>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|f| serde_json::from_str(&f.payload).map_err(|e| e.to_string()))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("malformed interaction payload: {e}"),
+            );
+        }
+    };
+    if payload["type"] != "block_actions" {
+        return StatusCode::OK.into_response();
+    }
+    let user = payload["user"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let name = payload["user"]["username"]
+        .as_str()
+        .or_else(|| payload["user"]["name"].as_str())
+        .unwrap_or(&user)
+        .to_string();
+    if user.is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "interaction payload has no user.id",
+        );
+    }
+    for action in payload["actions"].as_array().cloned().unwrap_or_default() {
+        let choice = match action["action_id"].as_str() {
+            Some(ROLLBACK_ACTION) => Choice::Rollback,
+            Some(PROCEED_ACTION) => Choice::Promote,
+            _ => continue,
+        };
+        let Some(deploy_id) = action["value"].as_str() else {
+            continue;
+        };
+        s.vote_in_background(
+            deploy_id.to_string(),
+            user.clone(),
+            name.clone(),
+            choice,
+            None,
+        );
+    }
+    // An empty 200 tells Slack the press was received; the outcome goes to the thread.
+    StatusCode::OK.into_response()
+}
+
+/// `<@U123> rollback p99 doubled` → `rollback p99 doubled`
+fn strip_mentions(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|w| !(w.starts_with("<@") && w.ends_with('>')))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn events(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = s.authenticate(&headers, &body) {
+        return refuse(StatusCode::UNAUTHORIZED, e.to_string());
+    }
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("malformed event: {e}")),
+    };
+    match v["type"].as_str() {
+        Some("url_verification") => {
+            return axum::Json(json!({"challenge": v["challenge"]})).into_response();
+        }
+        Some("event_callback") => {}
+        _ => return StatusCode::OK.into_response(),
+    }
+    // Slack redelivers events it thinks were missed (X-Slack-Retry-Num): act once per event id.
+    let store = s.engine.store();
+    if let Some(event_id) = v["event_id"].as_str() {
+        match store.delivery("slack-events", event_id).await {
+            Ok(Some(_)) => return StatusCode::OK.into_response(),
+            Ok(None) => {
+                let _ = store
+                    .record_delivery("slack-events", event_id, 200, "{}", (s.clock)())
+                    .await;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot check Slack event id"),
+        }
+    }
+    let event = &v["event"];
+    if event["type"] == "app_mention" {
+        let channel = event["channel"].as_str().unwrap_or_default().to_string();
+        let user = event["user"].as_str().unwrap_or_default().to_string();
+        let text = strip_mentions(event["text"].as_str().unwrap_or_default());
+        let thread_ts = event["thread_ts"].as_str().map(str::to_string);
+        let reply_ts = thread_ts
+            .clone()
+            .or_else(|| event["ts"].as_str().map(str::to_string));
+        tokio::spawn(async move {
+            let thread_deploy = match &thread_ts {
+                Some(ts) => s
+                    .engine
+                    .store()
+                    .deploy_by_thread("slack", &thread_ref(&channel, ts))
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            let names = s.config.service_names();
+            let command = parse("", &text, &names);
+            let is_vote = matches!(command, Command::Vote { .. });
+            let answer = s.run(command, &channel, thread_deploy, &user, &user).await;
+            // A vote's outcome reaches the thread through the timeline; answer everything else.
+            if !is_vote || !answer.starts_with("🗳️") {
+                let content = SlackMessageContent::new().with_text(answer);
+                if let Err(e) = s.api.post(&channel, content, reply_ts.as_deref()).await {
+                    tracing::warn!(error = %e, "cannot answer a Slack mention");
+                }
+            }
+        });
+    }
+    StatusCode::OK.into_response()
+}

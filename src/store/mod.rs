@@ -423,6 +423,25 @@ impl Store {
         Ok(())
     }
 
+    /// The deploy whose thread on `platform` is `thread_ref`.
+    pub async fn deploy_by_thread(
+        &self,
+        platform: &str,
+        thread_ref: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r = sqlx::query(
+            "SELECT deploy_id FROM chat_threads WHERE platform = $1 AND thread_ref = $2",
+        )
+        .bind(platform)
+        .bind(thread_ref)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match r {
+            Some(r) => Some(r.try_get("deploy_id")?),
+            None => None,
+        })
+    }
+
     /// The first answer given to a delivery id, if it was seen.
     pub async fn delivery(
         &self,
