@@ -3,6 +3,8 @@
 
 mod api;
 mod cli;
+pub mod fake_slack;
 mod flow;
 mod hooks;
+mod slack;
 pub mod support;

@@ -21,6 +21,8 @@ pub const SECRET: &str = "test-secret-0123456789";
 pub const OLD_SECRET: &str = "older-secret-0123456789";
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 pub const POSTGRES_ENV: &str = "CANARYBOT_TEST_POSTGRES_URL";
+pub const SLACK_SECRET: &str = "slack-signing-secret-new";
+pub const SLACK_OLD_SECRET: &str = "slack-signing-secret-old";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Backend {
@@ -230,6 +232,8 @@ pub struct Setup {
     pub on_pass: &'static str,
     pub canary_window: &'static str,
     pub retries: u32,
+    /// The fake Slack Web API to point `[slack] api_url` at; checkout posts to C0CHECKOUT.
+    pub slack_api: Option<String>,
 }
 
 impl Default for Setup {
@@ -242,6 +246,7 @@ impl Default for Setup {
             on_pass: "ask",
             canary_window: "15m",
             retries: 2,
+            slack_api: None,
         }
     }
 }
@@ -324,8 +329,18 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
         ),
         None => String::new(),
     };
+    let (slack, channel) = match &setup.slack_api {
+        Some(url) => (
+            format!(
+                "[slack]\nbot_token = \"xoxb-test-token\"\nsigning_secrets = [\"{SLACK_SECRET}\", \"{SLACK_OLD_SECRET}\"]\napi_url = \"{url}\"\n"
+            ),
+            "slack_channel = \"C0CHECKOUT\"".to_string(),
+        ),
+        None => (String::new(), String::new()),
+    };
     format!(
         r#"
+{slack}
 [server]
 listen = "127.0.0.1:0"
 api_tokens = {tokens}
@@ -337,6 +352,7 @@ secrets = ["{SECRET}", "{OLD_SECRET}"]
 [[service]]
 name = "checkout"
 deciders = ["slack:U01ALICE", "slack-group:S01SRE", "discord:4455"]
+{channel}
 rollback_quorum = {quorum}
 promote_quorum = 1
 on_breach = "{on_breach}"
@@ -405,6 +421,87 @@ impl TestApp {
             _dir: dir,
             pg_cleanup,
         })
+    }
+
+    /// POSTs a body to a Slack endpoint signed the way Slack signs, at `ts` (seconds).
+    pub async fn slack_post_at(
+        &self,
+        path: &str,
+        body: &str,
+        content_type: &str,
+        secret: &str,
+        ts: i64,
+    ) -> (u16, Value) {
+        let ts = ts.to_string();
+        let sig = canarybot::auth::slack_sign(secret, &ts, body.as_bytes());
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", content_type)
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("slack request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("text");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn slack_post(&self, path: &str, body: &str, content_type: &str) -> (u16, Value) {
+        let now = chrono::Utc::now().timestamp();
+        self.slack_post_at(path, body, content_type, SLACK_SECRET, now)
+            .await
+    }
+
+    /// A slash command as Slack sends it.
+    pub async fn slack_command(
+        &self,
+        command: &str,
+        text: &str,
+        user: &str,
+        channel: &str,
+    ) -> (u16, Value) {
+        let form = serde_urlencoded::to_string([
+            ("token", "ignored"),
+            ("team_id", "T1"),
+            ("channel_id", channel),
+            ("user_id", user),
+            ("user_name", &user.to_lowercase()),
+            ("command", command),
+            ("text", text),
+            ("response_url", "https://hooks.slack.com/commands/T1/1/x"),
+            ("trigger_id", "1.2.3"),
+        ])
+        .expect("form");
+        self.slack_post(
+            "/slack/commands",
+            &form,
+            "application/x-www-form-urlencoded",
+        )
+        .await
+    }
+
+    /// A button press on the canary thread.
+    pub async fn slack_button(&self, user: &str, action_id: &str, deploy_id: &str) -> (u16, Value) {
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": user.to_lowercase()},
+            "channel": {"id": "C0CHECKOUT"},
+            "container": {"type": "message", "channel_id": "C0CHECKOUT", "message_ts": "1700000000.000001"},
+            "actions": [{"action_id": action_id, "value": deploy_id, "type": "button"}],
+        });
+        let form = serde_urlencoded::to_string([("payload", payload.to_string())]).expect("form");
+        self.slack_post(
+            "/slack/interactions",
+            &form,
+            "application/x-www-form-urlencoded",
+        )
+        .await
     }
 
     /// Stops the server and starts it again on the same database with a new chat platform,

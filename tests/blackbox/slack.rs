@@ -1,0 +1,551 @@
+//! Slack end to end against a fake Slack Web API: the thread, commands, buttons, mentions.
+
+use crate::fake_slack::FakeSlack;
+use crate::on_both_backends;
+use crate::support::{Backend, ExecutorMode, SLACK_OLD_SECRET, SLACK_SECRET, Setup, TestApp};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    thread_root_replies_updates_and_mentions,
+    requests_must_be_signed_recently,
+    slash_rollback_decides_and_calls_the_executor,
+    buttons_check_authority_and_groups,
+    duplicate_votes_and_retries_count_once,
+    rate_limited_posts_are_retried,
+    mentions_in_a_thread_and_status_commands,
+);
+
+async fn slack_app(b: Backend, setup: Setup) -> Option<(TestApp, FakeSlack)> {
+    let fake = FakeSlack::start().await;
+    let setup = Setup {
+        slack_api: Some(fake.api_url.clone()),
+        ..setup
+    };
+    let app = TestApp::spawn(b, setup).await?;
+    Some((app, fake))
+}
+
+fn blocks_text(body: &Value) -> String {
+    body["blocks"].to_string()
+}
+
+async fn thread_root_replies_updates_and_mentions(b: Backend) {
+    let Some((app, slack)) = slack_app(b, Setup::default()).await else {
+        return;
+    };
+    let id = app.start_deploy("1.4.2").await;
+    slack
+        .wait_for("the root", |c| {
+            c.iter().any(|c| c.method == "chat.postMessage")
+        })
+        .await;
+    let root = slack.calls_to("chat.postMessage")[0].clone();
+    assert_eq!(
+        root.authorization.as_deref(),
+        Some("Bearer xoxb-test-token")
+    );
+    assert_eq!(root.body["channel"], "C0CHECKOUT");
+    assert!(root.body["thread_ts"].is_null());
+    let blocks = blocks_text(&root.body);
+    assert!(
+        blocks.contains("Canary · checkout v1.4.2 → production"),
+        "{blocks}"
+    );
+    assert!(
+        blocks.contains("5xx ratio") && blocks.contains("≤ 0.01, ≤ baseline × 1.5"),
+        "{blocks}"
+    );
+    assert!(
+        blocks.contains("<@U01ALICE>") && blocks.contains("<!subteam^S01SRE>"),
+        "who decides: {blocks}"
+    );
+    assert!(
+        blocks.contains("canary_rollback") && blocks.contains("canary_proceed"),
+        "{blocks}"
+    );
+    assert!(
+        blocks.contains("\"style\":\"danger\"") && blocks.contains("\"confirm\""),
+        "{blocks}"
+    );
+    assert!(
+        root.body["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("checkout"),
+        "fallback text"
+    );
+    assert_eq!(
+        root.body["metadata"]["event_payload"]["deploy_id"],
+        id.as_str()
+    );
+    let root_ts = "1700000000.000001";
+
+    // A service without slack_channel gets no Slack thread.
+    let (status, _) = app
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "started", "service": "search", "version": "9"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+
+    // Two failing checks of p99 (limit 2): one reply when it starts failing, then the breach,
+    // which calls the deciders. The root is updated in place.
+    app.check(&id, 0.004, 0.9).await;
+    app.check(&id, 0.004, 0.9).await;
+    slack
+        .wait_for("the breach", |c| {
+            c.iter().any(|c| {
+                c.body["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("BREACH")
+            })
+        })
+        .await;
+    let posts = slack.calls_to("chat.postMessage");
+    assert!(
+        posts.iter().all(|p| p.body["channel"] == "C0CHECKOUT"),
+        "search posted nothing"
+    );
+    let replies: Vec<&crate::fake_slack::SlackCall> = posts.iter().skip(1).collect();
+    assert!(
+        replies.iter().all(|r| r.body["thread_ts"] == root_ts),
+        "replies are threaded"
+    );
+    let breach = replies
+        .iter()
+        .find(|r| {
+            r.body["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("BREACH")
+        })
+        .expect("breach");
+    let text = breach.body["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("<@U01ALICE>") && text.contains("<!subteam^S01SRE>"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("discord"),
+        "other platforms' deciders are not mentioned: {text}"
+    );
+    assert!(blocks_text(&breach.body).contains("canary_rollback"));
+    slack
+        .wait_for("root updates", |c| {
+            c.iter().filter(|c| c.method == "chat.update").count() >= 2
+        })
+        .await;
+    let update = slack
+        .calls_to("chat.update")
+        .last()
+        .cloned()
+        .expect("update");
+    assert_eq!(update.body["ts"], root_ts);
+    assert_eq!(update.body["channel"], "C0CHECKOUT");
+    assert!(
+        blocks_text(&update.body).contains("BREACHED"),
+        "{}",
+        blocks_text(&update.body)
+    );
+
+    // A check that changes nothing posts nothing.
+    let before = slack.calls().len();
+    let (s2, _) = app
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "started", "service": "search", "version": "10"}),
+        )
+        .await;
+    assert_eq!(s2, 202);
+    app.settle_chat().await;
+    assert_eq!(slack.calls().len(), before);
+    app.finish().await;
+}
+
+async fn requests_must_be_signed_recently(b: Backend) {
+    let Some((app, _slack)) = slack_app(b, Setup::default()).await else {
+        return;
+    };
+    let id = app.start_deploy("2.0.0").await;
+    let form = serde_urlencoded::to_string([
+        ("command", "/rollback"),
+        ("text", "checkout"),
+        ("user_id", "U01ALICE"),
+        ("channel_id", "C0CHECKOUT"),
+    ])
+    .expect("form");
+    let now = chrono::Utc::now().timestamp();
+    let ct = "application/x-www-form-urlencoded";
+    let (status, body) = app
+        .slack_post_at("/slack/commands", &form, ct, "wrong-secret", now)
+        .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = app
+        .slack_post_at("/slack/commands", &form, ct, SLACK_SECRET, now - 301)
+        .await;
+    assert_eq!(status, 401, "stale: {body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("replay window"),
+        "{body}"
+    );
+    let resp = app
+        .http
+        .post(format!("{}/slack/commands", app.url))
+        .header("content-type", ct)
+        .body(form.clone())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 401, "missing signature");
+    for path in ["/slack/interactions", "/slack/events"] {
+        let (status, _) = app
+            .slack_post_at(path, "{}", "application/json", "wrong-secret", now)
+            .await;
+        assert_eq!(status, 401, "{path}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        app.kinds(&id).await,
+        vec!["deploy_started", "criteria_locked"],
+        "nothing recorded"
+    );
+
+    // The older secret still signs (rotation), and the command is acknowledged at once.
+    let (status, body) = app
+        .slack_post_at("/slack/commands", &form, ct, SLACK_OLD_SECRET, now)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response_type"], "ephemeral");
+    app.finish().await;
+}
+
+async fn slash_rollback_decides_and_calls_the_executor(b: Backend) {
+    let Some((app, slack)) = slack_app(b, Setup::default()).await else {
+        return;
+    };
+    let id = app.start_deploy("3.0.0").await;
+    let (status, body) = app
+        .slack_command(
+            "/rollback",
+            "checkout p99 doubled",
+            "U01ALICE",
+            "C0CHECKOUT",
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Counting your rollback vote"),
+        "{body}"
+    );
+    app.wait_state(&id, "rolling_back").await;
+    let t = app.timeline(&id).await;
+    let vote = &t["events"][2];
+    assert_eq!(vote["kind"], "vote_cast");
+    assert_eq!(vote["actor"], "slack:U01ALICE");
+    assert_eq!(vote["source"], "slack");
+    assert_eq!(vote["details"]["reason"], "p99 doubled");
+    let executor = app.executor.as_ref().expect("executor");
+    for _ in 0..100 {
+        if !executor.calls().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        executor.calls()[0].body["decided_by"],
+        json!(["slack:U01ALICE"])
+    );
+    // The decision lands in the thread; the root gives its buttons up for the outcome.
+    slack
+        .wait_for("the decision", |c| {
+            c.iter().any(|c| {
+                c.body["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("Decision: *roll back*")
+            })
+        })
+        .await;
+    slack
+        .wait_for("the outcome in the root", |c| {
+            c.iter().any(|c| {
+                c.method == "chat.update"
+                    && blocks_text(&c.body).contains("Outcome")
+                    && !blocks_text(&c.body).contains("canary_rollback")
+            })
+        })
+        .await;
+
+    // Without a service, the channel's active canary is meant; with no active canary, say so.
+    let other = app.start_deploy("3.0.1").await;
+    let (_, body) = app
+        .slack_command("/canary", "proceed looks good", "U01ALICE", "C0CHECKOUT")
+        .await;
+    assert!(
+        body["text"].as_str().unwrap_or_default().contains(&other),
+        "{body}"
+    );
+    app.wait_state(&other, "promoted").await;
+    let (_, body) = app
+        .slack_command("/rollback", "", "U01ALICE", "C0CHECKOUT")
+        .await;
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("No active canary"),
+        "{body}"
+    );
+    let (_, body) = app
+        .slack_command("/rollback", "", "U01ALICE", "C0ELSEWHERE")
+        .await;
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("No canarybot service posts to this channel"),
+        "{body}"
+    );
+    app.finish().await;
+}
+
+async fn buttons_check_authority_and_groups(b: Backend) {
+    let setup = Setup {
+        rollback_quorum: 2,
+        ..Setup::default()
+    };
+    let Some((app, slack)) = slack_app(b, setup).await else {
+        return;
+    };
+    let id = app.start_deploy("4.0.0").await;
+    // Not a decider: refused privately, recorded.
+    let (status, _) = app.slack_button("U09MALLORY", "canary_rollback", &id).await;
+    assert_eq!(status, 200);
+    slack
+        .wait_for("the private refusal", |c| {
+            c.iter()
+                .any(|c| c.method == "chat.postEphemeral" && c.body["user"] == "U09MALLORY")
+        })
+        .await;
+    let refusal = slack.calls_to("chat.postEphemeral")[0].clone();
+    assert!(
+        refusal.body["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("slack:U01ALICE"),
+        "names who may decide"
+    );
+    assert_eq!(refusal.body["channel"], "C0CHECKOUT");
+    assert!(app.kinds(&id).await.contains(&"vote_denied".to_string()));
+    // A member of the decider group counts (membership read from usergroups.users.list).
+    app.slack_button("U02BOB", "canary_rollback", &id).await;
+    for _ in 0..100 {
+        if app.kinds(&id).await.contains(&"vote_cast".to_string()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let t = app.timeline(&id).await;
+    let cast = t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["kind"] == "vote_cast")
+        .expect("vote_cast")
+        .clone();
+    assert_eq!(cast["details"]["authorized_by"], "slack-group:S01SRE");
+    assert!(
+        slack
+            .calls_to("usergroups.users.list")
+            .iter()
+            .any(|c| c.body["usergroup"] == "S01SRE")
+    );
+    // A named decider makes the quorum of two.
+    app.slack_button("U01ALICE", "canary_rollback", &id).await;
+    app.wait_state(&id, "rolling_back").await;
+    app.finish().await;
+}
+
+async fn duplicate_votes_and_retries_count_once(b: Backend) {
+    let setup = Setup {
+        rollback_quorum: 2,
+        ..Setup::default()
+    };
+    let Some((app, slack)) = slack_app(b, setup).await else {
+        return;
+    };
+    let id = app.start_deploy("5.0.0").await;
+    // A double click.
+    app.slack_button("U01ALICE", "canary_rollback", &id).await;
+    app.slack_button("U01ALICE", "canary_rollback", &id).await;
+    // A mention delivered twice by Slack (same event id, X-Slack-Retry-Num on the second).
+    slack
+        .wait_for("the root", |c| {
+            c.iter().any(|c| c.method == "chat.postMessage")
+        })
+        .await;
+    let event = json!({
+        "type": "event_callback", "event_id": "Ev0001",
+        "event": {"type": "app_mention", "user": "U01ALICE", "text": "<@UBOT> rollback p99 doubled",
+                  "channel": "C0CHECKOUT", "ts": "1700000000.500000", "thread_ts": "1700000000.000001"}
+    })
+    .to_string();
+    let (s1, _) = app
+        .slack_post("/slack/events", &event, "application/json")
+        .await;
+    let (s2, _) = app
+        .slack_post("/slack/events", &event, "application/json")
+        .await;
+    assert_eq!((s1, s2), (200, 200));
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    app.settle_chat().await;
+    let kinds = app.kinds(&id).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "vote_cast").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        app.state(&id).await,
+        "canary",
+        "one person is one vote of the two needed"
+    );
+    app.finish().await;
+}
+
+async fn rate_limited_posts_are_retried(b: Backend) {
+    let Some((app, slack)) = slack_app(b, Setup::default()).await else {
+        return;
+    };
+    slack
+        .rate_limit_posts
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    app.start_deploy("6.0.0").await;
+    slack
+        .wait_for("the root after the 429", |c| {
+            c.iter().filter(|c| c.method == "chat.postMessage").count() >= 2
+        })
+        .await;
+    let posts = slack.calls_to("chat.postMessage");
+    assert_eq!(posts[0].body, posts[1].body, "the same root, retried");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "waited for Retry-After"
+    );
+    app.settle_chat().await;
+    assert_eq!(
+        slack.calls_to("chat.postMessage").len(),
+        2,
+        "posted once it was allowed"
+    );
+    app.finish().await;
+}
+
+async fn mentions_in_a_thread_and_status_commands(b: Backend) {
+    let setup = Setup {
+        executor: Some(ExecutorMode::Done),
+        ..Setup::default()
+    };
+    let Some((app, slack)) = slack_app(b, setup).await else {
+        return;
+    };
+    let (status, body) = app
+        .slack_post(
+            "/slack/events",
+            &json!({"type": "url_verification", "challenge": "abc123"}).to_string(),
+            "application/json",
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["challenge"], "abc123");
+
+    let id = app.start_deploy("7.0.0").await;
+    app.check(&id, 0.02, 0.2).await;
+    let (_, body) = app
+        .slack_command("/canary", "status", "U05DAVE", "C0CHECKOUT")
+        .await;
+    let text = body["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Canary · checkout v7.0.0")
+            && text.contains("baseline")
+            && text.contains("0.02"),
+        "{text}"
+    );
+    assert!(text.contains("fail") && text.contains("1/3"), "{text}");
+    let (_, body) = app
+        .slack_command("/canary", "dance", "U05DAVE", "C0CHECKOUT")
+        .await;
+    let text = body["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("I don't know `dance`") && text.contains("/canary status"),
+        "{text}"
+    );
+    let (_, body) = app
+        .slack_command("/canary", "timeline checkout", "U05DAVE", "C0ELSEWHERE")
+        .await;
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/timeline.md"),
+        "{body}"
+    );
+
+    // A mention inside the canary thread names the deploy by its thread.
+    slack
+        .wait_for("the root", |c| {
+            c.iter().any(|c| c.method == "chat.postMessage")
+        })
+        .await;
+    let event = json!({
+        "type": "event_callback", "event_id": "Ev0002",
+        "event": {"type": "app_mention", "user": "U01ALICE", "text": "<@UBOT> rollback p99 doubled",
+                  "channel": "C0CHECKOUT", "ts": "1700000000.600000", "thread_ts": "1700000000.000001"}
+    })
+    .to_string();
+    let (status, _) = app
+        .slack_post("/slack/events", &event, "application/json")
+        .await;
+    assert_eq!(status, 200);
+    app.wait_state(&id, "rolled_back").await;
+    let t = app.timeline(&id).await;
+    let cast = t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["kind"] == "vote_cast")
+        .expect("vote")
+        .clone();
+    assert_eq!(cast["details"]["reason"], "p99 doubled");
+    // A status mention is answered in the thread.
+    let event = json!({
+        "type": "event_callback", "event_id": "Ev0003",
+        "event": {"type": "app_mention", "user": "U05DAVE", "text": "<@UBOT> status",
+                  "channel": "C0CHECKOUT", "ts": "1700000000.700000", "thread_ts": "1700000000.000001"}
+    })
+    .to_string();
+    app.slack_post("/slack/events", &event, "application/json")
+        .await;
+    slack
+        .wait_for("the status answer in the thread", |c| {
+            c.iter().any(|c| {
+                c.method == "chat.postMessage"
+                    && c.body["thread_ts"] == "1700000000.000001"
+                    && c.body["text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("verdict")
+            })
+        })
+        .await;
+    app.finish().await;
+}
