@@ -12,6 +12,15 @@
 
 use crate::domain::Choice;
 
+/// The Slack app manifest, with `https://canarybot.example.com` where the public URL goes.
+pub const SLACK_MANIFEST: &str = include_str!("../commands/slack-app-manifest.yaml");
+pub const MANIFEST_PLACEHOLDER: &str = "https://canarybot.example.com";
+
+/// The manifest pointed at this server.
+pub fn slack_manifest(public_url: &str) -> String {
+    SLACK_MANIFEST.replace(MANIFEST_PLACEHOLDER, public_url.trim_end_matches('/'))
+}
+
 /// The slash commands, as registered on each platform.
 pub const SLASH_COMMANDS: &[&str] = &["canary", "rollback"];
 /// The words after `/canary`.
@@ -213,6 +222,47 @@ mod tests {
                 service: None,
                 reason: Some("p99 doubled".into())
             }
+        );
+    }
+
+    /// The manifest registers exactly the commands the parser knows, each at the commands URL.
+    #[test]
+    fn slack_manifest_matches_the_grammar() {
+        let registered: Vec<&str> = SLACK_MANIFEST
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- command: /"))
+            .collect();
+        let mut known = SLASH_COMMANDS.to_vec();
+        known.sort();
+        let mut got = registered.clone();
+        got.sort();
+        assert_eq!(got, known);
+        let urls: Vec<&str> = SLACK_MANIFEST
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("url: "))
+            .collect();
+        assert_eq!(urls.len(), registered.len());
+        assert!(
+            urls.iter()
+                .all(|u| *u == "https://canarybot.example.com/slack/commands")
+        );
+        for needle in [
+            "/slack/interactions",
+            "/slack/events",
+            "app_mention",
+            "chat:write",
+            "commands",
+            "usergroups:read",
+            "app_mentions:read",
+        ] {
+            assert!(SLACK_MANIFEST.contains(needle), "{needle}");
+        }
+        for sub in SUBCOMMANDS {
+            assert!(SLACK_MANIFEST.contains(sub), "usage hint lacks {sub}");
+        }
+        let mine = slack_manifest("https://bot.internal/");
+        assert!(
+            mine.contains("https://bot.internal/slack/events") && !mine.contains("example.com")
         );
     }
 

@@ -60,6 +60,15 @@ enum Command {
         #[arg(long, value_enum, default_value = "md")]
         format: Format,
     },
+    /// Print the Slack app manifest with this server's public URL filled in.
+    SlackManifest {
+        #[arg(
+            long,
+            env = "CANARYBOT_CONFIG",
+            default_value = "config/canarybot.toml"
+        )]
+        config: PathBuf,
+    },
     /// Send a signed deploy event to a running server (for shell pipelines).
     Announce {
         #[arg(
@@ -232,6 +241,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
             }
             store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SlackManifest { config } => {
+            let config = load(&config)?;
+            let Some(url) = config.server.public_url.as_deref() else {
+                bail!("server.public_url: set it to the address Slack can reach this server at");
+            };
+            print!("{}", canarybot::command::slack_manifest(url));
             Ok(ExitCode::SUCCESS)
         }
         Command::Announce {

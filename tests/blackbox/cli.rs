@@ -227,3 +227,40 @@ fn demo_plays_the_whole_loop() {
         );
     }
 }
+
+#[test]
+fn slack_manifest_points_at_the_public_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = crate::support::config_text(&Setup::default(), "sqlite://x.db", None).replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\npublic_url = \"https://canary.ops.example.org\"",
+    );
+    let path = write(dir.path(), "c.toml", &text);
+    let out = Command::new(BIN)
+        .args(["slack-manifest", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        manifest.contains("url: https://canary.ops.example.org/slack/commands"),
+        "{manifest}"
+    );
+    assert!(manifest.contains("request_url: https://canary.ops.example.org/slack/interactions"));
+    assert!(!manifest.contains("canarybot.example.com/slack"));
+
+    let bare = crate::support::config_text(&Setup::default(), "sqlite://x.db", None);
+    let path = write(dir.path(), "bare.toml", &bare);
+    let out = Command::new(BIN)
+        .args(["slack-manifest", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.public_url"));
+}
