@@ -13,7 +13,58 @@ on_both_backends!(
     duplicate_votes_and_retries_count_once,
     rate_limited_posts_are_retried,
     mentions_in_a_thread_and_status_commands,
+    a_shared_channel_asks_which_service,
 );
+
+async fn a_shared_channel_asks_which_service(b: Backend) {
+    let setup = Setup {
+        search_in_slack: true,
+        ..Setup::default()
+    };
+    let Some((app, _slack)) = slack_app(b, setup).await else {
+        return;
+    };
+    let checkout = app.start_deploy("8.0.0").await;
+    let (status, _) = app
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "started", "service": "search", "version": "41"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (_, body) = app
+        .slack_command("/rollback", "p99 doubled", "U01ALICE", "C0CHECKOUT")
+        .await;
+    let text = body["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Several canaries are active here")
+            && text.contains("checkout 8.0.0")
+            && text.contains("search 41"),
+        "{text}"
+    );
+    assert_eq!(
+        app.state(&checkout).await,
+        "canary",
+        "an ambiguous command decides nothing"
+    );
+    let (_, body) = app
+        .slack_command(
+            "/rollback",
+            "checkout p99 doubled",
+            "U01ALICE",
+            "C0CHECKOUT",
+        )
+        .await;
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&checkout),
+        "{body}"
+    );
+    app.wait_state(&checkout, "rolling_back").await;
+    app.finish().await;
+}
 
 async fn slack_app(b: Backend, setup: Setup) -> Option<(TestApp, FakeSlack)> {
     let fake = FakeSlack::start().await;

@@ -234,6 +234,8 @@ pub struct Setup {
     pub retries: u32,
     /// The fake Slack Web API to point `[slack] api_url` at; checkout posts to C0CHECKOUT.
     pub slack_api: Option<String>,
+    /// Also post `search` threads to C0CHECKOUT (a channel shared by two services).
+    pub search_in_slack: bool,
 }
 
 impl Default for Setup {
@@ -247,6 +249,7 @@ impl Default for Setup {
             canary_window: "15m",
             retries: 2,
             slack_api: None,
+            search_in_slack: false,
         }
     }
 }
@@ -376,6 +379,7 @@ failure_limit = 2
 [[service]]
 name = "search"
 deciders = ["slack:U01ALICE"]
+{search_channel}
 [[service.criteria]]
 name = "errors"
 max = 5
@@ -384,6 +388,11 @@ max = 5
         on_breach = setup.on_breach,
         on_pass = setup.on_pass,
         window = setup.canary_window,
+        search_channel = if setup.search_in_slack && setup.slack_api.is_some() {
+            "slack_channel = \"C0CHECKOUT\""
+        } else {
+            ""
+        },
     )
 }
 
