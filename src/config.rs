@@ -1,7 +1,7 @@
 //! Configuration: one TOML file, `${VAR}` taken from the environment, every problem named by its
 //! key path. Unknown keys are errors: a typo must not silently disable a criterion.
 
-use crate::domain::{Criterion, OnBreach, OnPass, Policy, decision::parse_decider};
+use crate::domain::{Criterion, OnBreach, OnPass, Policy, Voter, decision::parse_decider};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -21,6 +21,34 @@ pub struct Config {
     pub slack: Option<SlackConfig>,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,
+    /// Ties one person's identities across platforms: one person, one vote.
+    #[serde(default)]
+    pub people: Vec<PersonConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonConfig {
+    pub name: String,
+    /// Slack user id (`U…`).
+    #[serde(default)]
+    pub slack: Option<String>,
+    /// Discord user id (a snowflake).
+    #[serde(default)]
+    pub discord: Option<String>,
+}
+
+impl PersonConfig {
+    pub fn identities(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.slack {
+            out.push(format!("slack:{s}"));
+        }
+        if let Some(d) = &self.discord {
+            out.push(format!("discord:{d}"));
+        }
+        out
+    }
 }
 
 /// A Slack app: the bot token for the Web API and the signing secrets for inbound requests.
@@ -375,6 +403,24 @@ impl Config {
                 ));
             }
         }
+        let mut people = HashSet::new();
+        let mut tied = HashSet::new();
+        for (i, p) in self.people.iter().enumerate() {
+            let key = format!("people[{i}]");
+            if p.name.trim().is_empty() {
+                out.push(format!("{key}.name: must not be empty"));
+            } else if !people.insert(p.name.clone()) {
+                out.push(format!("{key}.name: `{}` appears twice", p.name));
+            }
+            if p.identities().is_empty() {
+                out.push(format!("{key}: name at least one of slack, discord"));
+            }
+            for id in p.identities() {
+                if !tied.insert(id.clone()) {
+                    out.push(format!("{key}: `{id}` is tied to two people"));
+                }
+            }
+        }
         let mut names = HashSet::new();
         for (i, s) in self.services.iter().enumerate() {
             let key = if s.name.is_empty() {
@@ -468,6 +514,34 @@ impl Config {
             );
         }
         out
+    }
+
+    /// The voter behind a platform identity, with the person it is tied to, if any.
+    pub fn voter(&self, identity: &str, name: &str, groups: Vec<String>) -> Voter {
+        let person = self
+            .people
+            .iter()
+            .find(|p| p.identities().iter().any(|i| i == identity));
+        match person {
+            Some(p) => Voter {
+                identity: identity.to_string(),
+                name: p.name.clone(),
+                groups,
+                person: Some(p.name.clone()),
+                aliases: p
+                    .identities()
+                    .into_iter()
+                    .filter(|i| i != identity)
+                    .collect(),
+            },
+            None => Voter {
+                identity: identity.to_string(),
+                name: name.to_string(),
+                groups,
+                person: None,
+                aliases: Vec::new(),
+            },
+        }
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {

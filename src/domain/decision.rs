@@ -69,6 +69,23 @@ pub struct Voter {
     /// Groups/roles the platform says this person belongs to, e.g. `slack-group:S01SRE`.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The configured person these identities belong to (`[[people]]`), if any.
+    #[serde(default)]
+    pub person: Option<String>,
+    /// The person's identities on other platforms: any of them may authorize, and all of them
+    /// together are one vote.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+impl Voter {
+    /// Whom a vote is counted for: the person when identities are tied, else the identity.
+    pub fn key(&self) -> String {
+        match &self.person {
+            Some(p) => format!("person:{p}"),
+            None => self.identity.clone(),
+        }
+    }
 }
 
 /// One vote: a person, the choice, and why.
@@ -84,7 +101,11 @@ pub struct Vote {
 pub fn authorizing_entry<'a>(deciders: &'a [String], voter: &Voter) -> Option<&'a str> {
     deciders
         .iter()
-        .find(|d| **d == voter.identity || voter.groups.iter().any(|g| g == *d))
+        .find(|d| {
+            **d == voter.identity
+                || voter.aliases.iter().any(|a| a == *d)
+                || voter.groups.iter().any(|g| g == *d)
+        })
         .map(String::as_str)
 }
 
@@ -134,7 +155,25 @@ mod tests {
             identity: id.into(),
             name: id.into(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            person: None,
+            aliases: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_tied_identity_authorizes_and_counts_as_the_person() {
+        let deciders = vec!["slack:U01ALICE".to_string()];
+        let alice_on_discord = Voter {
+            person: Some("alice".into()),
+            aliases: vec!["slack:U01ALICE".into()],
+            ..voter("discord:4455", &[])
+        };
+        assert_eq!(
+            authorizing_entry(&deciders, &alice_on_discord),
+            Some("slack:U01ALICE")
+        );
+        assert_eq!(alice_on_discord.key(), "person:alice");
+        assert_eq!(voter("discord:4455", &[]).key(), "discord:4455");
     }
 
     #[test]

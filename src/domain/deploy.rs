@@ -1156,7 +1156,10 @@ impl Work {
     }
 
     fn vote(&mut self, vote: Vote) {
-        let who = vote.voter.identity.clone();
+        // One person is one vote, whichever platform they vote from; private answers go back to
+        // the identity that voted.
+        let who = vote.voter.key();
+        let reply_to = vote.voter.identity.clone();
         let name = vote.voter.name.clone();
         let open = match vote.choice {
             Choice::Rollback => matches!(
@@ -1167,7 +1170,7 @@ impl Work {
         };
         if !open {
             self.notice(
-                &who,
+                &reply_to,
                 format!(
                     "Your {} vote was not counted: {} {} is {}.",
                     vote.choice.as_str(),
@@ -1204,7 +1207,7 @@ impl Work {
                 false,
             );
             self.notice(
-                &who,
+                &reply_to,
                 format!(
                     "You are not a decider for {}, so your {} vote was not counted. Deciders: {}.",
                     self.d.info.service,
@@ -1216,7 +1219,7 @@ impl Work {
         };
         if self.d.tally.choice_of(&who) == Some(vote.choice) {
             self.notice(
-                &who,
+                &reply_to,
                 format!("Your {} vote is already counted.", vote.choice.as_str()),
             );
             return;

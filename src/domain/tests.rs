@@ -104,6 +104,8 @@ impl Harness {
                     identity: who.into(),
                     name: who.into(),
                     groups: groups.iter().map(|s| s.to_string()).collect(),
+                    person: None,
+                    aliases: Vec::new(),
                 },
                 choice,
                 reason: Some("p99 doubled".into()),

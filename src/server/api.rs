@@ -3,7 +3,7 @@
 use super::{ApiError, AppState};
 use crate::auth::bearer_ok;
 use crate::domain::timeline::{deploy_json, to_json, to_markdown};
-use crate::domain::{ChatEffect, Choice, Effect, EventData, Input, Vote, Voter};
+use crate::domain::{ChatEffect, Choice, Effect, EventData, Input, Vote};
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
@@ -142,11 +142,7 @@ async fn cast_vote(
     }
     let name = v.name.clone().unwrap_or_else(|| v.identity.clone());
     let vote = Vote {
-        voter: Voter {
-            identity: v.identity.clone(),
-            name,
-            groups: v.groups,
-        },
+        voter: s.config.voter(&v.identity, &name, v.groups),
         choice: v.choice,
         reason: v.reason.filter(|r| !r.trim().is_empty()),
     };

@@ -11,7 +11,7 @@ use crate::command::{Command, Target, help_text, parse};
 use crate::config::Config;
 use crate::domain::render::{duration, root_view};
 use crate::domain::timeline::phases;
-use crate::domain::{Choice, Input, Vote, Voter};
+use crate::domain::{Choice, Input, Vote};
 use crate::engine::Engine;
 use crate::server::AppState;
 use axum::Router;
@@ -140,11 +140,7 @@ impl SlackInbound {
         };
         let groups = self.api.groups_of(user, &deciders).await;
         let vote = Vote {
-            voter: Voter {
-                identity: format!("slack:{user}"),
-                name: name.to_string(),
-                groups,
-            },
+            voter: self.config.voter(&format!("slack:{user}"), name, groups),
             choice,
             reason,
         };
