@@ -164,15 +164,17 @@ pub async fn start(
     tasks.push(tokio::spawn(exec.run(rx.clone())));
     tasks.push(tokio::spawn(ticker(engine.clone(), rx.clone())));
 
+    let counters = Arc::new(Counters::default());
     let state = AppState {
         config: config.clone(),
         engine: engine.clone(),
-        counters: Arc::new(Counters::default()),
+        counters: counters.clone(),
     };
     let mut surfaces = Vec::new();
     if let Some(api) = slack_api {
         surfaces.push(slack::inbound::routes(SlackInbound {
             engine: engine.clone(),
+            counters: counters.clone(),
             config: config.clone(),
             api,
             clock: options.clock.clone(),

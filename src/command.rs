@@ -18,7 +18,19 @@ pub const MANIFEST_PLACEHOLDER: &str = "https://canarybot.example.com";
 
 /// The manifest pointed at this server.
 pub fn slack_manifest(public_url: &str) -> String {
-    SLACK_MANIFEST.replace(MANIFEST_PLACEHOLDER, public_url.trim_end_matches('/'))
+    let url = public_url.trim_end_matches('/');
+    SLACK_MANIFEST
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with('#') {
+                l.to_string()
+            } else {
+                l.replace(MANIFEST_PLACEHOLDER, url)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 /// The slash commands, as registered on each platform.
@@ -261,9 +273,8 @@ mod tests {
             assert!(SLACK_MANIFEST.contains(sub), "usage hint lacks {sub}");
         }
         let mine = slack_manifest("https://bot.internal/");
-        assert!(
-            mine.contains("https://bot.internal/slack/events") && !mine.contains("example.com")
-        );
+        assert!(mine.contains("https://bot.internal/slack/events"));
+        assert!(!mine.contains("canarybot.example.com/slack"));
     }
 
     #[test]

@@ -464,7 +464,12 @@ impl Config {
                         "{key}.slack_channel: set, but there is no [slack] section"
                     ));
                 }
-                if ch.trim().is_empty() || ch.starts_with('#') {
+                let looks_like_id = ch.len() >= 2
+                    && ch.starts_with(['C', 'G', 'D'])
+                    && ch
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+                if !looks_like_id {
                     out.push(format!(
                         "{key}.slack_channel: `{ch}` must be a channel id such as C0123ABCD, not a name"
                     ));
@@ -749,6 +754,12 @@ timeout = "10s"
         let err = Config::from_toml(&text, &env).unwrap_err().to_string();
         assert!(
             err.contains("service[checkout].slack_channel: set, but there is no [slack] section"),
+            "{err}"
+        );
+        let named = text.replace("C0CHECKOUT", "checkout");
+        let err = Config::from_toml(&named, &env).unwrap_err().to_string();
+        assert!(
+            err.contains("must be a channel id such as C0123ABCD"),
             "{err}"
         );
         let with_slack = text.replace(

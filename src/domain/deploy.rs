@@ -391,6 +391,8 @@ pub struct Deploy {
     pub criteria: BTreeMap<String, CriterionStatus>,
     /// Votes since the last decision.
     pub tally: Tally,
+    /// Refused voters since the last decision: a repeat is answered, not recorded again.
+    pub denied: std::collections::BTreeSet<(String, Choice)>,
     pub decisions: u32,
     pub current_decision: Option<DecisionInfo>,
     pub rollback_started: bool,
@@ -505,6 +507,7 @@ impl Deploy {
                 })
                 .collect(),
             tally: Tally::default(),
+            denied: Default::default(),
             decisions: 0,
             current_decision: None,
             rollback_started: false,
@@ -563,7 +566,10 @@ impl Deploy {
             }
             EventData::CanaryWindowPassed { .. } => self.window_passed = true,
             EventData::VoteCast { voter, choice, .. } => self.tally.record(voter, *choice),
-            EventData::VoteDenied { .. } | EventData::Note { .. } => {}
+            EventData::VoteDenied { voter, choice, .. } => {
+                self.denied.insert((voter.clone(), *choice));
+            }
+            EventData::Note { .. } => {}
             EventData::Decision {
                 id,
                 action,
@@ -572,6 +578,7 @@ impl Deploy {
             } => {
                 self.decisions += 1;
                 self.tally.clear();
+                self.denied.clear();
                 self.current_decision = Some(DecisionInfo {
                     id: id.clone(),
                     action: *action,
@@ -1184,6 +1191,18 @@ impl Work {
         let Some(entry) =
             authorizing_entry(&self.d.policy.deciders, &vote.voter).map(str::to_string)
         else {
+            if self.d.denied.contains(&(who.clone(), vote.choice)) {
+                // A double click or a retry: the refusal is on record already.
+                self.notice(
+                    &reply_to,
+                    format!(
+                        "Your {} vote was already refused: you are not a decider for {}.",
+                        vote.choice.as_str(),
+                        self.d.info.service
+                    ),
+                );
+                return;
+            }
             let why = format!(
                 "{who} is not among the deciders for {}",
                 self.d.info.service

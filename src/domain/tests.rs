@@ -172,6 +172,13 @@ fn breach_after_failure_limit_then_vote_rollback_verify() {
     ));
     assert_eq!(h.state(), State::Breached);
 
+    // Pressing again records nothing new; the person is told privately.
+    let again = h.vote("slack:U09MALLORY", &[], Choice::Rollback);
+    assert!(again.events.is_empty());
+    assert!(
+        matches!(&again.effects[0], Effect::Chat(ChatEffect::Notice { text, .. }) if text.contains("already refused"))
+    );
+
     // A group member decides.
     let out = h.vote("slack:U02BOB", &["slack-group:S01SRE"], Choice::Rollback);
     assert_eq!(h.state(), State::RollingBack);
@@ -208,11 +215,11 @@ fn breach_after_failure_limit_then_vote_rollback_verify() {
     let ph = phases(&h.events);
     // start → breach: 3 checks of 30 s
     assert_eq!(ph.detect_s, Some(90.0));
-    // breach → the second vote (the first, refused, vote counts as detection only if earlier than the breach)
-    assert_eq!(ph.decide_s, Some(10.0));
+    // breach → the deciding vote, after two refused presses (detection was the breach, earlier)
+    assert_eq!(ph.decide_s, Some(15.0));
     assert_eq!(ph.execute_s, Some(21.0));
     assert_eq!(ph.verify_s, Some(60.0));
-    assert_eq!(ph.total_s, Some(181.0));
+    assert_eq!(ph.total_s, Some(186.0));
 
     let md = to_markdown(&h.deploy(), &h.events);
     assert!(md.contains("rollback_verified"));

@@ -141,11 +141,22 @@ impl SlackApi {
             }
         }
         let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
-        let session = self.client.open_session(&self.token);
-        let resp = session
-            .usergroups_users_list(&req)
-            .await
-            .map_err(|e| chat_error("usergroups.users.list", e))?;
+        let mut attempt = 0;
+        let resp = loop {
+            let session = self.client.open_session(&self.token);
+            match session.usergroups_users_list(&req).await {
+                Ok(r) => break r,
+                Err(e) => match chat_error("usergroups.users.list", e) {
+                    // A short wait is worth it: the person is waiting for their vote to count.
+                    ChatError::Transient { retry_after_ms, .. } if attempt < 2 => {
+                        attempt += 1;
+                        let wait = retry_after_ms.unwrap_or(300).min(2_000);
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                    }
+                    other => return Err(other),
+                },
+            }
+        };
         let members: Vec<String> = resp.users.iter().map(|u| u.value().to_string()).collect();
         if let Ok(mut cache) = self.groups.lock() {
             cache.insert(group.to_string(), (Instant::now(), members.clone()));
@@ -153,20 +164,25 @@ impl SlackApi {
         Ok(members)
     }
 
-    /// Which of the `slack-group:S…` deciders this user belongs to. A group that cannot be read
-    /// counts as not containing the user (and is logged): authority is never assumed.
-    pub async fn groups_of(&self, user: &str, deciders: &[String]) -> Vec<String> {
+    /// Which of the `slack-group:S…` deciders this user belongs to. A user listed by name needs
+    /// no lookup; a group that cannot be read is an error, never an assumption either way.
+    pub async fn groups_of(
+        &self,
+        user: &str,
+        deciders: &[String],
+    ) -> Result<Vec<String>, ChatError> {
         let mut out = Vec::new();
+        if deciders.iter().any(|d| *d == format!("slack:{user}")) {
+            return Ok(out);
+        }
         for d in deciders {
             let Some(group) = d.strip_prefix("slack-group:") else {
                 continue;
             };
-            match self.group_members(group).await {
-                Ok(members) if members.iter().any(|m| m == user) => out.push(d.clone()),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(group, error = %e, "cannot read Slack user group"),
+            if self.group_members(group).await?.iter().any(|m| m == user) {
+                out.push(d.clone());
             }
         }
-        out
+        Ok(out)
     }
 }

@@ -13,7 +13,7 @@ use crate::domain::render::{duration, root_view};
 use crate::domain::timeline::phases;
 use crate::domain::{Choice, Input, Vote};
 use crate::engine::Engine;
-use crate::server::AppState;
+use crate::server::{AppState, Counters};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -24,10 +24,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use slack_morphism::prelude::SlackMessageContent;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 #[derive(Clone)]
 pub struct SlackInbound {
     pub engine: Arc<Engine>,
+    pub counters: Arc<Counters>,
     pub config: Arc<Config>,
     pub api: Arc<SlackApi>,
     pub clock: Clock,
@@ -61,7 +63,10 @@ impl SlackInbound {
             body,
             (self.clock)() / 1000,
         )
-        .inspect_err(|e| tracing::warn!(error = %e, "Slack request refused"))
+        .inspect_err(|e| {
+            self.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "Slack request refused")
+        })
     }
 
     /// The deploy a command means: the named service's latest deploy, or the one active canary of
@@ -97,9 +102,11 @@ impl SlackInbound {
         let mut active = Vec::new();
         for svc in &here {
             if let Some(row) = latest(svc.to_string()).await {
-                if !matches!(
+                // Active: something is still to be decided or done. A rolled-back deploy waiting
+                // for recovery checks takes no votes, so it is not what a bare command means.
+                if matches!(
                     row.state.as_str(),
-                    "rollback_verified" | "promoted" | "failed"
+                    "canary" | "breached" | "rolling_back" | "rollback_failed"
                 ) {
                     active.push(row);
                 }
@@ -138,7 +145,22 @@ impl SlackInbound {
                 return;
             }
         };
-        let groups = self.api.groups_of(user, &deciders).await;
+        let groups = match self.api.groups_of(user, &deciders).await {
+            Ok(g) => g,
+            Err(e) => {
+                // Authority is never assumed, and a vote is never refused because Slack was slow:
+                // the person is asked to try again and nothing is recorded.
+                tracing::warn!(deploy = deploy_id, error = %e, "cannot read Slack user groups");
+                if let Some(channel) = self.channel_of(deploy_id).await {
+                    let text = format!(
+                        "I could not check your Slack user groups ({e}); your {} vote was not counted. Please try again.",
+                        choice.as_str()
+                    );
+                    let _ = self.api.ephemeral(&channel, user, &text, None).await;
+                }
+                return;
+            }
+        };
         let vote = Vote {
             voter: self.config.voter(&format!("slack:{user}"), name, groups),
             choice,
@@ -151,6 +173,15 @@ impl SlackInbound {
         {
             tracing::warn!(deploy = deploy_id, error = %e, "Slack vote not applied");
         }
+    }
+
+    /// The Slack channel of a deploy's service.
+    async fn channel_of(&self, deploy_id: &str) -> Option<String> {
+        let (deploy, _) = self.engine.load(deploy_id).await.ok()?;
+        self.config
+            .service(&deploy.info.service)?
+            .slack_channel
+            .clone()
     }
 
     /// Starts the vote in the background; Slack must hear back within 3 s.

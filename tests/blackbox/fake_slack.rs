@@ -26,6 +26,8 @@ pub struct FakeSlack {
     pub groups: Arc<Mutex<HashMap<String, Vec<String>>>>,
     /// This many `chat.postMessage` calls get 429 with `Retry-After: 1` first.
     pub rate_limit_posts: Arc<AtomicU32>,
+    /// While set, `usergroups.users.list` answers `internal_error`.
+    pub groups_down: Arc<std::sync::atomic::AtomicBool>,
     next_ts: Arc<AtomicU64>,
 }
 
@@ -111,6 +113,9 @@ impl FakeSlack {
                 json!({"ok": true, "channel": channel, "ts": body["ts"], "message": {"text": body["text"]}})
             }
             "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000000.999999"}),
+            "usergroups.users.list" if self.groups_down.load(Ordering::SeqCst) => {
+                json!({"ok": false, "error": "internal_error"})
+            }
             "usergroups.users.list" => {
                 let group = body["usergroup"].as_str().unwrap_or_default();
                 let users = self

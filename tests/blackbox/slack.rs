@@ -377,6 +377,31 @@ async fn buttons_check_authority_and_groups(b: Backend) {
         return;
     };
     let id = app.start_deploy("4.0.0").await;
+    // While Slack cannot say who is in the group, the vote is neither counted nor refused.
+    slack
+        .groups_down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    app.slack_button("U02BOB", "canary_rollback", &id).await;
+    slack
+        .wait_for("the try-again notice", |c| {
+            c.iter().any(|c| {
+                c.method == "chat.postEphemeral"
+                    && c.body["user"] == "U02BOB"
+                    && c.body["text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("try again")
+            })
+        })
+        .await;
+    assert_eq!(
+        app.kinds(&id).await,
+        vec!["deploy_started", "criteria_locked"],
+        "nothing recorded"
+    );
+    slack
+        .groups_down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     // Not a decider: refused privately, recorded.
     let (status, _) = app.slack_button("U09MALLORY", "canary_rollback", &id).await;
     assert_eq!(status, 200);
@@ -386,7 +411,11 @@ async fn buttons_check_authority_and_groups(b: Backend) {
                 .any(|c| c.method == "chat.postEphemeral" && c.body["user"] == "U09MALLORY")
         })
         .await;
-    let refusal = slack.calls_to("chat.postEphemeral")[0].clone();
+    let refusal = slack
+        .calls_to("chat.postEphemeral")
+        .into_iter()
+        .find(|c| c.body["user"] == "U09MALLORY")
+        .expect("refusal");
     assert!(
         refusal.body["text"]
             .as_str()
