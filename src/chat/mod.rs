@@ -2,6 +2,7 @@
 //! effects in order per thread, so a slow or failing platform never blocks a decision.
 
 pub mod console;
+pub mod desk;
 pub mod outbox;
 
 use crate::domain::ChatMessage;

@@ -135,6 +135,11 @@ impl RootView {
         (!who.is_empty()).then(|| who.join(" · "))
     }
 
+    /// The live status as a monospace table.
+    pub fn status_table(&self) -> String {
+        status_table(self)
+    }
+
     pub fn policy_line(&self) -> String {
         format!(
             "rollback quorum {} · promote quorum {} · on breach: {} · window {}",
@@ -182,6 +187,65 @@ impl RootView {
         }
         text
     }
+}
+
+fn pad(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    if n >= width {
+        s.to_string()
+    } else {
+        format!("{s}{}", " ".repeat(width - n))
+    }
+}
+
+/// Rows as a monospace table (Slack has no table block for bots).
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| pad(c, widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(header.iter().map(|h| h.to_string()).collect())];
+    out.extend(rows.iter().map(|r| line(r.clone())));
+    format!("```\n{}\n```", out.join("\n"))
+}
+
+/// Canary beside baseline, per criterion, with the verdict and the failure count.
+pub fn status_table(root: &RootView) -> String {
+    let live: Vec<Vec<String>> = root
+        .criteria
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                num(c.baseline),
+                num(c.canary),
+                c.verdict
+                    .map(|v| v.as_str().to_string())
+                    .unwrap_or_else(|| "waiting".into()),
+                format!("{}/{}", c.failures, c.failure_limit),
+            ]
+        })
+        .collect();
+    table(
+        &["criterion", "baseline", "canary", "verdict", "failures"],
+        &live,
+    )
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map(fmt_num).unwrap_or_else(|| "—".into())
 }
 
 /// The root as it stands for this deploy.

@@ -1,7 +1,6 @@
 //! Block Kit layouts of the canary thread.
 
-use crate::domain::criteria::fmt_num;
-use crate::domain::render::RootView;
+use crate::domain::render::{RootView, table};
 use crate::domain::{ChatMessage, Choice};
 use slack_morphism::prelude::*;
 use std::collections::HashMap;
@@ -66,65 +65,6 @@ pub fn buttons(deploy_id: &str, choices: &[Choice]) -> SlackBlock {
     SlackActionsBlock::new(elements).into()
 }
 
-fn pad(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    if n >= width {
-        s.to_string()
-    } else {
-        format!("{s}{}", " ".repeat(width - n))
-    }
-}
-
-/// Rows as a monospace table (Slack has no table block for bots).
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| pad(c, widths[i]))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let mut out = vec![line(header.iter().map(|h| h.to_string()).collect())];
-    out.extend(rows.iter().map(|r| line(r.clone())));
-    format!("```\n{}\n```", out.join("\n"))
-}
-
-fn num(v: Option<f64>) -> String {
-    v.map(fmt_num).unwrap_or_else(|| "—".into())
-}
-
-/// Canary beside baseline, per criterion, with the verdict and the failure count.
-pub fn status_table(root: &RootView) -> String {
-    let live: Vec<Vec<String>> = root
-        .criteria
-        .iter()
-        .map(|c| {
-            vec![
-                c.name.clone(),
-                num(c.baseline),
-                num(c.canary),
-                c.verdict
-                    .map(|v| v.as_str().to_string())
-                    .unwrap_or_else(|| "waiting".into()),
-                format!("{}/{}", c.failures, c.failure_limit),
-            ]
-        })
-        .collect();
-    table(
-        &["criterion", "baseline", "canary", "verdict", "failures"],
-        &live,
-    )
-}
-
 /// The thread root: header, who and what, the locked criteria, who decides, the live status, and
 /// the buttons (or, once decided, the outcome).
 pub fn root_content(root: &RootView) -> SlackMessageContent {
@@ -168,7 +108,7 @@ pub fn root_content(root: &RootView) -> SlackMessageContent {
         mentions(&root.deciders),
         root.policy_line()
     )));
-    blocks.push(section(format!("*Live status*\n{}", status_table(root))));
+    blocks.push(section(format!("*Live status*\n{}", root.status_table())));
     if root.buttons.is_empty() {
         if let Some(outcome) = &root.outcome {
             blocks.push(section(format!("*Outcome:* {outcome}")));

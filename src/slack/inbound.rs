@@ -3,14 +3,13 @@
 //! at once and the work happens in the background, with the outcome in the thread.
 
 use super::api::SlackApi;
-use super::blocks::{PROCEED_ACTION, ROLLBACK_ACTION, status_table};
+use super::blocks::{PROCEED_ACTION, ROLLBACK_ACTION};
 use super::thread_ref;
 use crate::Clock;
 use crate::auth::{SignatureError, verify_slack};
+use crate::chat::desk::Desk;
 use crate::command::{Command, Target, help_text, parse};
 use crate::config::Config;
-use crate::domain::render::{duration, root_view};
-use crate::domain::timeline::phases;
 use crate::domain::{Choice, Input, Vote};
 use crate::engine::Engine;
 use crate::server::{AppState, Counters};
@@ -67,66 +66,6 @@ impl SlackInbound {
             self.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %e, "Slack request refused")
         })
-    }
-
-    /// The deploy a command means: the named service's latest deploy, or the one active canary of
-    /// the services posting to this channel. The error is what to tell the person.
-    async fn resolve(&self, channel: &str, service: Option<&str>) -> Result<String, String> {
-        let store = self.engine.store();
-        let latest = |svc: String| async move {
-            store
-                .deploys(Some(&svc), None, 1)
-                .await
-                .ok()
-                .and_then(|rows| rows.into_iter().next())
-        };
-        if let Some(svc) = service {
-            return match latest(svc.to_string()).await {
-                Some(row) => Ok(row.id),
-                None => Err(format!("No deploys of {svc} yet.")),
-            };
-        }
-        let here: Vec<&str> = self
-            .config
-            .services
-            .iter()
-            .filter(|s| s.slack_channel.as_deref() == Some(channel))
-            .map(|s| s.name.as_str())
-            .collect();
-        if here.is_empty() {
-            return Err(format!(
-                "No canarybot service posts to this channel; name one (services: {}).",
-                self.config.service_names().join(", ")
-            ));
-        }
-        let mut active = Vec::new();
-        for svc in &here {
-            if let Some(row) = latest(svc.to_string()).await {
-                // Active: something is still to be decided or done. A rolled-back deploy waiting
-                // for recovery checks takes no votes, so it is not what a bare command means.
-                if matches!(
-                    row.state.as_str(),
-                    "canary" | "breached" | "rolling_back" | "rollback_failed"
-                ) {
-                    active.push(row);
-                }
-            }
-        }
-        match active.len() {
-            1 => Ok(active.remove(0).id),
-            0 => Err(format!(
-                "No active canary for {} right now. Name a service to see its latest deploy.",
-                here.join(", ")
-            )),
-            _ => Err(format!(
-                "Several canaries are active here: {}. Name the service.",
-                active
-                    .iter()
-                    .map(|r| format!("{} {}", r.service, r.version))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        }
     }
 
     /// Counts a vote: resolves the person's groups among the deciders, then runs the engine.
@@ -197,43 +136,21 @@ impl SlackInbound {
         tokio::spawn(async move { me.vote(&deploy_id, &user, &name, choice, reason).await });
     }
 
-    async fn status_text(&self, deploy_id: &str) -> String {
-        match self.engine.load(deploy_id).await {
-            Ok((deploy, _)) => {
-                let root = root_view(&deploy);
-                format!(
-                    "*{}* — {}\n{}",
-                    root.headline(),
-                    root.status_line(),
-                    status_table(&root)
-                )
-            }
-            Err(e) => e.to_string(),
+    fn desk(&self) -> Desk {
+        Desk {
+            engine: self.engine.clone(),
+            config: self.config.clone(),
         }
     }
 
-    async fn timeline_text(&self, deploy_id: &str) -> String {
-        match self.engine.load(deploy_id).await {
-            Ok((deploy, events)) => {
-                let p = phases(&events);
-                let f = |v: Option<f64>| v.map(duration).unwrap_or_else(|| "—".into());
-                let base = self.config.server.public_url.clone().unwrap_or_default();
-                format!(
-                    "*{} {}* — {}\nDetect {} · Decide {} · Execute {} · Verify {} · Total {}\nTimeline: {}/api/deploys/{}/timeline.md",
-                    deploy.info.service,
-                    deploy.info.version,
-                    deploy.state.as_str(),
-                    f(p.detect_s),
-                    f(p.decide_s),
-                    f(p.execute_s),
-                    f(p.verify_s),
-                    f(p.total_s),
-                    base.trim_end_matches('/'),
-                    deploy.info.id
-                )
-            }
-            Err(e) => e.to_string(),
-        }
+    /// The services whose threads go to this Slack channel.
+    fn services_in(&self, channel: &str) -> Vec<String> {
+        self.config
+            .services
+            .iter()
+            .filter(|s| s.slack_channel.as_deref() == Some(channel))
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     /// Runs a parsed command; returns what to tell the person. `thread_deploy` is the deploy whose
@@ -251,14 +168,18 @@ impl SlackInbound {
             async move {
                 match (thread_deploy, service) {
                     (Some(id), None) => Ok(id),
-                    (_, s) => self.resolve(channel, s.as_deref()).await,
+                    (_, s) => {
+                        self.desk()
+                            .resolve(&self.services_in(channel), s.as_deref())
+                            .await
+                    }
                 }
             }
         };
         match command {
             Command::Help { unknown } => help_text(unknown.as_deref()),
             Command::Status { service } => match pick(service).await {
-                Ok(id) => self.status_text(&id).await,
+                Ok(id) => self.desk().status_text(&id).await,
                 Err(m) => m,
             },
             Command::Timeline { target } => {
@@ -268,7 +189,7 @@ impl SlackInbound {
                     None => pick(None).await,
                 };
                 match id {
-                    Ok(id) => self.timeline_text(&id).await,
+                    Ok(id) => self.desk().timeline_text(&id).await,
                     Err(m) => m,
                 }
             }

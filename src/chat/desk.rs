@@ -1,0 +1,108 @@
+//! What every chat platform answers the same way: which deploy a command means, its status, its
+//! timeline. Platforms only translate their payloads and lay out the answers.
+
+use crate::config::Config;
+use crate::domain::render::{duration, root_view};
+use crate::domain::timeline::phases;
+use crate::engine::Engine;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Desk {
+    pub engine: Arc<Engine>,
+    pub config: Arc<Config>,
+}
+
+impl Desk {
+    /// The deploy a command means: the named service's latest deploy, or the one active canary of
+    /// the services posting to this channel. The error is what to tell the person.
+    pub async fn resolve(&self, here: &[String], service: Option<&str>) -> Result<String, String> {
+        let store = self.engine.store();
+        let latest = |svc: String| async move {
+            store
+                .deploys(Some(&svc), None, 1)
+                .await
+                .ok()
+                .and_then(|rows| rows.into_iter().next())
+        };
+        if let Some(svc) = service {
+            return match latest(svc.to_string()).await {
+                Some(row) => Ok(row.id),
+                None => Err(format!("No deploys of {svc} yet.")),
+            };
+        }
+        if here.is_empty() {
+            return Err(format!(
+                "No canarybot service posts to this channel; name one (services: {}).",
+                self.config.service_names().join(", ")
+            ));
+        }
+        let mut active = Vec::new();
+        for svc in here {
+            if let Some(row) = latest(svc.to_string()).await {
+                // Active: something is still to be decided or done. A rolled-back deploy waiting
+                // for recovery checks takes no votes, so it is not what a bare command means.
+                if matches!(
+                    row.state.as_str(),
+                    "canary" | "breached" | "rolling_back" | "rollback_failed"
+                ) {
+                    active.push(row);
+                }
+            }
+        }
+        match active.len() {
+            1 => Ok(active.remove(0).id),
+            0 => Err(format!(
+                "No active canary for {} right now. Name a service to see its latest deploy.",
+                here.join(", ")
+            )),
+            _ => Err(format!(
+                "Several canaries are active here: {}. Name the service.",
+                active
+                    .iter()
+                    .map(|r| format!("{} {}", r.service, r.version))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    pub async fn status_text(&self, deploy_id: &str) -> String {
+        match self.engine.load(deploy_id).await {
+            Ok((deploy, _)) => {
+                let root = root_view(&deploy);
+                format!(
+                    "*{}* — {}\n{}",
+                    root.headline(),
+                    root.status_line(),
+                    root.status_table()
+                )
+            }
+            Err(e) => e.to_string(),
+        }
+    }
+
+    pub async fn timeline_text(&self, deploy_id: &str) -> String {
+        match self.engine.load(deploy_id).await {
+            Ok((deploy, events)) => {
+                let p = phases(&events);
+                let f = |v: Option<f64>| v.map(duration).unwrap_or_else(|| "—".into());
+                let base = self.config.server.public_url.clone().unwrap_or_default();
+                format!(
+                    "*{} {}* — {}\nDetect {} · Decide {} · Execute {} · Verify {} · Total {}\nTimeline: {}/api/deploys/{}/timeline.md",
+                    deploy.info.service,
+                    deploy.info.version,
+                    deploy.state.as_str(),
+                    f(p.detect_s),
+                    f(p.decide_s),
+                    f(p.execute_s),
+                    f(p.verify_s),
+                    f(p.total_s),
+                    base.trim_end_matches('/'),
+                    deploy.info.id
+                )
+            }
+            Err(e) => e.to_string(),
+        }
+    }
+}
