@@ -3,6 +3,10 @@
 use crate::chat::ChatPort;
 use crate::chat::outbox::ChatWorker;
 use crate::config::{Config, RollbackKind};
+use crate::discord;
+use crate::discord::api::DiscordApi;
+use crate::discord::chat::DiscordChat;
+use crate::discord::inbound::DiscordInbound;
 use crate::domain::Input;
 use crate::engine::Engine;
 use crate::rollback::RollbackExecutor;
@@ -76,7 +80,7 @@ impl Running {
 }
 
 pub struct Options {
-    /// Chat platforms besides those the configuration names (Slack is added from `[slack]`).
+    /// Chat platforms besides those the configuration names (`[slack]`, `[discord]`).
     pub chat: Vec<Arc<dyn ChatPort>>,
     pub clock: Clock,
 }
@@ -142,6 +146,28 @@ pub async fn start(
             channels,
         }));
     }
+    let discord = match &config.discord {
+        Some(d) => Some((
+            Arc::new(DiscordApi::new(
+                &d.api_url,
+                &d.bot_token,
+                &d.application_id,
+            )?),
+            Arc::new(discord::inbound::verifier(&d.public_key)?),
+        )),
+        None => None,
+    };
+    if let Some((api, _)) = &discord {
+        let channels = config
+            .services
+            .iter()
+            .filter_map(|s| s.discord_channel.clone().map(|c| (s.name.clone(), c)))
+            .collect();
+        chat.push(Arc::new(DiscordChat {
+            api: api.clone(),
+            channels,
+        }));
+    }
     let platforms = chat.iter().map(|c| c.platform().to_string()).collect();
     let engine = Arc::new(Engine::new(store.clone(), platforms, options.clock.clone()));
     let (shutdown, rx) = watch::channel(false);
@@ -177,6 +203,15 @@ pub async fn start(
             counters: counters.clone(),
             config: config.clone(),
             api,
+            clock: options.clock.clone(),
+        }));
+    }
+    if let Some((_, verifier)) = discord {
+        surfaces.push(discord::inbound::routes(DiscordInbound {
+            engine: engine.clone(),
+            config: config.clone(),
+            counters: counters.clone(),
+            verifier,
             clock: options.clock.clone(),
         }));
     }

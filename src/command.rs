@@ -33,6 +33,9 @@ pub fn slack_manifest(public_url: &str) -> String {
         + "\n"
 }
 
+/// Discord's application commands (the bulk-overwrite body).
+pub const DISCORD_COMMANDS: &str = include_str!("../commands/discord-commands.json");
+
 /// The slash commands, as registered on each platform.
 pub const SLASH_COMMANDS: &[&str] = &["canary", "rollback"];
 /// The words after `/canary`.
@@ -275,6 +278,50 @@ mod tests {
         let mine = slack_manifest("https://bot.internal/");
         assert!(mine.contains("https://bot.internal/slack/events"));
         assert!(!mine.contains("canarybot.example.com/slack"));
+    }
+
+    /// Discord's command definitions name exactly the parser's commands and `/canary` words, and
+    /// every option they declare is one the interaction handler reads.
+    #[test]
+    fn discord_commands_match_the_grammar() {
+        let defs: serde_json::Value = serde_json::from_str(DISCORD_COMMANDS).expect("valid JSON");
+        let defs = defs.as_array().expect("an array");
+        let mut names: Vec<&str> = defs.iter().filter_map(|d| d["name"].as_str()).collect();
+        names.sort();
+        let mut known = SLASH_COMMANDS.to_vec();
+        known.sort();
+        assert_eq!(names, known);
+        let canary = defs.iter().find(|d| d["name"] == "canary").expect("canary");
+        let mut subs: Vec<&str> = canary["options"]
+            .as_array()
+            .expect("subcommands")
+            .iter()
+            .filter(|o| o["type"] == 1)
+            .filter_map(|o| o["name"].as_str())
+            .collect();
+        subs.sort();
+        let mut words = SUBCOMMANDS.to_vec();
+        words.sort();
+        assert_eq!(subs, words);
+        for d in defs {
+            assert!(
+                d["description"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty() && t.len() <= 100)
+            );
+            let mut opts: Vec<&serde_json::Value> = Vec::new();
+            for o in d["options"].as_array().into_iter().flatten() {
+                if o["type"] == 1 {
+                    opts.extend(o["options"].as_array().into_iter().flatten());
+                } else {
+                    opts.push(o);
+                }
+            }
+            for o in opts {
+                let name = o["name"].as_str().unwrap_or_default();
+                assert!(["service", "reason", "target"].contains(&name), "{name}");
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     #[serde(default)]
     pub slack: Option<SlackConfig>,
+    #[serde(default)]
+    pub discord: Option<DiscordConfig>,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,
     /// Ties one person's identities across platforms: one person, one vote.
@@ -64,6 +66,29 @@ pub struct SlackConfig {
     /// How long user-group memberships are trusted before asking Slack again.
     #[serde(default = "default_group_cache", with = "humantime_serde")]
     pub group_cache: Duration,
+}
+
+/// A Discord application: the bot token for REST, the public key that signs interactions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    pub bot_token: String,
+    pub application_id: String,
+    /// The application's Ed25519 public key, hex.
+    pub public_key: String,
+    /// Every REST call goes here (a fake on loopback in tests).
+    #[serde(default = "default_discord_api_url")]
+    pub api_url: String,
+}
+
+pub const DISCORD_API_URL: &str = "https://discord.com/api/v10";
+
+fn default_discord_api_url() -> String {
+    DISCORD_API_URL.into()
+}
+
+fn snowflake(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 20 && s.chars().all(|c| c.is_ascii_digit()) && s != "0"
 }
 
 fn default_slack_api_url() -> String {
@@ -154,6 +179,9 @@ pub struct ServiceConfig {
     /// Slack channel id (`C…`) for this service's canary threads; none means no Slack thread.
     #[serde(default)]
     pub slack_channel: Option<String>,
+    /// Discord channel id for this service's canary threads; none means no Discord thread.
+    #[serde(default)]
+    pub discord_channel: Option<String>,
 }
 
 fn one() -> u32 {
@@ -403,6 +431,33 @@ impl Config {
                 ));
             }
         }
+        if let Some(d) = &self.discord {
+            if d.bot_token.trim().is_empty() {
+                out.push("discord.bot_token: must not be empty".into());
+            }
+            if !snowflake(&d.application_id) {
+                out.push(format!(
+                    "discord.application_id: `{}` is not a Discord id (digits)",
+                    d.application_id
+                ));
+            }
+            let key_ok = hex::decode(d.public_key.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .is_some_and(|k| serenity::interactions_endpoint::Verifier::try_new(k).is_ok());
+            if !key_ok {
+                out.push(
+                    "discord.public_key: must be the application's 64-hex-digit Ed25519 public key"
+                        .into(),
+                );
+            }
+            if !(d.api_url.starts_with("http://") || d.api_url.starts_with("https://")) {
+                out.push(format!(
+                    "discord.api_url: `{}` must start with http:// or https://",
+                    d.api_url
+                ));
+            }
+        }
         let mut people = HashSet::new();
         let mut tied = HashSet::new();
         for (i, p) in self.people.iter().enumerate() {
@@ -457,6 +512,18 @@ impl Config {
             }
             if s.criteria.is_empty() {
                 out.push(format!("{key}.criteria: at least one criterion is needed"));
+            }
+            if let Some(ch) = &s.discord_channel {
+                if self.discord.is_none() {
+                    out.push(format!(
+                        "{key}.discord_channel: set, but there is no [discord] section"
+                    ));
+                }
+                if !snowflake(ch) {
+                    out.push(format!(
+                        "{key}.discord_channel: `{ch}` must be a channel id (digits)"
+                    ));
+                }
             }
             if let Some(ch) = &s.slack_channel {
                 if self.slack.is_none() {

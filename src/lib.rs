@@ -7,6 +7,7 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod demo;
+pub mod discord;
 pub mod domain;
 pub mod engine;
 pub mod rollback;

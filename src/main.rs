@@ -60,6 +60,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "md")]
         format: Format,
     },
+    /// Register chat commands with a platform.
+    Commands {
+        #[command(subcommand)]
+        action: CommandsAction,
+    },
     /// Print the Slack app manifest with this server's public URL filled in.
     SlackManifest {
         #[arg(
@@ -101,6 +106,22 @@ enum Command {
         /// Delivery id; resending the same id is answered from the record and changes nothing.
         #[arg(long)]
         delivery: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CommandsAction {
+    /// PUT commands/discord-commands.json to Discord (all guilds, or one with --guild).
+    RegisterDiscord {
+        #[arg(
+            long,
+            env = "CANARYBOT_CONFIG",
+            default_value = "config/canarybot.toml"
+        )]
+        config: PathBuf,
+        /// Register in one guild (instant) instead of globally (up to an hour to appear).
+        #[arg(long)]
+        guild: Option<String>,
     },
 }
 
@@ -176,8 +197,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(&config.server.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-            // Slack comes from the configuration; without a chat platform the thread goes to the console.
-            let chat: Vec<Arc<dyn ChatPort>> = if config.slack.is_some() {
+            // Slack and Discord come from the configuration; without either, the console.
+            let chat: Vec<Arc<dyn ChatPort>> = if config.slack.is_some() || config.discord.is_some()
+            {
                 Vec::new()
             } else {
                 vec![Arc::new(ConsoleChat::stdout())]
@@ -241,6 +263,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
             }
             store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Commands {
+            action: CommandsAction::RegisterDiscord { config, guild },
+        } => {
+            let config = load(&config)?;
+            let Some(d) = &config.discord else {
+                bail!("discord: the configuration has no [discord] section");
+            };
+            let api = canarybot::discord::api::DiscordApi::new(
+                &d.api_url,
+                &d.bot_token,
+                &d.application_id,
+            )?;
+            let commands: serde_json::Value =
+                serde_json::from_str(canarybot::command::DISCORD_COMMANDS)?;
+            let n = api
+                .register_commands(&d.application_id, guild.as_deref(), &commands)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            match guild {
+                Some(g) => println!("registered {n} commands in guild {g}"),
+                None => println!(
+                    "registered {n} global commands (they may take up to an hour to appear)"
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::SlackManifest { config } => {

@@ -442,6 +442,48 @@ impl Store {
         })
     }
 
+    /// The deploy whose thread reference on `platform` ends with `/{last}` (a Discord thread id).
+    pub async fn deploy_by_thread_end(
+        &self,
+        platform: &str,
+        last: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.deploy_by_thread_like(platform, format!("%/{last}"))
+            .await
+    }
+
+    /// The deploy whose thread reference on `platform` has `/{middle}/` inside (a root message id).
+    pub async fn deploy_by_thread_middle(
+        &self,
+        platform: &str,
+        middle: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.deploy_by_thread_like(platform, format!("%/{middle}/%"))
+            .await
+    }
+
+    async fn deploy_by_thread_like(
+        &self,
+        platform: &str,
+        pattern: String,
+    ) -> Result<Option<String>, StoreError> {
+        if pattern.len() < 4 || pattern[1..pattern.len() - 1].contains('%') || pattern.contains('_')
+        {
+            return Ok(None);
+        }
+        let r = sqlx::query(
+            "SELECT deploy_id FROM chat_threads WHERE platform = $1 AND thread_ref LIKE $2",
+        )
+        .bind(platform)
+        .bind(pattern)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match r {
+            Some(r) => Some(r.try_get("deploy_id")?),
+            None => None,
+        })
+    }
+
     /// The first answer given to a delivery id, if it was seen.
     pub async fn delivery(
         &self,

@@ -1,0 +1,179 @@
+//! Discord REST calls through serenity's `Http`: its rate limiter in production; against another
+//! `api_url` (a fake on loopback) the proxy setting, which serenity applies only without it.
+
+use crate::chat::ChatError;
+use crate::config::DISCORD_API_URL;
+use serde_json::Value;
+use serenity::http::{Http, HttpBuilder, HttpError, LightMethod, Request, Route};
+use serenity::model::id::{ApplicationId, ChannelId, GuildId, MessageId};
+
+pub struct DiscordApi {
+    http: Http,
+}
+
+fn id(what: &str, s: &str) -> Result<u64, ChatError> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|v| *v != 0)
+        .ok_or_else(|| ChatError::Permanent(format!("{what} `{s}` is not a Discord id")))
+}
+
+fn chat_error(what: &str, e: serenity::Error) -> ChatError {
+    match e {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => {
+            let status = r.status_code.as_u16();
+            let message = format!(
+                "{what}: Discord answered HTTP {status} (code {}: {})",
+                r.error.code, r.error.message
+            );
+            if status == 429 {
+                // With the rate limiter on, serenity waits out 429s itself; without it, wait a
+                // second before the outbox tries again.
+                ChatError::Transient {
+                    message,
+                    retry_after_ms: Some(1000),
+                }
+            } else if status >= 500 {
+                ChatError::Transient {
+                    message,
+                    retry_after_ms: None,
+                }
+            } else {
+                ChatError::Permanent(message)
+            }
+        }
+        other => ChatError::Transient {
+            message: format!("{what}: {other}"),
+            retry_after_ms: None,
+        },
+    }
+}
+
+impl DiscordApi {
+    pub fn new(api_url: &str, bot_token: &str, application_id: &str) -> anyhow::Result<DiscordApi> {
+        let app = application_id.parse::<u64>().unwrap_or(1).max(1);
+        let builder = HttpBuilder::new(bot_token).application_id(ApplicationId::new(app));
+        let api_url = api_url.trim_end_matches('/');
+        let http = if api_url == DISCORD_API_URL {
+            builder.build()
+        } else {
+            // serenity builds URLs as https://discord.com/api/v10/…; the proxy replaces the origin.
+            let origin = api_url.strip_suffix("/api/v10").unwrap_or(api_url);
+            builder.proxy(origin).ratelimiter_disabled(true).build()
+        };
+        Ok(DiscordApi { http })
+    }
+
+    async fn call(
+        &self,
+        what: &str,
+        route: Route<'_>,
+        method: LightMethod,
+        body: &impl serde::Serialize,
+    ) -> Result<Value, ChatError> {
+        let body = serde_json::to_vec(body).map_err(|e| ChatError::Permanent(e.to_string()))?;
+        let req = Request::new(route, method).body(Some(body));
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| chat_error(what, e))?;
+        let text = resp.text().await.unwrap_or_default();
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    fn id_of(what: &str, v: &Value) -> Result<String, ChatError> {
+        v["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| ChatError::Transient {
+                message: format!("{what}: Discord's answer has no id"),
+                retry_after_ms: None,
+            })
+    }
+
+    /// Sends a message; returns its id.
+    pub async fn send(
+        &self,
+        channel: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<String, ChatError> {
+        let channel_id = ChannelId::new(id("channel", channel)?);
+        let v = self
+            .call(
+                "create message",
+                Route::ChannelMessages { channel_id },
+                LightMethod::Post,
+                body,
+            )
+            .await?;
+        Self::id_of("create message", &v)
+    }
+
+    /// Starts a thread from a message; returns the thread's channel id.
+    pub async fn start_thread(
+        &self,
+        channel: &str,
+        message: &str,
+        name: &str,
+    ) -> Result<String, ChatError> {
+        let channel_id = ChannelId::new(id("channel", channel)?);
+        let message_id = MessageId::new(id("message", message)?);
+        let name: String = name.chars().take(100).collect();
+        let v = self
+            .call(
+                "start thread",
+                Route::ChannelMessageThreads {
+                    channel_id,
+                    message_id,
+                },
+                LightMethod::Post,
+                &serde_json::json!({"name": name, "auto_archive_duration": 1440}),
+            )
+            .await?;
+        Self::id_of("start thread", &v)
+    }
+
+    pub async fn edit(
+        &self,
+        channel: &str,
+        message: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<(), ChatError> {
+        let channel_id = ChannelId::new(id("channel", channel)?);
+        let message_id = MessageId::new(id("message", message)?);
+        self.call(
+            "edit message",
+            Route::ChannelMessage {
+                channel_id,
+                message_id,
+            },
+            LightMethod::Patch,
+            body,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Overwrites the application's commands, globally or in one guild; returns how many Discord
+    /// now has.
+    pub async fn register_commands(
+        &self,
+        application_id: &str,
+        guild: Option<&str>,
+        commands: &Value,
+    ) -> Result<usize, ChatError> {
+        let application_id = ApplicationId::new(id("application", application_id)?);
+        let route = match guild {
+            Some(g) => Route::GuildCommands {
+                application_id,
+                guild_id: GuildId::new(id("guild", g)?),
+            },
+            None => Route::Commands { application_id },
+        };
+        let v = self
+            .call("register commands", route, LightMethod::Put, commands)
+            .await?;
+        Ok(v.as_array().map(Vec::len).unwrap_or(0))
+    }
+}

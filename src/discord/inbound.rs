@@ -1,0 +1,358 @@
+//! `POST /discord/interactions`: Ed25519-signed (Discord probes with bad signatures), PING,
+//! application commands and button presses. Votes carry the member's roles, so they are counted
+//! while Discord waits, and the person gets the outcome privately.
+
+use super::messages::{PROCEED, ROLLBACK};
+use crate::Clock;
+use crate::chat::desk::Desk;
+use crate::command::{Command, Target, help_text, parse};
+use crate::config::Config;
+use crate::domain::{ChatEffect, Choice, Effect, EventData, Input, Vote};
+use crate::engine::Engine;
+use crate::server::{AppState, Counters};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use serenity::interactions_endpoint::Verifier;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How far `X-Signature-Timestamp` may be from now.
+pub const REPLAY_WINDOW_S: i64 = 5 * 60;
+const EPHEMERAL: u64 = 1 << 6;
+
+#[derive(Clone)]
+pub struct DiscordInbound {
+    pub engine: Arc<Engine>,
+    pub config: Arc<Config>,
+    pub counters: Arc<Counters>,
+    pub verifier: Arc<Verifier>,
+    pub clock: Clock,
+}
+
+pub fn routes(state: DiscordInbound) -> Router<AppState> {
+    Router::new()
+        .route("/discord/interactions", post(interactions))
+        .with_state(state)
+}
+
+/// The verifier for a hex public key, or why it is unusable.
+pub fn verifier(public_key_hex: &str) -> anyhow::Result<Verifier> {
+    let bytes = hex::decode(public_key_hex.trim())?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("discord.public_key: must be 32 bytes"))?;
+    Verifier::try_new(key).map_err(|e| anyhow::anyhow!("discord.public_key: {e}"))
+}
+
+fn private(text: impl Into<String>) -> Value {
+    let content: String = text.into().chars().take(2000).collect();
+    json!({"type": 4, "data": {"content": content, "flags": EPHEMERAL}})
+}
+
+impl DiscordInbound {
+    fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), &'static str> {
+        let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+        let (Some(sig), Some(ts)) = (
+            header("x-signature-ed25519"),
+            header("x-signature-timestamp"),
+        ) else {
+            return Err("missing X-Signature-Ed25519 or X-Signature-Timestamp header");
+        };
+        let Ok(at) = ts.trim().parse::<i64>() else {
+            return Err("malformed X-Signature-Timestamp header");
+        };
+        if ((self.clock)() / 1000 - at).abs() > REPLAY_WINDOW_S {
+            return Err("request timestamp is outside the 5-minute replay window");
+        }
+        self.verifier
+            .verify(sig, ts, body)
+            .map_err(|()| "signature does not verify with the application's public key")
+    }
+
+    fn desk(&self) -> Desk {
+        Desk {
+            engine: self.engine.clone(),
+            config: self.config.clone(),
+        }
+    }
+
+    fn services_in(&self, channel: &str) -> Vec<String> {
+        self.config
+            .services
+            .iter()
+            .filter(|s| s.discord_channel.as_deref() == Some(channel))
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// Counts a vote and says what came of it, privately.
+    async fn vote(
+        &self,
+        deploy_id: &str,
+        user: &str,
+        name: &str,
+        roles: Vec<String>,
+        choice: Choice,
+        reason: Option<String>,
+    ) -> String {
+        let vote = Vote {
+            voter: self.config.voter(&format!("discord:{user}"), name, roles),
+            choice,
+            reason,
+        };
+        let applied = match self
+            .engine
+            .apply(deploy_id, Input::Vote(vote), "discord")
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return format!("Your vote was not counted: {e}"),
+        };
+        let notice = applied.outcome.effects.iter().find_map(|e| match e {
+            Effect::Chat(ChatEffect::Notice { text, .. }) => Some(text.clone()),
+            _ => None,
+        });
+        for e in &applied.outcome.events {
+            if let EventData::VoteCast { tally, quorum, .. } = &e.data {
+                let decided = applied
+                    .outcome
+                    .events
+                    .iter()
+                    .any(|e| matches!(e.data, EventData::Decision { .. }));
+                return format!(
+                    "🗳️ Counted: {} on `{deploy_id}` ({tally}/{quorum}).{}",
+                    choice.as_str(),
+                    if decided { " That decides it." } else { "" }
+                );
+            }
+        }
+        notice.unwrap_or_else(|| "Your vote changed nothing.".into())
+    }
+
+    /// Runs a command; returns the private answer.
+    async fn run(&self, command: Command, channel: &str, member: &Member) -> String {
+        let thread_deploy = self
+            .engine
+            .store()
+            .deploy_by_thread_end("discord", channel)
+            .await
+            .ok()
+            .flatten();
+        let pick = |service: Option<String>| {
+            let thread_deploy = thread_deploy.clone();
+            async move {
+                match (thread_deploy, service) {
+                    (Some(id), None) => Ok(id),
+                    (_, s) => {
+                        self.desk()
+                            .resolve(&self.services_in(channel), s.as_deref())
+                            .await
+                    }
+                }
+            }
+        };
+        match command {
+            Command::Help { unknown } => help_text(unknown.as_deref()),
+            Command::Status { service } => match pick(service).await {
+                Ok(id) => self.desk().status_text(&id).await,
+                Err(m) => m,
+            },
+            Command::Timeline { target } => {
+                let id = match target {
+                    Some(Target::Deploy(id)) => Ok(id),
+                    Some(Target::Service(s)) => pick(Some(s)).await,
+                    None => pick(None).await,
+                };
+                match id {
+                    Ok(id) => self.desk().timeline_text(&id).await,
+                    Err(m) => m,
+                }
+            }
+            Command::Vote {
+                choice,
+                service,
+                reason,
+            } => match pick(service).await {
+                Ok(id) => self.vote_within_deadline(id, member, choice, reason).await,
+                Err(m) => m,
+            },
+        }
+    }
+
+    /// Discord wants an answer within 3 s: count the vote if that is quick, else answer that it
+    /// is being counted and let it finish.
+    async fn vote_within_deadline(
+        &self,
+        deploy_id: String,
+        member: &Member,
+        choice: Choice,
+        reason: Option<String>,
+    ) -> String {
+        let me = self.clone();
+        let m = member.clone();
+        let id = deploy_id.clone();
+        let task =
+            tokio::spawn(
+                async move { me.vote(&id, &m.id, &m.name, m.roles, choice, reason).await },
+            );
+        match tokio::time::timeout(Duration::from_millis(2500), task).await {
+            Ok(Ok(answer)) => answer,
+            _ => format!(
+                "🗳️ Counting your {} vote on `{deploy_id}`; the outcome goes to the canary thread.",
+                choice.as_str()
+            ),
+        }
+    }
+}
+
+/// Who pressed or typed, with their roles as `discord-role:…` identities.
+#[derive(Debug, Clone)]
+struct Member {
+    id: String,
+    name: String,
+    roles: Vec<String>,
+}
+
+fn member_of(v: &Value) -> Option<Member> {
+    let user = if v["member"]["user"].is_object() {
+        &v["member"]["user"]
+    } else {
+        &v["user"]
+    };
+    let id = user["id"].as_str()?.to_string();
+    let name = v["member"]["nick"]
+        .as_str()
+        .or_else(|| user["global_name"].as_str())
+        .or_else(|| user["username"].as_str())
+        .unwrap_or(&id)
+        .to_string();
+    let roles = v["member"]["roles"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| x.as_str())
+                .map(|x| format!("discord-role:{x}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Member { id, name, roles })
+}
+
+/// The words of an application command, as the shared grammar reads them.
+fn command_words(data: &Value) -> (String, String) {
+    let name = data["name"].as_str().unwrap_or_default().to_string();
+    let mut words = Vec::new();
+    let mut options = data["options"].as_array().cloned().unwrap_or_default();
+    if let Some(sub) = options.first().filter(|o| o["type"] == 1).cloned() {
+        words.push(sub["name"].as_str().unwrap_or_default().to_string());
+        options = sub["options"].as_array().cloned().unwrap_or_default();
+    }
+    for key in ["service", "target", "reason"] {
+        if let Some(v) = options
+            .iter()
+            .find(|o| o["name"] == key)
+            .and_then(|o| o["value"].as_str())
+        {
+            words.push(v.to_string());
+        }
+    }
+    (name, words.join(" "))
+}
+
+async fn interactions(
+    State(s): State<DiscordInbound>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = s.authenticate(&headers, &body) {
+        s.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(error = e, "Discord interaction refused");
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": e}))).into_response();
+    }
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": format!("malformed interaction: {e}")})),
+            )
+                .into_response();
+        }
+    };
+    if v["type"] == 1 {
+        return axum::Json(json!({"type": 1})).into_response();
+    }
+    // Discord may deliver an interaction twice: answer the same, act once.
+    let store = s.engine.store();
+    let interaction_id = v["id"].as_str().map(str::to_string);
+    if let Some(id) = &interaction_id {
+        if let Ok(Some((_, stored))) = store.delivery("discord-interactions", id).await {
+            let stored: Value = serde_json::from_str(&stored).unwrap_or(Value::Null);
+            return axum::Json(stored).into_response();
+        }
+    }
+    let Some(member) = member_of(&v) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "interaction has no user"})),
+        )
+            .into_response();
+    };
+    let channel = v["channel_id"]
+        .as_str()
+        .or_else(|| v["channel"]["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let answer = match v["type"].as_u64() {
+        Some(2) => {
+            let (name, text) = command_words(&v["data"]);
+            let names = s.config.service_names();
+            private(s.run(parse(&name, &text, &names), &channel, &member).await)
+        }
+        Some(3) => {
+            let custom_id = v["data"]["custom_id"].as_str().unwrap_or_default();
+            let (action, deploy) = custom_id.split_once(':').unwrap_or((custom_id, ""));
+            let choice = match action {
+                ROLLBACK => Some(Choice::Rollback),
+                PROCEED => Some(Choice::Promote),
+                _ => None,
+            };
+            let deploy = if deploy.is_empty() {
+                // The id did not fit in the button: the message it is on names the deploy.
+                let message = v["message"]["id"].as_str().unwrap_or_default();
+                store
+                    .deploy_by_thread_middle("discord", message)
+                    .await
+                    .ok()
+                    .flatten()
+            } else {
+                Some(deploy.to_string())
+            };
+            match (choice, deploy) {
+                (Some(choice), Some(id)) => {
+                    private(s.vote_within_deadline(id, &member, choice, None).await)
+                }
+                _ => private("That button is not one of canarybot's."),
+            }
+        }
+        _ => private(help_text(None)),
+    };
+    if let Some(id) = &interaction_id {
+        let _ = store
+            .record_delivery(
+                "discord-interactions",
+                id,
+                200,
+                &answer.to_string(),
+                (s.clock)(),
+            )
+            .await;
+    }
+    axum::Json(answer).into_response()
+}

@@ -1,0 +1,18 @@
+//! Discord over HTTP only (serenity's REST client and interaction verifier; no gateway): the
+//! canary thread (`chat`), REST calls (`api`), and the signed interactions endpoint (`inbound`).
+//! Nothing here knows Slack.
+
+pub mod api;
+pub mod chat;
+pub mod inbound;
+pub mod messages;
+
+/// `channel/root message/thread`: where a canary thread lives.
+pub fn thread_ref(channel: &str, message: &str, thread: &str) -> String {
+    format!("{channel}/{message}/{thread}")
+}
+
+pub fn parse_thread_ref(thread: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = thread.splitn(3, '/');
+    Some((parts.next()?, parts.next()?, parts.next()?))
+}
