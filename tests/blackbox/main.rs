@@ -3,6 +3,8 @@
 
 mod api;
 mod cli;
+mod discord;
+pub mod fake_discord;
 pub mod fake_slack;
 mod flow;
 mod hooks;

@@ -236,6 +236,9 @@ pub struct Setup {
     pub slack_api: Option<String>,
     /// Also post `search` threads to C0CHECKOUT (a channel shared by two services).
     pub search_in_slack: bool,
+    /// The fake Discord REST API; checkout posts to channel 1111, and Alice is tied across
+    /// platforms (`[[people]]`: slack U01ALICE = discord 4455).
+    pub discord_api: Option<String>,
 }
 
 impl Default for Setup {
@@ -250,6 +253,7 @@ impl Default for Setup {
             retries: 2,
             slack_api: None,
             search_in_slack: false,
+            discord_api: None,
         }
     }
 }
@@ -341,9 +345,20 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
         ),
         None => (String::new(), String::new()),
     };
+    let (discord, discord_channel) = match &setup.discord_api {
+        Some(url) => (
+            format!(
+                "[discord]\nbot_token = \"discord-test-token\"\napplication_id = \"424242\"\npublic_key = \"{}\"\napi_url = \"{url}\"\n\n[[people]]\nname = \"alice\"\nslack = \"U01ALICE\"\ndiscord = \"4455\"\n",
+                crate::fake_discord::public_key_hex()
+            ),
+            "discord_channel = \"1111\"".to_string(),
+        ),
+        None => (String::new(), String::new()),
+    };
     format!(
         r#"
 {slack}
+{discord}
 [server]
 listen = "127.0.0.1:0"
 api_tokens = {tokens}
@@ -354,8 +369,9 @@ secrets = ["{SECRET}", "{OLD_SECRET}"]
 
 [[service]]
 name = "checkout"
-deciders = ["slack:U01ALICE", "slack-group:S01SRE", "discord:4455"]
+deciders = ["slack:U01ALICE", "slack-group:S01SRE", "discord:4455", "discord-role:6677"]
 {channel}
+{discord_channel}
 rollback_quorum = {quorum}
 promote_quorum = 1
 on_breach = "{on_breach}"
@@ -493,6 +509,40 @@ impl TestApp {
             "application/x-www-form-urlencoded",
         )
         .await
+    }
+
+    /// An interaction signed with the test application key at `ts` (seconds).
+    pub async fn discord_at(
+        &self,
+        interaction: &Value,
+        key: &ed25519_dalek::SigningKey,
+        ts: i64,
+    ) -> (u16, Value) {
+        let body = interaction.to_string();
+        let ts = ts.to_string();
+        let sig = crate::fake_discord::sign(key, &ts, &body);
+        let resp = self
+            .http
+            .post(format!("{}/discord/interactions", self.url))
+            .header("content-type", "application/json")
+            .header("x-signature-ed25519", sig)
+            .header("x-signature-timestamp", ts)
+            .body(body)
+            .send()
+            .await
+            .expect("discord request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("text");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn discord(&self, interaction: &Value) -> (u16, Value) {
+        let key = crate::fake_discord::signing_key();
+        self.discord_at(interaction, &key, chrono::Utc::now().timestamp())
+            .await
     }
 
     /// A button press on the canary thread.
