@@ -264,3 +264,58 @@ fn slack_manifest_points_at_the_public_url() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("server.public_url"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_discord_commands() {
+    let fake = crate::fake_discord::FakeDiscord::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let setup = Setup {
+        discord_api: Some(fake.api_url.clone()),
+        ..Setup::default()
+    };
+    let text = crate::support::config_text(&setup, "sqlite://x.db", None);
+    let path = write(dir.path(), "c.toml", &text);
+    let out = tokio::process::Command::new(BIN)
+        .args(["commands", "register-discord", "--config"])
+        .arg(&path)
+        .output()
+        .await
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("registered 2 global commands"));
+    let out = tokio::process::Command::new(BIN)
+        .args(["commands", "register-discord", "--guild", "777", "--config"])
+        .arg(&path)
+        .output()
+        .await
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        (calls[0].method.as_str(), calls[0].path.as_str()),
+        ("PUT", "/api/v10/applications/424242/commands")
+    );
+    assert_eq!(
+        calls[1].path,
+        "/api/v10/applications/424242/guilds/777/commands"
+    );
+    let shipped: serde_json::Value =
+        serde_json::from_str(canarybot::command::DISCORD_COMMANDS).expect("json");
+    assert_eq!(
+        calls[0].body, shipped,
+        "the shipped definitions, as they are"
+    );
+    assert_eq!(
+        calls[0].authorization.as_deref(),
+        Some("Bot discord-test-token")
+    );
+}
