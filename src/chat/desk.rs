@@ -1,11 +1,32 @@
 //! What every chat platform answers the same way: which deploy a command means, its status, its
 //! timeline. Platforms only translate their payloads and lay out the answers.
 
+use crate::command::{Command, Target, help_text};
 use crate::config::Config;
+use crate::domain::Choice;
 use crate::domain::render::{duration, root_view};
 use crate::domain::timeline::phases;
 use crate::engine::Engine;
 use std::sync::Arc;
+
+/// Where a command was typed: the services posting to that channel, and the deploy whose thread
+/// it is, if it is a canary thread.
+#[derive(Debug, Clone, Default)]
+pub struct Place {
+    pub services_here: Vec<String>,
+    pub thread_deploy: Option<String>,
+}
+
+/// What to do with a command: say something, or count a vote (which each platform does its way).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Text(String),
+    Vote {
+        deploy_id: String,
+        choice: Choice,
+        reason: Option<String>,
+    },
+}
 
 #[derive(Clone)]
 pub struct Desk {
@@ -104,5 +125,50 @@ impl Desk {
             }
             Err(e) => e.to_string(),
         }
+    }
+
+    /// The deploy meant: the thread's, unless a service is named; else the channel's active one.
+    async fn pick(&self, place: &Place, service: Option<String>) -> Result<String, String> {
+        match (&place.thread_deploy, service) {
+            (Some(id), None) => Ok(id.clone()),
+            (_, s) => self.resolve(&place.services_here, s.as_deref()).await,
+        }
+    }
+
+    /// Answers a command the same way on every platform.
+    pub async fn answer(&self, command: Command, place: &Place) -> Answer {
+        let text = match command {
+            Command::Help { unknown } => help_text(unknown.as_deref()),
+            Command::Status { service } => match self.pick(place, service).await {
+                Ok(id) => self.status_text(&id).await,
+                Err(m) => m,
+            },
+            Command::Timeline { target } => {
+                let id = match target {
+                    Some(Target::Deploy(id)) => Ok(id),
+                    Some(Target::Service(s)) => self.pick(place, Some(s)).await,
+                    None => self.pick(place, None).await,
+                };
+                match id {
+                    Ok(id) => self.timeline_text(&id).await,
+                    Err(m) => m,
+                }
+            }
+            Command::Vote {
+                choice,
+                service,
+                reason,
+            } => match self.pick(place, service).await {
+                Ok(deploy_id) => {
+                    return Answer::Vote {
+                        deploy_id,
+                        choice,
+                        reason,
+                    };
+                }
+                Err(m) => m,
+            },
+        };
+        Answer::Text(text)
     }
 }

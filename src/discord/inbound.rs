@@ -4,8 +4,8 @@
 
 use super::messages::{PROCEED, ROLLBACK};
 use crate::Clock;
-use crate::chat::desk::Desk;
-use crate::command::{Command, Target, help_text, parse};
+use crate::chat::desk::{Answer, Desk, Place};
+use crate::command::{Command, help_text, parse};
 use crate::config::Config;
 use crate::domain::{ChatEffect, Choice, Effect, EventData, Input, Vote};
 use crate::engine::Engine;
@@ -144,44 +144,20 @@ impl DiscordInbound {
             .await
             .ok()
             .flatten();
-        let pick = |service: Option<String>| {
-            let thread_deploy = thread_deploy.clone();
-            async move {
-                match (thread_deploy, service) {
-                    (Some(id), None) => Ok(id),
-                    (_, s) => {
-                        self.desk()
-                            .resolve(&self.services_in(channel), s.as_deref())
-                            .await
-                    }
-                }
-            }
+        let place = Place {
+            services_here: self.services_in(channel),
+            thread_deploy,
         };
-        match command {
-            Command::Help { unknown } => help_text(unknown.as_deref()),
-            Command::Status { service } => match pick(service).await {
-                Ok(id) => self.desk().status_text(&id).await,
-                Err(m) => m,
-            },
-            Command::Timeline { target } => {
-                let id = match target {
-                    Some(Target::Deploy(id)) => Ok(id),
-                    Some(Target::Service(s)) => pick(Some(s)).await,
-                    None => pick(None).await,
-                };
-                match id {
-                    Ok(id) => self.desk().timeline_text(&id).await,
-                    Err(m) => m,
-                }
-            }
-            Command::Vote {
+        match self.desk().answer(command, &place).await {
+            Answer::Text(text) => text,
+            Answer::Vote {
+                deploy_id,
                 choice,
-                service,
                 reason,
-            } => match pick(service).await {
-                Ok(id) => self.vote_within_deadline(id, member, choice, reason).await,
-                Err(m) => m,
-            },
+            } => {
+                self.vote_within_deadline(deploy_id, member, choice, reason)
+                    .await
+            }
         }
     }
 

@@ -7,8 +7,8 @@ use super::blocks::{PROCEED_ACTION, ROLLBACK_ACTION};
 use super::thread_ref;
 use crate::Clock;
 use crate::auth::{SignatureError, verify_slack};
-use crate::chat::desk::Desk;
-use crate::command::{Command, Target, help_text, parse};
+use crate::chat::desk::{Answer, Desk, Place};
+use crate::command::{Command, parse};
 use crate::config::Config;
 use crate::domain::{Choice, Input, Vote};
 use crate::engine::Engine;
@@ -163,56 +163,29 @@ impl SlackInbound {
         user: &str,
         name: &str,
     ) -> String {
-        let pick = |service: Option<String>| {
-            let thread_deploy = thread_deploy.clone();
-            async move {
-                match (thread_deploy, service) {
-                    (Some(id), None) => Ok(id),
-                    (_, s) => {
-                        self.desk()
-                            .resolve(&self.services_in(channel), s.as_deref())
-                            .await
-                    }
-                }
-            }
+        let place = Place {
+            services_here: self.services_in(channel),
+            thread_deploy,
         };
-        match command {
-            Command::Help { unknown } => help_text(unknown.as_deref()),
-            Command::Status { service } => match pick(service).await {
-                Ok(id) => self.desk().status_text(&id).await,
-                Err(m) => m,
-            },
-            Command::Timeline { target } => {
-                let id = match target {
-                    Some(Target::Deploy(id)) => Ok(id),
-                    Some(Target::Service(s)) => pick(Some(s)).await,
-                    None => pick(None).await,
-                };
-                match id {
-                    Ok(id) => self.desk().timeline_text(&id).await,
-                    Err(m) => m,
-                }
-            }
-            Command::Vote {
+        match self.desk().answer(command, &place).await {
+            Answer::Text(text) => text,
+            Answer::Vote {
+                deploy_id,
                 choice,
-                service,
                 reason,
-            } => match pick(service).await {
-                Ok(id) => {
-                    self.vote_in_background(
-                        id.clone(),
-                        user.to_string(),
-                        name.to_string(),
-                        choice,
-                        reason,
-                    );
-                    format!(
-                        "🗳️ Counting your {} vote on `{id}`; the outcome goes to the canary thread.",
-                        choice.as_str()
-                    )
-                }
-                Err(m) => m,
-            },
+            } => {
+                self.vote_in_background(
+                    deploy_id.clone(),
+                    user.to_string(),
+                    name.to_string(),
+                    choice,
+                    reason,
+                );
+                format!(
+                    "🗳️ Counting your {} vote on `{deploy_id}`; the outcome goes to the canary thread.",
+                    choice.as_str()
+                )
+            }
         }
     }
 }
