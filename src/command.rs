@@ -137,8 +137,12 @@ fn split_service<'a>(text: &'a str, services: &[&str]) -> (Option<String>, &'a s
     }
 }
 
-/// The help text every platform shows.
+/// The help text every platform shows; `mentions` says whether this platform delivers mentions.
 pub fn help_text(unknown: Option<&str>) -> String {
+    help_for(unknown, true)
+}
+
+pub fn help_for(unknown: Option<&str>, mentions: bool) -> String {
     let mut out = String::new();
     if let Some(u) = unknown {
         out.push_str(&format!("I don't know `{u}`. "));
@@ -149,10 +153,12 @@ pub fn help_text(unknown: Option<&str>) -> String {
          • `/canary rollback [service] [reason…]`: vote to roll back (deciders only)\n\
          • `/canary proceed [service] [reason…]`: vote to promote (deciders only)\n\
          • `/canary timeline [service|deploy-id]`: phases and the timeline link\n\
-         • `/rollback [service] [reason…]`: same as `/canary rollback`\n\
-         • in a canary thread, mention the bot: `@canarybot rollback p99 doubled`\n\
-         Without a service, the active canary of this channel's services is meant.",
+         • `/rollback [service] [reason…]`: same as `/canary rollback`\n",
     );
+    if mentions {
+        out.push_str("• in a canary thread, mention the bot: `@canarybot rollback p99 doubled`\n");
+    }
+    out.push_str("Without a service, the active canary of this channel's services is meant.");
     out
 }
 

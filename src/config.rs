@@ -172,6 +172,15 @@ pub struct ServiceConfig {
     pub check_interval: Duration,
     #[serde(default = "default_verify_checks")]
     pub verify_checks: u32,
+    /// Consecutive checks without data that are themselves a breach (0: never).
+    #[serde(default = "default_no_data_limit")]
+    pub no_data_limit: u32,
+    /// How long recovery may take after a rollback before it is called out loudly.
+    #[serde(default = "default_verify_timeout", with = "humantime_serde")]
+    pub verify_timeout: Duration,
+    /// Label values for the two tracks in query templates (`{{track}}`).
+    #[serde(default)]
+    pub tracks: Tracks,
     #[serde(default)]
     pub criteria: Vec<Criterion>,
     #[serde(default)]
@@ -201,6 +210,37 @@ fn default_interval() -> Duration {
 }
 fn default_verify_checks() -> u32 {
     2
+}
+fn default_no_data_limit() -> u32 {
+    3
+}
+fn default_verify_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tracks {
+    #[serde(default = "default_canary_track")]
+    pub canary: String,
+    #[serde(default = "default_baseline_track")]
+    pub baseline: String,
+}
+
+impl Default for Tracks {
+    fn default() -> Self {
+        Tracks {
+            canary: default_canary_track(),
+            baseline: default_baseline_track(),
+        }
+    }
+}
+
+fn default_canary_track() -> String {
+    "canary".into()
+}
+fn default_baseline_track() -> String {
+    "baseline".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -677,6 +717,8 @@ impl ServiceConfig {
             executor: self.rollback.as_ref().map(|r| match r.kind {
                 RollbackKind::Webhook => "webhook".to_string(),
             }),
+            no_data_limit: self.no_data_limit,
+            verify_timeout_s: self.verify_timeout.as_secs(),
         })
     }
 }
@@ -789,6 +831,9 @@ timeout = "10s"
             max_ratio: None,
             max_delta: None,
             failure_limit: 2,
+            query: None,
+            unit: None,
+            link: None,
         };
         let p = s.policy(vec![extra.clone()]).expect("merged");
         assert_eq!(p.criteria.len(), 2);

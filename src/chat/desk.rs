@@ -1,7 +1,7 @@
 //! What every chat platform answers the same way: which deploy a command means, its status, its
 //! timeline. Platforms only translate their payloads and lay out the answers.
 
-use crate::command::{Command, Target, help_text};
+use crate::command::{Command, Target, help_for};
 use crate::config::Config;
 use crate::domain::Choice;
 use crate::domain::render::{duration, root_view};
@@ -15,6 +15,9 @@ use std::sync::Arc;
 pub struct Place {
     pub services_here: Vec<String>,
     pub thread_deploy: Option<String>,
+    /// Whether the platform delivers @-mentions to canarybot (Slack does; Discord without a
+    /// gateway does not), so help only offers what works.
+    pub mentions: bool,
 }
 
 /// What to do with a command: say something, or count a vote (which each platform does its way).
@@ -138,7 +141,7 @@ impl Desk {
     /// Answers a command the same way on every platform.
     pub async fn answer(&self, command: Command, place: &Place) -> Answer {
         let text = match command {
-            Command::Help { unknown } => help_text(unknown.as_deref()),
+            Command::Help { unknown } => help_for(unknown.as_deref(), place.mentions),
             Command::Status { service } => match self.pick(place, service).await {
                 Ok(id) => self.status_text(&id).await,
                 Err(m) => m,

@@ -52,7 +52,13 @@ fn chat_error(what: &str, e: serenity::Error) -> ChatError {
 impl DiscordApi {
     pub fn new(api_url: &str, bot_token: &str, application_id: &str) -> anyhow::Result<DiscordApi> {
         let app = application_id.parse::<u64>().unwrap_or(1).max(1);
-        let builder = HttpBuilder::new(bot_token).application_id(ApplicationId::new(app));
+        // A hung call would hold up the whole Discord queue: give up and let the outbox retry.
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()?;
+        let builder = HttpBuilder::new(bot_token)
+            .client(client)
+            .application_id(ApplicationId::new(app));
         let api_url = api_url.trim_end_matches('/');
         let http = if api_url == DISCORD_API_URL {
             builder.build()

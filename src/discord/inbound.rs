@@ -5,7 +5,7 @@
 use super::messages::{PROCEED, ROLLBACK};
 use crate::Clock;
 use crate::chat::desk::{Answer, Desk, Place};
-use crate::command::{Command, help_text, parse};
+use crate::command::{Command, help_for, parse};
 use crate::config::Config;
 use crate::domain::{ChatEffect, Choice, Effect, EventData, Input, Vote};
 use crate::engine::Engine;
@@ -50,8 +50,9 @@ pub fn verifier(public_key_hex: &str) -> anyhow::Result<Verifier> {
     Verifier::try_new(key).map_err(|e| anyhow::anyhow!("discord.public_key: {e}"))
 }
 
+/// A private answer; the shared texts mark bold Slack's way (`*x*`), Discord wants `**x**`.
 fn private(text: impl Into<String>) -> Value {
-    let content: String = text.into().chars().take(2000).collect();
+    let content: String = text.into().replace('*', "**").chars().take(2000).collect();
     json!({"type": 4, "data": {"content": content, "flags": EPHEMERAL}})
 }
 
@@ -147,6 +148,7 @@ impl DiscordInbound {
         let place = Place {
             services_here: self.services_in(channel),
             thread_deploy,
+            mentions: false,
         };
         match self.desk().answer(command, &place).await {
             Answer::Text(text) => text,
@@ -220,6 +222,19 @@ fn member_of(v: &Value) -> Option<Member> {
     Some(Member { id, name, roles })
 }
 
+/// The `service` option of a command, wherever it sits.
+fn named_service(data: &Value) -> Option<String> {
+    let mut options = data["options"].as_array().cloned().unwrap_or_default();
+    if let Some(sub) = options.first().filter(|o| o["type"] == 1).cloned() {
+        options = sub["options"].as_array().cloned().unwrap_or_default();
+    }
+    options
+        .iter()
+        .find(|o| o["name"] == "service")
+        .and_then(|o| o["value"].as_str())
+        .map(str::to_string)
+}
+
 /// The words of an application command, as the shared grammar reads them.
 fn command_words(data: &Value) -> (String, String) {
     let name = data["name"].as_str().unwrap_or_default().to_string();
@@ -287,9 +302,17 @@ async fn interactions(
         .to_string();
     let answer = match v["type"].as_u64() {
         Some(2) => {
-            let (name, text) = command_words(&v["data"]);
             let names = s.config.service_names();
-            private(s.run(parse(&name, &text, &names), &channel, &member).await)
+            match named_service(&v["data"]) {
+                Some(svc) if !names.contains(&svc.as_str()) => private(format!(
+                    "Unknown service `{svc}`; services: {}.",
+                    names.join(", ")
+                )),
+                _ => {
+                    let (name, text) = command_words(&v["data"]);
+                    private(s.run(parse(&name, &text, &names), &channel, &member).await)
+                }
+            }
         }
         Some(3) => {
             let custom_id = v["data"]["custom_id"].as_str().unwrap_or_default();
@@ -317,7 +340,7 @@ async fn interactions(
                 _ => private("That button is not one of canarybot's."),
             }
         }
-        _ => private(help_text(None)),
+        _ => private(help_for(None, false)),
     };
     if let Some(id) = &interaction_id {
         let _ = store

@@ -22,6 +22,16 @@ pub struct Criterion {
     /// Consecutive failing checks that make a breach.
     #[serde(default = "default_failure_limit")]
     pub failure_limit: u32,
+    /// PromQL template checked by the bot (`{{track}}`, `{{service}}`, `{{environment}}`,
+    /// `{{version}}`); without one, values come from `/hooks/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Unit for display: `ms`, `%`, `req/s`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Link template to a side-by-side view (`{{service}}`, `{{version}}`, `{{from}}`, `{{to}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 fn default_failure_limit() -> u32 {
@@ -269,6 +279,9 @@ mod tests {
             max_ratio: None,
             max_delta: None,
             failure_limit: 3,
+            query: None,
+            unit: None,
+            link: None,
         }
     }
 

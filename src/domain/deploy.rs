@@ -57,6 +57,20 @@ pub struct Policy {
     pub verify_checks: u32,
     /// The rollback executor kind (`webhook`), or none: then people roll back by hand.
     pub executor: Option<String>,
+    /// Consecutive checks without data that are themselves a breach.
+    #[serde(default = "default_no_data_limit")]
+    pub no_data_limit: u32,
+    /// How long recovery may take after a rollback before it is called out.
+    #[serde(default = "default_verify_timeout_s")]
+    pub verify_timeout_s: u64,
+}
+
+fn default_no_data_limit() -> u32 {
+    3
+}
+
+fn default_verify_timeout_s() -> u64 {
+    600
 }
 
 impl Policy {
@@ -157,6 +171,16 @@ pub enum Input {
     },
     /// Time passing: lets the canary window close without a new check.
     Tick,
+    /// The metric source could not be read for a scheduled check.
+    MetricsUnavailable {
+        error: String,
+    },
+    /// An Alertmanager alert for this deploy's service.
+    Alert {
+        name: String,
+        firing: bool,
+        annotations: BTreeMap<String, String>,
+    },
 }
 
 /// The typed content of a timeline event; `kind` is the tag.
@@ -186,6 +210,23 @@ pub enum EventData {
     NoData {
         criterion: String,
         reason: String,
+        #[serde(default)]
+        consecutive: u32,
+    },
+    /// The metric source could not be read (recorded once per outage).
+    MetricsUnavailable {
+        error: String,
+    },
+    MetricsRestored {},
+    /// No recovery within the verify timeout after the rollback.
+    VerifyTimedOut {
+        after_s: u64,
+    },
+    /// An Alertmanager alert about this deploy's service.
+    Alert {
+        name: String,
+        firing: bool,
+        annotations: BTreeMap<String, String>,
     },
     Recovered {
         criterion: String,
@@ -260,6 +301,11 @@ impl EventData {
             EventData::CheckFailed { .. } => "check_failed",
             EventData::CheckPassed { .. } => "check_passed",
             EventData::NoData { .. } => "no_data",
+            EventData::MetricsUnavailable { .. } => "metrics_unavailable",
+            EventData::MetricsRestored {} => "metrics_restored",
+            EventData::VerifyTimedOut { .. } => "verify_timed_out",
+            EventData::Alert { firing: true, .. } => "alert_firing",
+            EventData::Alert { firing: false, .. } => "alert_resolved",
             EventData::Recovered { .. } => "recovered",
             EventData::BreachDetected { .. } => "breach_detected",
             EventData::CanaryWindowPassed { .. } => "canary_window_passed",
@@ -289,7 +335,12 @@ impl EventData {
 
     /// Rebuilds an event from its stored kind and details.
     pub fn from_parts(kind: &str, details: serde_json::Value) -> Result<Self, String> {
-        serde_json::from_value(serde_json::json!({"kind": kind, "details": details}))
+        // One variant, two kinds: the kind says whether the alert fired or resolved.
+        let tag = match kind {
+            "alert_firing" | "alert_resolved" => "alert",
+            other => other,
+        };
+        serde_json::from_value(serde_json::json!({"kind": tag, "details": details}))
             .map_err(|e| format!("event kind `{kind}`: {e}"))
     }
 }
@@ -372,6 +423,8 @@ pub struct DecisionInfo {
 pub struct CriterionStatus {
     pub consecutive_failures: u32,
     pub last: Option<Verdict>,
+    #[serde(default)]
+    pub consecutive_no_data: u32,
     /// The latest values seen, for the live status table.
     #[serde(default)]
     pub canary: Option<f64>,
@@ -398,6 +451,9 @@ pub struct Deploy {
     pub rollback_started: bool,
     pub verify_consecutive: u32,
     pub window_passed: bool,
+    pub metrics_down: bool,
+    pub rolled_back_at_ms: Option<i64>,
+    pub verify_timed_out: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -500,6 +556,7 @@ impl Deploy {
                         CriterionStatus {
                             consecutive_failures: 0,
                             last: None,
+                            consecutive_no_data: 0,
                             canary: None,
                             baseline: None,
                         },
@@ -513,6 +570,9 @@ impl Deploy {
             rollback_started: false,
             verify_consecutive: 0,
             window_passed: false,
+            metrics_down: false,
+            rolled_back_at_ms: None,
+            verify_timed_out: false,
         };
         for e in it {
             d.apply(e);
@@ -534,15 +594,25 @@ impl Deploy {
             } => {
                 if let Some(s) = self.criteria.get_mut(criterion) {
                     s.consecutive_failures = *consecutive;
+                    s.consecutive_no_data = 0;
                     s.last = Some(Verdict::Fail);
                     (s.canary, s.baseline) = (*canary, *baseline);
                 }
             }
-            EventData::NoData { criterion, .. } => {
+            EventData::NoData {
+                criterion,
+                consecutive,
+                ..
+            } => {
                 if let Some(s) = self.criteria.get_mut(criterion) {
                     s.last = Some(Verdict::NoData);
+                    s.consecutive_no_data = (*consecutive).max(1);
                 }
             }
+            EventData::MetricsUnavailable { .. } => self.metrics_down = true,
+            EventData::MetricsRestored {} => self.metrics_down = false,
+            EventData::VerifyTimedOut { .. } => self.verify_timed_out = true,
+            EventData::Alert { .. } => {}
             EventData::Recovered {
                 criterion,
                 canary,
@@ -555,6 +625,7 @@ impl Deploy {
             } => {
                 if let Some(s) = self.criteria.get_mut(criterion) {
                     s.consecutive_failures = 0;
+                    s.consecutive_no_data = 0;
                     s.last = Some(Verdict::Pass);
                     (s.canary, s.baseline) = (*canary, *baseline);
                 }
@@ -594,6 +665,7 @@ impl Deploy {
             EventData::RollbackSucceeded { .. } => {
                 self.state = State::RolledBack;
                 self.verify_consecutive = 0;
+                self.rolled_back_at_ms = Some(e.at_ms);
             }
             EventData::RollbackFailed { .. } => self.state = State::RollbackFailed,
             EventData::VerifyCheck { consecutive, .. } => self.verify_consecutive = *consecutive,
@@ -634,7 +706,16 @@ impl Deploy {
                 decision_id,
                 outcome,
             } => w.executor(decision_id, outcome),
-            Input::Tick => w.window(),
+            Input::Tick => {
+                w.window();
+                w.verify_deadline();
+            }
+            Input::MetricsUnavailable { error } => w.metrics_unavailable(error),
+            Input::Alert {
+                name,
+                firing,
+                annotations,
+            } => w.alert(name, firing, annotations),
         }
         let root = render::root_view(&w.d);
         if root != render::root_view(self) {
@@ -860,6 +941,14 @@ impl Work {
             }
             seen.push(s.criterion.as_str());
         }
+        if self.d.metrics_down {
+            self.emit(
+                BOT,
+                "metrics readable again".into(),
+                EventData::MetricsRestored {},
+            );
+            self.reply("✅ Metrics readable again.".into(), vec![], false);
+        }
         match self.d.state {
             State::Canary | State::Breached => self.canary_check(&samples),
             State::RolledBack => self.verify_check(&samples),
@@ -885,6 +974,7 @@ impl Work {
 
     fn canary_check(&mut self, samples: &[Sample]) {
         let mut breaching = Vec::new();
+        let mut no_data_breach = Vec::new();
         for s in samples {
             let Some(c) = self.d.policy.criterion(&s.criterion).cloned() else {
                 continue;
@@ -930,16 +1020,27 @@ impl Work {
                     }
                 }
                 Verdict::NoData => {
-                    if status.last != Some(Verdict::NoData) {
-                        let reason = ev.reasons.join("; ");
+                    // Recorded when it starts and while it counts toward the no-data limit, so
+                    // the fold knows the count; the thread hears only when it starts.
+                    let consecutive = if status.last == Some(Verdict::NoData) {
+                        status.consecutive_no_data.max(1) + 1
+                    } else {
+                        1
+                    };
+                    let limit = self.d.policy.no_data_limit;
+                    let reason = ev.reasons.join("; ");
+                    if consecutive == 1 || (limit > 0 && consecutive <= limit) {
                         self.emit(
                             BOT,
                             format!("{}: no data ({reason})", c.name),
                             EventData::NoData {
                                 criterion: c.name.clone(),
                                 reason: reason.clone(),
+                                consecutive,
                             },
                         );
+                    }
+                    if consecutive == 1 {
                         self.reply(
                             format!(
                                 "❔ *{}*: no data ({reason}) — not counted as a pass",
@@ -948,6 +1049,9 @@ impl Work {
                             vec![],
                             false,
                         );
+                    }
+                    if limit > 0 && consecutive == limit {
+                        no_data_breach.push(c.name.clone());
                     }
                 }
                 Verdict::Pass => {
@@ -996,43 +1100,145 @@ impl Work {
                 reasons: ev.reasons,
             });
         }
-        if !breaching.is_empty() && self.d.state == State::Canary {
-            self.emit(
-                BOT,
-                format!("BREACH: {} reached the failure limit", breaching.join(", ")),
-                EventData::BreachDetected {
-                    criteria: breaching.clone(),
-                },
+        if !breaching.is_empty() {
+            self.breach(breaching, "reached the failure limit");
+        }
+        if !no_data_breach.is_empty() {
+            let limit = self.d.policy.no_data_limit;
+            self.breach(
+                no_data_breach,
+                &format!("had no data for {limit} checks in a row"),
             );
-            match self.d.policy.on_breach {
-                OnBreach::Ask => {
-                    let q = self.d.policy.rollback_quorum;
-                    self.call_deciders(
-                        format!(
-                            "🚨 *BREACH* on {} {}: {} reached the failure limit. Deciders: vote *Roll back* or *Proceed* ({q} rollback vote{} decide{}).",
-                            self.d.info.service,
-                            self.d.info.version,
-                            breaching.join(", "),
-                            if q == 1 { "" } else { "s" },
-                            if q == 1 { "s" } else { "" },
-                        ),
-                        vec![Choice::Rollback, Choice::Promote],
-                    );
-                }
-                OnBreach::Rollback => {
-                    let reason = format!("breach: {}", breaching.join(", "));
-                    self.reply(
-                        format!(
-                            "🚨 *BREACH* on {} {}: {} reached the failure limit. Policy says roll back at once.",
-                            self.d.info.service,
-                            self.d.info.version,
-                            breaching.join(", ")
-                        ),
-                        vec![],
-                        true,
-                    );
-                    self.decide(Choice::Rollback, vec![BOT.to_string()], reason, BOT);
-                }
+        }
+    }
+
+    fn metrics_unavailable(&mut self, error: String) {
+        if self.d.metrics_down || self.d.state.is_final() {
+            return; // recorded once per outage
+        }
+        self.emit(
+            BOT,
+            format!("metrics unavailable: {error}"),
+            EventData::MetricsUnavailable {
+                error: error.clone(),
+            },
+        );
+        self.reply(
+            format!("⚠️ Cannot read the metrics: {error}. Retrying every check interval."),
+            vec![],
+            true,
+        );
+    }
+
+    fn alert(&mut self, name: String, firing: bool, annotations: BTreeMap<String, String>) {
+        let summary = annotations
+            .get("summary")
+            .or_else(|| annotations.get("description"))
+            .cloned()
+            .unwrap_or_default();
+        let said = if summary.is_empty() {
+            String::new()
+        } else {
+            format!(": {summary}")
+        };
+        self.emit(
+            "alertmanager",
+            format!(
+                "alert {name} {}{said}",
+                if firing { "firing" } else { "resolved" }
+            ),
+            EventData::Alert {
+                name: name.clone(),
+                firing,
+                annotations,
+            },
+        );
+        if firing && self.d.state == State::Canary {
+            self.breach(vec![format!("alert:{name}")], &format!("is firing{said}"));
+        } else {
+            self.reply(
+                format!(
+                    "{} Alert *{name}* {}{said}",
+                    if firing { "🔔" } else { "🔕" },
+                    if firing { "firing" } else { "resolved" }
+                ),
+                vec![],
+                firing,
+            );
+        }
+    }
+
+    fn verify_deadline(&mut self) {
+        if self.d.state != State::RolledBack || self.d.verify_timed_out {
+            return;
+        }
+        let Some(at) = self.d.rolled_back_at_ms else {
+            return;
+        };
+        let timeout_ms = self.d.policy.verify_timeout_s as i64 * 1000;
+        if self.now_ms - at < timeout_ms {
+            return;
+        }
+        let after_s = self.d.policy.verify_timeout_s;
+        self.emit(
+            BOT,
+            format!(
+                "no recovery {} after the rollback",
+                render::duration(after_s as f64)
+            ),
+            EventData::VerifyTimedOut { after_s },
+        );
+        self.call_deciders(
+            format!(
+                "🚨 No recovery {} after rolling back {} {}: the signals are still outside their bounds or silent. Look now.",
+                render::duration(after_s as f64),
+                self.d.info.service,
+                self.d.info.version
+            ),
+            vec![],
+        );
+    }
+
+    /// Declares a breach (once per deploy) and does what the policy says.
+    fn breach(&mut self, breaching: Vec<String>, why: &str) {
+        if self.d.state != State::Canary {
+            return;
+        }
+        self.emit(
+            BOT,
+            format!("BREACH: {} {why}", breaching.join(", ")),
+            EventData::BreachDetected {
+                criteria: breaching.clone(),
+            },
+        );
+        match self.d.policy.on_breach {
+            OnBreach::Ask => {
+                let q = self.d.policy.rollback_quorum;
+                self.call_deciders(
+                    format!(
+                        "🚨 *BREACH* on {} {}: {} {why}. Deciders: vote *Roll back* or *Proceed* ({q} rollback vote{} decide{}).",
+                        self.d.info.service,
+                        self.d.info.version,
+                        breaching.join(", "),
+                        if q == 1 { "" } else { "s" },
+                        if q == 1 { "s" } else { "" },
+                    ),
+                    vec![Choice::Rollback, Choice::Promote],
+                );
+            }
+            OnBreach::Rollback => {
+                let reason = format!("breach: {}", breaching.join(", "));
+                self.reply(
+                    format!(
+                        "🚨 *BREACH* on {} {}: {} {why}. Policy says roll back at once.",
+                        self.d.info.service,
+                        self.d.info.version,
+                        breaching.join(", ")
+                    ),
+                    vec![],
+                    true,
+                );
+                self.decide(Choice::Rollback, vec![BOT.to_string()], reason, BOT);
             }
         }
     }

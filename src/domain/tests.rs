@@ -14,6 +14,9 @@ fn policy() -> Policy {
                 max_ratio: Some(1.5),
                 max_delta: None,
                 failure_limit: 3,
+                query: None,
+                unit: None,
+                link: None,
             },
             Criterion {
                 name: "p99 latency".into(),
@@ -22,6 +25,9 @@ fn policy() -> Policy {
                 max_ratio: None,
                 max_delta: None,
                 failure_limit: 2,
+                query: None,
+                unit: None,
+                link: None,
             },
         ],
         deciders: vec!["slack:U01ALICE".into(), "slack-group:S01SRE".into()],
@@ -32,6 +38,8 @@ fn policy() -> Policy {
         canary_window_s: 900,
         verify_checks: 2,
         executor: Some("webhook".into()),
+        no_data_limit: 3,
+        verify_timeout_s: 600,
     }
 }
 
@@ -256,7 +264,7 @@ fn no_data_is_shown_and_neither_passes_nor_resets() {
     assert_eq!(out.reports[0].verdict, Verdict::NoData);
     assert_eq!(out.events[0].data.kind(), "no_data");
     assert_eq!(h.deploy().criteria["p99 latency"].consecutive_failures, 1);
-    // A second no_data in a row is not repeated in the timeline.
+    // A second no_data in a row counts toward the no-data limit but is not posted again.
     let out = h.feed(
         Input::Check {
             at_ms: None,
@@ -268,7 +276,12 @@ fn no_data_is_shown_and_neither_passes_nor_resets() {
         },
         30_000,
     );
-    assert!(out.events.is_empty());
+    assert!(
+        !out.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Chat(ChatEffect::Reply { .. }))),
+        "the thread hears about no data once"
+    );
     h.check(0.002, 0.9);
     assert_eq!(h.state(), State::Breached, "1 + 1 failures across no_data");
 }
@@ -563,4 +576,127 @@ fn the_root_shows_live_values_and_gives_way_to_the_outcome() {
         root.outcome.as_deref(),
         Some("Decision: rollback by slack:U01ALICE (p99 doubled) → ⏪ rolling back")
     );
+}
+
+#[test]
+fn no_data_for_the_limit_is_a_breach() {
+    let mut h = Harness::new(policy());
+    let silent = |h: &mut Harness| {
+        h.feed(
+            Input::Check {
+                at_ms: None,
+                samples: vec![Sample {
+                    criterion: "p99 latency".into(),
+                    canary: None,
+                    baseline: None,
+                }],
+            },
+            30_000,
+        )
+    };
+    let first = silent(&mut h);
+    assert!(
+        first
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Chat(ChatEffect::Reply { .. })))
+    );
+    let second = silent(&mut h);
+    assert!(
+        !second
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Chat(ChatEffect::Reply { .. }))),
+        "said once"
+    );
+    assert_eq!(h.deploy().criteria["p99 latency"].consecutive_no_data, 2);
+    assert_eq!(h.state(), State::Canary);
+    silent(&mut h);
+    assert_eq!(h.state(), State::Breached);
+    let EventData::BreachDetected { criteria } = &h.events.last().expect("breach").data else {
+        panic!("breach expected")
+    };
+    assert_eq!(criteria, &vec!["p99 latency".to_string()]);
+    // Further silence is not recorded again.
+    let out = silent(&mut h);
+    assert!(out.events.is_empty());
+}
+
+#[test]
+fn a_metrics_outage_is_recorded_once() {
+    let mut h = Harness::new(policy());
+    let down = |h: &mut Harness| {
+        h.feed(
+            Input::MetricsUnavailable {
+                error: "connection refused".into(),
+            },
+            30_000,
+        )
+    };
+    assert_eq!(down(&mut h).events.len(), 1);
+    assert!(down(&mut h).events.is_empty(), "once per outage");
+    h.check(0.002, 0.2);
+    assert!(h.kinds().contains(&"metrics_restored"));
+    assert_eq!(
+        down(&mut h).events.len(),
+        1,
+        "a new outage is recorded again"
+    );
+}
+
+#[test]
+fn a_firing_alert_is_a_breach_at_once() {
+    let mut h = Harness::new(policy());
+    let mut annotations = std::collections::BTreeMap::new();
+    annotations.insert("summary".to_string(), "error budget burning".to_string());
+    h.feed(
+        Input::Alert {
+            name: "HighErrorRate".into(),
+            firing: true,
+            annotations: annotations.clone(),
+        },
+        10_000,
+    );
+    assert_eq!(h.state(), State::Breached);
+    assert_eq!(
+        h.kinds(),
+        vec![
+            "deploy_started",
+            "criteria_locked",
+            "alert_firing",
+            "breach_detected"
+        ]
+    );
+    h.feed(
+        Input::Alert {
+            name: "HighErrorRate".into(),
+            firing: false,
+            annotations,
+        },
+        10_000,
+    );
+    assert_eq!(h.kinds().last(), Some(&"alert_resolved"));
+    // Round-trips through the store's (kind, details).
+    let last = h.events.last().expect("event");
+    let back = EventData::from_parts(last.data.kind(), last.data.details()).expect("parts");
+    assert_eq!(back, last.data);
+}
+
+#[test]
+fn no_recovery_within_the_verify_timeout_is_called_out() {
+    let mut h = Harness::new(policy());
+    h.feed(
+        Input::Pipeline {
+            event: PipelineEvent::RolledBack,
+            actor: None,
+            description: None,
+        },
+        1_000,
+    );
+    h.feed(Input::Tick, 599_000);
+    assert!(!h.kinds().contains(&"verify_timed_out"));
+    let out = h.feed(Input::Tick, 1_000);
+    assert_eq!(out.events[0].data.kind(), "verify_timed_out");
+    assert!(out.effects.iter().any(|e| matches!(e, Effect::Chat(ChatEffect::Reply { message }) if message.loud && !message.mentions.is_empty())));
+    assert!(h.feed(Input::Tick, 60_000).events.is_empty(), "said once");
 }

@@ -166,6 +166,7 @@ impl SlackInbound {
         let place = Place {
             services_here: self.services_in(channel),
             thread_deploy,
+            mentions: true,
         };
         match self.desk().answer(command, &place).await {
             Answer::Text(text) => text,

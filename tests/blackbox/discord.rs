@@ -249,6 +249,27 @@ async fn commands_buttons_roles_and_duplicates(b: Backend) {
         ))
         .await;
     assert!(content(&answer).contains("/canary status"));
+    assert!(
+        !content(&answer).contains("mention the bot"),
+        "no gateway, no mentions"
+    );
+    let (_, answer) = app
+        .discord(&slash(
+            "c-2b",
+            "4455",
+            &[],
+            "rollback",
+            json!([{"type": 3, "name": "service", "value": "chekout"}]),
+        ))
+        .await;
+    assert!(
+        content(&answer).contains("Unknown service `chekout`"),
+        "{answer}"
+    );
+    assert!(
+        !app.kinds(&id).await.contains(&"vote_cast".to_string()),
+        "a typo decides nothing"
+    );
 
     // Not a decider: refused privately, and on record.
     let (_, answer) = app
