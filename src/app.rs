@@ -9,6 +9,8 @@ use crate::discord::chat::DiscordChat;
 use crate::discord::inbound::DiscordInbound;
 use crate::domain::Input;
 use crate::engine::Engine;
+use crate::metrics::prometheus::Prometheus;
+use crate::metrics::scheduler::Scheduler;
 use crate::rollback::RollbackExecutor;
 use crate::rollback::webhook::WebhookExecutor;
 use crate::rollback::worker::ExecutorWorker;
@@ -189,6 +191,16 @@ pub async fn start(
     };
     tasks.push(tokio::spawn(exec.run(rx.clone())));
     tasks.push(tokio::spawn(ticker(engine.clone(), rx.clone())));
+    if let Some(p) = &config.prometheus {
+        let scheduler = Arc::new(Scheduler {
+            engine: engine.clone(),
+            config: config.clone(),
+            prometheus: Arc::new(Prometheus::new(p)?),
+            clock: options.clock.clone(),
+            last: Default::default(),
+        });
+        tasks.push(tokio::spawn(scheduler.run(rx.clone())));
+    }
 
     let counters = Arc::new(Counters::default());
     let state = AppState {

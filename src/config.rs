@@ -21,6 +21,8 @@ pub struct Config {
     pub slack: Option<SlackConfig>,
     #[serde(default)]
     pub discord: Option<DiscordConfig>,
+    #[serde(default)]
+    pub prometheus: Option<PrometheusConfig>,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,
     /// Ties one person's identities across platforms: one person, one vote.
@@ -66,6 +68,26 @@ pub struct SlackConfig {
     /// How long user-group memberships are trusted before asking Slack again.
     #[serde(default = "default_group_cache", with = "humantime_serde")]
     pub group_cache: Duration,
+}
+
+/// Where criteria with a `query` are checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Base URL of the Prometheus HTTP API, e.g. `http://prometheus:9090`.
+    pub url: String,
+    #[serde(default = "default_prometheus_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Extra headers for every query (auth proxies).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Prometheus UI for side-by-side graph links (default: `url`).
+    #[serde(default)]
+    pub ui_url: Option<String>,
+}
+
+fn default_prometheus_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// A Discord application: the bot token for REST, the public key that signs interactions.
@@ -498,6 +520,17 @@ impl Config {
                 ));
             }
         }
+        if let Some(p) = &self.prometheus {
+            if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
+                out.push(format!(
+                    "prometheus.url: `{}` must start with http:// or https://",
+                    p.url
+                ));
+            }
+            if p.timeout.is_zero() {
+                out.push("prometheus.timeout: must be > 0".into());
+            }
+        }
         let mut people = HashSet::new();
         let mut tied = HashSet::new();
         for (i, p) in self.people.iter().enumerate() {
@@ -583,6 +616,13 @@ impl Config {
                 }
             }
             out.extend(criteria_problems(&key, &s.criteria));
+            for (j, c) in s.criteria.iter().enumerate() {
+                if c.query.is_some() && self.prometheus.is_none() {
+                    out.push(format!(
+                        "{key}.criteria[{j}].query: set, but there is no [prometheus] section"
+                    ));
+                }
+            }
             if let Some(r) = &s.rollback {
                 if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
                     out.push(format!(

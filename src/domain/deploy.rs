@@ -130,6 +130,9 @@ pub struct Sample {
     pub canary: Option<f64>,
     #[serde(default)]
     pub baseline: Option<f64>,
+    /// Why a value is missing, when the source knows (empty result, several series, NaN…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data_reason: Option<String>,
 }
 
 /// What a deploy pipeline reports about a deploy that already exists.
@@ -980,7 +983,10 @@ impl Work {
                 continue;
             };
             let status = self.d.criteria[&c.name].clone();
-            let ev = c.evaluate(s.canary, s.baseline);
+            let mut ev = c.evaluate(s.canary, s.baseline);
+            if let (Verdict::NoData, Some(why)) = (ev.verdict, &s.no_data_reason) {
+                ev.reasons = vec![why.clone()];
+            }
             match ev.verdict {
                 Verdict::Fail => {
                     let consecutive = status.consecutive_failures + 1;

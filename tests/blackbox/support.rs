@@ -239,6 +239,9 @@ pub struct Setup {
     /// The fake Discord REST API; checkout posts to channel 1111, and Alice is tied across
     /// platforms (`[[people]]`: slack U01ALICE = discord 4455).
     pub discord_api: Option<String>,
+    /// The fake (or real) Prometheus; adds service `api`, whose criteria are queries checked every
+    /// second (tracks canary/stable).
+    pub prometheus: Option<String>,
 }
 
 impl Default for Setup {
@@ -254,6 +257,7 @@ impl Default for Setup {
             slack_api: None,
             search_in_slack: false,
             discord_api: None,
+            prometheus: None,
         }
     }
 }
@@ -355,10 +359,35 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
         ),
         None => (String::new(), String::new()),
     };
-    format!(
+    let prometheus = match &setup.prometheus {
+        Some(url) => format!("[prometheus]\nurl = \"{url}\"\ntimeout = \"2s\"\n"),
+        None => String::new(),
+    };
+    // Written without format! so the PromQL templates keep their braces.
+    let api_service = match &setup.prometheus {
+        Some(_) => [
+            "\n[[service]]\nname = \"api\"\ndeciders = [\"slack:U01ALICE\"]\ncheck_interval = \"1s\"\n",
+            &format!("canary_window = \"{}\"\non_pass = \"{}\"\n", setup.canary_window, setup.on_pass),
+            "verify_checks = 2\nno_data_limit = 3\ntracks = { canary = \"canary\", baseline = \"stable\" }\n",
+            "[[service.criteria]]\nname = \"error ratio\"\n",
+            "query = 'sum(rate(http_errors_total{service=\"{{service}}\",track=\"{{track}}\"}[1m]))'\n",
+            "max = 0.05\nmax_ratio = 3\nfailure_limit = 2\nunit = \"%\"\n",
+            "[[service.criteria]]\nname = \"p99 latency\"\n",
+            "query = 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service=\"{{service}}\",track=\"{{track}}\"}[1m])))'\n",
+            "max = 0.5\nfailure_limit = 2\nunit = \"s\"\n",
+            &match executor_url {
+                Some(url) => format!("[service.rollback]\nkind = \"webhook\"\nurl = \"{url}\"\ntimeout = \"2s\"\nretries = 0\nbackoff = \"50ms\"\n"),
+                None => String::new(),
+            },
+        ]
+        .concat(),
+        None => String::new(),
+    };
+    let text = format!(
         r#"
 {slack}
 {discord}
+{prometheus}
 [server]
 listen = "127.0.0.1:0"
 api_tokens = {tokens}
@@ -409,7 +438,8 @@ max = 5
         } else {
             ""
         },
-    )
+    );
+    text + &api_service
 }
 
 impl TestApp {

@@ -1,0 +1,1 @@
+//! Alertmanager webhooks (version 4).

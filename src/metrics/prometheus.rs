@@ -1,0 +1,151 @@
+//! Prometheus instant queries (`/api/v1/query`) for a criterion's two tracks.
+
+use crate::config::PrometheusConfig;
+use std::time::Duration;
+
+pub struct Prometheus {
+    http: reqwest::Client,
+    url: String,
+    headers: Vec<(String, String)>,
+}
+
+/// What one query gave: a value, or no data with the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    Value(f64),
+    NoData(String),
+}
+
+/// The values a template is filled with.
+pub struct Vars<'a> {
+    pub track: &'a str,
+    pub service: &'a str,
+    pub environment: &'a str,
+    pub version: &'a str,
+}
+
+/// Fills `{{track}}`, `{{service}}`, `{{environment}}`, `{{version}}`; values are escaped for
+/// PromQL string literals, where they are meant to stand.
+pub fn render(template: &str, v: &Vars) -> String {
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    template
+        .replace("{{track}}", &esc(v.track))
+        .replace("{{service}}", &esc(v.service))
+        .replace("{{environment}}", &esc(v.environment))
+        .replace("{{version}}", &esc(v.version))
+}
+
+/// Reads one value out of a `/api/v1/query` answer.
+pub fn reading(body: &serde_json::Value) -> Result<Reading, String> {
+    if body["status"] != "success" {
+        return Err(format!(
+            "Prometheus error {}: {}",
+            body["errorType"].as_str().unwrap_or("?"),
+            body["error"].as_str().unwrap_or("no message")
+        ));
+    }
+    let data = &body["data"];
+    let value = match data["resultType"].as_str() {
+        Some("vector") => {
+            let result = data["result"].as_array().cloned().unwrap_or_default();
+            match result.len() {
+                0 => return Ok(Reading::NoData("empty result".into())),
+                1 => result[0]["value"][1].clone(),
+                n => return Ok(Reading::NoData(format!("{n} series where one is expected"))),
+            }
+        }
+        Some("scalar") => data["result"][1].clone(),
+        other => {
+            return Ok(Reading::NoData(format!(
+                "result type {} is not a single value",
+                other.unwrap_or("?")
+            )));
+        }
+    };
+    let text = value.as_str().unwrap_or_default();
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Reading::Value(v)),
+        Ok(_) => Ok(Reading::NoData(format!("value is {text}"))),
+        Err(_) => Ok(Reading::NoData(format!("value `{text}` is not a number"))),
+    }
+}
+
+impl Prometheus {
+    pub fn new(config: &PrometheusConfig) -> anyhow::Result<Prometheus> {
+        Ok(Prometheus {
+            http: reqwest::Client::builder()
+                .timeout(config.timeout)
+                .connect_timeout(Duration::from_secs(3))
+                .build()?,
+            url: config.url.trim_end_matches('/').to_string(),
+            headers: config
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
+    }
+
+    /// An instant query at `at_s` (unix seconds). `Err` is the source failing, not missing data.
+    pub async fn query(&self, promql: &str, at_s: f64) -> Result<Reading, String> {
+        let mut req = self.http.get(format!("{}/api/v1/query", self.url)).query(&[
+            ("query", promql.to_string()),
+            ("time", format!("{at_s:.3}")),
+        ]);
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach Prometheus at {}: {e}", self.url))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("Prometheus answered HTTP {status} without JSON: {e}"))?;
+        reading(&body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templates_fill_and_escape() {
+        let v = Vars {
+            track: "canary",
+            service: "check\"out",
+            environment: "production",
+            version: "1.2.3",
+        };
+        assert_eq!(
+            render(
+                r#"rate(errors{track="{{track}}",svc="{{service}}",v="{{version}}"}[1m])"#,
+                &v
+            ),
+            r#"rate(errors{track="canary",svc="check\"out",v="1.2.3"}[1m])"#
+        );
+    }
+
+    #[test]
+    fn readings() {
+        let one = json!({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.0,"0.25"]}]}});
+        assert_eq!(reading(&one), Ok(Reading::Value(0.25)));
+        let none = json!({"status":"success","data":{"resultType":"vector","result":[]}});
+        assert_eq!(reading(&none), Ok(Reading::NoData("empty result".into())));
+        let two = json!({"status":"success","data":{"resultType":"vector","result":[{"value":[1,"1"]},{"value":[1,"2"]}]}});
+        assert_eq!(
+            reading(&two),
+            Ok(Reading::NoData("2 series where one is expected".into()))
+        );
+        let nan = json!({"status":"success","data":{"resultType":"vector","result":[{"value":[1,"NaN"]}]}});
+        assert_eq!(reading(&nan), Ok(Reading::NoData("value is NaN".into())));
+        let scalar = json!({"status":"success","data":{"resultType":"scalar","result":[1,"3"]}});
+        assert_eq!(reading(&scalar), Ok(Reading::Value(3.0)));
+        let err = json!({"status":"error","errorType":"bad_data","error":"parse error"});
+        assert!(reading(&err).unwrap_err().contains("bad_data: parse error"));
+    }
+}

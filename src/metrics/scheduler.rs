@@ -1,0 +1,165 @@
+//! Checks every active canary whose criteria have queries, every `check_interval`, from the
+//! store (so checking resumes after a restart), canary and baseline at the same evaluation time.
+
+use super::prometheus::{Prometheus, Reading, Vars, render};
+use crate::Clock;
+use crate::config::Config;
+use crate::domain::{Deploy, Input, Sample, State};
+use crate::engine::Engine;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// States in which the bot reads the signals: watching the canary, or verifying the rollback.
+const WATCHED: &[&str] = &["canary", "breached", "rolled_back"];
+
+pub struct Scheduler {
+    pub engine: Arc<Engine>,
+    pub config: Arc<Config>,
+    pub prometheus: Arc<Prometheus>,
+    pub clock: Clock,
+    /// When each deploy was last checked (in memory: after a restart every canary is due).
+    pub last: Mutex<HashMap<String, i64>>,
+}
+
+impl Scheduler {
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.clone().pass().await {
+                tracing::warn!(error = %e, "scheduler pass failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Starts the checks that are due; returns how many.
+    pub async fn pass(self: Arc<Self>) -> Result<usize, crate::store::StoreError> {
+        let now = (self.clock)();
+        let mut started = 0;
+        for state in WATCHED {
+            for row in self.engine.store().deploys(None, Some(state), 1000).await? {
+                let Some(service) = self.config.service(&row.service) else {
+                    continue;
+                };
+                let interval = service.check_interval.as_millis() as i64;
+                let due = {
+                    let mut last = self.last.lock().map_err(|_| {
+                        crate::store::StoreError::Corrupt("scheduler lock poisoned".into())
+                    })?;
+                    match last.get(&row.id) {
+                        Some(at) if now - at < interval => false,
+                        _ => {
+                            last.insert(row.id.clone(), now);
+                            true
+                        }
+                    }
+                };
+                if !due {
+                    continue;
+                }
+                started += 1;
+                let me = self.clone();
+                tokio::spawn(async move { me.check(&row.id, now).await });
+            }
+        }
+        Ok(started)
+    }
+
+    /// One check of one deploy: every criterion with a query, both tracks, one evaluation time.
+    pub async fn check(&self, deploy_id: &str, now_ms: i64) {
+        let deploy = match self.engine.load(deploy_id).await {
+            Ok((d, _)) => d,
+            Err(e) => {
+                tracing::warn!(deploy = deploy_id, error = %e, "cannot load a watched deploy");
+                return;
+            }
+        };
+        if !matches!(
+            deploy.state,
+            State::Canary | State::Breached | State::RolledBack
+        ) {
+            return;
+        }
+        let input = self.read(&deploy, now_ms).await;
+        if let Some(input) = input {
+            if let Err(e) = self.engine.apply(deploy_id, input, "prometheus").await {
+                tracing::warn!(deploy = deploy_id, error = %e, "scheduled check not applied");
+            }
+        }
+    }
+
+    async fn read(&self, deploy: &Deploy, now_ms: i64) -> Option<Input> {
+        let tracks = self
+            .config
+            .service(&deploy.info.service)
+            .map(|s| s.tracks.clone())
+            .unwrap_or_default();
+        let at_s = now_ms as f64 / 1000.0;
+        let queried: Vec<_> = deploy
+            .policy
+            .criteria
+            .iter()
+            .filter_map(|c| c.query.as_ref().map(|q| (c.name.clone(), q.clone())))
+            .collect();
+        if queried.is_empty() {
+            return None;
+        }
+        let vars = |track: &str| Vars {
+            track: if track == "canary" {
+                &tracks.canary
+            } else {
+                &tracks.baseline
+            },
+            service: &deploy.info.service,
+            environment: &deploy.info.environment,
+            version: &deploy.info.version,
+        };
+        let mut calls = Vec::new();
+        for (name, q) in &queried {
+            let canary = render(q, &vars("canary"));
+            let baseline = render(q, &vars("baseline"));
+            let p = self.prometheus.clone();
+            let name = name.clone();
+            calls.push(tokio::spawn(async move {
+                let (c, b) = tokio::join!(p.query(&canary, at_s), p.query(&baseline, at_s));
+                (name, c, b)
+            }));
+        }
+        let mut samples = Vec::new();
+        for call in calls {
+            let Ok((criterion, canary, baseline)) = call.await else {
+                continue;
+            };
+            let (canary, baseline) = match (canary, baseline) {
+                (Ok(c), Ok(b)) => (c, b),
+                (Err(e), _) | (_, Err(e)) => {
+                    return Some(Input::MetricsUnavailable { error: e });
+                }
+            };
+            let mut why = Vec::new();
+            let value = |r: Reading, track: &str, why: &mut Vec<String>| match r {
+                Reading::Value(v) => Some(v),
+                Reading::NoData(reason) => {
+                    why.push(format!("{track}: {reason}"));
+                    None
+                }
+            };
+            let canary = value(canary, "canary", &mut why);
+            let baseline = value(baseline, "baseline", &mut why);
+            samples.push(Sample {
+                criterion,
+                canary,
+                baseline,
+                no_data_reason: (!why.is_empty()).then(|| why.join("; ")),
+            });
+        }
+        Some(Input::Check {
+            samples,
+            at_ms: Some(now_ms),
+        })
+    }
+}
