@@ -9,6 +9,7 @@ use crate::discord::chat::DiscordChat;
 use crate::discord::inbound::DiscordInbound;
 use crate::domain::Input;
 use crate::engine::Engine;
+use crate::metrics::alertmanager::AlertHook;
 use crate::metrics::prometheus::Prometheus;
 use crate::metrics::scheduler::Scheduler;
 use crate::rollback::RollbackExecutor;
@@ -225,6 +226,14 @@ pub async fn start(
             counters: counters.clone(),
             verifier,
             clock: options.clock.clone(),
+        }));
+    }
+    if config.alertmanager.is_some() {
+        surfaces.push(crate::metrics::alertmanager::routes(AlertHook {
+            engine: engine.clone(),
+            config: config.clone(),
+            counters: counters.clone(),
+            unmatched: counters.alerts_unmatched.clone(),
         }));
     }
     let addr = listener.local_addr()?;

@@ -23,6 +23,8 @@ pub struct Config {
     pub discord: Option<DiscordConfig>,
     #[serde(default)]
     pub prometheus: Option<PrometheusConfig>,
+    #[serde(default)]
+    pub alertmanager: Option<AlertmanagerConfig>,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,
     /// Ties one person's identities across platforms: one person, one vote.
@@ -68,6 +70,25 @@ pub struct SlackConfig {
     /// How long user-group memberships are trusted before asking Slack again.
     #[serde(default = "default_group_cache", with = "humantime_serde")]
     pub group_cache: Duration,
+}
+
+/// Alertmanager's webhook receiver: bearer tokens and the labels that name a deploy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Any one of these may be sent as `Authorization: Bearer …` (http_config.authorization).
+    pub tokens: Vec<String>,
+    #[serde(default = "default_service_label")]
+    pub service_label: String,
+    #[serde(default = "default_environment_label")]
+    pub environment_label: String,
+}
+
+fn default_service_label() -> String {
+    "service".into()
+}
+fn default_environment_label() -> String {
+    "environment".into()
 }
 
 /// Where criteria with a `query` are checked.
@@ -518,6 +539,19 @@ impl Config {
                     "discord.api_url: `{}` must start with http:// or https://",
                     d.api_url
                 ));
+            }
+        }
+        if let Some(a) = &self.alertmanager {
+            if a.tokens.is_empty() {
+                out.push("alertmanager.tokens: at least one token is needed; alerts are never accepted unauthenticated".into());
+            }
+            for (i, t) in a.tokens.iter().enumerate() {
+                if t.len() < 16 {
+                    out.push(format!(
+                        "alertmanager.tokens[{i}]: too short ({} characters); use at least 16",
+                        t.len()
+                    ));
+                }
             }
         }
         if let Some(p) = &self.prometheus {

@@ -455,6 +455,8 @@ pub struct Deploy {
     pub verify_consecutive: u32,
     pub window_passed: bool,
     pub metrics_down: bool,
+    /// Alerts firing now, by name.
+    pub firing_alerts: std::collections::BTreeSet<String>,
     pub rolled_back_at_ms: Option<i64>,
     pub verify_timed_out: bool,
 }
@@ -574,6 +576,7 @@ impl Deploy {
             verify_consecutive: 0,
             window_passed: false,
             metrics_down: false,
+            firing_alerts: Default::default(),
             rolled_back_at_ms: None,
             verify_timed_out: false,
         };
@@ -615,7 +618,13 @@ impl Deploy {
             EventData::MetricsUnavailable { .. } => self.metrics_down = true,
             EventData::MetricsRestored {} => self.metrics_down = false,
             EventData::VerifyTimedOut { .. } => self.verify_timed_out = true,
-            EventData::Alert { .. } => {}
+            EventData::Alert { name, firing, .. } => {
+                if *firing {
+                    self.firing_alerts.insert(name.clone());
+                } else {
+                    self.firing_alerts.remove(name);
+                }
+            }
             EventData::Recovered {
                 criterion,
                 canary,
@@ -1137,6 +1146,10 @@ impl Work {
     }
 
     fn alert(&mut self, name: String, firing: bool, annotations: BTreeMap<String, String>) {
+        // Alertmanager repeats firing alerts every repeat_interval: record changes only.
+        if firing == self.d.firing_alerts.contains(&name) {
+            return;
+        }
         let summary = annotations
             .get("summary")
             .or_else(|| annotations.get("description"))

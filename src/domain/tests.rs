@@ -675,6 +675,18 @@ fn a_firing_alert_is_a_breach_at_once() {
             "breach_detected"
         ]
     );
+    let repeat = h.feed(
+        Input::Alert {
+            name: "HighErrorRate".into(),
+            firing: true,
+            annotations: annotations.clone(),
+        },
+        10_000,
+    );
+    assert!(
+        repeat.events.is_empty(),
+        "a repeated notification records nothing"
+    );
     h.feed(
         Input::Alert {
             name: "HighErrorRate".into(),

@@ -1,1 +1,135 @@
-//! Alertmanager webhooks (version 4).
+//! `POST /hooks/alertmanager`: Alertmanager's webhook (version 4), bearer-token authenticated.
+//! Firing alerts are matched to active canaries by the service (and, when present, environment)
+//! label; a firing alert during a canary is a breach at once.
+
+use crate::auth::bearer_ok;
+use crate::config::Config;
+use crate::domain::Input;
+use crate::engine::Engine;
+use crate::server::{ApiError, AppState, Counters};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Clone)]
+pub struct AlertHook {
+    pub engine: Arc<Engine>,
+    pub config: Arc<Config>,
+    pub counters: Arc<Counters>,
+    /// Alerts that matched no active canary: counted, not stored.
+    pub unmatched: Arc<AtomicU64>,
+}
+
+pub fn routes(state: AlertHook) -> Router<AppState> {
+    Router::new()
+        .route("/hooks/alertmanager", post(receive))
+        .with_state(state)
+}
+
+#[derive(Debug, Deserialize)]
+struct Notification {
+    #[serde(default)]
+    version: Option<String>,
+    alerts: Vec<Alert>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Alert {
+    status: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(cfg) = &s.config.alertmanager else {
+        return ApiError::new(StatusCode::NOT_FOUND, "no [alertmanager] section").into_response();
+    };
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if !bearer_ok(auth, &cfg.tokens) {
+        s.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong Authorization: Bearer token",
+        )
+        .into_response();
+    }
+    let n: Notification = match serde_json::from_slice(&body) {
+        Ok(n) => n,
+        Err(e) => {
+            return ApiError::bad_request(format!("malformed Alertmanager notification: {e}"))
+                .into_response();
+        }
+    };
+    if let Some(v) = &n.version {
+        if v != "4" {
+            return ApiError::bad_request(format!(
+                "version: `{v}` is not Alertmanager webhook version 4"
+            ))
+            .into_response();
+        }
+    }
+    let store = s.engine.store();
+    let (mut matched, mut unmatched) = (0u64, 0u64);
+    for alert in n.alerts {
+        let name = alert
+            .labels
+            .get("alertname")
+            .cloned()
+            .unwrap_or_else(|| "unnamed".into());
+        let firing = alert.status == "firing";
+        let Some(service) = alert.labels.get(&cfg.service_label) else {
+            unmatched += 1;
+            continue;
+        };
+        let environment = alert.labels.get(&cfg.environment_label);
+        let mut hit = false;
+        for state in ["canary", "breached"] {
+            let rows = match store.deploys(Some(service), Some(state), 100).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "store error");
+                    return ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal store error; see the server log",
+                    )
+                    .into_response();
+                }
+            };
+            for row in rows {
+                if environment.is_some_and(|e| *e != row.environment) {
+                    continue;
+                }
+                hit = true;
+                let input = Input::Alert {
+                    name: name.clone(),
+                    firing,
+                    annotations: alert.annotations.clone(),
+                };
+                if let Err(e) = s.engine.apply(&row.id, input, "alertmanager").await {
+                    return ApiError::from(e).into_response();
+                }
+            }
+        }
+        if hit {
+            matched += 1;
+        } else {
+            unmatched += 1;
+        }
+    }
+    s.unmatched.fetch_add(unmatched, Ordering::Relaxed);
+    (
+        StatusCode::OK,
+        axum::Json(json!({"matched": matched, "unmatched": unmatched})),
+    )
+        .into_response()
+}

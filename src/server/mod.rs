@@ -28,6 +28,8 @@ pub struct Counters {
     pub auth_failures: AtomicU64,
     pub webhooks_accepted: AtomicU64,
     pub redeliveries: AtomicU64,
+    /// Alertmanager alerts that matched no active canary.
+    pub alerts_unmatched: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -159,12 +161,16 @@ async fn metrics(State(s): State<AppState>) -> Response {
          # HELP canarybot_redeliveries_total Webhook redeliveries answered from the record.\n\
          # TYPE canarybot_redeliveries_total counter\n\
          canarybot_redeliveries_total {}\n\
+         # HELP canarybot_alerts_unmatched_total Alertmanager alerts that matched no active canary.\n\
+         # TYPE canarybot_alerts_unmatched_total counter\n\
+         canarybot_alerts_unmatched_total {}\n\
          # HELP canarybot_outbox_backlog Effects not yet delivered.\n\
          # TYPE canarybot_outbox_backlog gauge\n\
          canarybot_outbox_backlog {backlog}\n",
         c.auth_failures.load(Ordering::Relaxed),
         c.webhooks_accepted.load(Ordering::Relaxed),
         c.redeliveries.load(Ordering::Relaxed),
+        c.alerts_unmatched.load(Ordering::Relaxed),
     );
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()
 }

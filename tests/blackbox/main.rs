@@ -1,6 +1,7 @@
 //! Black-box tests: the real server over real HTTP on loopback, on SQLite and on PostgreSQL
 //! (when CANARYBOT_TEST_POSTGRES_URL is set; otherwise those variants say SKIPPED).
 
+mod alertmanager;
 mod api;
 mod cli;
 mod discord;

@@ -21,6 +21,7 @@ pub const SECRET: &str = "test-secret-0123456789";
 pub const OLD_SECRET: &str = "older-secret-0123456789";
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 pub const POSTGRES_ENV: &str = "CANARYBOT_TEST_POSTGRES_URL";
+pub const ALERTMANAGER_TOKEN: &str = "am-token-0123456789abcdef";
 pub const SLACK_SECRET: &str = "slack-signing-secret-new";
 pub const SLACK_OLD_SECRET: &str = "slack-signing-secret-old";
 
@@ -242,6 +243,8 @@ pub struct Setup {
     /// The fake (or real) Prometheus; adds service `api`, whose criteria are queries checked every
     /// second (tracks canary/stable).
     pub prometheus: Option<String>,
+    /// Accept Alertmanager webhooks with `ALERTMANAGER_TOKEN`.
+    pub alertmanager: bool,
 }
 
 impl Default for Setup {
@@ -258,6 +261,7 @@ impl Default for Setup {
             search_in_slack: false,
             discord_api: None,
             prometheus: None,
+            alertmanager: false,
         }
     }
 }
@@ -359,10 +363,15 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
         ),
         None => (String::new(), String::new()),
     };
-    let prometheus = match &setup.prometheus {
+    let mut prometheus = match &setup.prometheus {
         Some(url) => format!("[prometheus]\nurl = \"{url}\"\ntimeout = \"2s\"\n"),
         None => String::new(),
     };
+    if setup.alertmanager {
+        prometheus.push_str(&format!(
+            "[alertmanager]\ntokens = [\"{ALERTMANAGER_TOKEN}\"]\n"
+        ));
+    }
     // Written without format! so the PromQL templates keep their braces.
     let api_service = match &setup.prometheus {
         Some(_) => [
