@@ -11,5 +11,6 @@ pub mod fake_slack;
 mod flow;
 mod hooks;
 mod prometheus;
+mod real_prometheus;
 mod slack;
 pub mod support;

@@ -245,6 +245,8 @@ pub struct Setup {
     pub prometheus: Option<String>,
     /// Accept Alertmanager webhooks with `ALERTMANAGER_TOKEN`.
     pub alertmanager: bool,
+    /// Replace the `api` service's two query templates (error ratio, p99 latency).
+    pub api_queries: Option<[&'static str; 2]>,
 }
 
 impl Default for Setup {
@@ -262,6 +264,7 @@ impl Default for Setup {
             discord_api: None,
             prometheus: None,
             alertmanager: false,
+            api_queries: None,
         }
     }
 }
@@ -379,10 +382,10 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
             &format!("canary_window = \"{}\"\non_pass = \"{}\"\n", setup.canary_window, setup.on_pass),
             "verify_checks = 2\nno_data_limit = 3\ntracks = { canary = \"canary\", baseline = \"stable\" }\n",
             "[[service.criteria]]\nname = \"error ratio\"\n",
-            "query = 'sum(rate(http_errors_total{service=\"{{service}}\",track=\"{{track}}\"}[1m]))'\n",
+            &format!("query = '{}'\n", setup.api_queries.map(|q| q[0]).unwrap_or("sum(rate(http_errors_total{service=\"{{service}}\",track=\"{{track}}\"}[1m]))")),
             "max = 0.05\nmax_ratio = 3\nfailure_limit = 2\nunit = \"%\"\n",
             "[[service.criteria]]\nname = \"p99 latency\"\n",
-            "query = 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service=\"{{service}}\",track=\"{{track}}\"}[1m])))'\n",
+            &format!("query = '{}'\n", setup.api_queries.map(|q| q[1]).unwrap_or("histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service=\"{{service}}\",track=\"{{track}}\"}[1m])))")),
             "max = 0.5\nfailure_limit = 2\nunit = \"s\"\n",
             &match executor_url {
                 Some(url) => format!("[service.rollback]\nkind = \"webhook\"\nurl = \"{url}\"\ntimeout = \"2s\"\nretries = 0\nbackoff = \"50ms\"\n"),

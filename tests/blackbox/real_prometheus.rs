@@ -1,0 +1,184 @@
+//! End to end against a real Prometheus (Debian's `prometheus`, installed by `.ci/run`): the test
+//! serves canary and baseline series, Prometheus scrapes them every second, and the bot detects
+//! the breach and verifies recovery by itself.
+
+use crate::support::{Backend, ExecutorMode, Setup, TestApp};
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+/// CI sets this so a missing Prometheus fails instead of skipping.
+const REQUIRE: &str = "CANARYBOT_REQUIRE_PROMETHEUS";
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The application's own `/metrics`: two gauges per signal, the test moves them.
+#[derive(Clone)]
+struct Exporter {
+    values: Arc<Mutex<[f64; 4]>>, // errors canary, errors stable, latency canary, latency stable
+}
+
+impl Exporter {
+    fn text(&self) -> String {
+        let v = *self.values.lock().expect("values");
+        format!(
+            "# TYPE app_error_ratio gauge\n\
+             app_error_ratio{{service=\"api\",track=\"canary\"}} {}\n\
+             app_error_ratio{{service=\"api\",track=\"stable\"}} {}\n\
+             # TYPE app_latency_p99_seconds gauge\n\
+             app_latency_p99_seconds{{service=\"api\",track=\"canary\"}} {}\n\
+             app_latency_p99_seconds{{service=\"api\",track=\"stable\"}} {}\n",
+            v[0], v[1], v[2], v[3]
+        )
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_catches_the_breach_and_sees_recovery() {
+    if !std::path::Path::new(PROMETHEUS).exists() {
+        assert!(
+            std::env::var(REQUIRE).is_err(),
+            "{REQUIRE} is set but {PROMETHEUS} is missing"
+        );
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: real-Prometheus test; install Debian's `prometheus` (apt-get install prometheus)"
+        );
+        return;
+    }
+    let exporter = Exporter {
+        values: Arc::new(Mutex::new([0.01, 0.01, 0.2, 0.2])),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind exporter");
+    let target = listener.local_addr().expect("addr");
+    let e = exporter.clone();
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let e = e.clone();
+            async move { e.text() }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .expect("write prometheus.yml");
+    let port = free_port();
+    let child = Command::new(PROMETHEUS)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus");
+    let _prometheus = Running(child);
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..150 {
+        // Ready, and the first scrape landed.
+        let q = http
+            .get(format!("{url}/api/v1/query"))
+            .query(&[("query", "app_error_ratio")])
+            .send()
+            .await;
+        if let Ok(r) = q {
+            if let Ok(v) = r.json::<serde_json::Value>().await {
+                if v["data"]["result"].as_array().is_some_and(|a| a.len() == 2) {
+                    ready = true;
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ready, "Prometheus never scraped the test's /metrics");
+
+    let setup = Setup {
+        prometheus: Some(url),
+        executor: Some(ExecutorMode::Done),
+        api_queries: Some([
+            "app_error_ratio{service=\"{{service}}\",track=\"{{track}}\"}",
+            "app_latency_p99_seconds{service=\"{{service}}\",track=\"{{track}}\"}",
+        ]),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(Backend::Sqlite, setup).await else {
+        return;
+    };
+    let (status, body) = app
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "started", "service": "api", "version": "7.1.0"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["deploy_id"].as_str().expect("id").to_string();
+    for _ in 0..100 {
+        if app
+            .kinds(&id)
+            .await
+            .iter()
+            .filter(|k| *k == "check_passed")
+            .count()
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.state(&id).await, "canary");
+
+    // The canary's error ratio climbs; Prometheus scrapes it; the bot breaches on its own.
+    exporter.values.lock().expect("values")[0] = 0.2;
+    app.wait_state(&id, "breached").await;
+    let t = app.timeline(&id).await;
+    let failed = t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["kind"] == "check_failed")
+        .cloned()
+        .expect("check_failed");
+    assert_eq!(failed["details"]["canary"], 0.2);
+    assert_eq!(failed["details"]["baseline"], 0.01);
+
+    // Roll back; the canary series disappears from the exporter's point of view (stays stale),
+    // the stable track is healthy: recovery is verified from Prometheus alone.
+    let (status, _) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
+    assert_eq!(status, 202);
+    app.wait_state(&id, "rollback_verified").await;
+    app.finish().await;
+}
