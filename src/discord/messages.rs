@@ -61,10 +61,15 @@ fn embed(root: &RootView) -> CreateEmbed {
         e = e.url(url.clone());
     }
     for c in &root.criteria {
+        let view = c
+            .link
+            .as_ref()
+            .map(|l| format!(" · [side by side]({l})"))
+            .unwrap_or_default();
         e = e.field(
             c.name.clone(),
             format!(
-                "canary {} · breach after {} failing",
+                "canary {} · breach after {} failing{view}",
                 c.bounds, c.failure_limit
             ),
             false,

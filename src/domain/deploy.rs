@@ -457,6 +457,8 @@ pub struct Deploy {
     pub metrics_down: bool,
     /// Alerts firing now, by name.
     pub firing_alerts: std::collections::BTreeSet<String>,
+    /// The criteria the breach named.
+    pub breached_criteria: Vec<String>,
     pub rolled_back_at_ms: Option<i64>,
     pub verify_timed_out: bool,
 }
@@ -577,6 +579,7 @@ impl Deploy {
             window_passed: false,
             metrics_down: false,
             firing_alerts: Default::default(),
+            breached_criteria: Vec::new(),
             rolled_back_at_ms: None,
             verify_timed_out: false,
         };
@@ -642,10 +645,11 @@ impl Deploy {
                     (s.canary, s.baseline) = (*canary, *baseline);
                 }
             }
-            EventData::BreachDetected { .. } => {
+            EventData::BreachDetected { criteria } => {
                 if self.state == State::Canary {
                     self.state = State::Breached;
                 }
+                self.breached_criteria.extend(criteria.iter().cloned());
             }
             EventData::CanaryWindowPassed { .. } => self.window_passed = true,
             EventData::VoteCast { voter, choice, .. } => self.tally.record(voter, *choice),

@@ -66,9 +66,33 @@ pub struct CriterionRow {
     pub baseline: Option<f64>,
     pub verdict: Option<Verdict>,
     pub failures: u32,
+    /// This criterion is one the breach named.
+    #[serde(default)]
+    pub breached: bool,
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// A side-by-side view of canary and baseline.
+    #[serde(default)]
+    pub link: Option<String>,
 }
 
 impl CriterionRow {
+    /// The verdict column: `✅ pass`, `⚠️ failing 2/3`, `❌ breached`, `❔ no data`, `⏳ waiting`.
+    pub fn verdict_cell(&self) -> String {
+        match self.verdict {
+            None => "⏳ waiting".to_string(),
+            Some(Verdict::Pass) => "✅ pass".to_string(),
+            Some(Verdict::NoData) => "❔ no data".to_string(),
+            Some(Verdict::Fail) if self.breached => "❌ breached".to_string(),
+            Some(Verdict::Fail) => format!("⚠️ failing {}/{}", self.failures, self.failure_limit),
+        }
+    }
+
+    /// A value with this criterion's unit: `250ms`, `2%`, `120 req/s`.
+    pub fn value(&self, v: Option<f64>) -> String {
+        with_unit(v, self.unit.as_deref())
+    }
+
     /// `✅ passing`, `❌ failing 2/3`, `❔ no data`, `⏳ waiting for data`
     pub fn status(&self) -> String {
         match self.verdict {
@@ -177,6 +201,13 @@ impl RootView {
                 values(c.canary, c.baseline)
             ));
         }
+        for c in self.criteria.iter().filter(|c| c.link.is_some()) {
+            text.push_str(&format!(
+                "  {} side by side: {}\n",
+                c.name,
+                c.link.clone().unwrap_or_default()
+            ));
+        }
         text.push_str(&format!(
             "Deciders: {} · {}",
             self.deciders.join(", "),
@@ -229,23 +260,27 @@ pub fn status_table(root: &RootView) -> String {
         .map(|c| {
             vec![
                 c.name.clone(),
-                num(c.baseline),
-                num(c.canary),
-                c.verdict
-                    .map(|v| v.as_str().to_string())
-                    .unwrap_or_else(|| "waiting".into()),
-                format!("{}/{}", c.failures, c.failure_limit),
+                c.value(c.baseline),
+                c.value(c.canary),
+                c.bounds.clone(),
+                c.verdict_cell(),
             ]
         })
         .collect();
     table(
-        &["criterion", "baseline", "canary", "verdict", "failures"],
+        &["criterion", "baseline", "canary", "bound", "verdict"],
         &live,
     )
 }
 
-fn num(v: Option<f64>) -> String {
-    v.map(fmt_num).unwrap_or_else(|| "—".into())
+/// `250ms`, `2%`, `120 req/s`; units of one or two symbols stick to the number.
+pub fn with_unit(v: Option<f64>, unit: Option<&str>) -> String {
+    match (v, unit) {
+        (None, _) => "—".into(),
+        (Some(v), None) => fmt_num(v),
+        (Some(v), Some(u)) if u.chars().count() <= 2 => format!("{}{u}", fmt_num(v)),
+        (Some(v), Some(u)) => format!("{} {u}", fmt_num(v)),
+    }
 }
 
 /// The root as it stands for this deploy.
@@ -264,6 +299,9 @@ pub fn root_view(d: &Deploy) -> RootView {
                 baseline: st.and_then(|s| s.baseline),
                 verdict: st.and_then(|s| s.last),
                 failures: st.map(|s| s.consecutive_failures).unwrap_or(0),
+                breached: d.breached_criteria.contains(&c.name),
+                unit: c.unit.clone(),
+                link: c.link.clone(),
             }
         })
         .collect();

@@ -720,3 +720,28 @@ fn no_recovery_within_the_verify_timeout_is_called_out() {
     assert!(out.effects.iter().any(|e| matches!(e, Effect::Chat(ChatEffect::Reply { message }) if message.loud && !message.mentions.is_empty())));
     assert!(h.feed(Input::Tick, 60_000).events.is_empty(), "said once");
 }
+
+#[test]
+fn the_side_by_side_table() {
+    let mut p = policy();
+    p.criteria[1].unit = Some("s".into());
+    p.criteria[0].unit = Some("req/s".into());
+    let mut h = Harness::new(p);
+    h.check(0.002, 0.9);
+    h.check(0.002, 0.9);
+    let root = super::render::root_view(&h.deploy());
+    let table = root.status_table();
+    let header = table.lines().nth(1).unwrap_or_default().to_string();
+    for col in ["criterion", "baseline", "canary", "bound", "verdict"] {
+        assert!(header.contains(col), "{table}");
+    }
+    assert!(
+        table.contains("0.9s") && table.contains("0.2s"),
+        "units stick to the number: {table}"
+    );
+    assert!(table.contains("0.002 req/s"), "{table}");
+    assert!(table.contains("❌ breached"), "{table}");
+    assert!(table.contains("✅ pass"), "{table}");
+    assert_eq!(super::render::with_unit(Some(250.0), Some("ms")), "250ms");
+    assert_eq!(super::render::with_unit(None, Some("ms")), "—");
+}

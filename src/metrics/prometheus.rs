@@ -1,6 +1,7 @@
 //! Prometheus instant queries (`/api/v1/query`) for a criterion's two tracks.
 
-use crate::config::PrometheusConfig;
+use crate::config::{Config, PrometheusConfig, Tracks};
+use crate::domain::{Criterion, DeployInfo};
 use std::time::Duration;
 
 pub struct Prometheus {
@@ -67,6 +68,57 @@ pub fn reading(body: &serde_json::Value) -> Result<Reading, String> {
         Ok(v) if v.is_finite() => Ok(Reading::Value(v)),
         Ok(_) => Ok(Reading::NoData(format!("value is {text}"))),
         Err(_) => Ok(Reading::NoData(format!("value `{text}` is not a number"))),
+    }
+}
+
+/// Gives each criterion its side-by-side view, rendered when the criteria are locked: its own
+/// `link` template (`{{service}}`, `{{environment}}`, `{{version}}`, `{{from}}`, `{{to}}` — times in
+/// epoch ms, `to` is `now`), else a Prometheus graph of its query for both tracks.
+pub fn lock_links(
+    config: &Config,
+    tracks: &Tracks,
+    info: &DeployInfo,
+    started_ms: i64,
+    criteria: &mut [Criterion],
+) {
+    for c in criteria.iter_mut() {
+        if let Some(template) = &c.link {
+            c.link = Some(
+                template
+                    .replace("{{service}}", &info.service)
+                    .replace("{{environment}}", &info.environment)
+                    .replace("{{version}}", &info.version)
+                    .replace("{{from}}", &(started_ms - 5 * 60 * 1000).to_string())
+                    .replace("{{to}}", "now"),
+            );
+            continue;
+        }
+        let (Some(q), Some(p)) = (&c.query, &config.prometheus) else {
+            continue;
+        };
+        let vars = |track: &str| Vars {
+            track: if track == "canary" {
+                &tracks.canary
+            } else {
+                &tracks.baseline
+            },
+            service: &info.service,
+            environment: &info.environment,
+            version: &info.version,
+        };
+        let ui = p.ui_url.clone().unwrap_or_else(|| p.url.clone());
+        let graph = format!("{}/graph", ui.trim_end_matches('/'));
+        let params = [
+            ("g0.expr", render(q, &vars("canary"))),
+            ("g0.tab", "0".into()),
+            ("g0.range_input", "1h".into()),
+            ("g1.expr", render(q, &vars("baseline"))),
+            ("g1.tab", "0".into()),
+            ("g1.range_input", "1h".into()),
+        ];
+        if let Ok(url) = reqwest::Url::parse_with_params(&graph, &params) {
+            c.link = Some(url.to_string());
+        }
     }
 }
 

@@ -214,7 +214,7 @@ async fn handle_deploy(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value),
                     .collect();
                 return Err(ApiError::bad_request(problems.join("; ")));
             }
-            let policy = service
+            let mut policy = service
                 .policy(hook.criteria)
                 .map_err(ApiError::bad_request)?;
             let info = DeployInfo {
@@ -227,6 +227,13 @@ async fn handle_deploy(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value),
                 description: hook.description,
                 url: hook.url,
             };
+            crate::metrics::prometheus::lock_links(
+                &s.config,
+                &service.tracks,
+                &info,
+                engine.now(),
+                &mut policy.criteria,
+            );
             let applied = engine.start(info, policy, "deploy-webhook").await?;
             if !applied.created && applied.deploy.info.service != hook.service {
                 return Err(ApiError::new(

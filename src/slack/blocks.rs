@@ -108,7 +108,20 @@ pub fn root_content(root: &RootView) -> SlackMessageContent {
         mentions(&root.deciders),
         root.policy_line()
     )));
-    blocks.push(section(format!("*Live status*\n{}", root.status_table())));
+    let views: Vec<String> = root
+        .criteria
+        .iter()
+        .filter_map(|c| c.link.as_ref().map(|l| format!("<{l}|{}>", c.name)))
+        .collect();
+    let views = if views.is_empty() {
+        String::new()
+    } else {
+        format!("\nSide by side: {}", views.join(" · "))
+    };
+    blocks.push(section(format!(
+        "*Live status*\n{}{views}",
+        root.status_table()
+    )));
     if root.buttons.is_empty() {
         if let Some(outcome) = &root.outcome {
             blocks.push(section(format!("*Outcome:* {outcome}")));

@@ -87,6 +87,25 @@ async fn both_tracks_are_queried_and_a_breach_is_detected(b: Backend) {
         .cloned()
         .expect("breach");
     assert_eq!(breach["details"]["criteria"], json!(["error ratio"]));
+    // The thread links each criterion to a graph of canary and baseline side by side.
+    app.settle_chat().await;
+    let root = app
+        .chat
+        .ops()
+        .into_iter()
+        .find_map(|o| match o {
+            crate::support::ChatOp::Root(t) => Some(t),
+            _ => None,
+        })
+        .expect("root");
+    assert!(
+        root.contains(&format!("{}/graph?g0.expr=", prom.url)),
+        "{root}"
+    );
+    assert!(
+        root.contains("track%3D%22canary%22") && root.contains("track%3D%22stable%22"),
+        "{root}"
+    );
     // Every check's values are stored.
     let samples = app
         .running
