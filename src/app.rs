@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// How often open canaries are checked for a closed canary window.
+/// How often open canaries are checked for a closed window, and rollbacks for a verify deadline.
 const TICK: Duration = Duration::from_secs(2);
 
 /// A running canarybot: server and workers.
@@ -265,16 +265,19 @@ async fn ticker(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
             _ = tokio::time::sleep(TICK) => {}
             _ = shutdown.changed() => return,
         }
-        let open = match engine.store().deploys(None, Some("canary"), 1000).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(error = %e, "ticker cannot list deploys");
-                continue;
-            }
-        };
-        for row in open {
-            if let Err(e) = engine.apply(&row.id, Input::Tick, "clock").await {
-                tracing::warn!(deploy = %row.id, error = %e, "tick failed");
+        // Canaries wait for their window; rolled-back deploys for their verify deadline.
+        for state in ["canary", "rolled_back"] {
+            let rows = match engine.store().deploys(None, Some(state), 1000).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "ticker cannot list deploys");
+                    continue;
+                }
+            };
+            for row in rows {
+                if let Err(e) = engine.apply(&row.id, Input::Tick, "clock").await {
+                    tracing::warn!(deploy = %row.id, error = %e, "tick failed");
+                }
             }
         }
     }

@@ -12,7 +12,47 @@ on_both_backends!(
     the_window_passes_and_promotes,
     recovery_is_verified_after_the_rollback,
     a_restart_resumes_checking,
+    no_recovery_in_time_is_called_out,
 );
+
+async fn no_recovery_in_time_is_called_out(b: Backend) {
+    let setup = Setup {
+        executor: Some(ExecutorMode::Done),
+        ..Setup::default()
+    };
+    let Some((app, prom)) = prom_app(b, setup).await else {
+        return;
+    };
+    healthy(&prom);
+    prom.set(&errors_query("canary"), Some(0.3));
+    let id = start_api(&app, "9.0.0").await;
+    app.wait_state(&id, "breached").await;
+    // The stable track is sick too: rolling back does not help.
+    prom.set(&errors_query("stable"), Some(0.3));
+    let (status, _) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
+    assert_eq!(status, 202);
+    app.wait_state(&id, "rolled_back").await;
+    for _ in 0..100 {
+        if app
+            .kinds(&id)
+            .await
+            .contains(&"verify_timed_out".to_string())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let kinds = app.kinds(&id).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "verify_timed_out").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(app.state(&id).await, "rolled_back");
+    app.settle_chat().await;
+    assert!(app.chat.ops().iter().any(|o| matches!(o, crate::support::ChatOp::Reply { text, loud: true } if text.contains("No recovery"))));
+    app.finish().await;
+}
 
 async fn prom_app(b: Backend, setup: Setup) -> Option<(TestApp, FakePrometheus)> {
     let prom = FakePrometheus::start().await;

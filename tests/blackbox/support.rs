@@ -380,7 +380,7 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
         Some(_) => [
             "\n[[service]]\nname = \"api\"\ndeciders = [\"slack:U01ALICE\"]\ncheck_interval = \"1s\"\n",
             &format!("canary_window = \"{}\"\non_pass = \"{}\"\n", setup.canary_window, setup.on_pass),
-            "verify_checks = 2\nno_data_limit = 3\ntracks = { canary = \"canary\", baseline = \"stable\" }\n",
+            "verify_checks = 2\nno_data_limit = 3\nverify_timeout = \"4s\"\ntracks = { canary = \"canary\", baseline = \"stable\" }\n",
             "[[service.criteria]]\nname = \"error ratio\"\n",
             &format!("query = '{}'\n", setup.api_queries.map(|q| q[0]).unwrap_or("sum(rate(http_errors_total{service=\"{{service}}\",track=\"{{track}}\"}[1m]))")),
             "max = 0.05\nmax_ratio = 3\nfailure_limit = 2\nunit = \"%\"\n",
