@@ -133,6 +133,8 @@ pub fn to_json(d: &Deploy, events: &[Event]) -> Value {
             "canary_window_s": d.policy.canary_window_s,
             "verify_checks": d.policy.verify_checks,
             "executor": d.policy.executor,
+            "no_data_limit": d.policy.no_data_limit,
+            "verify_timeout_s": d.policy.verify_timeout_s,
             "hash": d.policy_hash,
         },
         "events": events.iter().map(event_json).collect::<Vec<_>>(),

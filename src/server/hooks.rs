@@ -206,7 +206,16 @@ async fn handle_deploy(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value),
     let engine = &s.engine;
     let applied = match hook.event {
         DeployEventKind::Started => {
-            let problems = criteria_problems("", &hook.criteria);
+            let mut problems = criteria_problems("", &hook.criteria);
+            if s.config.prometheus.is_none() {
+                for (i, c) in hook.criteria.iter().enumerate() {
+                    if c.query.is_some() {
+                        problems.push(format!(
+                            ".criteria[{i}].query: this server has no [prometheus] to run it"
+                        ));
+                    }
+                }
+            }
             if !problems.is_empty() {
                 let problems: Vec<String> = problems
                     .iter()

@@ -240,6 +240,11 @@ async fn malformed_bodies_are_named_and_change_nothing(b: Backend) {
                    "criteria": [{"name": "5xx ratio", "max": 0.5}]}),
             "`5xx ratio` is already a criterion",
         ),
+        (
+            json!({"event": "started", "service": "checkout", "version": "1",
+                   "criteria": [{"name": "queue depth", "max": 5, "query": "queue_depth"}]}),
+            "criteria[0].query: this server has no [prometheus]",
+        ),
     ];
     for (body, expected) in cases {
         let (status, answer) = app.signed("/hooks/deploy", &body).await;
