@@ -13,6 +13,7 @@ use crate::metrics::alertmanager::AlertHook;
 use crate::metrics::prometheus::Prometheus;
 use crate::metrics::scheduler::Scheduler;
 use crate::rollback::RollbackExecutor;
+use crate::rollback::command::CommandExecutor;
 use crate::rollback::webhook::WebhookExecutor;
 use crate::rollback::worker::ExecutorWorker;
 use crate::server::{AppState, Counters, router};
@@ -106,9 +107,15 @@ pub fn executors(config: &Config) -> anyhow::Result<HashMap<String, Arc<dyn Roll
     for s in &config.services {
         if let Some(r) = &s.rollback {
             let executor: Arc<dyn RollbackExecutor> = match r.kind {
+                RollbackKind::Command => Arc::new(CommandExecutor {
+                    argv: r.argv.clone(),
+                    env: r.env.clone(),
+                    workdir: r.workdir.clone(),
+                    timeout: r.timeout,
+                }),
                 RollbackKind::Webhook => Arc::new(WebhookExecutor {
                     client: client.clone(),
-                    url: r.url.clone(),
+                    url: r.url.clone().unwrap_or_default(),
                     secret: config.executor_secret(r),
                     timeout: r.timeout,
                     retries: r.retries,

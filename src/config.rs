@@ -289,14 +289,28 @@ fn default_baseline_track() -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RollbackKind {
+    /// A signed POST to the deploy system.
     Webhook,
+    /// A program run without a shell (e.g. `kubectl argo rollouts abort …`).
+    Command,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackConfig {
     pub kind: RollbackKind,
-    pub url: String,
+    /// `webhook`: where to POST.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `command`: the program and its arguments (no shell).
+    #[serde(default)]
+    pub argv: Vec<String>,
+    /// `command`: extra environment; values never reach logs or the timeline.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// `command`: working directory.
+    #[serde(default)]
+    pub workdir: Option<String>,
     /// Signs the executor call; defaults to the first `[webhooks] secrets` entry.
     #[serde(default)]
     pub secret: Option<String>,
@@ -658,19 +672,40 @@ impl Config {
                 }
             }
             if let Some(r) = &s.rollback {
-                if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
-                    out.push(format!(
-                        "{key}.rollback.url: `{}` must start with http:// or https://",
-                        r.url
-                    ));
+                match r.kind {
+                    RollbackKind::Webhook => {
+                        match &r.url {
+                            None => out.push(format!(
+                                "{key}.rollback.url: required for kind = \"webhook\""
+                            )),
+                            Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                                out.push(format!(
+                                    "{key}.rollback.url: `{u}` must start with http:// or https://"
+                                ));
+                            }
+                            Some(_) => {}
+                        }
+                        if r.secret.is_none() && self.webhooks.secrets.is_empty() {
+                            out.push(format!(
+                                "{key}.rollback.secret: no secret and no [webhooks] secrets to sign with"
+                            ));
+                        }
+                    }
+                    RollbackKind::Command => {
+                        if r.argv.is_empty() || r.argv[0].trim().is_empty() {
+                            out.push(format!(
+                                "{key}.rollback.argv: name the program and its arguments, e.g. [\"kubectl\", \"argo\", \"rollouts\", \"abort\", \"checkout\"]"
+                            ));
+                        }
+                        if r.url.is_some() {
+                            out.push(format!(
+                                "{key}.rollback.url: not used by kind = \"command\""
+                            ));
+                        }
+                    }
                 }
                 if r.timeout.is_zero() {
                     out.push(format!("{key}.rollback.timeout: must be > 0"));
-                }
-                if r.secret.is_none() && self.webhooks.secrets.is_empty() {
-                    out.push(format!(
-                        "{key}.rollback.secret: no secret and no [webhooks] secrets to sign with"
-                    ));
                 }
             }
         }
@@ -790,6 +825,7 @@ impl ServiceConfig {
             verify_checks: self.verify_checks,
             executor: self.rollback.as_ref().map(|r| match r.kind {
                 RollbackKind::Webhook => "webhook".to_string(),
+                RollbackKind::Command => "command".to_string(),
             }),
             no_data_limit: self.no_data_limit,
             verify_timeout_s: self.verify_timeout.as_secs(),
@@ -956,6 +992,36 @@ timeout = "10s"
         assert_eq!(
             c.slack.as_ref().map(|s| s.api_url.as_str()),
             Some("https://slack.com/api")
+        );
+    }
+
+    #[test]
+    fn rollback_kinds_need_their_keys() {
+        let text = GOOD.replace(
+            "kind = \"webhook\"\nurl = \"http://127.0.0.1:9/rollback\"",
+            "kind = \"command\"",
+        );
+        let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+        assert!(
+            err.contains("service[checkout].rollback.argv: name the program"),
+            "{err}"
+        );
+        let ok = text.replace(
+            "kind = \"command\"",
+            "kind = \"command\"\nargv = [\"kubectl\", \"argo\", \"rollouts\", \"abort\", \"checkout\"]",
+        );
+        let c = Config::from_toml(&ok, &env).expect("valid");
+        let p = c
+            .service("checkout")
+            .expect("svc")
+            .policy(vec![])
+            .expect("policy");
+        assert_eq!(p.executor.as_deref(), Some("command"));
+        let no_url = GOOD.replace("url = \"http://127.0.0.1:9/rollback\"\n", "");
+        let err = Config::from_toml(&no_url, &env).unwrap_err().to_string();
+        assert!(
+            err.contains("rollback.url: required for kind = \"webhook\""),
+            "{err}"
         );
     }
 

@@ -1,5 +1,6 @@
 //! Rollback executors: how canarybot asks a deploy system to act on a decision.
 
+pub mod command;
 pub mod webhook;
 pub mod worker;
 

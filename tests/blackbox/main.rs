@@ -4,6 +4,7 @@
 mod alertmanager;
 mod api;
 mod cli;
+mod command_executor;
 mod discord;
 pub mod fake_discord;
 pub mod fake_prometheus;

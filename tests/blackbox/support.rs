@@ -247,6 +247,8 @@ pub struct Setup {
     pub alertmanager: bool,
     /// Replace the `api` service's two query templates (error ratio, p99 latency).
     pub api_queries: Option<[&'static str; 2]>,
+    /// Replace checkout's `[service.rollback]` section.
+    pub rollback_toml: Option<String>,
 }
 
 impl Default for Setup {
@@ -265,6 +267,7 @@ impl Default for Setup {
             prometheus: None,
             alertmanager: false,
             api_queries: None,
+            rollback_toml: None,
         }
     }
 }
@@ -340,12 +343,15 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
     } else {
         "[]".into()
     };
-    let rollback = match executor_url {
-        Some(url) => format!(
-            "[service.rollback]\nkind = \"webhook\"\nurl = \"{url}\"\ntimeout = \"2s\"\nretries = {}\nbackoff = \"50ms\"\n",
-            setup.retries
-        ),
-        None => String::new(),
+    let rollback = match (&setup.rollback_toml, executor_url) {
+        (Some(toml), _) => toml.clone(),
+        (None, executor_url) => match executor_url {
+            Some(url) => format!(
+                "[service.rollback]\nkind = \"webhook\"\nurl = \"{url}\"\ntimeout = \"2s\"\nretries = {}\nbackoff = \"50ms\"\n",
+                setup.retries
+            ),
+            None => String::new(),
+        },
     };
     let (slack, channel) = match &setup.slack_api {
         Some(url) => (
