@@ -235,6 +235,15 @@ pub async fn start(
             clock: options.clock.clone(),
         }));
     }
+    if config.github.is_some() {
+        surfaces.push(crate::github::hooks::routes(
+            crate::github::hooks::GithubHook {
+                engine: engine.clone(),
+                config: config.clone(),
+                counters: counters.clone(),
+            },
+        ));
+    }
     if config.alertmanager.is_some() {
         surfaces.push(crate::metrics::alertmanager::routes(AlertHook {
             engine: engine.clone(),

@@ -25,6 +25,8 @@ pub struct Config {
     pub prometheus: Option<PrometheusConfig>,
     #[serde(default)]
     pub alertmanager: Option<AlertmanagerConfig>,
+    #[serde(default)]
+    pub github: Option<GithubConfig>,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,
     /// Ties one person's identities across platforms: one person, one vote.
@@ -70,6 +72,25 @@ pub struct SlackConfig {
     /// How long user-group memberships are trusted before asking Slack again.
     #[serde(default = "default_group_cache", with = "humantime_serde")]
     pub group_cache: Duration,
+}
+
+/// GitHub's deployment webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    /// Any one of these may sign (`X-Hub-Signature-256`).
+    pub webhook_secrets: Vec<String>,
+}
+
+/// Which GitHub deployments are this service's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceGithub {
+    /// `owner/name`
+    pub repo: String,
+    /// Deployment environments that are this service's (empty: all of them).
+    #[serde(default)]
+    pub environments: Vec<String>,
 }
 
 /// Alertmanager's webhook receiver: bearer tokens and the labels that name a deploy.
@@ -234,6 +255,9 @@ pub struct ServiceConfig {
     /// Discord channel id for this service's canary threads; none means no Discord thread.
     #[serde(default)]
     pub discord_channel: Option<String>,
+    /// GitHub deployments that announce this service's deploys.
+    #[serde(default)]
+    pub github: Option<ServiceGithub>,
 }
 
 fn one() -> u32 {
@@ -553,6 +577,27 @@ impl Config {
                     "discord.api_url: `{}` must start with http:// or https://",
                     d.api_url
                 ));
+            }
+        }
+        if let Some(g) = &self.github {
+            if g.webhook_secrets.iter().all(|s| s.trim().is_empty()) {
+                out.push("github.webhook_secrets: at least one secret is needed".into());
+            }
+        }
+        for s in &self.services {
+            if let Some(g) = &s.github {
+                if self.github.is_none() {
+                    out.push(format!(
+                        "service[{}].github: set, but there is no [github] section",
+                        s.name
+                    ));
+                }
+                if g.repo.split('/').filter(|p| !p.is_empty()).count() != 2 {
+                    out.push(format!(
+                        "service[{}].github.repo: `{}` is not owner/name",
+                        s.name, g.repo
+                    ));
+                }
             }
         }
         if let Some(a) = &self.alertmanager {

@@ -184,6 +184,13 @@ pub enum Input {
         firing: bool,
         annotations: BTreeMap<String, String>,
     },
+    /// Something a deploy system said that changes nothing but belongs in the timeline.
+    Note {
+        actor: String,
+        text: String,
+        /// Also post it in the thread.
+        announce: bool,
+    },
 }
 
 /// The typed content of a timeline event; `kind` is the tag.
@@ -727,6 +734,16 @@ impl Deploy {
                 w.verify_deadline();
             }
             Input::MetricsUnavailable { error } => w.metrics_unavailable(error),
+            Input::Note {
+                actor,
+                text,
+                announce,
+            } => {
+                w.emit(&actor, text.clone(), EventData::Note { text: text.clone() });
+                if announce {
+                    w.reply(format!("ℹ️ {text}"), vec![], false);
+                }
+            }
             Input::Alert {
                 name,
                 firing,

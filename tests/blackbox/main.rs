@@ -10,6 +10,7 @@ pub mod fake_discord;
 pub mod fake_prometheus;
 pub mod fake_slack;
 mod flow;
+mod github;
 mod hooks;
 mod prometheus;
 mod real_prometheus;

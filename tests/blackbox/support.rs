@@ -21,6 +21,7 @@ pub const SECRET: &str = "test-secret-0123456789";
 pub const OLD_SECRET: &str = "older-secret-0123456789";
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 pub const POSTGRES_ENV: &str = "CANARYBOT_TEST_POSTGRES_URL";
+pub const GITHUB_SECRET: &str = "github-webhook-secret-0123";
 pub const ALERTMANAGER_TOKEN: &str = "am-token-0123456789abcdef";
 pub const SLACK_SECRET: &str = "slack-signing-secret-new";
 pub const SLACK_OLD_SECRET: &str = "slack-signing-secret-old";
@@ -249,6 +250,9 @@ pub struct Setup {
     pub api_queries: Option<[&'static str; 2]>,
     /// Replace checkout's `[service.rollback]` section.
     pub rollback_toml: Option<String>,
+    /// Accept GitHub deployment webhooks signed with `GITHUB_SECRET`; checkout is
+    /// Codertocat/Hello-World in production (the fixtures' repository).
+    pub github: bool,
 }
 
 impl Default for Setup {
@@ -268,6 +272,7 @@ impl Default for Setup {
             alertmanager: false,
             api_queries: None,
             rollback_toml: None,
+            github: false,
         }
     }
 }
@@ -376,6 +381,14 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
         Some(url) => format!("[prometheus]\nurl = \"{url}\"\ntimeout = \"2s\"\n"),
         None => String::new(),
     };
+    let github_service = if setup.github {
+        prometheus.push_str(&format!(
+            "[github]\nwebhook_secrets = [\"{GITHUB_SECRET}\"]\n"
+        ));
+        "github = { repo = \"Codertocat/Hello-World\", environments = [\"production\"] }"
+    } else {
+        ""
+    };
     if setup.alertmanager {
         prometheus.push_str(&format!(
             "[alertmanager]\ntokens = [\"{ALERTMANAGER_TOKEN}\"]\n"
@@ -417,6 +430,7 @@ secrets = ["{SECRET}", "{OLD_SECRET}"]
 [[service]]
 name = "checkout"
 deciders = ["slack:U01ALICE", "slack-group:S01SRE", "discord:4455", "discord-role:6677"]
+{github_service}
 {channel}
 {discord_channel}
 rollback_quorum = {quorum}

@@ -1,0 +1,275 @@
+//! `POST /hooks/github`: `deployment` and `deployment_status` events, signed with
+//! `X-Hub-Signature-256`, each `X-GitHub-Delivery` acted on once.
+
+use crate::auth::verify;
+use crate::config::{Config, ServiceConfig};
+use crate::domain::{DeployInfo, Input, PipelineEvent};
+use crate::engine::{Engine, EngineError};
+use crate::server::{ApiError, AppState, Counters};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
+
+#[derive(Clone)]
+pub struct GithubHook {
+    pub engine: Arc<Engine>,
+    pub config: Arc<Config>,
+    pub counters: Arc<Counters>,
+}
+
+pub fn routes(state: GithubHook) -> Router<AppState> {
+    Router::new()
+        .route("/hooks/github", post(receive))
+        .with_state(state)
+}
+
+/// `ref@sha7`: what GitHub deployed, readable and unique enough.
+fn version_of(deployment: &Value) -> String {
+    let sha = deployment["sha"].as_str().unwrap_or_default();
+    let short = &sha[..sha.len().min(7)];
+    match deployment["ref"].as_str() {
+        Some(r) if !r.is_empty() && r != sha => format!("{r}@{short}"),
+        _ => short.to_string(),
+    }
+}
+
+fn is_rollback(deployment: &Value) -> bool {
+    deployment["task"] == "rollback" || deployment["payload"]["undoes"].is_string()
+}
+
+impl GithubHook {
+    /// The configured service this repository and environment belong to, or why none does.
+    fn service(&self, repo: &str, environment: &str) -> Result<&ServiceConfig, String> {
+        self.config
+            .services
+            .iter()
+            .find(|s| {
+                s.github.as_ref().is_some_and(|g| {
+                    g.repo.eq_ignore_ascii_case(repo)
+                        && (g.environments.is_empty()
+                            || g.environments.iter().any(|e| e == environment))
+                })
+            })
+            .ok_or_else(|| {
+                format!("no service is configured for repository {repo}, environment {environment}")
+            })
+    }
+
+    /// The deploy a rollback deployment undoes: named in its payload, else the service's latest
+    /// deploy in that environment.
+    async fn undone(&self, service: &str, environment: &str, deployment: &Value) -> Option<String> {
+        if let Some(id) = deployment["payload"]["undoes"].as_str() {
+            return Some(id.to_string());
+        }
+        let rows = self
+            .engine
+            .store()
+            .deploys(Some(service), None, 20)
+            .await
+            .ok()?;
+        rows.into_iter()
+            .find(|r| r.environment == environment)
+            .map(|r| r.id)
+    }
+
+    async fn handle(&self, event: &str, v: &Value) -> Result<(StatusCode, Value), ApiError> {
+        if event == "ping" {
+            return Ok((StatusCode::OK, json!({"ok": true, "zen": v["zen"]})));
+        }
+        if event != "deployment" && event != "deployment_status" {
+            return Ok((
+                StatusCode::ACCEPTED,
+                json!({"ignored": format!("event `{event}` is not one canarybot reads")}),
+            ));
+        }
+        let deployment = &v["deployment"];
+        let repo = v["repository"]["full_name"].as_str().unwrap_or_default();
+        let environment = deployment["environment"]
+            .as_str()
+            .unwrap_or("production")
+            .to_string();
+        let service = match self.service(repo, &environment) {
+            Ok(s) => s,
+            Err(reason) => return Ok((StatusCode::ACCEPTED, json!({"ignored": reason}))),
+        };
+        let version = version_of(deployment);
+        let deploy_id = format!("{}:{}:{}", service.name, environment, version);
+        let actor = deployment["creator"]["login"].as_str().map(str::to_string);
+        if event == "deployment" {
+            if is_rollback(deployment) {
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    json!({"noted": "rollback deployment; its status reports the rollback"}),
+                ));
+            }
+            let mut policy = service.policy(Vec::new()).map_err(ApiError::bad_request)?;
+            let info = DeployInfo {
+                id: deploy_id.clone(),
+                service: service.name.clone(),
+                environment: environment.clone(),
+                version,
+                sha: deployment["sha"].as_str().map(str::to_string),
+                actor,
+                description: deployment["description"].as_str().map(str::to_string),
+                url: v["repository"]["html_url"]
+                    .as_str()
+                    .map(|u| format!("{u}/deployments")),
+            };
+            crate::metrics::prometheus::lock_links(
+                &self.config,
+                &service.tracks,
+                &info,
+                self.engine.now(),
+                &mut policy.criteria,
+            );
+            let applied = self.engine.start(info, policy, "github").await?;
+            return Ok((
+                StatusCode::ACCEPTED,
+                json!({"deploy_id": applied.deploy.info.id, "state": applied.deploy.state.as_str(), "created": applied.created}),
+            ));
+        }
+        // deployment_status
+        let state = v["deployment_status"]["state"].as_str().unwrap_or_default();
+        let actor_name = v["deployment_status"]["creator"]["login"]
+            .as_str()
+            .or(actor.as_deref())
+            .unwrap_or("github")
+            .to_string();
+        let (target, input) = if is_rollback(deployment) {
+            let Some(target) = self.undone(&service.name, &environment, deployment).await else {
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    json!({"ignored": "no deploy for this rollback to undo"}),
+                ));
+            };
+            let event = match state {
+                "success" => Some(PipelineEvent::RolledBack),
+                "failure" | "error" => Some(PipelineEvent::Failed),
+                _ => None,
+            };
+            let input = match event {
+                Some(event) => Input::Pipeline {
+                    event,
+                    actor: Some(actor_name),
+                    description: Some(format!("GitHub rollback deployment {state}")),
+                },
+                None => Input::Note {
+                    actor: actor_name,
+                    text: format!("GitHub rollback deployment {state}"),
+                    announce: false,
+                },
+            };
+            (target, input)
+        } else {
+            let input = match state {
+                "failure" | "error" => Input::Pipeline {
+                    event: PipelineEvent::Failed,
+                    actor: Some(actor_name),
+                    description: Some(format!(
+                        "GitHub deployment {state}{}",
+                        v["deployment_status"]["description"]
+                            .as_str()
+                            .filter(|d| !d.is_empty())
+                            .map(|d| format!(": {d}"))
+                            .unwrap_or_default()
+                    )),
+                },
+                "success" => Input::Note {
+                    actor: actor_name,
+                    text: "GitHub reports the rollout done; canary watching continues".into(),
+                    announce: true,
+                },
+                other => Input::Note {
+                    actor: actor_name,
+                    text: format!("GitHub deployment {other}"),
+                    announce: false,
+                },
+            };
+            (deploy_id, input)
+        };
+        let applied = match self.engine.apply(&target, input, "github").await {
+            Ok(a) => a,
+            Err(EngineError::UnknownDeploy(id)) => {
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    json!({"ignored": format!("unknown deploy `{id}` (its deployment event was not seen)")}),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok((
+            StatusCode::ACCEPTED,
+            json!({"deploy_id": target, "state": applied.deploy.state.as_str()}),
+        ))
+    }
+}
+
+async fn receive(State(s): State<GithubHook>, headers: HeaderMap, body: Bytes) -> Response {
+    let secrets = s
+        .config
+        .github
+        .as_ref()
+        .map(|g| g.webhook_secrets.clone())
+        .unwrap_or_default();
+    let sig = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    if let Err(e) = verify(SIGNATURE_HEADER, sig, &secrets, &body) {
+        s.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+        return ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()).into_response();
+    }
+    let event = headers
+        .get("x-github-event")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let delivery = headers
+        .get("x-github-delivery")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let store = s.engine.store();
+    if let Some(id) = &delivery {
+        if let Ok(Some((status, body))) = store.delivery("github", id).await {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            return (
+                status,
+                [
+                    ("content-type", "application/json"),
+                    ("x-canarybot-redelivery", "true"),
+                ],
+                body,
+            )
+                .into_response();
+        }
+    }
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return ApiError::bad_request(format!("malformed GitHub payload: {e}")).into_response();
+        }
+    };
+    let (status, answer) = match s.handle(&event, &v).await {
+        Ok(r) => r,
+        Err(e) => (e.status, json!({"error": e.message})),
+    };
+    if let Some(id) = &delivery {
+        if !status.is_server_error() {
+            let _ = store
+                .record_delivery(
+                    "github",
+                    id,
+                    status.as_u16(),
+                    &answer.to_string(),
+                    s.engine.now(),
+                )
+                .await;
+        }
+    }
+    (status, axum::Json(answer)).into_response()
+}

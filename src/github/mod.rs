@@ -1,0 +1,3 @@
+//! GitHub: deployment webhooks announce deploys (`POST /hooks/github`). Nothing here knows chat.
+
+pub mod hooks;

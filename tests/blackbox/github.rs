@@ -1,0 +1,138 @@
+//! GitHub deployment webhooks, with GitHub's own example payloads.
+
+use crate::on_both_backends;
+use crate::support::{Backend, GITHUB_SECRET, Setup, TestApp};
+use canarybot::auth::sign;
+use serde_json::Value;
+
+on_both_backends!(deployments_and_statuses_from_github);
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/github/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+}
+
+async fn send(
+    app: &TestApp,
+    event: &str,
+    delivery: &str,
+    body: &Value,
+    secret: &str,
+) -> (u16, Value) {
+    let raw = serde_json::to_vec(body).expect("json");
+    let resp = app
+        .http
+        .post(format!("{}/hooks/github", app.url))
+        .header("content-type", "application/json")
+        .header("X-GitHub-Event", event)
+        .header("X-GitHub-Delivery", delivery)
+        .header("X-Hub-Signature-256", sign(secret, &raw))
+        .body(raw)
+        .send()
+        .await
+        .expect("post");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn deployments_and_statuses_from_github(b: Backend) {
+    let Some(app) = TestApp::spawn(
+        b,
+        Setup {
+            github: true,
+            ..Setup::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let (status, _) = send(
+        &app,
+        "ping",
+        "d-0",
+        &serde_json::json!({"zen": "Keep it logically awesome."}),
+        GITHUB_SECRET,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let deployment = fixture("deployment.payload.json");
+    let (status, _) = send(&app, "deployment", "d-1", &deployment, "not-the-secret").await;
+    assert_eq!(status, 401);
+    let (_, list) = app.get("/api/deploys").await;
+    assert_eq!(list, "[]", "unauthenticated: nothing stored");
+
+    let (status, first) = send(&app, "deployment", "d-1", &deployment, GITHUB_SECRET).await;
+    assert_eq!(status, 202, "{first}");
+    let id = "checkout:production:master@f95f852";
+    assert_eq!(first["deploy_id"], id);
+    let (_, again) = send(&app, "deployment", "d-1", &deployment, GITHUB_SECRET).await;
+    assert_eq!(first, again, "a redelivery is answered the same");
+    let t = app.timeline(id).await;
+    assert_eq!(t["events"][0]["actor"], "Codertocat");
+    assert_eq!(
+        t["deploy"]["sha"],
+        "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
+    );
+    assert_eq!(
+        t["deploy"]["url"],
+        "https://github.com/Codertocat/Hello-World/deployments"
+    );
+
+    for (delivery, name) in [
+        ("d-2", "deployment_status.payload.json"),
+        ("d-3", "deployment_status.with-installation.payload.json"),
+    ] {
+        let (status, body) = send(
+            &app,
+            "deployment_status",
+            delivery,
+            &fixture(name),
+            GITHUB_SECRET,
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(
+            body["state"], "canary",
+            "success: the rollout is done, watching continues"
+        );
+    }
+    assert!(app.kinds(id).await.contains(&"note".to_string()));
+
+    // Not this bot's repository: accepted and ignored, with the reason.
+    let mut other = deployment.clone();
+    other["repository"]["full_name"] = "someone/else".into();
+    let (status, body) = send(&app, "deployment", "d-4", &other, GITHUB_SECRET).await;
+    assert_eq!(status, 202);
+    assert!(
+        body["ignored"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("someone/else"),
+        "{body}"
+    );
+
+    // A rollback deployment that succeeds is the rollback done.
+    let mut rollback = fixture("deployment_status.payload.json");
+    rollback["deployment"]["task"] = "rollback".into();
+    rollback["deployment"]["sha"] = "0000000aaaaaaa".into();
+    rollback["deployment"]["payload"] = serde_json::json!({"undoes": id});
+    let (status, body) = send(&app, "deployment_status", "d-5", &rollback, GITHUB_SECRET).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["state"], "rolled_back");
+
+    // A failed deployment is the deploy failed.
+    let mut second = deployment.clone();
+    second["deployment"]["sha"] = "1111111bbbbbbbb".into();
+    send(&app, "deployment", "d-6", &second, GITHUB_SECRET).await;
+    let mut failed = fixture("deployment_status.payload.json");
+    failed["deployment"] = second["deployment"].clone();
+    failed["deployment_status"]["state"] = "failure".into();
+    let (_, body) = send(&app, "deployment_status", "d-7", &failed, GITHUB_SECRET).await;
+    assert_eq!(body["state"], "failed", "{body}");
+    app.finish().await;
+}
