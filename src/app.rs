@@ -107,6 +107,23 @@ pub fn executors(config: &Config) -> anyhow::Result<HashMap<String, Arc<dyn Roll
     for s in &config.services {
         if let Some(r) = &s.rollback {
             let executor: Arc<dyn RollbackExecutor> = match r.kind {
+                RollbackKind::GithubWorkflow => {
+                    Arc::new(crate::rollback::github::WorkflowExecutor {
+                        client: client.clone(),
+                        api_url: r
+                            .api_url
+                            .clone()
+                            .unwrap_or_else(|| "https://api.github.com".into()),
+                        repo: r.repo.clone().unwrap_or_default(),
+                        workflow: r.workflow.clone().unwrap_or_default(),
+                        git_ref: r.git_ref.clone().unwrap_or_default(),
+                        token: r.token.clone().unwrap_or_default(),
+                        inputs: r.inputs.clone(),
+                        timeout: r.timeout,
+                        retries: r.retries,
+                        backoff: r.backoff,
+                    })
+                }
                 RollbackKind::Command => Arc::new(CommandExecutor {
                     argv: r.argv.clone(),
                     env: r.env.clone(),

@@ -317,6 +317,8 @@ pub enum RollbackKind {
     Webhook,
     /// A program run without a shell (e.g. `kubectl argo rollouts abort …`).
     Command,
+    /// A GitHub Actions workflow dispatch.
+    GithubWorkflow,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -335,6 +337,25 @@ pub struct RollbackConfig {
     /// `command`: working directory.
     #[serde(default)]
     pub workdir: Option<String>,
+    /// `github-workflow`: `owner/name`.
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// `github-workflow`: workflow file name or id.
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// `github-workflow`: the git ref to run the workflow on.
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<String>,
+    /// `github-workflow`: a token allowed to dispatch workflows.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// `github-workflow`: GitHub API base URL.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// `github-workflow`: workflow inputs; values may use `{{deploy_id}}`, `{{service}}`,
+    /// `{{environment}}`, `{{version}}`, `{{sha}}`, `{{action}}`, `{{reason}}`.
+    #[serde(default)]
+    pub inputs: std::collections::BTreeMap<String, String>,
     /// Signs the executor call; defaults to the first `[webhooks] secrets` entry.
     #[serde(default)]
     pub secret: Option<String>,
@@ -736,6 +757,18 @@ impl Config {
                             ));
                         }
                     }
+                    RollbackKind::GithubWorkflow => {
+                        for (field, v) in [
+                            ("repo", &r.repo),
+                            ("workflow", &r.workflow),
+                            ("ref", &r.git_ref),
+                            ("token", &r.token),
+                        ] {
+                            if v.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                                out.push(format!("{key}.rollback.{field}: required for kind = \"github-workflow\""));
+                            }
+                        }
+                    }
                     RollbackKind::Command => {
                         if r.argv.is_empty() || r.argv[0].trim().is_empty() {
                             out.push(format!(
@@ -871,6 +904,7 @@ impl ServiceConfig {
             executor: self.rollback.as_ref().map(|r| match r.kind {
                 RollbackKind::Webhook => "webhook".to_string(),
                 RollbackKind::Command => "command".to_string(),
+                RollbackKind::GithubWorkflow => "github-workflow".to_string(),
             }),
             no_data_limit: self.no_data_limit,
             verify_timeout_s: self.verify_timeout.as_secs(),

@@ -1,6 +1,7 @@
 //! Rollback executors: how canarybot asks a deploy system to act on a decision.
 
 pub mod command;
+pub mod github;
 pub mod webhook;
 pub mod worker;
 

@@ -136,3 +136,119 @@ async fn deployments_and_statuses_from_github(b: Backend) {
     assert_eq!(body["state"], "failed", "{body}");
     app.finish().await;
 }
+
+on_both_backends!(a_rollback_dispatches_the_workflow);
+
+/// A fake GitHub API that records workflow dispatches and answers 204 (or 422 while `refuse`).
+async fn fake_github(
+    refuse: bool,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Value, String)>>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let s = s.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                s.lock().expect("seen").push((
+                    uri.path().to_string(),
+                    serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    auth,
+                ));
+                if refuse {
+                    (
+                        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                        "{\"message\":\"Workflow does not have 'workflow_dispatch' trigger\"}",
+                    )
+                } else {
+                    (axum::http::StatusCode::NO_CONTENT, "")
+                }
+            }
+        },
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, seen)
+}
+
+fn workflow_setup(api: &str) -> Setup {
+    Setup {
+        executor: None,
+        rollback_toml: Some(format!(
+            "[service.rollback]\nkind = \"github-workflow\"\nrepo = \"acme/checkout\"\nworkflow = \"rollback.yml\"\nref = \"main\"\ntoken = \"ghp-test-token\"\napi_url = \"{api}\"\nretries = 1\nbackoff = \"50ms\"\ninputs = {{ deploy = \"{{{{deploy_id}}}}\", version = \"{{{{version}}}}\", why = \"{{{{reason}}}}\" }}\n"
+        )),
+        ..Setup::default()
+    }
+}
+
+async fn a_rollback_dispatches_the_workflow(b: Backend) {
+    let (api, seen) = fake_github(false).await;
+    let Some(app) = TestApp::spawn(b, workflow_setup(&api)).await else {
+        return;
+    };
+    let id = app.start_deploy("4.2.0").await;
+    app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
+    for _ in 0..100 {
+        if app
+            .kinds(&id)
+            .await
+            .contains(&"rollback_started".to_string())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.state(&id).await,
+        "rolling_back",
+        "204 is started, not done"
+    );
+    let calls = seen.lock().expect("seen").clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        calls[0].0,
+        "/repos/acme/checkout/actions/workflows/rollback.yml/dispatches"
+    );
+    assert_eq!(calls[0].1["ref"], "main");
+    assert_eq!(calls[0].1["inputs"]["deploy"], id.as_str());
+    assert_eq!(calls[0].1["inputs"]["version"], "4.2.0");
+    assert_eq!(calls[0].1["inputs"]["why"], "p99 doubled");
+    assert_eq!(calls[0].2, "Bearer ghp-test-token");
+    // The pipeline the workflow runs reports the rollback done.
+    let (status, _) = app
+        .signed(
+            "/hooks/deploy",
+            &serde_json::json!({"event": "rolled_back", "service": "checkout", "version": "4.2.0"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(app.state(&id).await, "rolled_back");
+    app.finish().await;
+
+    let (api, seen) = fake_github(true).await;
+    let Some(app) = TestApp::spawn(b, workflow_setup(&api)).await else {
+        return;
+    };
+    let id = app.start_deploy("4.2.1").await;
+    app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
+    app.wait_state(&id, "rollback_failed").await;
+    assert_eq!(seen.lock().expect("seen").len(), 2, "one retry");
+    let t = app.timeline(&id).await.to_string();
+    assert!(
+        t.contains("HTTP 422") && !t.contains("ghp-test-token"),
+        "{t}"
+    );
+    app.finish().await;
+}

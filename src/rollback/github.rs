@@ -1,0 +1,110 @@
+//! The `github-workflow` executor: dispatches a GitHub Actions workflow. A 204 is the rollback
+//! started; GitHub's deployment events (or `/hooks/deploy`) report it done.
+
+use super::{ExecutorCall, RollbackExecutor};
+use crate::domain::ExecutorOutcome;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub struct WorkflowExecutor {
+    pub client: reqwest::Client,
+    pub api_url: String,
+    pub repo: String,
+    pub workflow: String,
+    pub git_ref: String,
+    pub token: String,
+    pub inputs: BTreeMap<String, String>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub backoff: Duration,
+}
+
+impl WorkflowExecutor {
+    pub fn inputs_for(&self, call: &ExecutorCall) -> BTreeMap<String, String> {
+        let d = &call.deploy;
+        self.inputs
+            .iter()
+            .map(|(k, v)| {
+                let v = v
+                    .replace("{{deploy_id}}", &d.id)
+                    .replace("{{service}}", &d.service)
+                    .replace("{{environment}}", &d.environment)
+                    .replace("{{version}}", &d.version)
+                    .replace("{{sha}}", d.sha.as_deref().unwrap_or_default())
+                    .replace("{{action}}", call.request.action.as_str())
+                    .replace("{{reason}}", &call.request.reason);
+                (k.clone(), v)
+            })
+            .collect()
+    }
+
+    async fn attempt(&self, body: &serde_json::Value) -> Result<ExecutorOutcome, String> {
+        let url = format!(
+            "{}/repos/{}/actions/workflows/{}/dispatches",
+            self.api_url.trim_end_matches('/'),
+            self.repo,
+            self.workflow
+        );
+        let resp = self
+            .client
+            .post(&url)
+            .timeout(self.timeout)
+            .bearer_auth(&self.token)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach GitHub at {}: {e}", self.api_url))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(ExecutorOutcome::Accepted {
+                detail: format!(
+                    "workflow {} dispatched in {} on {}",
+                    self.workflow, self.repo, self.git_ref
+                ),
+            });
+        }
+        let text: String = resp
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
+        Err(format!(
+            "GitHub answered HTTP {} to the workflow dispatch: {text}",
+            status.as_u16()
+        ))
+    }
+}
+
+#[async_trait]
+impl RollbackExecutor for WorkflowExecutor {
+    fn kind(&self) -> &str {
+        "github-workflow"
+    }
+
+    async fn execute(&self, call: &ExecutorCall) -> ExecutorOutcome {
+        let body = serde_json::json!({"ref": self.git_ref, "inputs": self.inputs_for(call)});
+        let attempts = self.retries + 1;
+        let mut last = String::new();
+        for n in 0..attempts {
+            if n > 0 {
+                tokio::time::sleep(self.backoff * 2u32.saturating_pow(n - 1)).await;
+            }
+            match self.attempt(&body).await {
+                Ok(o) => return o,
+                Err(e) => {
+                    tracing::warn!(deploy = %call.deploy.id, attempt = n + 1, error = %e, "workflow dispatch failed");
+                    last = e;
+                }
+            }
+        }
+        ExecutorOutcome::Failed {
+            error: last,
+            attempts,
+        }
+    }
+}
