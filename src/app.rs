@@ -124,6 +124,7 @@ pub fn executors(config: &Config) -> anyhow::Result<HashMap<String, Arc<dyn Roll
                         backoff: r.backoff,
                     })
                 }
+                RollbackKind::Flagger => Arc::new(crate::flagger::FlaggerGate),
                 RollbackKind::Command => Arc::new(CommandExecutor {
                     argv: r.argv.clone(),
                     env: r.env.clone(),
@@ -251,6 +252,15 @@ pub async fn start(
             verifier,
             clock: options.clock.clone(),
         }));
+    }
+    if config.flagger.is_some() {
+        surfaces.push(crate::flagger::hooks::routes(
+            crate::flagger::hooks::FlaggerHooks {
+                engine: engine.clone(),
+                config: config.clone(),
+                counters: counters.clone(),
+            },
+        ));
     }
     if config.github.is_some() {
         surfaces.push(crate::github::hooks::routes(

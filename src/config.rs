@@ -27,6 +27,8 @@ pub struct Config {
     pub alertmanager: Option<AlertmanagerConfig>,
     #[serde(default)]
     pub github: Option<GithubConfig>,
+    #[serde(default)]
+    pub flagger: Option<FlaggerConfig>,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,
     /// Ties one person's identities across platforms: one person, one vote.
@@ -72,6 +74,21 @@ pub struct SlackConfig {
     /// How long user-group memberships are trusted before asking Slack again.
     #[serde(default = "default_group_cache", with = "humantime_serde")]
     pub group_cache: Duration,
+}
+
+/// Flagger's webhooks: tokens accepted as `metadata.token` or `?token=`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlaggerConfig {
+    pub tokens: Vec<String>,
+}
+
+/// Which Flagger canary is this service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFlagger {
+    pub name: String,
+    pub namespace: String,
 }
 
 /// GitHub's deployment webhooks.
@@ -258,6 +275,9 @@ pub struct ServiceConfig {
     /// GitHub deployments that announce this service's deploys.
     #[serde(default)]
     pub github: Option<ServiceGithub>,
+    /// The Flagger canary that is this service.
+    #[serde(default)]
+    pub flagger: Option<ServiceFlagger>,
 }
 
 fn one() -> u32 {
@@ -319,6 +339,8 @@ pub enum RollbackKind {
     Command,
     /// A GitHub Actions workflow dispatch.
     GithubWorkflow,
+    /// Flagger carries the decision out when it asks canarybot's gates.
+    Flagger,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -621,6 +643,21 @@ impl Config {
                 }
             }
         }
+        if let Some(f) = &self.flagger {
+            if f.tokens.iter().all(|t| t.len() < 16) {
+                out.push(
+                    "flagger.tokens: at least one token of 16 or more characters is needed".into(),
+                );
+            }
+        }
+        for s in &self.services {
+            if s.flagger.is_some() && self.flagger.is_none() {
+                out.push(format!(
+                    "service[{}].flagger: set, but there is no [flagger] section",
+                    s.name
+                ));
+            }
+        }
         if let Some(a) = &self.alertmanager {
             if a.tokens.is_empty() {
                 out.push("alertmanager.tokens: at least one token is needed; alerts are never accepted unauthenticated".into());
@@ -769,6 +806,11 @@ impl Config {
                             }
                         }
                     }
+                    RollbackKind::Flagger => {
+                        if s.flagger.is_none() {
+                            out.push(format!("{key}.rollback.kind: \"flagger\" needs the service's flagger = {{ name, namespace }}"));
+                        }
+                    }
                     RollbackKind::Command => {
                         if r.argv.is_empty() || r.argv[0].trim().is_empty() {
                             out.push(format!(
@@ -905,6 +947,7 @@ impl ServiceConfig {
                 RollbackKind::Webhook => "webhook".to_string(),
                 RollbackKind::Command => "command".to_string(),
                 RollbackKind::GithubWorkflow => "github-workflow".to_string(),
+                RollbackKind::Flagger => "flagger".to_string(),
             }),
             no_data_limit: self.no_data_limit,
             verify_timeout_s: self.verify_timeout.as_secs(),

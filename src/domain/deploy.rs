@@ -184,6 +184,11 @@ pub enum Input {
         firing: bool,
         annotations: BTreeMap<String, String>,
     },
+    /// A deploy system asks whether it may go on (`promote`) or must roll back (`rollback`).
+    Gate {
+        gate: Choice,
+        asked_by: String,
+    },
     /// Something a deploy system said that changes nothing but belongs in the timeline.
     Note {
         actor: String,
@@ -231,6 +236,12 @@ pub enum EventData {
     /// No recovery within the verify timeout after the rollback.
     VerifyTimedOut {
         after_s: u64,
+    },
+    /// A deploy system's gate was answered differently from the last time.
+    GateAnswered {
+        gate: Choice,
+        open: bool,
+        asked_by: String,
     },
     /// An Alertmanager alert about this deploy's service.
     Alert {
@@ -314,6 +325,7 @@ impl EventData {
             EventData::MetricsUnavailable { .. } => "metrics_unavailable",
             EventData::MetricsRestored {} => "metrics_restored",
             EventData::VerifyTimedOut { .. } => "verify_timed_out",
+            EventData::GateAnswered { .. } => "gate_answered",
             EventData::Alert { firing: true, .. } => "alert_firing",
             EventData::Alert { firing: false, .. } => "alert_resolved",
             EventData::Recovered { .. } => "recovered",
@@ -466,6 +478,8 @@ pub struct Deploy {
     pub firing_alerts: std::collections::BTreeSet<String>,
     /// The criteria the breach named.
     pub breached_criteria: Vec<String>,
+    /// The last answer given at each deploy-system gate.
+    pub gates: BTreeMap<Choice, bool>,
     pub rolled_back_at_ms: Option<i64>,
     pub verify_timed_out: bool,
 }
@@ -587,6 +601,7 @@ impl Deploy {
             metrics_down: false,
             firing_alerts: Default::default(),
             breached_criteria: Vec::new(),
+            gates: BTreeMap::new(),
             rolled_back_at_ms: None,
             verify_timed_out: false,
         };
@@ -628,6 +643,9 @@ impl Deploy {
             EventData::MetricsUnavailable { .. } => self.metrics_down = true,
             EventData::MetricsRestored {} => self.metrics_down = false,
             EventData::VerifyTimedOut { .. } => self.verify_timed_out = true,
+            EventData::GateAnswered { gate, open, .. } => {
+                self.gates.insert(*gate, *open);
+            }
             EventData::Alert { name, firing, .. } => {
                 if *firing {
                     self.firing_alerts.insert(name.clone());
@@ -698,6 +716,14 @@ impl Deploy {
         }
     }
 
+    /// Whether a deploy system may go ahead with `gate`: only when that is what was decided.
+    pub fn gate_open(&self, gate: Choice) -> bool {
+        self.current_decision
+            .as_ref()
+            .is_some_and(|d| d.action == gate)
+            && !matches!(self.state, State::Failed)
+    }
+
     /// The current decision if it is a rollback still in flight.
     fn rollback_decision_id(&self) -> Option<String> {
         match &self.current_decision {
@@ -734,6 +760,7 @@ impl Deploy {
                 w.verify_deadline();
             }
             Input::MetricsUnavailable { error } => w.metrics_unavailable(error),
+            Input::Gate { gate, asked_by } => w.gate(gate, asked_by),
             Input::Note {
                 actor,
                 text,
@@ -1206,6 +1233,28 @@ impl Work {
                 firing,
             );
         }
+    }
+
+    /// A gate opens when the deciders decided that very action; its answer is recorded when it
+    /// changes, not every time the deploy system asks.
+    fn gate(&mut self, gate: Choice, asked_by: String) {
+        let open = self.d.gate_open(gate);
+        if self.d.gates.get(&gate) == Some(&open) {
+            return;
+        }
+        self.emit(
+            &asked_by,
+            format!(
+                "{asked_by} {} gate: {}",
+                gate.as_str(),
+                if open { "open" } else { "closed" }
+            ),
+            EventData::GateAnswered {
+                gate,
+                open,
+                asked_by: asked_by.clone(),
+            },
+        );
     }
 
     fn verify_deadline(&mut self) {

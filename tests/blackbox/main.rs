@@ -9,6 +9,7 @@ mod discord;
 pub mod fake_discord;
 pub mod fake_prometheus;
 pub mod fake_slack;
+mod flagger;
 mod flow;
 mod github;
 mod hooks;

@@ -21,6 +21,7 @@ pub const SECRET: &str = "test-secret-0123456789";
 pub const OLD_SECRET: &str = "older-secret-0123456789";
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 pub const POSTGRES_ENV: &str = "CANARYBOT_TEST_POSTGRES_URL";
+pub const FLAGGER_TOKEN: &str = "flagger-token-0123456789";
 pub const GITHUB_SECRET: &str = "github-webhook-secret-0123";
 pub const ALERTMANAGER_TOKEN: &str = "am-token-0123456789abcdef";
 pub const SLACK_SECRET: &str = "slack-signing-secret-new";
@@ -253,6 +254,8 @@ pub struct Setup {
     /// Accept GitHub deployment webhooks signed with `GITHUB_SECRET`; checkout is
     /// Codertocat/Hello-World in production (the fixtures' repository).
     pub github: bool,
+    /// Accept Flagger webhooks with `FLAGGER_TOKEN`; checkout is the canary test/podinfo.
+    pub flagger: bool,
 }
 
 impl Default for Setup {
@@ -273,6 +276,7 @@ impl Default for Setup {
             api_queries: None,
             rollback_toml: None,
             github: false,
+            flagger: false,
         }
     }
 }
@@ -381,14 +385,19 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
         Some(url) => format!("[prometheus]\nurl = \"{url}\"\ntimeout = \"2s\"\n"),
         None => String::new(),
     };
-    let github_service = if setup.github {
+    let mut github_service = if setup.github {
         prometheus.push_str(&format!(
             "[github]\nwebhook_secrets = [\"{GITHUB_SECRET}\"]\n"
         ));
         "github = { repo = \"Codertocat/Hello-World\", environments = [\"production\"] }"
+            .to_string()
     } else {
-        ""
+        String::new()
     };
+    if setup.flagger {
+        prometheus.push_str(&format!("[flagger]\ntokens = [\"{FLAGGER_TOKEN}\"]\n"));
+        github_service.push_str("\nflagger = { name = \"podinfo\", namespace = \"test\" }");
+    }
     if setup.alertmanager {
         prometheus.push_str(&format!(
             "[alertmanager]\ntokens = [\"{ALERTMANAGER_TOKEN}\"]\n"

@@ -1,0 +1,162 @@
+//! Flagger: its events in the timeline, and its gates answered from the deciders' decision.
+
+use crate::on_both_backends;
+use crate::support::{Backend, FLAGGER_TOKEN, Setup, TestApp};
+use serde_json::{Value, json};
+
+on_both_backends!(events_and_gates);
+
+fn payload(phase: &str, token: Option<&str>, revision: &str) -> Value {
+    let mut metadata = json!({"eventMessage": format!("{phase} canary analysis"), "eventType": "Normal",
+                              "timestamp": "1700000000000", "revision": revision});
+    if let Some(t) = token {
+        metadata["token"] = t.into();
+    }
+    json!({"name": "podinfo", "namespace": "test", "phase": phase, "metadata": metadata})
+}
+
+async fn post(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
+    let resp = app
+        .http
+        .post(format!("{}{path}", app.url))
+        .json(body)
+        .send()
+        .await
+        .expect("post");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn events_and_gates(b: Backend) {
+    let setup = Setup {
+        flagger: true,
+        executor: None,
+        rollback_toml: Some("[service.rollback]\nkind = \"flagger\"\n".into()),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
+    let (status, _) = post(
+        &app,
+        "/hooks/flagger/event",
+        &payload("Progressing", Some("wrong-token-000000000"), "r1"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = post(
+        &app,
+        "/hooks/flagger/gate/rollback",
+        &payload("Progressing", None, "r1"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (_, list) = app.get("/api/deploys").await;
+    assert_eq!(list, "[]");
+
+    // Flagger starts analysing: a deploy.
+    let (status, body) = post(
+        &app,
+        "/hooks/flagger/event",
+        &payload("Progressing", Some(FLAGGER_TOKEN), "podinfo-7d9f"),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let id = "checkout:test:podinfo-7d9f";
+    assert_eq!(body["deploy_id"], id);
+    // The token may also come in the query string.
+    let (status, _) = post(
+        &app,
+        &format!("/hooks/flagger/event?token={FLAGGER_TOKEN}"),
+        &payload("Progressing", None, "podinfo-7d9f"),
+    )
+    .await;
+    assert_eq!(status, 202);
+
+    // No decision: both gates stay shut, and asking twice records the answer once.
+    for _ in 0..2 {
+        let (status, body) = post(
+            &app,
+            "/hooks/flagger/gate/rollback",
+            &payload("Progressing", Some(FLAGGER_TOKEN), ""),
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no rollback decision"),
+            "{body}"
+        );
+    }
+    let (status, _) = post(
+        &app,
+        "/hooks/flagger/gate/promote",
+        &payload("WaitingPromotion", Some(FLAGGER_TOKEN), ""),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let gates = |kinds: Vec<String>| kinds.iter().filter(|k| *k == "gate_answered").count();
+    assert_eq!(
+        gates(app.kinds(id).await),
+        2,
+        "rollback closed, promote closed: once each"
+    );
+
+    // The deciders decide a rollback: the rollback gate opens; Flagger rolls back and says so.
+    app.vote(id, "slack:U01ALICE", &[], "rollback").await;
+    for _ in 0..100 {
+        if app
+            .kinds(id)
+            .await
+            .contains(&"rollback_started".to_string())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, body) = post(
+        &app,
+        "/hooks/flagger/gate/rollback",
+        &payload("Progressing", Some(FLAGGER_TOKEN), ""),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = post(
+        &app,
+        "/hooks/flagger/gate/promote",
+        &payload("Progressing", Some(FLAGGER_TOKEN), ""),
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "a rollback decision never opens the promote gate"
+    );
+    let (_, body) = post(
+        &app,
+        "/hooks/flagger/event",
+        &payload("Failed", Some(FLAGGER_TOKEN), ""),
+    )
+    .await;
+    assert_eq!(body["state"], "rolled_back");
+
+    // The next canary is promoted by the deciders through the promote gate.
+    let (_, body) = post(
+        &app,
+        "/hooks/flagger/event",
+        &payload("Progressing", Some(FLAGGER_TOKEN), "podinfo-8e0a"),
+    )
+    .await;
+    let next = body["deploy_id"].as_str().expect("id").to_string();
+    assert_eq!(next, "checkout:test:podinfo-8e0a");
+    app.vote(&next, "slack:U01ALICE", &[], "promote").await;
+    let (status, _) = post(
+        &app,
+        "/hooks/flagger/gate/promote",
+        &payload("WaitingPromotion", Some(FLAGGER_TOKEN), ""),
+    )
+    .await;
+    assert_eq!(status, 200);
+    app.finish().await;
+}
