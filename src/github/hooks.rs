@@ -31,14 +31,25 @@ pub fn routes(state: GithubHook) -> Router<AppState> {
         .with_state(state)
 }
 
-/// `ref@sha7`: what GitHub deployed, readable and unique enough.
+/// `ref@sha7`: what GitHub deployed, readable and unique enough. Characters that cannot stand in
+/// a deploy id (`release/2.4`'s slash) become `-`.
 fn version_of(deployment: &Value) -> String {
     let sha = deployment["sha"].as_str().unwrap_or_default();
     let short = &sha[..sha.len().min(7)];
-    match deployment["ref"].as_str() {
+    let version = match deployment["ref"].as_str() {
         Some(r) if !r.is_empty() && r != sha => format!("{r}@{short}"),
         _ => short.to_string(),
-    }
+    };
+    version
+        .chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%' | '\\') {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn is_rollback(deployment: &Value) -> bool {

@@ -94,12 +94,17 @@ impl RollbackExecutor for CommandExecutor {
         let read = async {
             let mut out = Vec::new();
             let mut err = Vec::new();
-            if let Some(s) = stdout.as_mut() {
-                let _ = s.read_to_end(&mut out).await;
-            }
-            if let Some(s) = stderr.as_mut() {
-                let _ = s.read_to_end(&mut err).await;
-            }
+            let out_done = async {
+                if let Some(s) = stdout.as_mut() {
+                    let _ = s.read_to_end(&mut out).await;
+                }
+            };
+            let err_done = async {
+                if let Some(s) = stderr.as_mut() {
+                    let _ = s.read_to_end(&mut err).await;
+                }
+            };
+            tokio::join!(out_done, err_done);
             out.extend_from_slice(&err);
             out
         };

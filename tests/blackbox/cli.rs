@@ -115,6 +115,20 @@ fn shipped_configs_are_valid() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(format!("{root}/config/argo-rollouts.example.toml"))
+        .env("CANARYBOT_WEBHOOK_SECRET", "0123456789abcdef0123")
+        .env("CANARYBOT_API_TOKEN", "tok-0123456789abcdef")
+        .env("SLACK_BOT_TOKEN", "xoxb-example")
+        .env("SLACK_SIGNING_SECRET", "slack-signing-secret")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,6 +76,16 @@ async fn command_success_failure_timeout_and_secrets(b: Backend) {
     );
     app.finish().await;
 
+    // A command that writes a lot to stderr before closing stdout does not stall.
+    let chatty = "i=0; while [ $i -lt 3000 ]; do echo progress line $i of the rollback >&2; i=$((i+1)); done; echo done";
+    let Some(app) = TestApp::spawn(b, setup(chatty, "10s")).await else {
+        return;
+    };
+    let id = app.start_deploy("2.5.0").await;
+    app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
+    app.wait_state(&id, "rolled_back").await;
+    app.finish().await;
+
     // Timeout: the command is stopped and the rollback failed.
     let Some(app) = TestApp::spawn(b, setup("sleep 30", "500ms")).await else {
         return;

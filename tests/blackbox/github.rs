@@ -125,6 +125,16 @@ async fn deployments_and_statuses_from_github(b: Backend) {
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["state"], "rolled_back");
 
+    // A ref with a slash still makes a usable deploy id.
+    let mut branch = deployment.clone();
+    branch["deployment"]["ref"] = "release/2.4".into();
+    branch["deployment"]["sha"] = "2222222cccccccc".into();
+    let (_, body) = send(&app, "deployment", "d-5b", &branch, GITHUB_SECRET).await;
+    assert_eq!(
+        body["deploy_id"], "checkout:production:release-2.4@2222222",
+        "{body}"
+    );
+
     // A failed deployment is the deploy failed.
     let mut second = deployment.clone();
     second["deployment"]["sha"] = "1111111bbbbbbbb".into();
