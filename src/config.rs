@@ -893,6 +893,26 @@ impl Config {
         self.services.iter().map(|s| s.name.as_str()).collect()
     }
 
+    /// The agreement to lock into a new deploy: the service's criteria plus the deploy's own, each
+    /// given its side-by-side view. Every deploy source starts deploys through this.
+    pub fn lock_policy(
+        &self,
+        service: &ServiceConfig,
+        extra: Vec<Criterion>,
+        info: &crate::domain::DeployInfo,
+        now_ms: i64,
+    ) -> Result<Policy, String> {
+        let mut policy = service.policy(extra)?;
+        crate::metrics::prometheus::lock_links(
+            self,
+            &service.tracks,
+            info,
+            now_ms,
+            &mut policy.criteria,
+        );
+        Ok(policy)
+    }
+
     /// The secret the rollback executor signs with.
     pub fn executor_secret(&self, rollback: &RollbackConfig) -> String {
         rollback

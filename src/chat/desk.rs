@@ -2,7 +2,7 @@
 //! timeline. Platforms only translate their payloads and lay out the answers.
 
 use crate::command::{Command, Target, help_for};
-use crate::config::Config;
+use crate::config::{Config, ServiceConfig};
 use crate::domain::Choice;
 use crate::domain::render::{duration, root_view};
 use crate::domain::timeline::phases;
@@ -38,6 +38,21 @@ pub struct Desk {
 }
 
 impl Desk {
+    /// The services whose threads go to `channel`; `channel_of` reads a service's channel on the
+    /// platform asking.
+    pub fn services_in(
+        &self,
+        channel: &str,
+        channel_of: impl Fn(&ServiceConfig) -> Option<&str>,
+    ) -> Vec<String> {
+        self.config
+            .services
+            .iter()
+            .filter(|s| channel_of(s) == Some(channel))
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
     /// The deploy a command means: the named service's latest deploy, or the one active canary of
     /// the services posting to this channel. The error is what to tell the person.
     pub async fn resolve(&self, here: &[String], service: Option<&str>) -> Result<String, String> {

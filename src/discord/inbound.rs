@@ -84,12 +84,8 @@ impl DiscordInbound {
     }
 
     fn services_in(&self, channel: &str) -> Vec<String> {
-        self.config
-            .services
-            .iter()
-            .filter(|s| s.discord_channel.as_deref() == Some(channel))
-            .map(|s| s.name.clone())
-            .collect()
+        self.desk()
+            .services_in(channel, |s| s.discord_channel.as_deref())
     }
 
     /// Counts a vote and says what came of it, privately.

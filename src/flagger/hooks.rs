@@ -183,10 +183,6 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| format!("canary-{}", s.engine.now() / 1000));
-        let mut policy = match service.policy(Vec::new()) {
-            Ok(p) => p,
-            Err(e) => return ApiError::bad_request(e).into_response(),
-        };
         let info = DeployInfo {
             id: format!("{}:{namespace}:{version}", service.name),
             service: service.name.clone(),
@@ -197,13 +193,13 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
             description: (!message.is_empty()).then_some(message),
             url: None,
         };
-        crate::metrics::prometheus::lock_links(
-            &s.config,
-            &service.tracks,
-            &info,
-            s.engine.now(),
-            &mut policy.criteria,
-        );
+        let policy = match s
+            .config
+            .lock_policy(service, Vec::new(), &info, s.engine.now())
+        {
+            Ok(p) => p,
+            Err(e) => return ApiError::bad_request(e).into_response(),
+        };
         return match s.engine.start(info, policy, "flagger").await {
             Ok(a) => (
                 StatusCode::ACCEPTED,

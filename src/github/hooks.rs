@@ -121,7 +121,6 @@ impl GithubHook {
                     json!({"noted": "rollback deployment; its status reports the rollback"}),
                 ));
             }
-            let mut policy = service.policy(Vec::new()).map_err(ApiError::bad_request)?;
             let info = DeployInfo {
                 id: deploy_id.clone(),
                 service: service.name.clone(),
@@ -134,13 +133,10 @@ impl GithubHook {
                     .as_str()
                     .map(|u| format!("{u}/deployments")),
             };
-            crate::metrics::prometheus::lock_links(
-                &self.config,
-                &service.tracks,
-                &info,
-                self.engine.now(),
-                &mut policy.criteria,
-            );
+            let policy = self
+                .config
+                .lock_policy(service, Vec::new(), &info, self.engine.now())
+                .map_err(ApiError::bad_request)?;
             let applied = self.engine.start(info, policy, "github").await?;
             return Ok((
                 StatusCode::ACCEPTED,

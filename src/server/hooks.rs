@@ -223,9 +223,6 @@ async fn handle_deploy(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value),
                     .collect();
                 return Err(ApiError::bad_request(problems.join("; ")));
             }
-            let mut policy = service
-                .policy(hook.criteria)
-                .map_err(ApiError::bad_request)?;
             let info = DeployInfo {
                 id: deploy_id.clone(),
                 service: hook.service.clone(),
@@ -236,13 +233,10 @@ async fn handle_deploy(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value),
                 description: hook.description,
                 url: hook.url,
             };
-            crate::metrics::prometheus::lock_links(
-                &s.config,
-                &service.tracks,
-                &info,
-                engine.now(),
-                &mut policy.criteria,
-            );
+            let policy = s
+                .config
+                .lock_policy(service, hook.criteria, &info, engine.now())
+                .map_err(ApiError::bad_request)?;
             let applied = engine.start(info, policy, "deploy-webhook").await?;
             if !applied.created && applied.deploy.info.service != hook.service {
                 return Err(ApiError::new(

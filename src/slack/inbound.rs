@@ -145,12 +145,8 @@ impl SlackInbound {
 
     /// The services whose threads go to this Slack channel.
     fn services_in(&self, channel: &str) -> Vec<String> {
-        self.config
-            .services
-            .iter()
-            .filter(|s| s.slack_channel.as_deref() == Some(channel))
-            .map(|s| s.name.clone())
-            .collect()
+        self.desk()
+            .services_in(channel, |s| s.slack_channel.as_deref())
     }
 
     /// Runs a parsed command; returns what to tell the person. `thread_deploy` is the deploy whose

@@ -355,12 +355,7 @@ async fn one_person_one_vote_across_platforms(b: Backend) {
             .contains("Counting"),
         "{body}"
     );
-    for _ in 0..100 {
-        if app.kinds(&id).await.contains(&"vote_cast".to_string()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    app.wait_kind(&id, "vote_cast").await;
     // Alice again, from Discord: the same person.
     let (_, answer) = app
         .discord(&button(

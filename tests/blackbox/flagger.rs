@@ -106,16 +106,7 @@ async fn events_and_gates(b: Backend) {
 
     // The deciders decide a rollback: the rollback gate opens; Flagger rolls back and says so.
     app.vote(id, "slack:U01ALICE", &[], "rollback").await;
-    for _ in 0..100 {
-        if app
-            .kinds(id)
-            .await
-            .contains(&"rollback_started".to_string())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    app.wait_kind(id, "rollback_started").await;
     let (status, body) = post(
         &app,
         "/hooks/flagger/gate/rollback",

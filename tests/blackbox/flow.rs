@@ -44,16 +44,7 @@ async fn breach_vote_rollback_verify(b: Backend) {
     // The deploy system is called, signed, with the decision id as the delivery id.
     app.wait_state(&id, "rolling_back").await;
     let executor = app.executor.as_ref().expect("executor");
-    for _ in 0..100 {
-        if app
-            .kinds(&id)
-            .await
-            .contains(&"rollback_started".to_string())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    app.wait_kind(&id, "rollback_started").await;
     let calls = executor.calls();
     assert_eq!(calls.len(), 1);
     let call = &calls[0];
@@ -247,12 +238,11 @@ async fn promote_by_vote_and_by_pipeline(b: Backend) {
     let kinds = app.kinds(&id).await;
     assert_eq!(&kinds[2..], &["vote_cast", "decision", "promoted"]);
     // The deploy system hears about the promotion.
-    for _ in 0..100 {
-        if !app.executor.as_ref().expect("executor").calls().is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    app.executor
+        .as_ref()
+        .expect("executor")
+        .wait_for_calls(1)
+        .await;
     assert_eq!(
         app.executor.as_ref().expect("executor").calls()[0].body["action"],
         "promote"

@@ -210,16 +210,7 @@ async fn a_rollback_dispatches_the_workflow(b: Backend) {
     };
     let id = app.start_deploy("4.2.0").await;
     app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
-    for _ in 0..100 {
-        if app
-            .kinds(&id)
-            .await
-            .contains(&"rollback_started".to_string())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    app.wait_kind(&id, "rollback_started").await;
     assert_eq!(
         app.state(&id).await,
         "rolling_back",

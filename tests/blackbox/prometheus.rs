@@ -32,16 +32,7 @@ async fn no_recovery_in_time_is_called_out(b: Backend) {
     let (status, _) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
     assert_eq!(status, 202);
     app.wait_state(&id, "rolled_back").await;
-    for _ in 0..100 {
-        if app
-            .kinds(&id)
-            .await
-            .contains(&"verify_timed_out".to_string())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    app.wait_kind(&id, "verify_timed_out").await;
     let kinds = app.kinds(&id).await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "verify_timed_out").count(),
@@ -223,16 +214,7 @@ async fn prometheus_down_is_recorded_once(b: Backend) {
         "{down}"
     );
     prom.down.store(false, std::sync::atomic::Ordering::SeqCst);
-    for _ in 0..100 {
-        if app
-            .kinds(&id)
-            .await
-            .contains(&"metrics_restored".to_string())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    app.wait_kind(&id, "metrics_restored").await;
     assert!(
         app.kinds(&id)
             .await
@@ -272,16 +254,7 @@ async fn the_window_passes_and_promotes(b: Backend) {
     };
     healthy(&prom);
     let id = start_api(&app, "4.0.1").await;
-    for _ in 0..100 {
-        if app
-            .kinds(&id)
-            .await
-            .contains(&"canary_window_passed".to_string())
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    app.wait_kind(&id, "canary_window_passed").await;
     assert!(
         app.kinds(&id)
             .await

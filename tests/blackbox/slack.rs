@@ -304,12 +304,7 @@ async fn slash_rollback_decides_and_calls_the_executor(b: Backend) {
     assert_eq!(vote["source"], "slack");
     assert_eq!(vote["details"]["reason"], "p99 doubled");
     let executor = app.executor.as_ref().expect("executor");
-    for _ in 0..100 {
-        if !executor.calls().is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    executor.wait_for_calls(1).await;
     assert_eq!(
         executor.calls()[0].body["decided_by"],
         json!(["slack:U01ALICE"])
@@ -427,12 +422,7 @@ async fn buttons_check_authority_and_groups(b: Backend) {
     assert!(app.kinds(&id).await.contains(&"vote_denied".to_string()));
     // A member of the decider group counts (membership read from usergroups.users.list).
     app.slack_button("U02BOB", "canary_rollback", &id).await;
-    for _ in 0..100 {
-        if app.kinds(&id).await.contains(&"vote_cast".to_string()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    app.wait_kind(&id, "vote_cast").await;
     let t = app.timeline(&id).await;
     let cast = t["events"]
         .as_array()

@@ -127,6 +127,16 @@ impl FakeExecutor {
     pub fn calls(&self) -> Vec<ExecutorCall> {
         self.calls.lock().expect("calls").clone()
     }
+
+    /// Waits (up to 10 s) for `n` calls; the caller's assertions say what must have happened.
+    pub async fn wait_for_calls(&self, n: usize) {
+        for _ in 0..200 {
+            if self.calls().len() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// What a chat platform was asked to do.
@@ -794,6 +804,17 @@ impl TestApp {
             .as_str()
             .unwrap_or_default()
             .to_string()
+    }
+
+    /// Waits (up to 10 s) for an event of `kind` in the timeline; the caller's assertions say what
+    /// must have happened.
+    pub async fn wait_kind(&self, deploy_id: &str, kind: &str) {
+        for _ in 0..200 {
+            if self.kinds(deploy_id).await.iter().any(|k| k == kind) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits (up to 15 s) for the deploy to reach `state`.
