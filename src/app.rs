@@ -2,7 +2,7 @@
 
 use crate::chat::ChatPort;
 use crate::chat::outbox::ChatWorker;
-use crate::config::{Config, RollbackKind};
+use crate::config::{Config, RollbackConfig, RollbackKind};
 use crate::discord;
 use crate::discord::api::DiscordApi;
 use crate::discord::chat::DiscordChat;
@@ -98,7 +98,13 @@ impl Default for Options {
     }
 }
 
-/// The rollback executor of each service that configures one.
+/// The key under which a service's drill executor is kept.
+pub fn drill_executor_key(service: &str) -> String {
+    format!("{service}#drill")
+}
+
+/// The rollback executor of each service that configures one, and each drill executor (keyed by
+/// [`drill_executor_key`]).
 pub fn executors(config: &Config) -> anyhow::Result<HashMap<String, Arc<dyn RollbackExecutor>>> {
     let client = reqwest::Client::builder()
         .user_agent(concat!("canarybot/", env!("CARGO_PKG_VERSION")))
@@ -106,44 +112,52 @@ pub fn executors(config: &Config) -> anyhow::Result<HashMap<String, Arc<dyn Roll
     let mut out: HashMap<String, Arc<dyn RollbackExecutor>> = HashMap::new();
     for s in &config.services {
         if let Some(r) = &s.rollback {
-            let executor: Arc<dyn RollbackExecutor> = match r.kind {
-                RollbackKind::GithubWorkflow => {
-                    Arc::new(crate::rollback::github::WorkflowExecutor {
-                        client: client.clone(),
-                        api_url: r
-                            .api_url
-                            .clone()
-                            .unwrap_or_else(|| "https://api.github.com".into()),
-                        repo: r.repo.clone().unwrap_or_default(),
-                        workflow: r.workflow.clone().unwrap_or_default(),
-                        git_ref: r.git_ref.clone().unwrap_or_default(),
-                        token: r.token.clone().unwrap_or_default(),
-                        inputs: r.inputs.clone(),
-                        timeout: r.timeout,
-                        retries: r.retries,
-                        backoff: r.backoff,
-                    })
-                }
-                RollbackKind::Flagger => Arc::new(crate::flagger::FlaggerGate),
-                RollbackKind::Command => Arc::new(CommandExecutor {
-                    argv: r.argv.clone(),
-                    env: r.env.clone(),
-                    workdir: r.workdir.clone(),
-                    timeout: r.timeout,
-                }),
-                RollbackKind::Webhook => Arc::new(WebhookExecutor {
-                    client: client.clone(),
-                    url: r.url.clone().unwrap_or_default(),
-                    secret: config.executor_secret(r),
-                    timeout: r.timeout,
-                    retries: r.retries,
-                    backoff: r.backoff,
-                }),
-            };
-            out.insert(s.name.clone(), executor);
+            out.insert(s.name.clone(), executor(config, &client, r));
+        }
+        if let Some(r) = &s.drill_executor {
+            out.insert(drill_executor_key(&s.name), executor(config, &client, r));
         }
     }
     Ok(out)
+}
+
+fn executor(
+    config: &Config,
+    client: &reqwest::Client,
+    r: &RollbackConfig,
+) -> Arc<dyn RollbackExecutor> {
+    match r.kind {
+        RollbackKind::GithubWorkflow => Arc::new(crate::rollback::github::WorkflowExecutor {
+            client: client.clone(),
+            api_url: r
+                .api_url
+                .clone()
+                .unwrap_or_else(|| "https://api.github.com".into()),
+            repo: r.repo.clone().unwrap_or_default(),
+            workflow: r.workflow.clone().unwrap_or_default(),
+            git_ref: r.git_ref.clone().unwrap_or_default(),
+            token: r.token.clone().unwrap_or_default(),
+            inputs: r.inputs.clone(),
+            timeout: r.timeout,
+            retries: r.retries,
+            backoff: r.backoff,
+        }),
+        RollbackKind::Flagger => Arc::new(crate::flagger::FlaggerGate),
+        RollbackKind::Command => Arc::new(CommandExecutor {
+            argv: r.argv.clone(),
+            env: r.env.clone(),
+            workdir: r.workdir.clone(),
+            timeout: r.timeout,
+        }),
+        RollbackKind::Webhook => Arc::new(WebhookExecutor {
+            client: client.clone(),
+            url: r.url.clone().unwrap_or_default(),
+            secret: config.executor_secret(r),
+            timeout: r.timeout,
+            retries: r.retries,
+            backoff: r.backoff,
+        }),
+    }
 }
 
 /// Connects the store, starts the workers and serves HTTP on `listener`.
@@ -153,6 +167,7 @@ pub async fn start(
     options: Options,
 ) -> anyhow::Result<Running> {
     let config = Arc::new(config);
+    let local_addr = listener.local_addr()?;
     let store = Store::connect(&config.database.url).await?;
     let mut chat = options.chat;
     let slack_api = match &config.slack {
@@ -197,7 +212,15 @@ pub async fn start(
         }));
     }
     let platforms = chat.iter().map(|c| c.platform().to_string()).collect();
-    let engine = Arc::new(Engine::new(store.clone(), platforms, options.clock.clone()));
+    let engine = Arc::new(
+        Engine::new(store.clone(), platforms, options.clock.clone()).with_public_url(Some(
+            config
+                .server
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", local_addr)),
+        )),
+    );
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
@@ -301,7 +324,27 @@ pub async fn start(
     })
 }
 
-/// Lets canary windows close without waiting for the next metric sample.
+/// A drill's synthetic signal, checked like any other sample.
+async fn drill_check(engine: &Engine, deploy_id: &str) {
+    let sample = match engine.load(deploy_id).await {
+        Ok((deploy, _)) => crate::domain::drill::sample(&deploy, engine.now()),
+        Err(e) => {
+            tracing::warn!(deploy = %deploy_id, error = %e, "drill check cannot read the deploy");
+            return;
+        }
+    };
+    if let Some(sample) = sample {
+        let input = Input::Check {
+            samples: vec![sample],
+            at_ms: None,
+        };
+        if let Err(e) = engine.apply(deploy_id, input, "drill").await {
+            tracing::warn!(deploy = %deploy_id, error = %e, "drill check failed");
+        }
+    }
+}
+
+/// Lets canary windows close without waiting for the next metric sample, and drives drills.
 async fn ticker(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
@@ -318,6 +361,9 @@ async fn ticker(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
                 }
             };
             for row in rows {
+                if row.drill {
+                    drill_check(&engine, &row.id).await;
+                }
                 if let Err(e) = engine.apply(&row.id, Input::Tick, "clock").await {
                     tracing::warn!(deploy = %row.id, error = %e, "tick failed");
                 }

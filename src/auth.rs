@@ -124,6 +124,36 @@ pub fn bearer_ok(header: Option<&str>, tokens: &[String]) -> bool {
     ok
 }
 
+/// The API token rule: `Authorization: Bearer <token>`, or, for browsers, HTTP Basic with the
+/// token as the password (any user name), or `?token=<token>` in the query.
+pub fn api_token_ok(header: Option<&str>, query: Option<&str>, tokens: &[String]) -> bool {
+    use base64::Engine as _;
+    let any = |given: &[u8]| {
+        tokens
+            .iter()
+            .fold(false, |ok, t| ok | constant_time_eq(given, t.as_bytes()))
+    };
+    if bearer_ok(header, tokens) {
+        return true;
+    }
+    if let Some(b64) = header.and_then(|h| h.strip_prefix("Basic ")) {
+        if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+            if let Some(i) = raw.iter().position(|&b| b == b':') {
+                return any(&raw[i + 1..]);
+            }
+        }
+        return false;
+    }
+    if let Some(q) = query {
+        for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default() {
+            if k == "token" {
+                return any(v.as_bytes());
+            }
+        }
+    }
+    false
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

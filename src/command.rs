@@ -5,6 +5,8 @@
 //! /canary rollback [service] [reason…]
 //! /canary proceed [service] [reason…]
 //! /canary timeline [service|deploy-id]
+//! /canary drill <service>
+//! /canary drills [service]
 //! /canary help
 //! /rollback [service] [reason…]
 //! ```
@@ -39,7 +41,9 @@ pub const DISCORD_COMMANDS: &str = include_str!("../commands/discord-commands.js
 /// The slash commands, as registered on each platform.
 pub const SLASH_COMMANDS: &[&str] = &["canary", "rollback"];
 /// The words after `/canary`.
-pub const SUBCOMMANDS: &[&str] = &["status", "rollback", "proceed", "timeline", "help"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "status", "rollback", "proceed", "timeline", "drill", "drills", "help",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -59,6 +63,16 @@ pub enum Command {
     },
     Timeline {
         target: Option<Target>,
+    },
+    /// Start a rollback drill of a service (deciders only). `service` is `None` when the word
+    /// after `drill` names no configured service (then the answer says which exist).
+    Drill {
+        service: Option<String>,
+        given: String,
+    },
+    /// The drill history of one service or all.
+    Drills {
+        service: Option<String>,
     },
     /// `unknown` is the word that was not understood, if any.
     Help {
@@ -93,6 +107,16 @@ pub fn parse(command: &str, text: &str, services: &[&str]) -> Command {
                     };
                     Command::Timeline { target }
                 }
+                "drill" => {
+                    let (arg, _) = split_word(rest);
+                    Command::Drill {
+                        service: find_service(arg, services),
+                        given: arg.to_string(),
+                    }
+                }
+                "drills" => Command::Drills {
+                    service: split_service(rest, services).0,
+                },
                 "help" => Command::Help { unknown: None },
                 other => Command::Help {
                     unknown: Some(other.to_string()),
@@ -153,6 +177,8 @@ pub fn help_for(unknown: Option<&str>, mentions: bool) -> String {
          • `/canary rollback [service] [reason…]`: vote to roll back (deciders only)\n\
          • `/canary proceed [service] [reason…]`: vote to promote (deciders only)\n\
          • `/canary timeline [service|deploy-id]`: phases and the timeline link\n\
+         • `/canary drill <service>`: start a rollback drill with a synthetic breach (deciders only)\n\
+         • `/canary drills [service]`: drill history: phases, median, best, trend\n\
          • `/rollback [service] [reason…]`: same as `/canary rollback`\n",
     );
     if mentions {
@@ -230,6 +256,41 @@ mod tests {
             parse("/canary", "dance now", S),
             Command::Help {
                 unknown: Some("dance".into())
+            }
+        );
+    }
+
+    #[test]
+    fn drill_and_drills() {
+        assert_eq!(
+            parse("/canary", "drill Checkout", S),
+            Command::Drill {
+                service: Some("checkout".into()),
+                given: "Checkout".into()
+            }
+        );
+        assert_eq!(
+            parse("/canary", "drill", S),
+            Command::Drill {
+                service: None,
+                given: "".into()
+            }
+        );
+        assert_eq!(
+            parse("/canary", "drill nosuch", S),
+            Command::Drill {
+                service: None,
+                given: "nosuch".into()
+            }
+        );
+        assert_eq!(
+            parse("/canary", "drills", S),
+            Command::Drills { service: None }
+        );
+        assert_eq!(
+            parse("/canary", "drills search", S),
+            Command::Drills {
+                service: Some("search".into())
             }
         );
     }

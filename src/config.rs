@@ -74,6 +74,9 @@ pub struct SlackConfig {
     /// How long user-group memberships are trusted before asking Slack again.
     #[serde(default = "default_group_cache", with = "humantime_serde")]
     pub group_cache: Duration,
+    /// `https://acme.slack.com`: lets postmortems link to the canary threads.
+    #[serde(default)]
+    pub workspace_url: Option<String>,
 }
 
 /// Flagger's webhooks: tokens accepted as `metadata.token` or `?token=`.
@@ -160,6 +163,9 @@ pub struct DiscordConfig {
     /// Every REST call goes here (a fake on loopback in tests).
     #[serde(default = "default_discord_api_url")]
     pub api_url: String,
+    /// The server (guild) id: lets postmortems link to the canary threads.
+    #[serde(default)]
+    pub guild_id: Option<String>,
 }
 
 pub const DISCORD_API_URL: &str = "https://discord.com/api/v10";
@@ -266,6 +272,10 @@ pub struct ServiceConfig {
     pub criteria: Vec<Criterion>,
     #[serde(default)]
     pub rollback: Option<RollbackConfig>,
+    /// Where drills roll back instead of `rollback` (e.g. a non-critical twin of the service);
+    /// same keys as `rollback`. Without it, drills call `rollback` with `"drill": true`.
+    #[serde(default)]
+    pub drill_executor: Option<RollbackConfig>,
     /// Slack channel id (`C…`) for this service's canary threads; none means no Slack thread.
     #[serde(default)]
     pub slack_channel: Option<String>,
@@ -341,6 +351,17 @@ pub enum RollbackKind {
     GithubWorkflow,
     /// Flagger carries the decision out when it asks canarybot's gates.
     Flagger,
+}
+
+impl RollbackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollbackKind::Webhook => "webhook",
+            RollbackKind::Command => "command",
+            RollbackKind::GithubWorkflow => "github-workflow",
+            RollbackKind::Flagger => "flagger",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -775,61 +796,76 @@ impl Config {
                 }
             }
             if let Some(r) = &s.rollback {
-                match r.kind {
-                    RollbackKind::Webhook => {
-                        match &r.url {
-                            None => out.push(format!(
-                                "{key}.rollback.url: required for kind = \"webhook\""
-                            )),
-                            Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                                out.push(format!(
-                                    "{key}.rollback.url: `{u}` must start with http:// or https://"
-                                ));
-                            }
-                            Some(_) => {}
-                        }
-                        if r.secret.is_none() && self.webhooks.secrets.is_empty() {
-                            out.push(format!(
-                                "{key}.rollback.secret: no secret and no [webhooks] secrets to sign with"
-                            ));
-                        }
-                    }
-                    RollbackKind::GithubWorkflow => {
-                        for (field, v) in [
-                            ("repo", &r.repo),
-                            ("workflow", &r.workflow),
-                            ("ref", &r.git_ref),
-                            ("token", &r.token),
-                        ] {
-                            if v.as_deref().is_none_or(|v| v.trim().is_empty()) {
-                                out.push(format!("{key}.rollback.{field}: required for kind = \"github-workflow\""));
-                            }
-                        }
-                    }
-                    RollbackKind::Flagger => {
-                        if s.flagger.is_none() {
-                            out.push(format!("{key}.rollback.kind: \"flagger\" needs the service's flagger = {{ name, namespace }}"));
-                        }
-                    }
-                    RollbackKind::Command => {
-                        if r.argv.is_empty() || r.argv[0].trim().is_empty() {
-                            out.push(format!(
-                                "{key}.rollback.argv: name the program and its arguments, e.g. [\"kubectl\", \"argo\", \"rollouts\", \"abort\", \"checkout\"]"
-                            ));
-                        }
-                        if r.url.is_some() {
-                            out.push(format!(
-                                "{key}.rollback.url: not used by kind = \"command\""
-                            ));
-                        }
-                    }
-                }
-                if r.timeout.is_zero() {
-                    out.push(format!("{key}.rollback.timeout: must be > 0"));
-                }
+                self.executor_problems(&key, "rollback", s, r, &mut out);
+            }
+            if let Some(r) = &s.drill_executor {
+                self.executor_problems(&key, "drill_executor", s, r, &mut out);
             }
         }
         out
+    }
+
+    /// Problems with one executor table (`rollback` or `drill_executor`) of a service.
+    fn executor_problems(
+        &self,
+        key: &str,
+        field: &str,
+        s: &ServiceConfig,
+        r: &RollbackConfig,
+        out: &mut Vec<String>,
+    ) {
+        match r.kind {
+            RollbackKind::Webhook => {
+                match &r.url {
+                    None => out.push(format!(
+                        "{key}.{field}.url: required for kind = \"webhook\""
+                    )),
+                    Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                        out.push(format!(
+                            "{key}.{field}.url: `{u}` must start with http:// or https://"
+                        ));
+                    }
+                    Some(_) => {}
+                }
+                if r.secret.is_none() && self.webhooks.secrets.is_empty() {
+                    out.push(format!(
+                        "{key}.{field}.secret: no secret and no [webhooks] secrets to sign with"
+                    ));
+                }
+            }
+            RollbackKind::GithubWorkflow => {
+                for (name, v) in [
+                    ("repo", &r.repo),
+                    ("workflow", &r.workflow),
+                    ("ref", &r.git_ref),
+                    ("token", &r.token),
+                ] {
+                    if v.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                        out.push(format!(
+                            "{key}.{field}.{name}: required for kind = \"github-workflow\""
+                        ));
+                    }
+                }
+            }
+            RollbackKind::Flagger => {
+                if s.flagger.is_none() {
+                    out.push(format!("{key}.{field}.kind: \"flagger\" needs the service's flagger = {{ name, namespace }}"));
+                }
+            }
+            RollbackKind::Command => {
+                if r.argv.is_empty() || r.argv[0].trim().is_empty() {
+                    out.push(format!(
+                    "{key}.{field}.argv: name the program and its arguments, e.g. [\"kubectl\", \"argo\", \"rollouts\", \"abort\", \"checkout\"]"
+                ));
+                }
+                if r.url.is_some() {
+                    out.push(format!("{key}.{field}.url: not used by kind = \"command\""));
+                }
+            }
+        }
+        if r.timeout.is_zero() {
+            out.push(format!("{key}.{field}.timeout: must be > 0"));
+        }
     }
 
     /// Warnings that do not stop the server.
@@ -913,6 +949,33 @@ impl Config {
         Ok(policy)
     }
 
+    /// The agreement a drill of `service` runs under: the service's deciders, quorums and
+    /// verification, its drill executor if it has one, and the synthetic `drill` criterion.
+    pub fn drill_policy(
+        &self,
+        service: &ServiceConfig,
+        breach_after_s: u64,
+    ) -> Result<Policy, String> {
+        let mut policy = crate::domain::drill::policy(service.policy(Vec::new())?, breach_after_s);
+        if let Some(r) = &service.drill_executor {
+            policy.executor = Some(r.kind.as_str().to_string());
+        }
+        Ok(policy)
+    }
+
+    /// A link to a canary thread, where the platform's address is configured.
+    pub fn thread_link(&self, platform: &str, thread_ref: &str) -> Option<String> {
+        match platform {
+            "slack" => {
+                crate::slack::permalink(self.slack.as_ref()?.workspace_url.as_deref()?, thread_ref)
+            }
+            "discord" => {
+                crate::discord::permalink(self.discord.as_ref()?.guild_id.as_deref()?, thread_ref)
+            }
+            _ => None,
+        }
+    }
+
     /// The secret the rollback executor signs with.
     pub fn executor_secret(&self, rollback: &RollbackConfig) -> String {
         rollback
@@ -963,12 +1026,7 @@ impl ServiceConfig {
             on_pass: self.on_pass,
             canary_window_s: self.canary_window.as_secs(),
             verify_checks: self.verify_checks,
-            executor: self.rollback.as_ref().map(|r| match r.kind {
-                RollbackKind::Webhook => "webhook".to_string(),
-                RollbackKind::Command => "command".to_string(),
-                RollbackKind::GithubWorkflow => "github-workflow".to_string(),
-                RollbackKind::Flagger => "flagger".to_string(),
-            }),
+            executor: self.rollback.as_ref().map(|r| r.kind.as_str().to_string()),
             no_data_limit: self.no_data_limit,
             verify_timeout_s: self.verify_timeout.as_secs(),
         })

@@ -63,6 +63,8 @@ pub struct Engine {
     locks: Vec<Mutex<()>>,
     pub chat_wake: Arc<Notify>,
     pub executor_wake: Arc<Notify>,
+    /// The server's public URL: each deploy's page link is made from it.
+    public_url: Option<String>,
 }
 
 const STRIPES: usize = 64;
@@ -77,7 +79,24 @@ impl Engine {
             locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             chat_wake: Arc::new(Notify::new()),
             executor_wake: Arc::new(Notify::new()),
+            public_url: None,
         }
+    }
+
+    /// Deploys opened from now on carry a link to their page under `url`.
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url.map(|u| u.trim_end_matches('/').to_string());
+        self
+    }
+
+    /// The page of a deploy, when the public URL is known.
+    pub fn page_url(&self, deploy_id: &str) -> Option<String> {
+        self.public_url.as_ref().map(|u| {
+            format!(
+                "{u}/deploys/{}",
+                crate::domain::postmortem::path_segment(deploy_id)
+            )
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -108,10 +127,11 @@ impl Engine {
     /// Opens a deploy. A deploy that already exists is returned as it is (`created: false`).
     pub async fn start(
         &self,
-        info: DeployInfo,
+        mut info: DeployInfo,
         policy: Policy,
         source: &str,
     ) -> Result<Applied, EngineError> {
+        info.page_url = self.page_url(&info.id);
         let _guard = self.lock_for(&info.id).lock().await;
         if let Ok((deploy, _)) = self.load(&info.id).await {
             return Ok(Applied {
@@ -123,7 +143,7 @@ impl Engine {
         let now = self.now();
         let outcome = domain::deploy::start(info.clone(), policy, now, source);
         let deploy = Deploy::fold(&outcome.events)?;
-        let outbox = self.outbox_rows(&info.service, &outcome.effects);
+        let outbox = self.outbox_rows(&info, &outcome.effects);
         let result = self
             .store
             .append(Append {
@@ -187,7 +207,7 @@ impl Engine {
                     created: false,
                 });
             }
-            let outbox = self.outbox_rows(&deploy.info.service, &outcome.effects);
+            let outbox = self.outbox_rows(&deploy.info, &outcome.effects);
             let result = self
                 .store
                 .append(Append {
@@ -227,7 +247,8 @@ impl Engine {
         }
     }
 
-    fn outbox_rows(&self, service: &str, effects: &[Effect]) -> Vec<NewOutbox> {
+    fn outbox_rows(&self, info: &DeployInfo, effects: &[Effect]) -> Vec<NewOutbox> {
+        let service = info.service.as_str();
         let mut rows = Vec::new();
         for effect in effects {
             match effect {
@@ -247,7 +268,7 @@ impl Engine {
                     let item = ExecItem {
                         service: service.to_string(),
                         request: request.clone(),
-                        drill: false,
+                        drill: info.is_drill(),
                     };
                     rows.push(NewOutbox {
                         target: EXECUTOR_TARGET.to_string(),

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod flagger;
 pub mod github;
 pub mod metrics;
+pub mod report;
 pub mod rollback;
 pub mod server;
 pub mod slack;

@@ -5,7 +5,8 @@ use canarybot::chat::console::ConsoleChat;
 use canarybot::client::HookClient;
 use canarybot::config::Config;
 use canarybot::domain::Deploy;
-use canarybot::domain::timeline::{to_json, to_markdown};
+use canarybot::domain::postmortem::to_markdown;
+use canarybot::domain::timeline::to_json;
 use canarybot::store::Store;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
@@ -59,6 +60,40 @@ enum Command {
         config: PathBuf,
         #[arg(long, value_enum, default_value = "md")]
         format: Format,
+    },
+    /// Start a rollback drill on the running server: a deploy marked DRILL whose synthetic signal
+    /// breaches after --breach-after; deciders vote and the executor runs as for real.
+    Drill {
+        #[arg(
+            long,
+            env = "CANARYBOT_CONFIG",
+            default_value = "config/canarybot.toml"
+        )]
+        config: PathBuf,
+        #[arg(long)]
+        service: String,
+        /// When the synthetic breach starts: 30s, 2m, …
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        breach_after: std::time::Duration,
+        /// Server base URL (default: server.public_url, else http://<server.listen>).
+        #[arg(long)]
+        server: Option<String>,
+        /// Who starts the drill, for the timeline (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Print the drill history: each drill's phases, median, best, latest and the trend.
+    Drills {
+        #[arg(
+            long,
+            env = "CANARYBOT_CONFIG",
+            default_value = "config/canarybot.toml"
+        )]
+        config: PathBuf,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: HistoryFormat,
     },
     /// Register chat commands with a platform.
     Commands {
@@ -128,6 +163,12 @@ enum CommandsAction {
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Md,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HistoryFormat {
+    Text,
     Json,
 }
 
@@ -256,10 +297,95 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let deploy = Deploy::fold(&events)?;
             match format {
-                Format::Md => print!("{}", to_markdown(&deploy, &events)),
+                Format::Md => print!(
+                    "{}",
+                    to_markdown(&canarybot::report::postmortem(&store, &config, &deploy_id).await?)
+                ),
                 Format::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&to_json(&deploy, &events))?
+                ),
+            }
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Drill {
+            config,
+            service,
+            breach_after,
+            server,
+            actor,
+        } => {
+            let config = load(&config)?;
+            if config.service(&service).is_none() {
+                bail!(
+                    "--service: unknown service `{service}` (services: {})",
+                    config.service_names().join(", ")
+                );
+            }
+            let base = server
+                .or_else(|| config.server.public_url.clone())
+                .unwrap_or_else(|| format!("http://{}", config.server.listen));
+            let actor = actor
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "cli".into());
+            let body = json!({
+                "service": service,
+                "breach_after": humantime::format_duration(breach_after).to_string(),
+                "actor": actor,
+            });
+            let mut req = reqwest::Client::new()
+                .post(format!("{}/api/drills", base.trim_end_matches('/')))
+                .json(&body);
+            if let Some(token) = config.server.api_tokens.first() {
+                req = req.bearer_auth(token);
+            }
+            let resp = req
+                .send()
+                .await
+                .with_context(|| format!("cannot reach {base}"))?;
+            let status = resp.status().as_u16();
+            let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+            if (200..300).contains(&status) {
+                println!(
+                    "🧯 Drill {} started for {service}: synthetic breach in {}.",
+                    answer["id"].as_str().unwrap_or("?"),
+                    humantime::format_duration(breach_after)
+                );
+                if let Some(page) = answer["page_url"].as_str() {
+                    println!("Follow it in the canary thread, or at {page}");
+                }
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "error: server answered HTTP {status}: {}",
+                    answer["error"].as_str().unwrap_or("")
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Drills {
+            config,
+            service,
+            format,
+        } => {
+            init_tracing("warn");
+            let config = load(&config)?;
+            if let Some(svc) = &service {
+                if config.service(svc).is_none() {
+                    bail!(
+                        "--service: unknown service `{svc}` (services: {})",
+                        config.service_names().join(", ")
+                    );
+                }
+            }
+            let store = Store::connect(&config.database.url).await?;
+            let history = canarybot::report::drill_history(&store, service.as_deref()).await?;
+            match format {
+                HistoryFormat::Text => print!("{}", canarybot::domain::drill::to_text(&history)),
+                HistoryFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&canarybot::domain::drill::to_json(&history))?
                 ),
             }
             store.close().await;

@@ -3,10 +3,12 @@
 
 use crate::command::{Command, Target, help_for};
 use crate::config::{Config, ServiceConfig};
-use crate::domain::Choice;
+use crate::domain::decision::authorizing_entry;
 use crate::domain::render::{duration, root_view};
 use crate::domain::timeline::phases;
+use crate::domain::{Choice, Voter};
 use crate::engine::Engine;
+use crate::store::Drills;
 use std::sync::Arc;
 
 /// Where a command was typed: the services posting to that channel, and the deploy whose thread
@@ -29,6 +31,20 @@ pub enum Answer {
         choice: Choice,
         reason: Option<String>,
     },
+    /// Start a drill of `service` if the person may: the platform works out who they are
+    /// (identity, groups) and calls [`Desk::start_drill`].
+    Drill {
+        service: String,
+    },
+}
+
+/// Something is still to be decided or done. A rolled-back deploy waiting for recovery checks takes
+/// no votes, so it is not what a bare command means.
+fn is_active(state: &str) -> bool {
+    matches!(
+        state,
+        "canary" | "breached" | "rolling_back" | "rollback_failed"
+    )
 }
 
 #[derive(Clone)]
@@ -56,18 +72,24 @@ impl Desk {
     /// The deploy a command means: the named service's latest deploy, or the one active canary of
     /// the services posting to this channel. The error is what to tell the person.
     pub async fn resolve(&self, here: &[String], service: Option<&str>) -> Result<String, String> {
-        let store = self.engine.store();
-        let latest = |svc: String| async move {
-            store
-                .deploys(Some(&svc), None, 1)
-                .await
-                .ok()
-                .and_then(|rows| rows.into_iter().next())
-        };
         if let Some(svc) = service {
-            return match latest(svc.to_string()).await {
-                Some(row) => Ok(row.id),
-                None => Err(format!("No deploys of {svc} yet.")),
+            let mut rows = self.latest_of(svc).await;
+            return match rows.iter().filter(|r| is_active(&r.state)).count() {
+                2 => Err(format!(
+                    "Both a canary and a drill of {svc} are active ({}); answer in the thread you mean.",
+                    rows.iter()
+                        .map(|r| format!("`{}`", r.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                1 => Ok(rows
+                    .into_iter()
+                    .find(|r| is_active(&r.state))
+                    .map(|r| r.id)
+                    .unwrap_or_default()),
+                // Nothing active: the latest real deploy, else the latest drill.
+                _ if !rows.is_empty() => Ok(rows.remove(0).id),
+                _ => Err(format!("No deploys of {svc} yet.")),
             };
         }
         if here.is_empty() {
@@ -78,16 +100,12 @@ impl Desk {
         }
         let mut active = Vec::new();
         for svc in here {
-            if let Some(row) = latest(svc.to_string()).await {
-                // Active: something is still to be decided or done. A rolled-back deploy waiting
-                // for recovery checks takes no votes, so it is not what a bare command means.
-                if matches!(
-                    row.state.as_str(),
-                    "canary" | "breached" | "rolling_back" | "rollback_failed"
-                ) {
-                    active.push(row);
-                }
-            }
+            active.extend(
+                self.latest_of(svc)
+                    .await
+                    .into_iter()
+                    .filter(|r| is_active(&r.state)),
+            );
         }
         match active.len() {
             1 => Ok(active.remove(0).id),
@@ -99,11 +117,29 @@ impl Desk {
                 "Several canaries are active here: {}. Name the service.",
                 active
                     .iter()
-                    .map(|r| format!("{} {}", r.service, r.version))
+                    .map(|r| {
+                        if r.drill {
+                            format!("{} {} (drill)", r.service, r.version)
+                        } else {
+                            format!("{} {}", r.service, r.version)
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
         }
+    }
+
+    /// The service's latest real deploy and its latest drill, the real one first.
+    async fn latest_of(&self, service: &str) -> Vec<crate::store::DeployRow> {
+        let store = self.engine.store();
+        let mut out = Vec::new();
+        for which in [Drills::Exclude, Drills::Only] {
+            if let Ok(rows) = store.deploys_where(Some(service), None, which, 1).await {
+                out.extend(rows);
+            }
+        }
+        out
     }
 
     pub async fn status_text(&self, deploy_id: &str) -> String {
@@ -145,6 +181,45 @@ impl Desk {
         }
     }
 
+    /// The drill history, as chat shows it.
+    pub async fn drills_text(&self, service: Option<&str>) -> String {
+        match crate::report::drill_history(self.engine.store(), service).await {
+            Ok(h) => crate::domain::drill::to_text(&h),
+            Err(e) => format!("Cannot read the drill history: {e}"),
+        }
+    }
+
+    /// Starts a drill of `service` for `voter`, who must be one of its deciders. The answer is
+    /// what to tell them; nothing is recorded when they may not.
+    pub async fn start_drill(&self, service: &str, voter: &Voter, source: &str) -> String {
+        let Some(svc) = self.config.service(service) else {
+            return format!("I don't know service `{service}`.");
+        };
+        if authorizing_entry(&svc.deciders, voter).is_none() {
+            return format!(
+                "Only the deciders of {service} may start a drill ({}). Nothing was started.",
+                svc.deciders.join(", ")
+            );
+        }
+        match crate::report::start_drill(
+            &self.engine,
+            &self.config,
+            service,
+            crate::report::DEFAULT_BREACH_AFTER_S,
+            &voter.name,
+            source,
+        )
+        .await
+        {
+            Ok(applied) => format!(
+                "🧯 Drill `{}` started for {service}: a synthetic breach of `drill` in {}. The canary thread opens now; vote there as for real.",
+                applied.deploy.info.id,
+                duration(crate::report::DEFAULT_BREACH_AFTER_S as f64)
+            ),
+            Err(e) => format!("No drill started: {e}"),
+        }
+    }
+
     /// The deploy meant: the thread's, unless a service is named; else the channel's active one.
     async fn pick(&self, place: &Place, service: Option<String>) -> Result<String, String> {
         match (&place.thread_deploy, service) {
@@ -172,6 +247,18 @@ impl Desk {
                     Err(m) => m,
                 }
             }
+            Command::Drill { service, given } => match service {
+                Some(service) => return Answer::Drill { service },
+                None if given.is_empty() => format!(
+                    "Name the service to drill: `/canary drill <service>` (services: {}).",
+                    self.config.service_names().join(", ")
+                ),
+                None => format!(
+                    "I don't know service `{given}` (services: {}).",
+                    self.config.service_names().join(", ")
+                ),
+            },
+            Command::Drills { service } => self.drills_text(service.as_deref()).await,
             Command::Vote {
                 choice,
                 service,

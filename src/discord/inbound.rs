@@ -156,6 +156,14 @@ impl DiscordInbound {
                 self.vote_within_deadline(deploy_id, member, choice, reason)
                     .await
             }
+            Answer::Drill { service } => {
+                let voter = self.config.voter(
+                    &format!("discord:{}", member.id),
+                    &member.name,
+                    member.roles.clone(),
+                );
+                self.desk().start_drill(&service, &voter, "discord").await
+            }
         }
     }
 

@@ -16,3 +16,9 @@ pub fn parse_thread_ref(thread: &str) -> Option<(&str, &str, &str)> {
     let mut parts = thread.splitn(3, '/');
     Some((parts.next()?, parts.next()?, parts.next()?))
 }
+
+/// The web link of a thread: `https://discord.com/channels/<guild>/<thread>`.
+pub fn permalink(guild_id: &str, thread: &str) -> Option<String> {
+    let (_, _, thread) = parse_thread_ref(thread)?;
+    Some(format!("https://discord.com/channels/{guild_id}/{thread}"))
+}

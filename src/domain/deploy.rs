@@ -4,6 +4,7 @@
 use super::criteria::{Criterion, Evaluation, Verdict};
 use super::decision::{Choice, Tally, Vote, authorizing_entry};
 use super::render::{self, RootView};
+use super::timeline::Milestones;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 /// The actor recorded when canarybot itself acts.
 pub const BOT: &str = "canarybot";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeployInfo {
     pub id: String,
     pub service: String,
@@ -25,6 +26,28 @@ pub struct DeployInfo {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Set when this deploy is a rollback drill, not a real deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<Drill>,
+    /// The deploy's web page (postmortem), when the server has a public URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
+}
+
+/// A rollback drill: the same path as a real rollback, with a synthetic breach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drill {
+    /// When the synthetic breach starts, after the drill opens.
+    pub breach_after_s: u64,
+}
+
+/// The criterion a drill breaches.
+pub const DRILL_CRITERION: &str = "drill";
+
+impl DeployInfo {
+    pub fn is_drill(&self) -> bool {
+        self.drill.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -482,6 +505,8 @@ pub struct Deploy {
     pub gates: BTreeMap<Choice, bool>,
     pub rolled_back_at_ms: Option<i64>,
     pub verify_timed_out: bool,
+    /// When detect, decide, execute and verify were reached, for phases and the closing summary.
+    pub milestones: Milestones,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -604,7 +629,9 @@ impl Deploy {
             gates: BTreeMap::new(),
             rolled_back_at_ms: None,
             verify_timed_out: false,
+            milestones: Milestones::default(),
         };
+        d.milestones.observe(first);
         for e in it {
             d.apply(e);
         }
@@ -614,6 +641,7 @@ impl Deploy {
     /// Applies one stored event. Unknown criteria are ignored: the fold never fails midway.
     pub fn apply(&mut self, e: &Event) {
         self.last_seq = e.seq;
+        self.milestones.observe(e);
         match &e.data {
             EventData::DeployStarted { .. } | EventData::CriteriaLocked { .. } => {}
             EventData::CheckFailed {
@@ -776,6 +804,10 @@ impl Deploy {
                 firing,
                 annotations,
             } => w.alert(name, firing, annotations),
+        }
+        if !self.state.is_final() && w.d.state.is_final() {
+            let summary = render::closing_summary(&w.d);
+            w.reply(summary, vec![], false);
         }
         let root = render::root_view(&w.d);
         if root != render::root_view(self) {

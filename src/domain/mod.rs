@@ -4,6 +4,8 @@
 pub mod criteria;
 pub mod decision;
 pub mod deploy;
+pub mod drill;
+pub mod postmortem;
 pub mod render;
 pub mod timeline;
 
@@ -13,7 +15,7 @@ mod tests;
 pub use criteria::{Criterion, Verdict};
 pub use decision::{Choice, Vote, Voter};
 pub use deploy::{
-    BOT, ChatEffect, ChatMessage, Deploy, DeployInfo, DomainError, Effect, Event, EventData,
+    BOT, ChatEffect, ChatMessage, Deploy, DeployInfo, DomainError, Drill, Effect, Event, EventData,
     ExecuteRequest, ExecutorOutcome, Input, OnBreach, OnPass, Outcome, PipelineEvent, Policy,
     Sample, State,
 };

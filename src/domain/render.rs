@@ -127,6 +127,12 @@ pub struct RootView {
     pub buttons: Vec<Choice>,
     /// Once decided, what was decided and what came of it.
     pub outcome: Option<String>,
+    /// A rollback drill, not a real deploy.
+    #[serde(default)]
+    pub drill: bool,
+    /// The deploy's web page.
+    #[serde(default)]
+    pub page_url: Option<String>,
 }
 
 impl RootView {
@@ -137,7 +143,12 @@ impl RootView {
         } else {
             self.version.clone()
         };
-        format!("Canary · {} {v} → {}", self.service, self.environment)
+        let kind = if self.drill {
+            "🧯 DRILL · Canary"
+        } else {
+            "Canary"
+        };
+        format!("{kind} · {} {v} → {}", self.service, self.environment)
     }
 
     pub fn status_line(&self) -> &'static str {
@@ -344,5 +355,31 @@ pub fn root_view(d: &Deploy) -> RootView {
         canary_window_s: p.canary_window_s,
         buttons,
         outcome,
+        drill: d.info.is_drill(),
+        page_url: d.info.page_url.clone(),
     }
+}
+
+/// Posted in the thread when a deploy reaches a final state: the outcome, the phases, the page.
+pub fn closing_summary(d: &Deploy) -> String {
+    let p = d.milestones.phases();
+    let f = |v: Option<f64>| v.map(duration).unwrap_or_else(|| "—".into());
+    let what = if d.info.is_drill() {
+        "🏁 Drill finished"
+    } else {
+        "🏁 Closed"
+    };
+    let mut text = format!(
+        "{what}: {}.\nDetect {} · Decide {} · Execute {} · Verify {} · Total {}",
+        state_words(d.state),
+        f(p.detect_s),
+        f(p.decide_s),
+        f(p.execute_s),
+        f(p.verify_s),
+        f(p.total_s)
+    );
+    if let Some(url) = &d.info.page_url {
+        text.push_str(&format!("\nPostmortem: {url}"));
+    }
+    text
 }

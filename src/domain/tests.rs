@@ -1,7 +1,7 @@
 //! The aggregate end to end, without a runtime.
 
 use super::deploy::start;
-use super::timeline::{phases, to_markdown};
+use super::timeline::phases;
 use super::*;
 
 fn policy() -> Policy {
@@ -53,6 +53,7 @@ fn info() -> DeployInfo {
         actor: Some("ci".into()),
         description: None,
         url: None,
+        ..DeployInfo::default()
     }
 }
 
@@ -231,9 +232,101 @@ fn breach_after_failure_limit_then_vote_rollback_verify() {
     assert_eq!(ph.verify_s, Some(60.0));
     assert_eq!(ph.total_s, Some(186.0));
 
-    let md = to_markdown(&h.deploy(), &h.events);
+    let md = super::postmortem::to_markdown(&super::postmortem::Postmortem {
+        deploy: h.deploy(),
+        events: h.events.clone(),
+        samples: Default::default(),
+        threads: vec![],
+        criteria_now: Some(policy().criteria),
+    });
     assert!(md.contains("rollback_verified"));
-    assert!(md.contains("| Detect (start → breach or first rollback vote) | 1970-01-01 00:18:10.000 UTC | 1m 30s |"), "{md}");
+    assert!(
+        md.contains("| Detect (start → breach or first rollback vote) | 1970-01-01 00:16:40.000 UTC | 1970-01-01 00:18:10.000 UTC | 1m 30s |"),
+        "{md}"
+    );
+}
+
+/// The thread hears once, when the deploy ends, how long each phase took and where the page is.
+#[test]
+fn closing_summary_once_at_the_final_state() {
+    let mut i = info();
+    i.page_url = Some("https://bot.example.com/deploys/x".into());
+    let out = start(i, policy(), 1_000_000, "test");
+    let mut h = Harness {
+        events: out.events,
+        effects: out.effects,
+        now: 1_000_000,
+    };
+    let closing = |h: &Harness| {
+        h.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Chat(ChatEffect::Reply { message }) if message.text.starts_with("🏁") => {
+                    Some(message.text.clone())
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    h.check(0.004, 0.2);
+    h.vote("slack:U01ALICE", &[], Choice::Promote);
+    assert_eq!(h.state(), State::Promoted);
+    let texts = closing(&h);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(
+        texts[0],
+        "🏁 Closed: ✅ promoted.\nDetect — · Decide 35.0s · Execute — · Verify — · Total 35.0s\nPostmortem: https://bot.example.com/deploys/x"
+    );
+    h.feed(
+        Input::Pipeline {
+            event: PipelineEvent::Promoted,
+            actor: None,
+            description: None,
+        },
+        1_000,
+    );
+    assert_eq!(closing(&h).len(), 1, "said once");
+}
+
+/// A bound changed in the configuration after the lock is called out; the locked one applied.
+#[test]
+fn postmortem_calls_out_criteria_changed_after_the_lock() {
+    let h = Harness::new(policy());
+    let mut now = policy().criteria;
+    now[0].max = Some(0.05);
+    now.push(Criterion {
+        name: "saturation".into(),
+        max: Some(0.9),
+        min: None,
+        max_ratio: None,
+        max_delta: None,
+        failure_limit: 3,
+        query: None,
+        unit: None,
+        link: None,
+    });
+    let pm = |criteria_now| super::postmortem::Postmortem {
+        deploy: h.deploy(),
+        events: h.events.clone(),
+        samples: Default::default(),
+        threads: vec![super::postmortem::ThreadLink {
+            platform: "slack".into(),
+            url: "https://acme.slack.com/archives/C1/p1".into(),
+        }],
+        criteria_now,
+    };
+    let md = super::postmortem::to_markdown(&pm(Some(now)));
+    assert!(md.contains("**⚠️ Changed after the lock.**"), "{md}");
+    assert!(md.contains("- `5xx ratio`: locked as ≤ 0.01"), "{md}");
+    assert!(md.contains("configured now as ≤ 0.05"), "{md}");
+    assert!(md.contains("- `saturation`: added to the configuration since the lock"));
+    assert!(md.contains("| slack thread | [https://acme.slack.com/archives/C1/p1]"));
+    assert!(md.contains("this postmortem is not final"));
+    let md = super::postmortem::to_markdown(&pm(None));
+    assert!(
+        md.contains("Service checkout is no longer configured"),
+        "{md}"
+    );
 }
 
 #[test]

@@ -84,7 +84,7 @@ impl FlaggerHooks {
         let rows = self
             .engine
             .store()
-            .deploys(Some(service), None, 20)
+            .deploys_where(Some(service), None, crate::store::Drills::Exclude, 20)
             .await
             .ok()?;
         rows.into_iter()
@@ -192,6 +192,7 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
             actor: Some("flagger".into()),
             description: (!message.is_empty()).then_some(message),
             url: None,
+            ..DeployInfo::default()
         };
         let policy = match s
             .config

@@ -83,7 +83,7 @@ impl GithubHook {
         let rows = self
             .engine
             .store()
-            .deploys(Some(service), None, 20)
+            .deploys_where(Some(service), None, crate::store::Drills::Exclude, 20)
             .await
             .ok()?;
         rows.into_iter()
@@ -132,6 +132,7 @@ impl GithubHook {
                 url: v["repository"]["html_url"]
                     .as_str()
                     .map(|u| format!("{u}/deployments")),
+                ..DeployInfo::default()
             };
             let policy = self
                 .config

@@ -94,7 +94,15 @@ async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) ->
         let environment = alert.labels.get(&cfg.environment_label);
         let mut hit = false;
         for state in ["canary", "breached"] {
-            let rows = match store.deploys(Some(service), Some(state), 100).await {
+            let rows = match store
+                .deploys_where(
+                    Some(service),
+                    Some(state),
+                    crate::store::Drills::Exclude,
+                    100,
+                )
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "store error");

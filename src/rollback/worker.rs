@@ -69,10 +69,16 @@ impl ExecutorWorker {
                 return;
             }
         };
-        let outcome = match (
-            self.engine.load(&item.deploy_id).await,
-            self.executors.get(&exec.service),
-        ) {
+        // A drill goes to the service's drill executor when one is configured.
+        let executor = exec
+            .drill
+            .then(|| {
+                self.executors
+                    .get(&crate::app::drill_executor_key(&exec.service))
+            })
+            .flatten()
+            .or_else(|| self.executors.get(&exec.service));
+        let outcome = match (self.engine.load(&item.deploy_id).await, executor) {
             (Ok((deploy, _)), Some(executor)) => {
                 let call = ExecutorCall {
                     deploy: deploy.info,

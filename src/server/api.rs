@@ -1,9 +1,11 @@
 //! The read API (deploys, timelines) and the votes API, behind bearer tokens when configured.
 
 use super::{ApiError, AppState};
-use crate::auth::bearer_ok;
-use crate::domain::timeline::{deploy_json, to_json, to_markdown};
+use crate::auth::api_token_ok;
+use crate::domain::postmortem::to_markdown;
+use crate::domain::timeline::{deploy_json, to_json};
 use crate::domain::{ChatEffect, Choice, Effect, EventData, Input, Vote};
+use crate::store::Drills;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
@@ -17,6 +19,7 @@ use std::sync::atomic::Ordering;
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/deploys", get(list_deploys))
+        .route("/api/drills", get(list_drills).post(start_drill))
         .route("/api/deploys/{id}", get(one_deploy))
         .route("/api/deploys/{id}/timeline", get(timeline_json))
         .route("/api/deploys/{id}/timeline.md", get(timeline_md))
@@ -24,16 +27,18 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
-async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
+/// The token rule of the API and the web pages (see [`api_token_ok`]). Browsers are asked for
+/// the token as an HTTP Basic password.
+pub async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let tokens = &s.config.server.api_tokens;
     if !tokens.is_empty() {
         let header = req
             .headers()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        if !bearer_ok(header, tokens) {
+        if !api_token_ok(header, req.uri().query(), tokens) {
             s.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-            return ApiError::new(
+            let mut resp = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 if header.is_none() {
                     "missing Authorization: Bearer <token> header"
@@ -42,6 +47,11 @@ async fn require_token(State(s): State<AppState>, req: Request, next: Next) -> R
                 },
             )
             .into_response();
+            resp.headers_mut().insert(
+                "www-authenticate",
+                axum::http::HeaderValue::from_static("Basic realm=\"canarybot\""),
+            );
+            return resp;
         }
     }
     next.run(req).await
@@ -53,6 +63,23 @@ struct ListQuery {
     service: Option<String>,
     state: Option<String>,
     limit: Option<i64>,
+    /// `exclude` (default), `include` or `only`.
+    drills: Option<String>,
+    /// The token may come in the query (see `require_token`).
+    #[serde(rename = "token")]
+    _token: Option<String>,
+}
+
+/// `?drills=`: real deploys only unless asked.
+pub fn drills_param(v: Option<&str>) -> Result<Drills, ApiError> {
+    match v.unwrap_or("exclude") {
+        "exclude" => Ok(Drills::Exclude),
+        "include" => Ok(Drills::Include),
+        "only" => Ok(Drills::Only),
+        other => Err(ApiError::bad_request(format!(
+            "drills: `{other}` is not one of exclude, include, only"
+        ))),
+    }
 }
 
 async fn list_deploys(
@@ -63,7 +90,12 @@ async fn list_deploys(
     let rows = s
         .engine
         .store()
-        .deploys(q.service.as_deref(), q.state.as_deref(), limit)
+        .deploys_where(
+            q.service.as_deref(),
+            q.state.as_deref(),
+            drills_param(q.drills.as_deref())?,
+            limit,
+        )
         .await
         .map_err(crate::engine::EngineError::from)?;
     let list: Vec<_> = rows
@@ -77,6 +109,7 @@ async fn list_deploys(
                 "state": r.state,
                 "started_at": crate::domain::render::rfc3339(r.created_at_ms),
                 "updated_at": crate::domain::render::rfc3339(r.updated_at_ms),
+                "drill": r.drill,
             })
         })
         .collect();
@@ -107,10 +140,103 @@ async fn timeline_md(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (deploy, events) = s.engine.load(&id).await?;
+    let pm = crate::report::postmortem(s.engine.store(), &s.config, &id).await?;
     Ok((
         [("content-type", "text/markdown; charset=utf-8")],
-        to_markdown(&deploy, &events),
+        to_markdown(&pm),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrillsQuery {
+    service: Option<String>,
+    /// The token may come in the query (see `require_token`).
+    #[serde(rename = "token")]
+    _token: Option<String>,
+}
+
+async fn list_drills(
+    State(s): State<AppState>,
+    Query(q): Query<DrillsQuery>,
+) -> Result<Response, ApiError> {
+    if let Some(svc) = &q.service {
+        if s.config.service(svc).is_none() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "service: unknown service `{svc}` (services: {})",
+                    s.config.service_names().join(", ")
+                ),
+            ));
+        }
+    }
+    let history = crate::report::drill_history(s.engine.store(), q.service.as_deref())
+        .await
+        .map_err(crate::engine::EngineError::from)?;
+    Ok(axum::Json(crate::domain::drill::to_json(&history)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrillBody {
+    service: String,
+    /// `30s`, `2m`: when the synthetic breach starts (default 30s).
+    #[serde(default)]
+    breach_after: Option<String>,
+    /// Who starts it, for the timeline (default `api`).
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+/// Starts a rollback drill; answers 201 with the drill's id and page.
+async fn start_drill(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let b: DrillBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed body: {e}")))?;
+    let breach_after_s = match b.breach_after.as_deref() {
+        None => crate::report::DEFAULT_BREACH_AFTER_S,
+        Some(t) => humantime::parse_duration(t)
+            .map_err(|e| {
+                ApiError::bad_request(format!(
+                    "breach_after: `{t}` is not a duration like 30s or 2m ({e})"
+                ))
+            })?
+            .as_secs(),
+    };
+    let actor = b.actor.unwrap_or_else(|| "api".into());
+    let applied = crate::report::start_drill(
+        &s.engine,
+        &s.config,
+        &b.service,
+        breach_after_s,
+        &actor,
+        "drills-api",
+    )
+    .await
+    .map_err(|e| match e {
+        crate::report::DrillError::Refused(m) if m.starts_with("service:") => {
+            ApiError::new(StatusCode::NOT_FOUND, m)
+        }
+        crate::report::DrillError::Refused(m) if m.starts_with("a drill") => {
+            ApiError::new(StatusCode::CONFLICT, m)
+        }
+        crate::report::DrillError::Refused(m) => ApiError::bad_request(m),
+        crate::report::DrillError::Engine(e) => e.into(),
+    })?;
+    let d = &applied.deploy;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "id": d.info.id,
+            "service": d.info.service,
+            "state": d.state.as_str(),
+            "breach_after_s": breach_after_s,
+            "page_url": d.info.page_url,
+        })),
     )
         .into_response())
 }

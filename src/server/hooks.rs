@@ -232,6 +232,7 @@ async fn handle_deploy(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value),
                 actor: hook.actor,
                 description: hook.description,
                 url: hook.url,
+                ..DeployInfo::default()
             };
             let policy = s
                 .config

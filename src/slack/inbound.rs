@@ -183,7 +183,27 @@ impl SlackInbound {
                     choice.as_str()
                 )
             }
+            Answer::Drill { service } => self.drill(&service, user, name).await,
         }
+    }
+
+    /// Starts a drill if the person is one of the service's deciders (user groups included).
+    async fn drill(&self, service: &str, user: &str, name: &str) -> String {
+        let deciders = self
+            .config
+            .service(service)
+            .map(|s| s.deciders.clone())
+            .unwrap_or_default();
+        let groups = match self.api.groups_of(user, &deciders).await {
+            Ok(g) => g,
+            Err(e) => {
+                return format!(
+                    "I could not check your Slack user groups ({e}); no drill was started. Please try again."
+                );
+            }
+        };
+        let voter = self.config.voter(&format!("slack:{user}"), name, groups);
+        self.desk().start_drill(service, &voter, "slack").await
     }
 }
 

@@ -14,3 +14,13 @@ pub fn thread_ref(channel: &str, ts: &str) -> String {
 pub fn parse_thread_ref(thread: &str) -> Option<(&str, &str)> {
     thread.split_once('/')
 }
+
+/// The web link of a thread root: `https://acme.slack.com/archives/C0123/p1700000000123456`.
+pub fn permalink(workspace_url: &str, thread: &str) -> Option<String> {
+    let (channel, ts) = parse_thread_ref(thread)?;
+    Some(format!(
+        "{}/archives/{channel}/p{}",
+        workspace_url.trim_end_matches('/'),
+        ts.replace('.', "")
+    ))
+}

@@ -41,6 +41,26 @@ pub struct DeployRow {
     pub state: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    pub drill: bool,
+}
+
+/// Whether a list of deploys holds drills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drills {
+    /// Real deploys only: what lists and figures mean unless asked.
+    Exclude,
+    Include,
+    Only,
+}
+
+impl Drills {
+    fn code(self) -> i64 {
+        match self {
+            Drills::Exclude => 0,
+            Drills::Only => 1,
+            Drills::Include => 2,
+        }
+    }
 }
 
 /// A new outbox row.
@@ -160,21 +180,34 @@ impl Store {
         Ok(Some(out))
     }
 
-    /// Deploys, newest first.
+    /// Deploys and drills, newest first: what is going on, for the workers and chat commands.
     pub async fn deploys(
         &self,
         service: Option<&str>,
         state: Option<&str>,
         limit: i64,
     ) -> Result<Vec<DeployRow>, StoreError> {
+        self.deploys_where(service, state, Drills::Include, limit)
+            .await
+    }
+
+    /// Deploys, newest first, with or without drills.
+    pub async fn deploys_where(
+        &self,
+        service: Option<&str>,
+        state: Option<&str>,
+        drills: Drills,
+        limit: i64,
+    ) -> Result<Vec<DeployRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, service, environment, version, state, created_at_ms, updated_at_ms FROM deploys
-             WHERE ($1 = '' OR service = $1) AND ($2 = '' OR state = $2)
+            "SELECT id, service, environment, version, state, created_at_ms, updated_at_ms, drill FROM deploys
+             WHERE ($1 = '' OR service = $1) AND ($2 = '' OR state = $2) AND ($4 = 2 OR drill = $4)
              ORDER BY created_at_ms DESC, id DESC LIMIT $3",
         )
         .bind(service.unwrap_or(""))
         .bind(state.unwrap_or(""))
         .bind(limit)
+        .bind(drills.code())
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -187,6 +220,7 @@ impl Store {
                     state: r.try_get("state")?,
                     created_at_ms: r.try_get("created_at_ms")?,
                     updated_at_ms: r.try_get("updated_at_ms")?,
+                    drill: r.try_get::<i64, _>("drill")? != 0,
                 })
             })
             .collect()
@@ -203,8 +237,8 @@ impl Store {
             .unwrap_or(a.expected_last_seq);
         if let Some(info) = a.new_deploy {
             let done = sqlx::query(
-                "INSERT INTO deploys (id, service, environment, version, state, last_seq, created_at_ms, updated_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO deploys (id, service, environment, version, state, last_seq, created_at_ms, updated_at_ms, drill)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) ON CONFLICT (id) DO NOTHING",
             )
             .bind(&info.id)
             .bind(&info.service)
@@ -213,6 +247,7 @@ impl Store {
             .bind(a.state.as_str())
             .bind(last_seq)
             .bind(a.now_ms)
+            .bind(i64::from(info.is_drill()))
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() != 1 {

@@ -1,0 +1,520 @@
+//! The postmortem: everything a review needs, gathered from the timeline and the stored samples,
+//! rendered as Markdown here and as a web page in `page`.
+
+use super::criteria::{Criterion, fmt_num};
+use super::decision::Choice;
+use super::deploy::{Deploy, Event, EventData, OnBreach, State};
+use super::render::{duration, state_words, timestamp};
+use super::timeline::Milestones;
+use std::collections::BTreeMap;
+
+/// One stored sample of one criterion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChartPoint {
+    pub at_ms: i64,
+    pub canary: Option<f64>,
+    pub baseline: Option<f64>,
+}
+
+/// Where the deploy's thread is on a chat platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadLink {
+    pub platform: String,
+    pub url: String,
+}
+
+/// What the postmortem is made of. The shell reads it from the store and the configuration.
+#[derive(Debug, Clone)]
+pub struct Postmortem {
+    pub deploy: Deploy,
+    pub events: Vec<Event>,
+    /// Stored samples by criterion, oldest first.
+    pub samples: BTreeMap<String, Vec<ChartPoint>>,
+    /// The canary threads, where the platform can link to them.
+    pub threads: Vec<ThreadLink>,
+    /// The service's criteria as the configuration holds them now, to call out changes made since
+    /// they were locked. `None` when the service is no longer configured.
+    pub criteria_now: Option<Vec<Criterion>>,
+}
+
+/// `rolled back, recovery verified`, `promoted`, …, with `(drill)` for drills.
+pub fn outcome(d: &Deploy) -> String {
+    let words = match d.state {
+        State::Canary => "still in canary",
+        State::Breached => "breached, waiting for a decision",
+        State::RollingBack => "rolling back",
+        State::RolledBack => "rolled back, recovery not yet verified",
+        State::RollbackVerified => "rolled back, recovery verified",
+        State::RollbackFailed => "rollback failed",
+        State::Promoted => "promoted",
+        State::Failed => "deploy failed",
+    };
+    words.to_string()
+}
+
+/// One row of the phase table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseRow {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub secs: Option<f64>,
+}
+
+/// Detect, decide, execute, verify and total, with the moments each ran between.
+pub fn phase_rows(m: &Milestones) -> Vec<PhaseRow> {
+    let p = m.phases();
+    let decide_from = m.detected.or(m.started);
+    let execute_from = m.decided.or(m.detected).or(m.started);
+    vec![
+        PhaseRow {
+            name: "Detect",
+            what: "start → breach or first rollback vote",
+            start_ms: m.started,
+            end_ms: m.detected,
+            secs: p.detect_s,
+        },
+        PhaseRow {
+            name: "Decide",
+            what: "→ decision",
+            start_ms: m.decided.and(decide_from),
+            end_ms: m.decided,
+            secs: p.decide_s,
+        },
+        PhaseRow {
+            name: "Execute",
+            what: "decision → rollback carried out",
+            start_ms: m.executed.and(execute_from),
+            end_ms: m.executed,
+            secs: p.execute_s,
+        },
+        PhaseRow {
+            name: "Verify",
+            what: "rollback → recovery verified",
+            start_ms: m.verified.and(m.executed),
+            end_ms: m.verified,
+            secs: p.verify_s,
+        },
+        PhaseRow {
+            name: "Total",
+            what: "start → last milestone",
+            start_ms: m.started,
+            end_ms: m.last(),
+            secs: p.total_s,
+        },
+    ]
+}
+
+fn same_bounds(a: &Criterion, b: &Criterion) -> bool {
+    a.max == b.max
+        && a.min == b.min
+        && a.max_ratio == b.max_ratio
+        && a.max_delta == b.max_delta
+        && a.failure_limit == b.failure_limit
+        && a.query == b.query
+}
+
+/// What differs between the locked criteria and the configuration now, one line each. Criteria
+/// added by the deploy itself (not in the configuration) are not changes.
+pub fn criteria_changes(d: &Deploy, now: &[Criterion]) -> Vec<String> {
+    if d.info.is_drill() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for c in now {
+        match d.policy.criterion(&c.name) {
+            Some(locked) if !same_bounds(locked, c) => out.push(format!(
+                "`{}`: locked as {} (failure limit {}), configured now as {} (failure limit {})",
+                c.name,
+                locked.bounds(),
+                locked.failure_limit,
+                c.bounds(),
+                c.failure_limit
+            )),
+            Some(_) => {}
+            None => out.push(format!(
+                "`{}`: added to the configuration since the lock ({})",
+                c.name,
+                c.bounds()
+            )),
+        }
+    }
+    out
+}
+
+/// A decision as the postmortem tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionRow {
+    pub at_ms: i64,
+    pub action: Choice,
+    pub decided_by: Vec<String>,
+    pub reason: String,
+    pub quorum: u32,
+}
+
+pub fn decisions(d: &Deploy, events: &[Event]) -> Vec<DecisionRow> {
+    events
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::Decision {
+                action,
+                decided_by,
+                reason,
+                ..
+            } => Some(DecisionRow {
+                at_ms: e.at_ms,
+                action: *action,
+                decided_by: decided_by.clone(),
+                reason: reason.clone(),
+                quorum: match action {
+                    Choice::Rollback => d.policy.rollback_quorum,
+                    Choice::Promote => d.policy.promote_quorum,
+                },
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A vote, counted or refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoteRow {
+    pub at_ms: i64,
+    pub name: String,
+    pub voter: String,
+    pub choice: Choice,
+    pub counted: bool,
+    /// `authorized as group:sre, 1/2`, or why it was refused.
+    pub detail: String,
+    pub reason: Option<String>,
+}
+
+pub fn votes(events: &[Event]) -> Vec<VoteRow> {
+    events
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::VoteCast {
+                voter,
+                name,
+                choice,
+                reason,
+                authorized_by,
+                tally,
+                quorum,
+            } => Some(VoteRow {
+                at_ms: e.at_ms,
+                name: name.clone(),
+                voter: voter.clone(),
+                choice: *choice,
+                counted: true,
+                detail: format!("authorized as {authorized_by}, {tally}/{quorum}"),
+                reason: reason.clone(),
+            }),
+            EventData::VoteDenied {
+                voter,
+                name,
+                choice,
+                why,
+            } => Some(VoteRow {
+                at_ms: e.at_ms,
+                name: name.clone(),
+                voter: voter.clone(),
+                choice: *choice,
+                counted: false,
+                detail: why.clone(),
+                reason: None,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A moment drawn on every chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerKind {
+    Breach,
+    Decision,
+    Rollback,
+    Verified,
+    Promoted,
+}
+
+impl MarkerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarkerKind::Breach => "breach",
+            MarkerKind::Decision => "decision",
+            MarkerKind::Rollback => "rollback",
+            MarkerKind::Verified => "verified",
+            MarkerKind::Promoted => "promoted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marker {
+    pub at_ms: i64,
+    pub kind: MarkerKind,
+    pub label: String,
+    /// For a breach: the criteria it named.
+    pub criteria: Vec<String>,
+}
+
+/// Breach, decisions, rollback and its verification, and promotion, in time order.
+pub fn markers(events: &[Event]) -> Vec<Marker> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let (kind, label, criteria) = match &e.data {
+                EventData::BreachDetected { criteria } => (
+                    MarkerKind::Breach,
+                    format!("breach: {}", criteria.join(", ")),
+                    criteria.clone(),
+                ),
+                EventData::Decision {
+                    action, decided_by, ..
+                } => (
+                    MarkerKind::Decision,
+                    format!("decision: {} by {}", action.as_str(), decided_by.join(", ")),
+                    vec![],
+                ),
+                EventData::RollbackSucceeded { .. } => {
+                    (MarkerKind::Rollback, "rolled back".to_string(), vec![])
+                }
+                EventData::RollbackVerified { .. } => (
+                    MarkerKind::Verified,
+                    "recovery verified".to_string(),
+                    vec![],
+                ),
+                EventData::Promoted { .. } => {
+                    (MarkerKind::Promoted, "promoted".to_string(), vec![])
+                }
+                _ => return None,
+            };
+            Some(Marker {
+                at_ms: e.at_ms,
+                kind,
+                label,
+                criteria,
+            })
+        })
+        .collect()
+}
+
+/// `service version → environment` with `DRILL` in front for drills.
+pub fn title(d: &Deploy) -> String {
+    let i = &d.info;
+    format!(
+        "{}{} {} → {}",
+        if i.is_drill() { "DRILL: " } else { "" },
+        i.service,
+        i.version,
+        i.environment
+    )
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn opt_bound(v: Option<f64>) -> String {
+    v.map(fmt_num).unwrap_or_else(|| "—".into())
+}
+
+fn at(ms: Option<i64>) -> String {
+    ms.map(timestamp).unwrap_or_else(|| "—".into())
+}
+
+/// The postmortem in Markdown.
+pub fn to_markdown(pm: &Postmortem) -> String {
+    let d = &pm.deploy;
+    let i = &d.info;
+    let p = &d.policy;
+    let mut md = format!("# Postmortem: {}\n\n", title(d));
+    if i.is_drill() {
+        md.push_str("> 🧯 **DRILL.** A rehearsal with a synthetic breach, not a real deploy.\n\n");
+    }
+
+    md.push_str("## Summary\n\n| | |\n|---|---|\n");
+    md.push_str(&format!("| Service | {} |\n", cell(&i.service)));
+    md.push_str(&format!("| Version | {} |\n", cell(&i.version)));
+    md.push_str(&format!("| Environment | {} |\n", cell(&i.environment)));
+    md.push_str(&format!(
+        "| Deployer | {} |\n",
+        cell(i.actor.as_deref().unwrap_or("unknown"))
+    ));
+    md.push_str(&format!(
+        "| Outcome | {} (`{}`) |\n",
+        outcome(d),
+        d.state.as_str()
+    ));
+    md.push_str(&format!("| Started | {} |\n", timestamp(d.started_at_ms)));
+    md.push_str(&format!("| Deploy id | `{}` |\n", cell(&i.id)));
+    if let Some(sha) = &i.sha {
+        md.push_str(&format!("| SHA | `{}` |\n", cell(sha)));
+    }
+    if let Some(desc) = &i.description {
+        md.push_str(&format!("| Change | {} |\n", cell(desc)));
+    }
+    if let Some(url) = &i.url {
+        md.push_str(&format!("| Deploy link | {} |\n", cell(url)));
+    }
+    for t in &pm.threads {
+        md.push_str(&format!(
+            "| {} thread | [{}]({}) |\n",
+            cell(&t.platform),
+            cell(&t.url),
+            t.url
+        ));
+    }
+    if let Some(url) = &i.page_url {
+        md.push_str(&format!("| Web page | [{url}]({url}) |\n"));
+    }
+
+    md.push_str("\n## Phases\n\n| Phase | From | To | Duration |\n|---|---|---|---|\n");
+    for r in phase_rows(&d.milestones) {
+        let name = if r.name == "Total" {
+            "**Total**".to_string()
+        } else {
+            format!("{} ({})", r.name, r.what)
+        };
+        md.push_str(&format!(
+            "| {name} | {} | {} | {} |\n",
+            at(r.start_ms),
+            if r.end_ms.is_some() {
+                at(r.end_ms)
+            } else {
+                "not reached".into()
+            },
+            r.secs.map(duration).unwrap_or_else(|| "—".into())
+        ));
+    }
+
+    md.push_str(&format!(
+        "\n## Criteria as agreed before the deploy\n\nLocked at {} with hash `{}`.\n\n",
+        timestamp(d.started_at_ms),
+        d.policy_hash
+    ));
+    md.push_str("| Criterion | max | min | max_ratio | max_delta | Failure limit | Unit |\n|---|---|---|---|---|---|---|\n");
+    for c in &p.criteria {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            cell(&c.name),
+            opt_bound(c.max),
+            opt_bound(c.min),
+            opt_bound(c.max_ratio),
+            opt_bound(c.max_delta),
+            c.failure_limit,
+            cell(c.unit.as_deref().unwrap_or(""))
+        ));
+    }
+    md.push_str(&format!(
+        "\nDeciders: {}. Rollback quorum {}, promote quorum {}. On breach: {}. Canary window {}. Recovery verified by {} consecutive passing checks.\n",
+        p.deciders.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
+        p.rollback_quorum,
+        p.promote_quorum,
+        match p.on_breach {
+            OnBreach::Ask => "ask the deciders",
+            OnBreach::Rollback => "roll back at once",
+        },
+        duration(p.canary_window_s as f64),
+        p.verify_checks
+    ));
+    match &pm.criteria_now {
+        Some(now) => {
+            let changes = criteria_changes(d, now);
+            if changes.is_empty() {
+                md.push_str("\nThe configuration still holds these criteria: nothing changed after the lock.\n");
+            } else {
+                md.push_str("\n**⚠️ Changed after the lock.** The configuration no longer matches what this deploy was judged by; the locked criteria above are the ones that applied:\n\n");
+                for c in changes {
+                    md.push_str(&format!("- {c}\n"));
+                }
+            }
+        }
+        None if !i.is_drill() => md.push_str(&format!(
+            "\nService {} is no longer configured; the locked criteria above are the ones that applied.\n",
+            i.service
+        )),
+        None => {}
+    }
+
+    md.push_str("\n## Decision\n\n");
+    let decided = decisions(d, &pm.events);
+    if decided.is_empty() {
+        md.push_str("No decision was taken.\n");
+    }
+    for x in &decided {
+        md.push_str(&format!(
+            "- **{}** at {} by {} (quorum {}): {}\n",
+            x.action.as_str(),
+            timestamp(x.at_ms),
+            x.decided_by.join(", "),
+            x.quorum,
+            x.reason
+        ));
+    }
+
+    md.push_str("\n## Votes\n\n");
+    let all_votes = votes(&pm.events);
+    if all_votes.is_empty() {
+        md.push_str("No votes.\n");
+    } else {
+        md.push_str(
+            "| Time | Who | Vote | Counted | Detail | Reason |\n|---|---|---|---|---|---|\n",
+        );
+        for v in &all_votes {
+            md.push_str(&format!(
+                "| {} | {} (`{}`) | {} | {} | {} | {} |\n",
+                timestamp(v.at_ms),
+                cell(&v.name),
+                cell(&v.voter),
+                v.choice.as_str(),
+                if v.counted { "yes" } else { "**refused**" },
+                cell(&v.detail),
+                cell(v.reason.as_deref().unwrap_or(""))
+            ));
+        }
+    }
+
+    md.push_str("\n## Timeline\n\n| # | Time (UTC) | Actor | Source | Event | What happened |\n|---|---|---|---|---|---|\n");
+    for e in &pm.events {
+        let mut summary = cell(&e.summary);
+        if matches!(e.data, EventData::DeployStarted { .. }) {
+            for t in &pm.threads {
+                summary.push_str(&format!(" ([{} thread]({}))", t.platform, t.url));
+            }
+        }
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            e.seq,
+            timestamp(e.at_ms),
+            cell(&e.actor),
+            cell(&e.source),
+            e.data.kind(),
+            summary
+        ));
+    }
+    if !d.state.is_final() {
+        md.push_str(&format!(
+            "\n_The deploy is still {} ({}); this postmortem is not final._\n",
+            d.state.as_str(),
+            state_words(d.state)
+        ));
+    }
+    md
+}
+
+/// A deploy id as one URL path segment: anything but `A-Z a-z 0-9 . _ ~ -` percent-encoded.
+pub fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

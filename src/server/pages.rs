@@ -1,0 +1,69 @@
+//! The web pages: the list of deploys and each deploy's postmortem, as plain HTML with inline SVG
+//! (no scripts, no external assets), behind the same token rule as the API.
+
+use super::api::{drills_param, require_token};
+use super::{ApiError, AppState};
+use crate::domain::page::{ListRow, deploy_page, deploys_page};
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::middleware;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/deploys", get(list))
+        .route("/deploys/{id}", get(one))
+        .route_layer(middleware::from_fn_with_state(state, require_token))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    service: Option<String>,
+    /// `exclude` (default), `include` or `only`.
+    drills: Option<String>,
+    limit: Option<i64>,
+    #[serde(rename = "token")]
+    _token: Option<String>,
+}
+
+async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+    let drills = drills_param(q.drills.as_deref())?;
+    let store = s.engine.store();
+    let rows = store
+        .deploys_where(
+            q.service.as_deref(),
+            None,
+            drills,
+            q.limit.unwrap_or(100).clamp(1, 500),
+        )
+        .await
+        .map_err(crate::engine::EngineError::from)?;
+    let mut list = Vec::with_capacity(rows.len());
+    for r in rows {
+        let events = store
+            .events(&r.id)
+            .await
+            .map_err(crate::engine::EngineError::from)?
+            .unwrap_or_default();
+        list.push(ListRow {
+            phases: crate::domain::timeline::phases(&events),
+            id: r.id,
+            service: r.service,
+            version: r.version,
+            environment: r.environment,
+            state: r.state,
+            drill: r.drill,
+            started_at_ms: r.created_at_ms,
+        });
+    }
+    let shown = drills != crate::store::Drills::Exclude;
+    Ok(Html(deploys_page(&list, shown)).into_response())
+}
+
+async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let pm = crate::report::postmortem(s.engine.store(), &s.config, &id).await?;
+    Ok(Html(deploy_page(&pm)).into_response())
+}
