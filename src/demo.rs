@@ -142,11 +142,14 @@ fn deploy_system(
         call["version"].as_str().unwrap_or("?"),
     );
     let hooks = hooks.clone();
+    let deploy_id = call["deploy_id"].as_str().unwrap_or_default().to_string();
+    let drill = call["drill"].as_bool().unwrap_or(false);
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let event = json!({
-            "event": "rolled_back", "service": SERVICE, "version": VERSION,
-            "actor": "deploy-system", "description": "traffic back on 2.4.0",
+            "event": "rolled_back", "deploy_id": deploy_id, "service": SERVICE, "version": VERSION,
+            "actor": "deploy-system",
+            "description": if drill { "drill: rollback rehearsed on the drill twin" } else { "traffic back on 2.4.0" },
         });
         if let Err(e) = hooks.post("/hooks/deploy", &event, None).await {
             eprintln!("deploy system could not report back: {e}");
@@ -249,7 +252,8 @@ async fn play(running: &Running, hooks: &HookClient, token: &str) -> anyhow::Res
     settle(running).await;
 
     say(&format!(
-        "the timeline, as GET /api/deploys/{deploy_id}/timeline.md returns it:\n"
+        "the postmortem, as GET /api/deploys/{deploy_id}/timeline.md returns it (the web page: {base}/deploys/{}):\n",
+        crate::domain::postmortem::path_segment(&deploy_id)
     ));
     let md = api
         .get(format!("{base}/api/deploys/{deploy_id}/timeline.md"))
@@ -260,6 +264,44 @@ async fn play(running: &Running, hooks: &HookClient, token: &str) -> anyhow::Res
         .text()
         .await?;
     println!("{md}");
+
+    drill(running, &api, token).await
+}
+
+/// A rollback drill of the same service: a synthetic breach, the same vote and rollback path,
+/// then the drill history.
+async fn drill(running: &Running, api: &reqwest::Client, token: &str) -> anyhow::Result<()> {
+    let base = running.url();
+    say(
+        "a rollback drill of checkout (as `/canary drill checkout` would start it): a synthetic breach at once",
+    );
+    let resp = api
+        .post(format!("{base}/api/drills"))
+        .bearer_auth(token)
+        .json(&json!({"service": SERVICE, "breach_after": "0s", "actor": "Alice"}))
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    let answer: Value = resp.json().await.unwrap_or(Value::Null);
+    expect(status, 201, &answer)?;
+    let id = answer["id"].as_str().unwrap_or_default().to_string();
+    wait_for_state(running, &id, State::Breached).await?;
+    settle(running).await;
+    say("Alice presses Roll back in the drill's thread");
+    let resp = api
+        .post(format!("{base}/api/deploys/{id}/votes"))
+        .bearer_auth(token)
+        .json(&json!({"identity": "slack:U01ALICE", "name": "Alice", "choice": "rollback", "reason": "drill"}))
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    let answer: Value = resp.json().await.unwrap_or(Value::Null);
+    expect(status, 202, &answer)?;
+    wait_for_state(running, &id, State::RollbackVerified).await?;
+    settle(running).await;
+    say("the drill history, as `canarybot drills` and `/canary drills` show it:\n");
+    let history = crate::report::drill_history(running.engine.store(), Some(SERVICE)).await?;
+    print!("{}", crate::domain::drill::to_text(&history));
     Ok(())
 }
 

@@ -162,9 +162,23 @@ impl Desk {
             Ok((deploy, events)) => {
                 let p = phases(&events);
                 let f = |v: Option<f64>| v.map(duration).unwrap_or_else(|| "—".into());
-                let base = self.config.server.public_url.clone().unwrap_or_default();
+                let base = self
+                    .config
+                    .server
+                    .public_url
+                    .clone()
+                    .unwrap_or_default()
+                    .trim_end_matches('/')
+                    .to_string();
+                let page = deploy.info.page_url.clone().unwrap_or_else(|| {
+                    format!(
+                        "{base}/deploys/{}",
+                        crate::domain::postmortem::path_segment(&deploy.info.id)
+                    )
+                });
                 format!(
-                    "*{} {}* — {}\nDetect {} · Decide {} · Execute {} · Verify {} · Total {}\nTimeline: {}/api/deploys/{}/timeline.md",
+                    "*{}{} {}* — {}\nDetect {} · Decide {} · Execute {} · Verify {} · Total {}\nPostmortem: {page}\nMarkdown: {base}/api/deploys/{}/timeline.md",
+                    if deploy.info.is_drill() { "DRILL " } else { "" },
                     deploy.info.service,
                     deploy.info.version,
                     deploy.state.as_str(),
@@ -173,7 +187,6 @@ impl Desk {
                     f(p.execute_s),
                     f(p.verify_s),
                     f(p.total_s),
-                    base.trim_end_matches('/'),
                     deploy.info.id
                 )
             }

@@ -187,8 +187,12 @@ async fn announce_then_timeline_from_the_store() {
         String::from_utf8_lossy(&out.stderr)
     );
     let md = String::from_utf8_lossy(&out.stdout);
-    assert!(md.contains("# checkout 3.1.4 → production: canary"), "{md}");
-    assert!(md.contains("by jenkins"));
+    assert!(
+        md.contains("# Postmortem: checkout 3.1.4 → production"),
+        "{md}"
+    );
+    assert!(md.contains("| Deployer | jenkins |"), "{md}");
+    assert!(md.contains("still canary"), "{md}");
 
     let out = tokio::process::Command::new(BIN)
         .args([
@@ -217,6 +221,83 @@ async fn announce_then_timeline_from_the_store() {
     app.finish().await;
 }
 
+/// `canarybot drill` starts a drill on the running server; `canarybot drills` reads the history.
+#[tokio::test]
+async fn drill_and_drills_from_the_command_line() {
+    let setup = Setup {
+        executor: Some(crate::support::ExecutorMode::Done),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(Backend::Sqlite, setup).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), "c.toml", &app.config_text);
+    let run = |args: Vec<&str>| {
+        let path = path.clone();
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        async move {
+            tokio::process::Command::new(BIN)
+                .args(&args)
+                .arg("--config")
+                .arg(&path)
+                .output()
+                .await
+                .expect("run")
+        }
+    };
+    let out = run(vec!["drill", "--service", "nope", "--server", &app.url]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown service `nope`"));
+
+    let out = run(vec![
+        "drill",
+        "--service",
+        "checkout",
+        "--breach-after",
+        "0s",
+        "--actor",
+        "bob",
+        "--server",
+        &app.url,
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Drill drill-checkout-"), "{stdout}");
+    let (_, list) = app.get("/api/deploys?drills=only").await;
+    let list: serde_json::Value = serde_json::from_str(&list).expect("json");
+    let id = list[0]["id"].as_str().expect("id").to_string();
+    assert!(stdout.contains(&id) && stdout.contains(&format!("/deploys/{id}")));
+    assert_eq!(app.timeline(&id).await["events"][0]["actor"], "bob");
+    app.wait_state(&id, "breached").await;
+    let (status, _) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
+    assert_eq!(status, 202);
+    app.wait_state(&id, "rollback_verified").await;
+
+    let out = run(vec!["drills", "--service", "checkout"]).await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("checkout — 1 drill, 1 completed"), "{text}");
+    assert!(text.contains("latest  ") && text.contains(&id), "{text}");
+    assert!(text.contains("needs two completed drills"), "{text}");
+    let out = run(vec!["drills", "--format", "json"]).await;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["services"][0]["latest"]["id"], id.as_str());
+    assert!(json["services"][0]["latest"]["phases"]["decide_s"].is_number());
+    let out = run(vec!["drills", "--service", "nope"]).await;
+    assert!(!out.status.success());
+    app.finish().await;
+}
+
 #[test]
 fn demo_plays_the_whole_loop() {
     let out = Command::new(BIN).arg("demo").output().expect("demo");
@@ -234,6 +315,11 @@ fn demo_plays_the_whole_loop() {
         "Recovery verified",
         "| rollback_verified |",
         "| **Total** |",
+        "# Postmortem: checkout 2.4.1 → production",
+        "🏁 Closed: ✅ rolled back, recovery verified.",
+        "🧯 DRILL · Canary · checkout drill #1",
+        "🏁 Drill finished",
+        "checkout — 1 drill, 1 completed",
     ] {
         assert!(
             stdout.contains(expected),

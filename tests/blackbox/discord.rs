@@ -12,7 +12,56 @@ on_both_backends!(
     commands_buttons_roles_and_duplicates,
     one_person_one_vote_across_platforms,
     both_threads_kept_in_step,
+    drills_by_role,
 );
+
+/// `/canary drill` is for deciders (here by role); `/canary drills` for anyone.
+async fn drills_by_role(b: Backend) {
+    let Some((app, _discord)) = discord_app(b, Setup::default()).await else {
+        return;
+    };
+    let drill = |id: &str, user: &str, roles: &[&str]| {
+        slash(
+            id,
+            user,
+            roles,
+            "canary",
+            json!([{"type": 1, "name": "drill", "options": [{"type": 3, "name": "service", "value": "checkout"}]}]),
+        )
+    };
+    let (status, answer) = app.discord(&drill("d-1", "9999", &["1234"])).await;
+    assert_eq!(status, 200);
+    assert!(
+        content(&answer).contains("Only the deciders of checkout"),
+        "{answer}"
+    );
+    let (_, list) = app.get("/api/deploys?drills=only").await;
+    assert_eq!(list.trim(), "[]", "nothing was started");
+    let (_, answer) = app.discord(&drill("d-2", "9999", &["6677"])).await;
+    assert_eq!(answer["data"]["flags"], 64, "private");
+    assert!(
+        content(&answer).contains("Drill `drill-checkout-"),
+        "{answer}"
+    );
+    let (_, list) = app.get("/api/deploys?drills=only").await;
+    let list: Value = serde_json::from_str(&list).expect("json");
+    let id = list[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(app.timeline(&id).await["events"][0]["source"], "discord");
+    let (_, answer) = app
+        .discord(&slash(
+            "d-3",
+            "5555",
+            &[],
+            "canary",
+            json!([{"type": 1, "name": "drills"}]),
+        ))
+        .await;
+    assert!(
+        content(&answer).contains("checkout — 1 drill, 0 completed"),
+        "{answer}"
+    );
+    app.finish().await;
+}
 
 async fn discord_app(b: Backend, setup: Setup) -> Option<(TestApp, FakeDiscord)> {
     let fake = FakeDiscord::start().await;
