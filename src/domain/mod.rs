@@ -5,6 +5,7 @@ pub mod criteria;
 pub mod decision;
 pub mod deploy;
 pub mod drill;
+pub mod page;
 pub mod postmortem;
 pub mod render;
 pub mod timeline;

@@ -3,7 +3,7 @@
 
 pub mod api;
 pub mod hooks;
-//TMP pub mod pages;
+pub mod pages;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
@@ -98,7 +98,7 @@ pub fn router(state: AppState, surfaces: Vec<Router<AppState>>) -> Router {
         .route("/metrics", get(metrics))
         .merge(hooks::routes())
         .merge(api::routes(state.clone()))
-        //TMP        .merge(pages::routes(state.clone()))
+        .merge(pages::routes(state.clone()))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Refuses an oversized Content-Length at once, before reading the body.

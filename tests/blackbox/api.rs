@@ -127,11 +127,11 @@ async fn listing_and_timelines(b: Backend) {
     );
     let md = resp.text().await.expect("text");
     assert!(
-        md.starts_with("# checkout 1.0.0 → production: canary"),
+        md.starts_with("# Postmortem: checkout 1.0.0 → production"),
         "{md}"
     );
     assert!(
-        md.contains("| 5xx ratio | 0.01 | — | 1.5 | — | 3 |"),
+        md.contains("| 5xx ratio | 0.01 | — | 1.5 | — | 3 |  |"),
         "{md}"
     );
     assert!(md.contains("not final"));

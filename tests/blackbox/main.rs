@@ -3,6 +3,7 @@
 
 mod alertmanager;
 mod api;
+mod browser;
 mod cli;
 mod command_executor;
 mod discord;

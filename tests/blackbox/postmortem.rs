@@ -99,7 +99,10 @@ async fn rolled_back_postmortem_in_markdown_and_on_the_page(b: Backend) {
     }
     assert!(row(&md, "| 1 |").contains("| ci | deploy-webhook | deploy_started |"));
     assert!(
-        row(&md, "| Web page |").contains(&format!("/deploys/{id}")),
+        row(&md, "| Web page |").contains(&format!(
+            "/deploys/{}",
+            canarybot::domain::postmortem::path_segment(&id)
+        )),
         "{md}"
     );
     assert!(!md.contains("not final"));
@@ -117,7 +120,11 @@ async fn rolled_back_postmortem_in_markdown_and_on_the_page(b: Backend) {
         closing[0].contains("rolled back, recovery verified")
             && closing[0].contains("Detect ")
             && closing[0].contains("Verify ")
-            && closing[0].contains(&format!("{}/deploys/{id}", app.url)),
+            && closing[0].contains(&format!(
+                "{}/deploys/{}",
+                app.url,
+                canarybot::domain::postmortem::path_segment(&id)
+            )),
         "{}",
         closing[0]
     );
