@@ -65,6 +65,8 @@ pub struct Engine {
     pub executor_wake: Arc<Notify>,
     /// The server's public URL: each deploy's page link is made from it.
     public_url: Option<String>,
+    /// Delivery figures the workers keep, for `/metrics`.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 const STRIPES: usize = 64;
@@ -80,6 +82,7 @@ impl Engine {
             chat_wake: Arc::new(Notify::new()),
             executor_wake: Arc::new(Notify::new()),
             public_url: None,
+            telemetry: Arc::new(crate::telemetry::Telemetry::default()),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod rollback;
 pub mod server;
 pub mod slack;
 pub mod store;
+pub mod telemetry;
 
 use std::sync::Arc;
 
