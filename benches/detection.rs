@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use canarybot::app::{self, Options};
 use canarybot::auth::sign;
-use canarybot::chat::{ChatError, ChatPort, ThreadTarget};
+use canarybot::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
 use canarybot::config::Config;
 use canarybot::domain::ChatMessage;
 use canarybot::domain::render::RootView;
@@ -31,13 +31,24 @@ impl ChatPort for Stopwatch {
     fn platform(&self) -> &str {
         "bench"
     }
-    async fn post_root(&self, t: &ThreadTarget, _: &RootView) -> Result<Option<String>, ChatError> {
+    async fn post_root(
+        &self,
+        t: &ThreadTarget,
+        _: &RootView,
+        _: &Attempt,
+    ) -> Result<Option<String>, ChatError> {
         Ok(Some(t.deploy_id.clone()))
     }
     async fn update_root(&self, _: &ThreadTarget, _: &str, _: &RootView) -> Result<(), ChatError> {
         Ok(())
     }
-    async fn reply(&self, _: &ThreadTarget, _: &str, m: &ChatMessage) -> Result<(), ChatError> {
+    async fn reply(
+        &self,
+        _: &ThreadTarget,
+        _: &str,
+        m: &ChatMessage,
+        _: &Attempt,
+    ) -> Result<(), ChatError> {
         if m.text.contains("BREACH") {
             let _ = self.breaches.send(Instant::now());
         }

@@ -33,14 +33,21 @@ use tokio::task::JoinHandle;
 
 /// How often open canaries are checked for a closed window, and rollbacks for a verify deadline.
 const TICK: Duration = Duration::from_secs(2);
+/// How often deliveries older than the de-duplication window are forgotten.
+const PURGE_EVERY_MS: i64 = 10 * 60 * 1000;
 
 /// A running canarybot: server and workers.
 pub struct Running {
     pub addr: SocketAddr,
     pub engine: Arc<Engine>,
     pub config: Arc<Config>,
+    /// Stops the HTTP server (in-flight requests finish), the ticker and the metric scheduler.
     shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Tells the delivery workers to finish what is due by a deadline, then stop.
+    drain: watch::Sender<Option<tokio::time::Instant>>,
+    server: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -48,11 +55,25 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops the server and workers and waits for them.
+    /// Stops gracefully within `[delivery] shutdown_grace`: no new connections; requests in
+    /// flight finish; then chat messages and executor calls due are delivered; then the store
+    /// closes. What is left when the grace runs out stays in the outbox for the next start.
     pub async fn stop(self) {
+        let grace = self.config.delivery.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        if tokio::time::timeout_at(deadline, self.server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests still in flight when the shutdown grace ran out");
+        }
+        for t in self.background {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        let _ = self.drain.send(Some(deadline));
+        for t in self.workers {
+            let _ = tokio::time::timeout_at(deadline + Duration::from_secs(1), t).await;
         }
         self.engine.store().close().await;
     }
@@ -222,24 +243,34 @@ pub async fn start(
         )),
     );
     let (shutdown, rx) = watch::channel(false);
-    let mut tasks = Vec::new();
+    let (drain, drain_rx) = watch::channel(None);
+    let mut workers = Vec::new();
+    let mut background = Vec::new();
 
     for port in chat {
-        let worker = ChatWorker {
+        let worker = Arc::new(ChatWorker {
             store: store.clone(),
             port,
             clock: options.clock.clone(),
             wake: engine.chat_wake.clone(),
-        };
-        tasks.push(tokio::spawn(worker.run(rx.clone())));
+            telemetry: engine.telemetry.clone(),
+            lease: config.delivery.lease,
+            max_backoff: config.delivery.max_backoff,
+        });
+        workers.push(tokio::spawn(worker.run(drain_rx.clone())));
     }
-    let exec = ExecutorWorker {
-        engine: engine.clone(),
-        executors: Arc::new(executors(&config)?),
-        clock: options.clock.clone(),
-    };
-    tasks.push(tokio::spawn(exec.run(rx.clone())));
-    tasks.push(tokio::spawn(ticker(engine.clone(), rx.clone())));
+    let exec = ExecutorWorker::new(
+        engine.clone(),
+        executors(&config)?,
+        options.clock.clone(),
+        config.delivery.lease,
+    );
+    workers.push(tokio::spawn(exec.run(drain_rx.clone())));
+    background.push(tokio::spawn(ticker(
+        engine.clone(),
+        config.delivery.dedup_window,
+        rx.clone(),
+    )));
     if let Some(p) = &config.prometheus {
         let scheduler = Arc::new(Scheduler {
             engine: engine.clone(),
@@ -248,7 +279,7 @@ pub async fn start(
             clock: options.clock.clone(),
             last: Default::default(),
         });
-        tasks.push(tokio::spawn(scheduler.run(rx.clone())));
+        background.push(tokio::spawn(scheduler.run(rx.clone())));
     }
 
     let counters = Arc::new(Counters::default());
@@ -305,7 +336,7 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let app = router(state, surfaces);
     let mut server_rx = rx.clone();
-    tasks.push(tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = server_rx.changed().await;
@@ -314,13 +345,16 @@ pub async fn start(
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped");
         }
-    }));
+    });
     Ok(Running {
         addr,
         engine,
         config,
         shutdown,
-        tasks,
+        drain,
+        server,
+        background,
+        workers,
     })
 }
 
@@ -344,12 +378,30 @@ async fn drill_check(engine: &Engine, deploy_id: &str) {
     }
 }
 
-/// Lets canary windows close without waiting for the next metric sample, and drives drills.
-async fn ticker(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+/// Lets canary windows close without waiting for the next metric sample, drives drills, and
+/// forgets deliveries older than the de-duplication window.
+async fn ticker(engine: Arc<Engine>, dedup_window: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut last_purge = i64::MIN;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
             _ = shutdown.changed() => return,
+        }
+        let now = engine.now();
+        if now.saturating_sub(last_purge) > PURGE_EVERY_MS {
+            last_purge = now;
+            match engine
+                .store()
+                .purge_deliveries(now - dedup_window.as_millis() as i64)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    forgotten = n,
+                    "deliveries older than the de-duplication window forgotten"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot purge old deliveries"),
+            }
         }
         // Canaries wait for their window; rolled-back deploys for their verify deadline.
         for state in ["canary", "rolled_back"] {

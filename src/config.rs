@@ -16,6 +16,8 @@ pub struct Config {
     #[serde(default)]
     pub database: DatabaseConfig,
     #[serde(default)]
+    pub delivery: DeliveryConfig,
+    #[serde(default)]
     pub webhooks: WebhooksConfig,
     #[serde(default)]
     pub slack: Option<SlackConfig>,
@@ -229,6 +231,49 @@ impl Default for DatabaseConfig {
 
 fn default_db_url() -> String {
     "sqlite://canarybot.db".into()
+}
+
+/// How effects are delivered and inbound deliveries remembered (`[delivery]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// How long a started chat message or executor call is held before another try may take it
+    /// over (after a crash). Running executor calls renew their hold.
+    #[serde(default = "default_lease", with = "humantime_serde")]
+    pub lease: Duration,
+    /// The longest wait between tries of a message a platform keeps refusing for now.
+    #[serde(default = "default_max_backoff", with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// On SIGTERM: how long to finish requests in flight and deliver what is pending.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// How long webhook, metric and interaction ids are remembered to refuse redeliveries.
+    #[serde(default = "default_dedup_window", with = "humantime_serde")]
+    pub dedup_window: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            lease: default_lease(),
+            max_backoff: default_max_backoff(),
+            shutdown_grace: default_shutdown_grace(),
+            dedup_window: default_dedup_window(),
+        }
+    }
+}
+
+fn default_lease() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_dedup_window() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -583,6 +628,19 @@ impl Config {
             out.push(format!(
                 "database.url: `{url}` must start with sqlite:// or postgres://"
             ));
+        }
+        let d = &self.delivery;
+        if d.lease < Duration::from_secs(1) {
+            out.push("delivery.lease: must be at least 1s".to_string());
+        }
+        if d.max_backoff < Duration::from_secs(1) {
+            out.push("delivery.max_backoff: must be at least 1s".to_string());
+        }
+        if d.dedup_window < Duration::from_secs(60) {
+            out.push(
+                "delivery.dedup_window: must be at least 1m (redeliveries come minutes apart)"
+                    .to_string(),
+            );
         }
         for (i, s) in self.webhooks.secrets.iter().enumerate() {
             if s.len() < 16 {

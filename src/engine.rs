@@ -6,7 +6,7 @@ use crate::chat::outbox::{ChatItem, target_of};
 use crate::domain::{
     self, Deploy, DeployInfo, DomainError, Effect, ExecuteRequest, Input, Outcome, Policy,
 };
-use crate::store::{Append, NewOutbox, Store, StoreError};
+use crate::store::{Append, DeliveryKey, NewOutbox, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -35,6 +35,9 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("deploy {0} is being changed by others; try again")]
     Busy(String),
+    /// The inbound delivery was acted on before (a redelivery racing the first, or after a crash).
+    #[error("delivery {0} was already processed")]
+    Duplicate(String),
 }
 
 impl From<DomainError> for EngineError {
@@ -159,6 +162,7 @@ impl Engine {
                 samples: &[],
                 samples_at_ms: now,
                 now_ms: now,
+                delivery: None,
             })
             .await;
         match result {
@@ -189,6 +193,18 @@ impl Engine {
         deploy_id: &str,
         input: Input,
         source: &str,
+    ) -> Result<Applied, EngineError> {
+        self.apply_once(deploy_id, input, source, None).await
+    }
+
+    /// Applies one input, storing `delivery` with what it writes: a second delivery of the same id
+    /// fails with `Duplicate` and writes nothing, across restarts.
+    pub async fn apply_once(
+        &self,
+        deploy_id: &str,
+        input: Input,
+        source: &str,
+        delivery: Option<DeliveryKey<'_>>,
     ) -> Result<Applied, EngineError> {
         let _guard = self.lock_for(deploy_id).lock().await;
         for _ in 0..APPEND_ATTEMPTS {
@@ -223,6 +239,7 @@ impl Engine {
                     samples: &samples,
                     samples_at_ms,
                     now_ms: now,
+                    delivery,
                 })
                 .await;
             match result {
@@ -235,6 +252,7 @@ impl Engine {
                     });
                 }
                 Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::Duplicate(key)) => return Err(EngineError::Duplicate(key)),
                 Err(e) => return Err(e.into()),
             }
         }

@@ -1,7 +1,7 @@
 //! The console adapter: prints the canary thread readably. Used by `demo`, and by `serve` when no
 //! chat platform is configured.
 
-use super::{ChatError, ChatPort, ThreadTarget};
+use super::{Attempt, ChatError, ChatPort, ThreadTarget};
 use crate::domain::render::RootView;
 use crate::domain::{ChatMessage, Choice};
 use async_trait::async_trait;
@@ -65,6 +65,7 @@ impl ChatPort for ConsoleChat {
         &self,
         target: &ThreadTarget,
         root: &RootView,
+        _attempt: &Attempt,
     ) -> Result<Option<String>, ChatError> {
         let body = indent(&root.text(), "│ ", "│ ");
         self.print(&format!(
@@ -99,6 +100,7 @@ impl ChatPort for ConsoleChat {
         _target: &ThreadTarget,
         _thread: &str,
         message: &ChatMessage,
+        _attempt: &Attempt,
     ) -> Result<(), ChatError> {
         let lead = if message.loud {
             "├─❗ "

@@ -16,6 +16,28 @@ pub struct ThreadTarget {
     pub service: String,
 }
 
+/// Which outbox item a message is: its `key` is stable across tries, so a platform can
+/// de-duplicate (Slack message metadata, Discord `nonce`), and `retry` says an earlier try may
+/// have reached the platform (a crash or a timeout after sending) so look before posting again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub key: String,
+    pub retry: bool,
+    /// When the item was written (UTC ms): an earlier try cannot be older.
+    pub since_ms: i64,
+}
+
+impl Attempt {
+    /// A first try of `key` (tests, the console).
+    pub fn first(key: impl Into<String>) -> Attempt {
+        Attempt {
+            key: key.into(),
+            retry: false,
+            since_ms: 0,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
     /// Try again later (rate limit, timeout, 5xx).
@@ -36,11 +58,13 @@ pub trait ChatPort: Send + Sync {
     fn platform(&self) -> &str;
 
     /// Opens the canary thread; returns its reference, or `None` when this platform has no
-    /// channel for the service (then the deploy gets no thread here).
+    /// channel for the service (then the deploy gets no thread here). On a retry, a root that an
+    /// earlier try posted is found and returned instead of posting a second one.
     async fn post_root(
         &self,
         target: &ThreadTarget,
         root: &RootView,
+        attempt: &Attempt,
     ) -> Result<Option<String>, ChatError>;
 
     async fn update_root(
@@ -50,11 +74,13 @@ pub trait ChatPort: Send + Sync {
         root: &RootView,
     ) -> Result<(), ChatError>;
 
+    /// Posts in the thread; on a retry, not again if an earlier try's message is there.
     async fn reply(
         &self,
         target: &ThreadTarget,
         thread: &str,
         message: &ChatMessage,
+        attempt: &Attempt,
     ) -> Result<(), ChatError>;
 
     /// A private notice to one person. `to` is a platform identity (`slack:U01ALICE`); adapters

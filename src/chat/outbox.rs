@@ -1,15 +1,21 @@
 //! Delivers chat effects from the outbox, in order per deploy thread, retrying transient
-//! failures with backoff. A failing item holds back only the later items of its own thread.
+//! failures with backoff (or the platform's `Retry-After`) for as long as it takes. A failing
+//! item holds back only the later items of its own thread. Each try is claimed first, so a try
+//! that may have reached the platform before a crash is known, and the retry looks before
+//! posting again.
 
-use super::{ChatError, ChatPort, ThreadTarget};
+use super::{Attempt, ChatError, ChatPort, ThreadTarget};
 use crate::Clock;
 use crate::domain::ChatEffect;
-use crate::store::{OutboxItem, Store};
+use crate::store::{OutboxItem, Store, StoreError};
+use crate::telemetry::Telemetry;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
 
 /// What the engine writes for each chat platform.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -18,11 +24,29 @@ pub struct ChatItem {
     pub effect: ChatEffect,
 }
 
-/// Attempts before a chat message is given up on (logged; the timeline keeps the facts).
-const MAX_ATTEMPTS: i64 = 8;
-
 pub fn target_of(platform: &str) -> String {
     format!("chat:{platform}")
+}
+
+/// How many threads get messages at once: a slow thread must not hold up the others, and the
+/// platforms' per-channel rate limits make more pointless.
+const PARALLEL_THREADS: usize = 8;
+
+/// The stable key of an outbox item as the platforms see it (Slack metadata, Discord nonce):
+/// 25 characters, unique to the deploy and the item even across installations sharing a channel.
+pub fn item_key(deploy_id: &str, item_id: i64) -> String {
+    let digest = Sha256::digest(format!("{deploy_id}#{item_id}").as_bytes());
+    format!("cb{}", &hex::encode(digest)[..23])
+}
+
+/// The wait before the next try: what the platform asked for, else doubling from half a second,
+/// never more than `max`.
+pub fn backoff_ms(tries: i64, retry_after_ms: Option<u64>, max: Duration) -> i64 {
+    let max = max.as_millis() as i64;
+    match retry_after_ms {
+        Some(ms) => (ms as i64).clamp(1, max.max(1)),
+        None => (500i64 << (tries - 1).clamp(0, 20)).min(max),
+    }
 }
 
 pub struct ChatWorker {
@@ -30,63 +54,164 @@ pub struct ChatWorker {
     pub port: Arc<dyn ChatPort>,
     pub clock: Clock,
     pub wake: Arc<Notify>,
+    pub telemetry: Arc<Telemetry>,
+    pub lease: Duration,
+    pub max_backoff: Duration,
 }
 
 impl ChatWorker {
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Delivers until `stop` names a deadline; then delivers what is due until it passes.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<Option<tokio::time::Instant>>) {
         loop {
             if let Err(e) = self.drain().await {
                 tracing::warn!(platform = self.port.platform(), error = %e, "chat outbox pass failed");
             }
+            let deadline = *stop.borrow();
+            if let Some(deadline) = deadline {
+                self.finish(deadline).await;
+                return;
+            }
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = stop.changed() => {}
             }
         }
     }
 
-    /// One pass over the pending items; returns how many were delivered.
-    pub async fn drain(&self) -> Result<usize, crate::store::StoreError> {
+    /// Shutting down: deliver what is due, until nothing is or the deadline passes.
+    async fn finish(self: &Arc<Self>, deadline: tokio::time::Instant) {
         let target = target_of(self.port.platform());
-        let items = self.store.pending(&target, 200).await?;
-        let mut held = HashSet::new();
+        while tokio::time::Instant::now() < deadline {
+            let left = deadline - tokio::time::Instant::now();
+            let _ = tokio::time::timeout(left, self.drain()).await;
+            let now = (self.clock)();
+            match self.store.pending(&target, 500).await {
+                Ok(items) if items.iter().all(|i| i.next_at_ms > now) => return,
+                Ok(_) => {}
+                Err(_) => return,
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::warn!(
+            platform = self.port.platform(),
+            "shutdown grace over with chat messages pending; the next start delivers them"
+        );
+    }
+
+    /// One pass over the pending items, threads in parallel and each thread in order; returns
+    /// how many were delivered.
+    pub async fn drain(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let target = target_of(self.port.platform());
+        let items = self.store.pending(&target, 500).await?;
+        let mut threads: Vec<Vec<OutboxItem>> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for item in items {
+            match index.get(&item.deploy_id) {
+                Some(&i) => threads[i].push(item),
+                None => {
+                    index.insert(item.deploy_id.clone(), threads.len());
+                    threads.push(vec![item]);
+                }
+            }
+        }
+        let now = (self.clock)();
+        let permits = Arc::new(Semaphore::new(PARALLEL_THREADS));
+        let mut tasks = JoinSet::new();
+        for items in threads {
+            // The thread's oldest item decides: while it waits (backing off, or held by a try in
+            // progress), so do the later ones.
+            if items.first().is_none_or(|i| i.next_at_ms > now) {
+                continue;
+            }
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let worker = self.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                worker.deliver_thread(items).await
+            });
+        }
+        let mut delivered = 0;
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(n)) => delivered += n,
+                Ok(Err(e)) => return Err(e),
+                Err(e) => tracing::error!(error = %e, "chat delivery task failed"),
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Delivers one thread's items in order, stopping at the first that must wait.
+    async fn deliver_thread(&self, items: Vec<OutboxItem>) -> Result<usize, StoreError> {
+        let target = target_of(self.port.platform());
         let mut delivered = 0;
         for item in items {
-            if held.contains(&item.deploy_id) {
-                continue;
-            }
             let now = (self.clock)();
             if item.next_at_ms > now {
-                held.insert(item.deploy_id.clone());
-                continue;
+                break;
             }
-            match self.deliver(&item).await {
+            if !self
+                .store
+                .claim(
+                    item.id,
+                    item.next_at_ms,
+                    now + self.lease.as_millis() as i64,
+                )
+                .await?
+            {
+                break; // another worker has it
+            }
+            let attempt = Attempt {
+                key: item_key(&item.deploy_id, item.id),
+                retry: item.attempts > 0,
+                since_ms: item.created_at_ms,
+            };
+            let tries = item.attempts + 1;
+            // A call that hangs must not hold the thread past its lease (the next try, here or
+            // elsewhere, looks for what this one may have posted).
+            let limit = self.lease * 2 / 3;
+            let result = match tokio::time::timeout(limit, self.deliver(&item, &attempt)).await {
+                Ok(result) => result,
+                Err(_) => Err(ChatError::Transient {
+                    message: format!("no answer within {}", humantime::format_duration(limit)),
+                    retry_after_ms: None,
+                }),
+            };
+            match result {
                 Ok(()) => {
-                    self.store.delivered(item.id, (self.clock)()).await?;
+                    let now = (self.clock)();
+                    self.store.delivered(item.id, now).await?;
+                    self.telemetry.delivered(&target, now - item.created_at_ms);
                     delivered += 1;
                 }
+                // A platform that is down or rate-limiting is waited out, however long: the
+                // thread must end up complete and in order.
                 Err(ChatError::Transient {
                     message,
                     retry_after_ms,
-                }) if item.attempts + 1 < MAX_ATTEMPTS => {
-                    held.insert(item.deploy_id.clone());
-                    let backoff = retry_after_ms.unwrap_or(500u64 << item.attempts.clamp(0, 10));
+                }) => {
+                    let wait = backoff_ms(tries, retry_after_ms, self.max_backoff);
                     self.store
-                        .retry_later(item.id, now + backoff as i64, &message)
+                        .retry_later(item.id, (self.clock)() + wait, &message)
                         .await?;
-                    tracing::warn!(platform = self.port.platform(), deploy = %item.deploy_id, error = %message, "chat delivery will be retried");
+                    self.telemetry.retried(&target, retry_after_ms.is_some());
+                    tracing::warn!(platform = self.port.platform(), deploy = %item.deploy_id, tries, wait_ms = wait, error = %message, "chat delivery will be retried");
+                    break;
                 }
                 Err(e) => {
                     tracing::error!(platform = self.port.platform(), deploy = %item.deploy_id, error = %e, "chat delivery given up");
                     self.store.give_up(item.id, &e.to_string()).await?;
+                    self.telemetry.given_up(&target);
                 }
             }
         }
         Ok(delivered)
     }
 
-    async fn deliver(&self, item: &OutboxItem) -> Result<(), ChatError> {
+    async fn deliver(&self, item: &OutboxItem, attempt: &Attempt) -> Result<(), ChatError> {
         let chat: ChatItem = serde_json::from_str(&item.payload)
             .map_err(|e| ChatError::Permanent(format!("unreadable outbox item: {e}")))?;
         let target = ThreadTarget {
@@ -107,7 +232,7 @@ impl ChatWorker {
                 if thread.is_some() {
                     return Ok(()); // already opened (a retry after a crash)
                 }
-                if let Some(r) = self.port.post_root(&target, &root).await? {
+                if let Some(r) = self.port.post_root(&target, &root, attempt).await? {
                     self.store
                         .set_thread(&item.deploy_id, &platform, &r)
                         .await
@@ -123,7 +248,7 @@ impl ChatWorker {
                 None => Ok(()),
             },
             ChatEffect::Reply { message } => match thread {
-                Some(t) => self.port.reply(&target, &t, &message).await,
+                Some(t) => self.port.reply(&target, &t, &message, attempt).await,
                 None => Ok(()),
             },
             ChatEffect::Notice { to, text } => {
@@ -132,5 +257,30 @@ impl ChatWorker {
                     .await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_follows_retry_after() {
+        let max = Duration::from_secs(60);
+        assert_eq!(backoff_ms(1, None, max), 500);
+        assert_eq!(backoff_ms(2, None, max), 1_000);
+        assert_eq!(backoff_ms(4, None, max), 4_000);
+        assert_eq!(backoff_ms(30, None, max), 60_000);
+        assert_eq!(backoff_ms(1, Some(3_000), max), 3_000);
+        assert_eq!(backoff_ms(1, Some(600_000), max), 60_000);
+    }
+
+    #[test]
+    fn item_keys_fit_a_discord_nonce_and_differ_per_deploy() {
+        let a = item_key("checkout:production:v1", 7);
+        assert_eq!(a.len(), 25);
+        assert_eq!(a, item_key("checkout:production:v1", 7));
+        assert_ne!(a, item_key("checkout:production:v2", 7));
+        assert_ne!(a, item_key("checkout:production:v1", 8));
     }
 }

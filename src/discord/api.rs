@@ -7,6 +7,9 @@ use serde_json::Value;
 use serenity::http::{Http, HttpBuilder, HttpError, LightMethod, Request, Route};
 use serenity::model::id::{ApplicationId, ChannelId, GuildId, MessageId};
 
+/// Discord's error code for "a thread has already been created for this message".
+pub const THREAD_ALREADY_CREATED: isize = 160004;
+
 pub struct DiscordApi {
     http: Http,
 }
@@ -77,13 +80,20 @@ impl DiscordApi {
         method: LightMethod,
         body: &impl serde::Serialize,
     ) -> Result<Value, ChatError> {
-        let body = serde_json::to_vec(body).map_err(|e| ChatError::Permanent(e.to_string()))?;
-        let req = Request::new(route, method).body(Some(body));
-        let resp = self
-            .http
-            .request(req)
+        self.call_raw(route, method, body)
             .await
-            .map_err(|e| chat_error(what, e))?;
+            .map_err(|e| chat_error(what, e))
+    }
+
+    async fn call_raw(
+        &self,
+        route: Route<'_>,
+        method: LightMethod,
+        body: &impl serde::Serialize,
+    ) -> Result<Value, serenity::Error> {
+        let body = serde_json::to_vec(body).map_err(serenity::Error::Json)?;
+        let req = Request::new(route, method).body(Some(body));
+        let resp = self.http.request(req).await?;
         let text = resp.text().await.unwrap_or_default();
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
@@ -126,9 +136,8 @@ impl DiscordApi {
         let channel_id = ChannelId::new(id("channel", channel)?);
         let message_id = MessageId::new(id("message", message)?);
         let name: String = name.chars().take(100).collect();
-        let v = self
-            .call(
-                "start thread",
+        let started = self
+            .call_raw(
                 Route::ChannelMessageThreads {
                     channel_id,
                     message_id,
@@ -136,8 +145,17 @@ impl DiscordApi {
                 LightMethod::Post,
                 &serde_json::json!({"name": name, "auto_archive_duration": 1440}),
             )
-            .await?;
-        Self::id_of("start thread", &v)
+            .await;
+        match started {
+            Ok(v) => Self::id_of("start thread", &v),
+            // A thread started from a message has the message's id: an earlier try started it.
+            Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(r)))
+                if r.error.code == THREAD_ALREADY_CREATED =>
+            {
+                Ok(message.to_string())
+            }
+            Err(e) => Err(chat_error("start thread", e)),
+        }
     }
 
     pub async fn edit(

@@ -3,10 +3,12 @@
 use super::api::DiscordApi;
 use super::messages::{reply, root_edit, root_message};
 use super::{parse_thread_ref, thread_ref};
-use crate::chat::{ChatError, ChatPort, ThreadTarget};
+use crate::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
 use crate::domain::ChatMessage;
 use crate::domain::render::RootView;
 use async_trait::async_trait;
+use serenity::builder::CreateMessage;
+use serenity::model::channel::Nonce;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -14,6 +16,14 @@ pub struct DiscordChat {
     pub api: Arc<DiscordApi>,
     /// service → channel id
     pub channels: HashMap<String, String>,
+}
+
+/// Marks a message with the outbox item's key as its nonce, which Discord enforces: a second
+/// create with the same nonce (within a few minutes) returns the first message.
+fn once(message: CreateMessage, attempt: &Attempt) -> CreateMessage {
+    // Discord nonces are at most 25 characters.
+    let nonce: String = attempt.key.chars().take(25).collect();
+    message.nonce(Nonce::String(nonce)).enforce_nonce(true)
 }
 
 fn bad_thread(thread: &str) -> ChatError {
@@ -30,13 +40,18 @@ impl ChatPort for DiscordChat {
         &self,
         target: &ThreadTarget,
         root: &RootView,
+        attempt: &Attempt,
     ) -> Result<Option<String>, ChatError> {
         let Some(channel) = self.channels.get(&target.service) else {
             return Ok(None);
         };
-        let message = self.api.send(channel, &root_message(root)).await?;
-        // A failure here retries the whole root: Discord has no idempotency key, so at worst a
-        // second root appears; a thread without a root cannot.
+        // With `enforce_nonce`, Discord answers a retry with the message an earlier try created,
+        // and starting its thread again answers "already has a thread" (whose id is the
+        // message's): a crash anywhere in here leaves one root and one thread.
+        let message = self
+            .api
+            .send(channel, &once(root_message(root), attempt))
+            .await?;
         let thread = self
             .api
             .start_thread(channel, &message, &root.headline())
@@ -59,10 +74,14 @@ impl ChatPort for DiscordChat {
         target: &ThreadTarget,
         thread: &str,
         message: &ChatMessage,
+        attempt: &Attempt,
     ) -> Result<(), ChatError> {
         let (_, _, thread_channel) = parse_thread_ref(thread).ok_or_else(|| bad_thread(thread))?;
         self.api
-            .send(thread_channel, &reply(&target.deploy_id, message))
+            .send(
+                thread_channel,
+                &once(reply(&target.deploy_id, message), attempt),
+            )
             .await
             .map(|_| ())
     }

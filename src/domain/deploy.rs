@@ -577,6 +577,19 @@ pub fn start(info: DeployInfo, policy: Policy, now_ms: i64, source: &str) -> Out
 }
 
 impl Deploy {
+    /// Whether the deploy system's answer to `decision_id`'s rollback call is already on the
+    /// timeline (or the decision is no longer current): then a call taken over after a crash need
+    /// not be made again.
+    pub fn rollback_call_answered(&self, decision_id: &str) -> bool {
+        match &self.current_decision {
+            Some(d) if d.id == decision_id => {
+                d.action == Choice::Rollback
+                    && (self.state != State::RollingBack || self.rollback_started)
+            }
+            _ => true,
+        }
+    }
+
     /// Rebuilds the state from the timeline.
     pub fn fold(events: &[Event]) -> Result<Deploy, DomainError> {
         let mut it = events.iter();

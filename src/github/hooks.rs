@@ -5,7 +5,9 @@ use crate::auth::verify;
 use crate::config::{Config, ServiceConfig};
 use crate::domain::{DeployInfo, Input, PipelineEvent};
 use crate::engine::{Engine, EngineError};
+use crate::server::hooks::redelivery_response;
 use crate::server::{ApiError, AppState, Counters};
+use crate::store::DeliveryKey;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -91,7 +93,12 @@ impl GithubHook {
             .map(|r| r.id)
     }
 
-    async fn handle(&self, event: &str, v: &Value) -> Result<(StatusCode, Value), ApiError> {
+    async fn handle(
+        &self,
+        event: &str,
+        v: &Value,
+        delivery: Option<&str>,
+    ) -> Result<(StatusCode, Value), ApiError> {
         if event == "ping" {
             return Ok((StatusCode::OK, json!({"ok": true, "zen": v["zen"]})));
         }
@@ -203,7 +210,11 @@ impl GithubHook {
             };
             (deploy_id, input)
         };
-        let applied = match self.engine.apply(&target, input, "github").await {
+        let key = delivery.map(|id| DeliveryKey {
+            source: "github",
+            id,
+        });
+        let applied = match self.engine.apply_once(&target, input, "github", key).await {
             Ok(a) => a,
             Err(EngineError::UnknownDeploy(id)) => {
                 return Ok((
@@ -244,16 +255,9 @@ async fn receive(State(s): State<GithubHook>, headers: HeaderMap, body: Bytes) -
     let store = s.engine.store();
     if let Some(id) = &delivery {
         if let Ok(Some((status, body))) = store.delivery("github", id).await {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            return (
-                status,
-                [
-                    ("content-type", "application/json"),
-                    ("x-canarybot-redelivery", "true"),
-                ],
-                body,
-            )
-                .into_response();
+            s.counters.redeliveries.fetch_add(1, Ordering::Relaxed);
+            s.engine.telemetry.duplicate();
+            return redelivery_response(status, body);
         }
     }
     let v: Value = match serde_json::from_slice(&body) {
@@ -262,8 +266,17 @@ async fn receive(State(s): State<GithubHook>, headers: HeaderMap, body: Bytes) -
             return ApiError::bad_request(format!("malformed GitHub payload: {e}")).into_response();
         }
     };
-    let (status, answer) = match s.handle(&event, &v).await {
+    let (status, answer) = match s.handle(&event, &v, delivery.as_deref()).await {
         Ok(r) => r,
+        Err(e) if e.status == StatusCode::ALREADY_REPORTED => {
+            s.engine.telemetry.duplicate();
+            let stored = match &delivery {
+                Some(id) => store.delivery("github", id).await.ok().flatten(),
+                None => None,
+            };
+            let (status, body) = stored.unwrap_or((0, String::new()));
+            return redelivery_response(status, body);
+        }
         Err(e) => (e.status, json!({"error": e.message})),
     };
     if let Some(id) = &delivery {

@@ -7,30 +7,59 @@ use crate::engine::{EXECUTOR_TARGET, Engine, ExecItem};
 use crate::store::OutboxItem;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// How long a started call holds its outbox row before another worker may take it over.
-const LEASE_MS: i64 = 15 * 60 * 1000;
 
 #[derive(Clone)]
 pub struct ExecutorWorker {
     pub engine: Arc<Engine>,
     pub executors: Arc<HashMap<String, Arc<dyn RollbackExecutor>>>,
     pub clock: Clock,
+    /// How long a started call holds its outbox row; a running call renews it, so only a call
+    /// whose process died is taken over (and run again with the same delivery id).
+    pub lease: Duration,
+    /// Calls running now, waited for on shutdown.
+    pub in_flight: Arc<AtomicUsize>,
 }
 
 impl ExecutorWorker {
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub fn new(
+        engine: Arc<Engine>,
+        executors: HashMap<String, Arc<dyn RollbackExecutor>>,
+        clock: Clock,
+        lease: Duration,
+    ) -> Self {
+        ExecutorWorker {
+            engine,
+            executors: Arc::new(executors),
+            clock,
+            lease,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Starts calls until `stop` names a deadline; then waits for running calls until it passes
+    /// (a call cut short is taken over by the next start, once its lease runs out).
+    pub async fn run(self, mut stop: watch::Receiver<Option<tokio::time::Instant>>) {
         let wake = self.engine.executor_wake.clone();
         loop {
             if let Err(e) = self.drain().await {
                 tracing::warn!(error = %e, "executor outbox pass failed");
             }
+            let deadline = *stop.borrow();
+            if let Some(deadline) = deadline {
+                while self.in_flight.load(Ordering::SeqCst) > 0
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                return;
+            }
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = shutdown.changed() => return,
+                _ = stop.changed() => {}
             }
         }
     }
@@ -46,14 +75,22 @@ impl ExecutorWorker {
                 continue;
             }
             if !store
-                .claim(item.id, item.next_at_ms, now + LEASE_MS)
+                .claim(
+                    item.id,
+                    item.next_at_ms,
+                    now + self.lease.as_millis() as i64,
+                )
                 .await?
             {
                 continue;
             }
             started += 1;
             let worker = self.clone();
-            tokio::spawn(async move { worker.run_one(item).await });
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                worker.run_one(item).await;
+                worker.in_flight.fetch_sub(1, Ordering::SeqCst);
+            });
         }
         Ok(started)
     }
@@ -79,13 +116,35 @@ impl ExecutorWorker {
             .flatten()
             .or_else(|| self.executors.get(&exec.service));
         let outcome = match (self.engine.load(&item.deploy_id).await, executor) {
+            // Taken over after a crash that came after the answer was recorded.
+            (Ok((deploy, _)), _)
+                if item.attempts > 0
+                    && deploy.rollback_call_answered(&exec.request.decision_id) =>
+            {
+                tracing::info!(deploy = %item.deploy_id, decision = %exec.request.decision_id, "executor call already answered; not calling again");
+                let _ = store.delivered(item.id, (self.clock)()).await;
+                return;
+            }
             (Ok((deploy, _)), Some(executor)) => {
                 let call = ExecutorCall {
                     deploy: deploy.info,
                     request: exec.request.clone(),
                     drill: exec.drill,
                 };
-                executor.execute(&call).await
+                // Renew the hold while the deploy system works, however long it takes.
+                let renew = async {
+                    loop {
+                        tokio::time::sleep(self.lease / 3).await;
+                        let until = (self.clock)() + self.lease.as_millis() as i64;
+                        if let Err(e) = store.renew(item.id, until).await {
+                            tracing::warn!(deploy = %item.deploy_id, error = %e, "cannot renew the executor call's lease");
+                        }
+                    }
+                };
+                tokio::select! {
+                    outcome = executor.execute(&call) => outcome,
+                    _ = renew => unreachable!("the renew loop never ends"),
+                }
             }
             (Ok(_), None) => ExecutorOutcome::Failed {
                 error: format!(
@@ -106,10 +165,15 @@ impl ExecutorWorker {
         };
         match self.engine.apply(&item.deploy_id, input, "executor").await {
             Ok(_) => {
-                let _ = store.delivered(item.id, (self.clock)()).await;
+                let now = (self.clock)();
+                let _ = store.delivered(item.id, now).await;
+                self.engine
+                    .telemetry
+                    .delivered(EXECUTOR_TARGET, now - item.created_at_ms);
             }
             Err(e) => {
                 tracing::error!(deploy = %item.deploy_id, error = %e, "cannot record the executor outcome; will retry");
+                self.engine.telemetry.retried(EXECUTOR_TARGET, false);
                 let _ = store
                     .retry_later(item.id, (self.clock)() + 5_000, &e.to_string())
                     .await;

@@ -4,6 +4,7 @@ use super::{ApiError, AppState};
 use crate::auth::verify;
 use crate::config::criteria_problems;
 use crate::domain::{Criterion, DeployInfo, Input, PipelineEvent, Sample};
+use crate::store::DeliveryKey;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -77,37 +78,59 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed body: {e}")))
 }
 
-/// Runs `handle` once per delivery id: a redelivery gets the first answer and changes nothing.
-async fn once_per_delivery<F>(
-    s: &AppState,
-    source: &str,
-    headers: &HeaderMap,
-    handle: F,
-) -> Response
-where
-    F: std::future::Future<Output = Result<(StatusCode, Value), ApiError>>,
-{
-    let delivery = headers
+/// The delivery id a sender put in `X-Canarybot-Delivery`, if any.
+fn delivery_id(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(DELIVERY_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .map(str::to_string);
+        .map(str::to_string)
+}
+
+/// The first answer to a delivery, replayed with `x-canarybot-redelivery: true`. A delivery that
+/// was acted on but whose answer was never recorded (a crash in between) gets 202.
+pub fn redelivery_response(status: u16, body: String) -> Response {
+    let (status, body) = if status == 0 || body.is_empty() {
+        (
+            StatusCode::ACCEPTED,
+            json!({"redelivery": true, "note": "this delivery was already processed"}).to_string(),
+        )
+    } else {
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body)
+    };
+    (
+        status,
+        [
+            ("content-type", "application/json"),
+            ("x-canarybot-redelivery", "true"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Runs `handle` once per delivery id: a redelivery gets the first answer and changes nothing.
+/// `handle` gets the id to store with what it writes, so that a crash between writing and
+/// recording the answer cannot make a redelivery act twice.
+async fn once_per_delivery<F, Fut>(
+    s: &AppState,
+    source: &'static str,
+    headers: &HeaderMap,
+    handle: F,
+) -> Response
+where
+    F: FnOnce(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(StatusCode, Value), ApiError>>,
+{
+    let delivery = delivery_id(headers);
     let store = s.engine.store();
     if let Some(id) = &delivery {
         match store.delivery(source, id).await {
             Ok(Some((status, body))) => {
                 s.counters.redeliveries.fetch_add(1, Ordering::Relaxed);
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                return (
-                    status,
-                    [
-                        ("content-type", "application/json"),
-                        ("x-canarybot-redelivery", "true"),
-                    ],
-                    body,
-                )
-                    .into_response();
+                s.engine.telemetry.duplicate();
+                return redelivery_response(status, body);
             }
             Ok(None) => {}
             Err(e) => {
@@ -120,8 +143,19 @@ where
             }
         }
     }
-    let (status, body) = match handle.await {
+    let (status, body) = match handle(delivery.clone()).await {
         Ok((status, body)) => (status, body),
+        // Another delivery of the same id got there first.
+        Err(e) if e.status == StatusCode::ALREADY_REPORTED => {
+            s.counters.redeliveries.fetch_add(1, Ordering::Relaxed);
+            s.engine.telemetry.duplicate();
+            let (status, body) = match &delivery {
+                Some(id) => store.delivery(source, id).await.ok().flatten(),
+                None => None,
+            }
+            .unwrap_or((0, String::new()));
+            return redelivery_response(status, body);
+        }
         Err(e) => (e.status, json!({"error": e.message})),
     };
     if let Some(id) = &delivery {
@@ -173,13 +207,17 @@ async fn deploy_hook(State(s): State<AppState>, headers: HeaderMap, body: Bytes)
         return e.into_response();
     }
     let s2 = s.clone();
-    once_per_delivery(&s, "deploy", &headers, async move {
-        handle_deploy(&s2, &body).await
+    once_per_delivery(&s, "deploy", &headers, |delivery| async move {
+        handle_deploy(&s2, &body, delivery.as_deref()).await
     })
     .await
 }
 
-async fn handle_deploy(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value), ApiError> {
+async fn handle_deploy(
+    s: &AppState,
+    body: &[u8],
+    delivery: Option<&str>,
+) -> Result<(StatusCode, Value), ApiError> {
     let hook: DeployHook = parse(body)?;
     required("service", &hook.service)?;
     required("version", &hook.version)?;
@@ -274,7 +312,13 @@ async fn handle_deploy(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value),
                 actor: hook.actor,
                 description: hook.description,
             };
-            engine.apply(&deploy_id, input, "deploy-webhook").await?
+            let key = delivery.map(|id| DeliveryKey {
+                source: "deploy",
+                id,
+            });
+            engine
+                .apply_once(&deploy_id, input, "deploy-webhook", key)
+                .await?
         }
     };
     Ok((
@@ -292,13 +336,17 @@ async fn metrics_hook(State(s): State<AppState>, headers: HeaderMap, body: Bytes
         return e.into_response();
     }
     let s2 = s.clone();
-    once_per_delivery(&s, "metrics", &headers, async move {
-        handle_metrics(&s2, &body).await
+    once_per_delivery(&s, "metrics", &headers, |delivery| async move {
+        handle_metrics(&s2, &body, delivery.as_deref()).await
     })
     .await
 }
 
-async fn handle_metrics(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value), ApiError> {
+async fn handle_metrics(
+    s: &AppState,
+    body: &[u8],
+    delivery: Option<&str>,
+) -> Result<(StatusCode, Value), ApiError> {
     let hook: MetricsHook = parse(body)?;
     let at_ms = match &hook.at {
         None => None,
@@ -313,13 +361,17 @@ async fn handle_metrics(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value)
     check_deploy_id(&hook.deploy_id)?;
     let applied = s
         .engine
-        .apply(
+        .apply_once(
             &hook.deploy_id,
             Input::Check {
                 samples: hook.samples,
                 at_ms,
             },
             "metrics-webhook",
+            delivery.map(|id| DeliveryKey {
+                source: "metrics",
+                id,
+            }),
         )
         .await?;
     Ok((

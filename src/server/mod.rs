@@ -71,6 +71,8 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownDeploy(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
             EngineError::BadInput(_) => ApiError::bad_request(e.to_string()),
             EngineError::Busy(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            // Answered as a redelivery by the delivery wrappers.
+            EngineError::Duplicate(_) => ApiError::new(StatusCode::ALREADY_REPORTED, e.to_string()),
             EngineError::Store(_) => {
                 tracing::error!(error = %e, "store error");
                 ApiError::new(

@@ -14,6 +14,21 @@ pub struct SlackApi {
     groups: Mutex<HashMap<String, (Instant, Vec<String>)>>,
 }
 
+/// The metadata event type on every message canarybot posts in a thread: its payload names the
+/// deploy and the outbox item, so a retry can find what an earlier try posted.
+pub const METADATA_EVENT: &str = "canarybot_message";
+
+/// Metadata naming a deploy and one outbox item.
+pub fn metadata(deploy_id: &str, key: &str) -> SlackMessageMetadata {
+    SlackMessageMetadata {
+        event_type: METADATA_EVENT.to_string(),
+        event_payload: Some(HashMap::from([
+            ("deploy_id".to_string(), deploy_id.to_string()),
+            ("item".to_string(), key.to_string()),
+        ])),
+    }
+}
+
 /// Slack error codes worth retrying.
 const TRANSIENT_CODES: &[&str] = &[
     "ratelimited",
@@ -67,6 +82,62 @@ impl SlackApi {
             group_cache,
             groups: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Finds, among messages posted since `oldest_ms`, the one whose metadata carries `key`
+    /// (in the channel, or in the thread of `thread_ts`); returns its ts.
+    pub async fn find_by_key(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        key: &str,
+        oldest_ms: i64,
+    ) -> Result<Option<String>, ChatError> {
+        // A minute early: clocks of Slack and this host differ.
+        let oldest = format!("{}.000000", (oldest_ms / 1000 - 60).max(0));
+        let session = self.client.open_session(&self.token);
+        let mut params: Vec<(&str, Option<String>)> = vec![
+            ("channel", Some(channel.to_string())),
+            ("oldest", Some(oldest)),
+            ("include_all_metadata", Some("true".to_string())),
+            ("limit", Some("200".to_string())),
+        ];
+        let (method, messages) = match thread_ts {
+            Some(ts) => {
+                params.push(("ts", Some(ts.to_string())));
+                let resp: SlackApiConversationsRepliesResponse = session
+                    .http_session_api
+                    .http_get("conversations.replies", &params, None)
+                    .await
+                    .map_err(|e| chat_error("conversations.replies", e))?;
+                ("conversations.replies", resp.messages)
+            }
+            None => {
+                let resp: SlackApiConversationsHistoryResponse = session
+                    .http_session_api
+                    .http_get("conversations.history", &params, None)
+                    .await
+                    .map_err(|e| chat_error("conversations.history", e))?;
+                ("conversations.history", resp.messages)
+            }
+        };
+        let found = messages.into_iter().find(|m| {
+            m.content.metadata.as_ref().is_some_and(|md| {
+                md.event_type == METADATA_EVENT
+                    && md
+                        .event_payload
+                        .as_ref()
+                        .and_then(|p| p.get("item"))
+                        .is_some_and(|item| item == key)
+            })
+        });
+        tracing::debug!(
+            method,
+            key,
+            found = found.is_some(),
+            "looked for an earlier try"
+        );
+        Ok(found.map(|m| m.origin.ts.value().to_string()))
     }
 
     /// Posts a message (a reply when `thread_ts` is set); returns its ts.

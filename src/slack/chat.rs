@@ -1,9 +1,9 @@
 //! Slack as a `ChatPort`: one thread per deploy in the service's channel.
 
-use super::api::SlackApi;
+use super::api::{SlackApi, metadata};
 use super::blocks::{reply_content, root_content};
 use super::{parse_thread_ref, thread_ref};
-use crate::chat::{ChatError, ChatPort, ThreadTarget};
+use crate::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
 use crate::domain::ChatMessage;
 use crate::domain::render::RootView;
 use async_trait::async_trait;
@@ -20,6 +20,31 @@ fn bad_thread(thread: &str) -> ChatError {
     ChatError::Permanent(format!("not a Slack thread reference: `{thread}`"))
 }
 
+impl SlackChat {
+    /// The message an earlier try of `attempt` posted, if Slack has it. A lookup Slack refuses
+    /// for good (an app installed without `channels:history`) must not stop the message: then
+    /// it is posted, at the risk of a duplicate after a crash.
+    async fn look_for_earlier_try(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        attempt: &Attempt,
+    ) -> Result<Option<String>, ChatError> {
+        match self
+            .api
+            .find_by_key(channel, thread_ts, &attempt.key, attempt.since_ms)
+            .await
+        {
+            Ok(found) => Ok(found),
+            Err(ChatError::Permanent(e)) => {
+                tracing::warn!(channel, error = %e, "cannot look for an earlier try (does the app have channels:history?); posting");
+                Ok(None)
+            }
+            Err(transient) => Err(transient),
+        }
+    }
+}
+
 #[async_trait]
 impl ChatPort for SlackChat {
     fn platform(&self) -> &str {
@@ -30,11 +55,18 @@ impl ChatPort for SlackChat {
         &self,
         target: &ThreadTarget,
         root: &RootView,
+        attempt: &Attempt,
     ) -> Result<Option<String>, ChatError> {
         let Some(channel) = self.channels.get(&target.service) else {
             return Ok(None); // no slack_channel: no Slack thread for this service
         };
-        let ts = self.api.post(channel, root_content(root), None).await?;
+        if attempt.retry {
+            if let Some(ts) = self.look_for_earlier_try(channel, None, attempt).await? {
+                return Ok(Some(thread_ref(channel, &ts)));
+            }
+        }
+        let content = root_content(root).with_metadata(metadata(&target.deploy_id, &attempt.key));
+        let ts = self.api.post(channel, content, None).await?;
         Ok(Some(thread_ref(channel, &ts)))
     }
 
@@ -53,12 +85,20 @@ impl ChatPort for SlackChat {
         target: &ThreadTarget,
         thread: &str,
         message: &ChatMessage,
+        attempt: &Attempt,
     ) -> Result<(), ChatError> {
         let (channel, ts) = parse_thread_ref(thread).ok_or_else(|| bad_thread(thread))?;
-        self.api
-            .post(channel, reply_content(&target.deploy_id, message), Some(ts))
-            .await
-            .map(|_| ())
+        if attempt.retry
+            && self
+                .look_for_earlier_try(channel, Some(ts), attempt)
+                .await?
+                .is_some()
+        {
+            return Ok(()); // an earlier try got through
+        }
+        let content = reply_content(&target.deploy_id, message)
+            .with_metadata(metadata(&target.deploy_id, &attempt.key));
+        self.api.post(channel, content, Some(ts)).await.map(|_| ())
     }
 
     async fn notice(

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use slack_morphism::prelude::SlackMessageContent;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 #[derive(Clone)]
 pub struct SlackInbound {
@@ -124,7 +125,10 @@ impl SlackInbound {
     }
 
     /// Starts the vote in the background; Slack must hear back within 3 s.
-    fn vote_in_background(
+    /// Counts a vote, acknowledging only once it is stored when that is quick: a press Slack
+    /// was told about survives a crash. A slow count (Slack's group lookup, a busy store) goes on
+    /// after the answer, inside Slack's 3 s limit.
+    async fn vote_within_deadline(
         &self,
         deploy_id: String,
         user: String,
@@ -133,7 +137,9 @@ impl SlackInbound {
         reason: Option<String>,
     ) {
         let me = self.clone();
-        tokio::spawn(async move { me.vote(&deploy_id, &user, &name, choice, reason).await });
+        let task =
+            tokio::spawn(async move { me.vote(&deploy_id, &user, &name, choice, reason).await });
+        let _ = tokio::time::timeout(Duration::from_millis(2_500), task).await;
     }
 
     fn desk(&self) -> Desk {
@@ -171,13 +177,14 @@ impl SlackInbound {
                 choice,
                 reason,
             } => {
-                self.vote_in_background(
+                self.vote_within_deadline(
                     deploy_id.clone(),
                     user.to_string(),
                     name.to_string(),
                     choice,
                     reason,
-                );
+                )
+                .await;
                 format!(
                     "🗳️ Counting your {} vote on `{deploy_id}`; the outcome goes to the canary thread.",
                     choice.as_str()
@@ -291,13 +298,14 @@ async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: B
         let Some(deploy_id) = action["value"].as_str() else {
             continue;
         };
-        s.vote_in_background(
+        s.vote_within_deadline(
             deploy_id.to_string(),
             user.clone(),
             name.clone(),
             choice,
             None,
-        );
+        )
+        .await;
     }
     // An empty 200 tells Slack the press was received; the outcome goes to the thread.
     StatusCode::OK.into_response()

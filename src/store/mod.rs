@@ -17,6 +17,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// The inbound delivery named in the append was acted on before; nothing was written.
+    #[error("delivery {0} was already processed")]
+    Duplicate(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +80,18 @@ pub struct OutboxItem {
     pub deploy_id: String,
     pub target: String,
     pub payload: String,
+    /// Tries started so far: more than zero means an earlier try may have reached the platform.
     pub attempts: i64,
     pub next_at_ms: i64,
+    pub created_at_ms: i64,
+}
+
+/// The inbound delivery (webhook, metric push, interaction) an append acts on, stored in the same
+/// transaction so that a redelivery after a crash cannot act twice.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryKey<'a> {
+    pub source: &'a str,
+    pub id: &'a str,
 }
 
 /// Everything one input writes, in one transaction.
@@ -94,6 +107,8 @@ pub struct Append<'a> {
     pub samples: &'a [Sample],
     pub samples_at_ms: i64,
     pub now_ms: i64,
+    /// Set when the append answers an inbound delivery; fails with `Duplicate` if it was seen.
+    pub delivery: Option<DeliveryKey<'a>>,
 }
 
 impl Store {
@@ -230,6 +245,21 @@ impl Store {
     /// appended first (or created the same deploy).
     pub async fn append(&self, a: Append<'_>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        if let Some(d) = a.delivery {
+            // Status 0: acted on, answer not recorded yet (the handler records it after commit).
+            let fresh = sqlx::query(
+                "INSERT INTO deliveries (source, delivery_id, status, response, at_ms) VALUES ($1, $2, 0, '', $3)
+                 ON CONFLICT (source, delivery_id) DO NOTHING",
+            )
+            .bind(d.source)
+            .bind(d.id)
+            .bind(a.now_ms)
+            .execute(&mut *tx)
+            .await?;
+            if fresh.rows_affected() != 1 {
+                return Err(StoreError::Duplicate(format!("{}:{}", d.source, d.id)));
+            }
+        }
         let last_seq = a
             .events
             .last()
@@ -336,7 +366,7 @@ impl Store {
     /// Undelivered outbox rows for one target, oldest first.
     pub async fn pending(&self, target: &str, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, deploy_id, target, payload, attempts, next_at_ms FROM outbox
+            "SELECT id, deploy_id, target, payload, attempts, next_at_ms, created_at_ms FROM outbox
              WHERE target = $1 AND done_at_ms IS NULL AND dead = 0 ORDER BY id LIMIT $2",
         )
         .bind(target)
@@ -352,13 +382,14 @@ impl Store {
                     payload: r.try_get("payload")?,
                     attempts: r.try_get("attempts")?,
                     next_at_ms: r.try_get("next_at_ms")?,
+                    created_at_ms: r.try_get("created_at_ms")?,
                 })
             })
             .collect()
     }
 
-    /// Takes an outbox row until `lease_until_ms` so that no other worker starts it meanwhile.
-    /// Returns false when someone else took it first.
+    /// Takes an outbox row until `lease_until_ms` so that no other worker starts it meanwhile,
+    /// counting the try. Returns false when someone else took it first.
     pub async fn claim(
         &self,
         id: i64,
@@ -366,7 +397,7 @@ impl Store {
         lease_until_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE outbox SET next_at_ms = $1
+            "UPDATE outbox SET next_at_ms = $1, attempts = attempts + 1
              WHERE id = $2 AND next_at_ms = $3 AND done_at_ms IS NULL AND dead = 0",
         )
         .bind(lease_until_ms)
@@ -375,6 +406,16 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Extends the lease of a row whose try is still running.
+    pub async fn renew(&self, id: i64, lease_until_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET next_at_ms = $1 WHERE id = $2 AND done_at_ms IS NULL")
+            .bind(lease_until_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn delivered(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
@@ -386,16 +427,14 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed attempt and when to try again.
+    /// Records a failed try and when to try again (the try was counted when it was claimed).
     pub async fn retry_later(
         &self,
         id: i64,
         next_at_ms: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET next_at_ms = $1, last_error = $2, attempts = attempts + 1 WHERE id = $3",
-        )
+        sqlx::query("UPDATE outbox SET next_at_ms = $1, last_error = $2 WHERE id = $3")
             .bind(next_at_ms)
             .bind(error)
             .bind(id)
@@ -541,7 +580,8 @@ impl Store {
         })
     }
 
-    /// Records the answer to a delivery; the first one recorded wins.
+    /// Records the answer to a delivery; the first answer recorded wins (an append that acted on
+    /// the delivery leaves a placeholder, status 0, which the answer fills in).
     pub async fn record_delivery(
         &self,
         source: &str,
@@ -552,7 +592,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO deliveries (source, delivery_id, status, response, at_ms) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (source, delivery_id) DO NOTHING",
+             ON CONFLICT (source, delivery_id) DO UPDATE SET status = excluded.status, response = excluded.response
+             WHERE deliveries.status = 0",
         )
         .bind(source)
         .bind(id)
@@ -562,6 +603,15 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Forgets deliveries seen before `before_ms`; returns how many.
+    pub async fn purge_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM deliveries WHERE at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Stored samples of one deploy, oldest first: `(criterion, at_ms, canary, baseline)`.

@@ -194,7 +194,8 @@ async fn root_thread_and_edits(b: Backend) {
             .unwrap_or_default()
             .contains("checkout")
     );
-    let thread_id = "900000000000000002";
+    // A thread started from a message has the message's id.
+    let thread_id = root_id;
 
     // The breach goes to the thread and pings the deciders; the root is edited in place.
     app.check(&id, 0.004, 0.9).await;

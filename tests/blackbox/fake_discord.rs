@@ -31,11 +31,36 @@ pub struct DiscordCall {
     pub body: Value,
 }
 
+/// A message as Discord keeps it.
+#[derive(Debug, Clone)]
+pub struct DiscordMessage {
+    pub id: String,
+    pub channel: String,
+    pub nonce: Option<String>,
+    pub body: Value,
+}
+
+/// Holds the `nth` call (1-based) whose `METHOD path` ends with `suffix` unanswered (after
+/// acting on it, as Discord would), so a test can kill the bot mid-call.
+pub struct Trap {
+    pub method: String,
+    pub suffix: String,
+    pub nth: usize,
+    pub reached: tokio::sync::oneshot::Sender<()>,
+}
+
 #[derive(Clone, Default)]
 pub struct FakeDiscord {
     /// What `[discord] api_url` points at.
     pub api_url: String,
     pub calls: Arc<Mutex<Vec<DiscordCall>>>,
+    /// Messages created (a retry with an enforced nonce gets the first one back).
+    pub messages: Arc<Mutex<Vec<DiscordMessage>>>,
+    /// Message ids a thread was started from (the thread has the message's id).
+    pub threads: Arc<Mutex<Vec<String>>>,
+    /// While set, every call answers HTTP 503.
+    pub down: Arc<std::sync::atomic::AtomicBool>,
+    pub trap: Arc<Mutex<Option<Trap>>>,
     next_id: Arc<AtomicU64>,
 }
 
@@ -53,7 +78,10 @@ impl FakeDiscord {
         let app = axum::Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
                 let f = f.clone();
-                async move { axum::Json(f.answer(method, uri.path().to_string(), &headers, &body)) }
+                async move {
+                    f.answer(method, uri.path().to_string(), &headers, &body)
+                        .await
+                }
             },
         );
         tokio::spawn(async move {
@@ -62,29 +90,142 @@ impl FakeDiscord {
         fake
     }
 
-    fn answer(&self, method: Method, path: String, headers: &HeaderMap, body: &[u8]) -> Value {
+    async fn answer(
+        &self,
+        method: Method,
+        path: String,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
         let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        self.calls.lock().expect("calls").push(DiscordCall {
-            method: method.to_string(),
-            path: path.clone(),
-            authorization: headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            body: body.clone(),
-        });
+        let nth = {
+            let mut calls = self.calls.lock().expect("calls");
+            calls.push(DiscordCall {
+                method: method.to_string(),
+                path: path.clone(),
+                authorization: headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                body: body.clone(),
+            });
+            let trap = self.trap.lock().expect("trap");
+            trap.as_ref().map(|t| {
+                calls
+                    .iter()
+                    .filter(|c| c.method == t.method && c.path.ends_with(&t.suffix))
+                    .count()
+            })
+        };
+        if self.down.load(Ordering::SeqCst) {
+            return (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"message": "upstream down", "code": 0})),
+            )
+                .into_response();
+        }
+        let (status, reply) = self.reply(&method, &path, body);
+        let trapped = {
+            let mut trap = self.trap.lock().expect("trap");
+            match trap.take() {
+                Some(t)
+                    if t.method == method.as_str()
+                        && path.ends_with(&t.suffix)
+                        && Some(t.nth) == nth =>
+                {
+                    Some(t)
+                }
+                other => {
+                    *trap = other;
+                    None
+                }
+            }
+        };
+        if let Some(t) = trapped {
+            let _ = t.reached.send(());
+            std::future::pending::<()>().await;
+        }
+        (status, axum::Json(reply)).into_response()
+    }
+
+    fn reply(&self, method: &Method, path: &str, body: Value) -> (axum::http::StatusCode, Value) {
+        let ok = axum::http::StatusCode::OK;
         let parts: Vec<&str> = path.trim_start_matches("/api/v10/").split('/').collect();
-        let id = self.next_id.fetch_add(1, Ordering::SeqCst).to_string();
         match (method.as_str(), parts.as_slice()) {
-            ("POST", ["channels", channel, "messages"]) => json!({"id": id, "channel_id": channel}),
-            ("POST", ["channels", _, "messages", _, "threads"]) => json!({"id": id, "type": 11}),
+            ("POST", ["channels", channel, "messages"]) => {
+                let nonce = match &body["nonce"] {
+                    Value::String(n) => Some(n.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                };
+                let mut messages = self.messages.lock().expect("messages");
+                if body["enforce_nonce"] == true {
+                    if let Some(m) = messages
+                        .iter()
+                        .find(|m| m.channel == *channel && nonce.is_some() && m.nonce == nonce)
+                    {
+                        return (
+                            ok,
+                            json!({"id": m.id, "channel_id": channel, "nonce": nonce}),
+                        );
+                    }
+                }
+                let id = self.next_id.fetch_add(1, Ordering::SeqCst).to_string();
+                messages.push(DiscordMessage {
+                    id: id.clone(),
+                    channel: channel.to_string(),
+                    nonce: nonce.clone(),
+                    body,
+                });
+                (ok, json!({"id": id, "channel_id": channel, "nonce": nonce}))
+            }
+            ("POST", ["channels", _, "messages", message, "threads"]) => {
+                let mut threads = self.threads.lock().expect("threads");
+                if threads.iter().any(|t| t == message) {
+                    return (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        json!({"message": "A thread has already been created for this message", "code": 160004}),
+                    );
+                }
+                threads.push(message.to_string());
+                (ok, json!({"id": message, "type": 11}))
+            }
             ("PATCH", ["channels", channel, "messages", message]) => {
-                json!({"id": message, "channel_id": channel})
+                (ok, json!({"id": message, "channel_id": channel}))
             }
             ("PUT", ["applications", _, "commands"])
-            | ("PUT", ["applications", _, "guilds", _, "commands"]) => body,
-            _ => json!({"message": "404: Not Found", "code": 0}),
+            | ("PUT", ["applications", _, "guilds", _, "commands"]) => (ok, body),
+            _ => (ok, json!({"message": "404: Not Found", "code": 0})),
         }
+    }
+
+    /// Messages created in a channel (a thread is a channel too).
+    pub fn messages_in(&self, channel: &str) -> Vec<DiscordMessage> {
+        self.messages
+            .lock()
+            .expect("messages")
+            .iter()
+            .filter(|m| m.channel == channel)
+            .cloned()
+            .collect()
+    }
+
+    /// Holds the `nth` `method` call whose path ends with `suffix`; fires when it arrives.
+    pub fn trap(
+        &self,
+        method: &str,
+        suffix: &str,
+        nth: usize,
+    ) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *self.trap.lock().expect("trap") = Some(Trap {
+            method: method.to_string(),
+            suffix: suffix.to_string(),
+            nth,
+            reached: tx,
+        });
+        rx
     }
 
     pub fn calls(&self) -> Vec<DiscordCall> {

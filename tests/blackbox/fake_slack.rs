@@ -18,6 +18,24 @@ pub struct SlackCall {
     pub body: Value,
 }
 
+/// A message as Slack keeps it (posted and not deleted).
+#[derive(Debug, Clone)]
+pub struct SlackMessage {
+    pub channel: String,
+    pub ts: String,
+    pub thread_ts: Option<String>,
+    pub text: String,
+    pub metadata: Value,
+}
+
+/// Holds the `nth` call (1-based) to `method`: the call is recorded (and a post is kept, as Slack
+/// would) but never answered, and `reached` fires, so a test can kill the bot mid-call.
+pub struct Trap {
+    pub method: String,
+    pub nth: usize,
+    pub reached: tokio::sync::oneshot::Sender<()>,
+}
+
 #[derive(Clone, Default)]
 pub struct FakeSlack {
     pub api_url: String,
@@ -28,6 +46,15 @@ pub struct FakeSlack {
     pub rate_limit_posts: Arc<AtomicU32>,
     /// While set, `usergroups.users.list` answers `internal_error`.
     pub groups_down: Arc<std::sync::atomic::AtomicBool>,
+    /// While set, every call answers HTTP 503 (Slack is down).
+    pub down: Arc<std::sync::atomic::AtomicBool>,
+    /// Every call takes this long to answer (a slow Slack).
+    pub delay_ms: Arc<AtomicU64>,
+    /// Messages posted, as Slack keeps them.
+    pub messages: Arc<Mutex<Vec<SlackMessage>>>,
+    pub trap: Arc<Mutex<Option<Trap>>>,
+    /// When each call arrived, in the order of `calls`.
+    pub arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
     next_ts: Arc<AtomicU64>,
 }
 
@@ -58,6 +85,7 @@ impl FakeSlack {
                             &headers,
                             serde_json::from_slice(&body).unwrap_or(Value::Null),
                         )
+                        .await
                     }
                 }
             })
@@ -67,7 +95,7 @@ impl FakeSlack {
                       headers: HeaderMap,
                       Query(q): Query<HashMap<String, String>>| {
                     let f = f.clone();
-                    async move { f.answer(method, &headers, json!(q)) }
+                    async move { f.answer(method, &headers, json!(q)).await }
                 }
             }),
         );
@@ -78,16 +106,50 @@ impl FakeSlack {
         fake
     }
 
-    fn answer(&self, method: String, headers: &HeaderMap, body: Value) -> Response {
+    async fn answer(&self, method: String, headers: &HeaderMap, body: Value) -> Response {
         let authorization = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        self.calls.lock().expect("calls").push(SlackCall {
-            method: method.clone(),
-            authorization,
-            body: body.clone(),
-        });
+        let nth = {
+            let mut calls = self.calls.lock().expect("calls");
+            calls.push(SlackCall {
+                method: method.clone(),
+                authorization,
+                body: body.clone(),
+            });
+            self.arrivals
+                .lock()
+                .expect("arrivals")
+                .push(std::time::Instant::now());
+            calls.iter().filter(|c| c.method == method).count()
+        };
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if self.down.load(Ordering::SeqCst) {
+            return (StatusCode::SERVICE_UNAVAILABLE, "slack is down").into_response();
+        }
+        let reply = self.reply(&method, body);
+        let trapped = {
+            let mut trap = self.trap.lock().expect("trap");
+            match trap.take() {
+                Some(t) if t.method == method && t.nth == nth => Some(t),
+                other => {
+                    *trap = other;
+                    None
+                }
+            }
+        };
+        if let Some(t) = trapped {
+            let _ = t.reached.send(());
+            std::future::pending::<()>().await;
+        }
+        reply
+    }
+
+    fn reply(&self, method: &str, body: Value) -> Response {
         if method == "chat.postMessage" {
             let left = self.rate_limit_posts.load(Ordering::SeqCst);
             if left > 0 {
@@ -101,13 +163,48 @@ impl FakeSlack {
             }
         }
         let channel = body["channel"].clone();
-        let reply = match method.as_str() {
+        let reply = match method {
             "chat.postMessage" => {
                 let ts = format!(
                     "1700000000.{:06}",
                     self.next_ts.fetch_add(1, Ordering::SeqCst)
                 );
+                self.messages.lock().expect("messages").push(SlackMessage {
+                    channel: channel.as_str().unwrap_or_default().to_string(),
+                    ts: ts.clone(),
+                    thread_ts: body["thread_ts"].as_str().map(str::to_string),
+                    text: body["text"].as_str().unwrap_or_default().to_string(),
+                    metadata: body["metadata"].clone(),
+                });
                 json!({"ok": true, "channel": channel, "ts": ts, "message": {"ts": ts, "text": body["text"]}})
+            }
+            "conversations.history" | "conversations.replies" => {
+                let channel = body["channel"].as_str().unwrap_or_default();
+                let thread = body["ts"].as_str();
+                let with_metadata = body["include_all_metadata"] == "true";
+                let messages: Vec<Value> = self
+                    .messages
+                    .lock()
+                    .expect("messages")
+                    .iter()
+                    .filter(|m| m.channel == channel)
+                    .filter(|m| match thread {
+                        // The parent and its replies.
+                        Some(ts) => m.ts == ts || m.thread_ts.as_deref() == Some(ts),
+                        None => m.thread_ts.is_none(),
+                    })
+                    .map(|m| {
+                        let mut v = json!({"type": "message", "ts": m.ts, "text": m.text});
+                        if with_metadata && !m.metadata.is_null() {
+                            v["metadata"] = m.metadata.clone();
+                        }
+                        if let Some(t) = &m.thread_ts {
+                            v["thread_ts"] = json!(t);
+                        }
+                        v
+                    })
+                    .collect();
+                json!({"ok": true, "messages": messages, "has_more": false})
             }
             "chat.update" => {
                 json!({"ok": true, "channel": channel, "ts": body["ts"], "message": {"text": body["text"]}})
@@ -130,6 +227,47 @@ impl FakeSlack {
             _ => json!({"ok": false, "error": "unknown_method"}),
         };
         axum::Json(reply).into_response()
+    }
+
+    /// Top-level messages (thread roots) in a channel.
+    pub fn roots(&self) -> Vec<SlackMessage> {
+        self.messages
+            .lock()
+            .expect("messages")
+            .iter()
+            .filter(|m| m.thread_ts.is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// The replies in the thread of `ts`, in the order Slack shows them.
+    pub fn replies(&self, ts: &str) -> Vec<SlackMessage> {
+        self.messages
+            .lock()
+            .expect("messages")
+            .iter()
+            .filter(|m| m.thread_ts.as_deref() == Some(ts))
+            .cloned()
+            .collect()
+    }
+
+    /// The replies in the thread of `ts`, as [`crate::support::shape`]s.
+    pub fn thread_shape(&self, ts: &str) -> Vec<String> {
+        self.replies(ts)
+            .iter()
+            .map(|m| crate::support::shape(&m.text))
+            .collect()
+    }
+
+    /// Holds the `nth` call to `method` unanswered; the receiver fires when it arrives.
+    pub fn trap(&self, method: &str, nth: usize) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *self.trap.lock().expect("trap") = Some(Trap {
+            method: method.to_string(),
+            nth,
+            reached: tx,
+        });
+        rx
     }
 
     pub fn calls(&self) -> Vec<SlackCall> {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 on_both_backends!(deployments_and_statuses_from_github);
 
-fn fixture(name: &str) -> Value {
+pub fn fixture(name: &str) -> Value {
     let path = format!(
         "{}/tests/fixtures/github/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -15,7 +15,7 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
 }
 
-async fn send(
+pub async fn send(
     app: &TestApp,
     event: &str,
     delivery: &str,

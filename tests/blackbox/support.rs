@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use canarybot::app::{self, Options, Running};
 use canarybot::auth::sign;
-use canarybot::chat::{ChatError, ChatPort, ThreadTarget};
+use canarybot::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
 use canarybot::config::Config;
 use canarybot::domain::ChatMessage;
 use canarybot::domain::render::RootView;
@@ -191,6 +191,7 @@ impl ChatPort for RecordingChat {
         &self,
         target: &ThreadTarget,
         root: &RootView,
+        _: &Attempt,
     ) -> Result<Option<String>, ChatError> {
         self.refuse()?;
         self.ops
@@ -212,7 +213,13 @@ impl ChatPort for RecordingChat {
             .push(ChatOp::Update(root.text()));
         Ok(())
     }
-    async fn reply(&self, _: &ThreadTarget, _: &str, m: &ChatMessage) -> Result<(), ChatError> {
+    async fn reply(
+        &self,
+        _: &ThreadTarget,
+        _: &str,
+        m: &ChatMessage,
+        _: &Attempt,
+    ) -> Result<(), ChatError> {
         self.refuse()?;
         self.ops.lock().expect("ops").push(ChatOp::Reply {
             text: m.text.clone(),
@@ -831,9 +838,9 @@ impl TestApp {
         );
     }
 
-    /// Waits until every queued chat message has been delivered.
+    /// Waits (up to 30 s) until every queued chat message has been delivered.
     pub async fn settle_chat(&self) {
-        for _ in 0..200 {
+        for _ in 0..1200 {
             if self
                 .running
                 .engine
@@ -849,4 +856,36 @@ impl TestApp {
         }
         panic!("outbox never drained");
     }
+}
+
+/// A chat message's words and their order, without what varies between runs: every number
+/// (and a duration's unit: `850ms`, `1.2s`) becomes `#`.
+pub fn shape(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || (chars[i] == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+            {
+                i += 1;
+            }
+            for unit in ["ms", "s", "m", "h"] {
+                let n = unit.len();
+                let word: String = chars[i..(i + n).min(chars.len())].iter().collect();
+                let after = chars.get(i + n).is_none_or(|c| !c.is_alphanumeric());
+                if word == unit && after {
+                    i += n;
+                    break;
+                }
+            }
+            out.push('#');
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
 }
