@@ -1496,6 +1496,158 @@ timeout = "10s"
         );
     }
 
+    /// Every secret the configuration can hold, each a distinct marker.
+    const ALL_SECRETS: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+api_tokens = ["SECRET-api-token-0001"]
+[database]
+url = "postgres://canarybot:SECRET-db-password-0002@db:5432/canarybot"
+[webhooks]
+secrets = ["SECRET-webhook-secret-0003", "SECRET-webhook-secret-0004"]
+[slack]
+bot_token = "SECRET-xoxb-slack-0005"
+signing_secrets = ["SECRET-slack-signing-0006"]
+[discord]
+bot_token = "SECRET-discord-bot-0007"
+application_id = "424242"
+public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+[prometheus]
+url = "http://prom:SECRET-prom-password-0008@prometheus:9090"
+headers = { Authorization = "Bearer SECRET-prom-header-0009" }
+[alertmanager]
+tokens = ["SECRET-alertmanager-0010"]
+[github]
+webhook_secrets = ["SECRET-github-0011"]
+[flagger]
+tokens = ["SECRET-flagger-token-0012"]
+[[service]]
+name = "checkout"
+deciders = ["slack:U01ALICE"]
+[[service.criteria]]
+name = "5xx ratio"
+max = 0.01
+[service.rollback]
+kind = "webhook"
+url = "https://deploy.example/rollback?token=SECRET-url-token-0013"
+secret = "SECRET-executor-secret-0014"
+[service.drill_executor]
+kind = "github-workflow"
+repo = "acme/checkout"
+workflow = "rollback.yml"
+ref = "main"
+token = "SECRET-github-token-0015"
+[[service]]
+name = "search"
+deciders = ["slack:U01ALICE"]
+[[service.criteria]]
+name = "errors"
+max = 5
+[service.rollback]
+kind = "command"
+argv = ["kubectl", "argo", "rollouts", "abort", "search"]
+env = { KUBE_TOKEN = "SECRET-command-env-0016" }
+"#;
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let c = match Config::from_toml(ALL_SECRETS, &|_| None) {
+            Ok(c) => c,
+            Err(e) => panic!("valid: {e}"),
+        };
+        let debug = format!("{c:?}");
+        let pretty = format!("{c:#?}");
+        for text in [&debug, &pretty] {
+            assert!(!text.contains("SECRET"), "a secret leaked: {text}");
+        }
+        // What is not secret is still there, and the secrets are counted.
+        assert!(debug.contains("listen: \"127.0.0.1:8080\""), "{debug}");
+        assert!(
+            debug.contains("postgres://canarybot:<redacted>@db:5432/canarybot"),
+            "{debug}"
+        );
+        assert!(
+            debug.contains("secrets: [<redacted>, <redacted>]"),
+            "{debug}"
+        );
+        assert!(debug.contains("KUBE_TOKEN"), "{debug}");
+        assert!(debug.contains("rollback?token=<redacted>"), "{debug}");
+    }
+
+    #[test]
+    fn parse_errors_show_the_variable_not_its_value() {
+        let text = "[server]\napi_tokens = \"${TOKEN}\"\n";
+        let err = Config::from_toml(text, &env).unwrap_err().to_string();
+        assert!(!err.contains("token-0123456789abcdef"), "{err}");
+        assert!(err.contains("${TOKEN}"), "{err}");
+    }
+
+    #[test]
+    fn server_limits_parse_and_are_checked() {
+        let c = Config::from_toml(GOOD, &env).expect("valid");
+        assert_eq!(c.server.max_body, 1024 * 1024);
+        assert_eq!(c.server.max_header_bytes, 16 * 1024);
+        assert_eq!(c.server.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.body_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.request_timeout, Duration::from_secs(30));
+        let text = GOOD.replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nmax_body = \"256KiB\"\nmax_header_bytes = 32768\nheader_timeout = \"5s\"\nbody_timeout = \"2s\"\nrequest_timeout = \"1m\"",
+        );
+        let c = Config::from_toml(&text, &env).expect("valid");
+        assert_eq!(c.server.max_body, 256 * 1024);
+        assert_eq!(c.server.max_header_bytes, 32768);
+        assert_eq!(c.server.request_timeout, Duration::from_secs(60));
+        let bad = GOOD.replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nmax_body = \"10\"\nbody_timeout = \"0s\"",
+        );
+        let err = Config::from_toml(&bad, &env).unwrap_err().to_string();
+        assert!(
+            err.contains("server.max_body: 10 bytes is outside 1 KiB to 64 MiB"),
+            "{err}"
+        );
+        assert!(err.contains("server.body_timeout: must be > 0"), "{err}");
+        let unit = GOOD.replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nmax_body = \"1 parsec\"",
+        );
+        let err = Config::from_toml(&unit, &env).unwrap_err().to_string();
+        assert!(err.contains("unknown unit"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_others_can_read_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("canarybot.toml");
+        std::fs::write(&path, GOOD).expect("write");
+        for (mode, expected) in [
+            (0o644, Some("readable by other users (mode 0644)")),
+            (0o640, Some("readable by other users (mode 0640)")),
+            (
+                0o660,
+                Some("readable and writable by other users (mode 0660)"),
+            ),
+            (0o620, Some("writable by other users (mode 0620)")),
+            (0o600, None),
+            (0o400, None),
+        ] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let w = permission_warning(&path);
+            match expected {
+                None => assert_eq!(w, None, "{mode:o}"),
+                Some(e) => {
+                    let w = w.expect("a warning");
+                    assert!(w.contains(e), "{w}");
+                    assert!(w.contains(&format!("chmod 600 {}", path.display())), "{w}");
+                }
+            }
+        }
+        assert_eq!(permission_warning(&dir.path().join("missing.toml")), None);
+    }
+
     #[test]
     fn dollar_escape() {
         let out = substitute_env("a = \"$${HOME}\"", &|_| None).expect("escaped");
