@@ -23,6 +23,7 @@ on_both_backends!(
     metrics_are_openmetrics,
     secrets_stay_out_of_the_logs,
     shutdown_lets_in_flight_requests_finish,
+    a_real_prometheus_scrapes_the_metrics,
 );
 
 /// Every inbound surface configured (chat platforms point at a closed port: nothing is posted).
@@ -918,4 +919,98 @@ async fn shutdown_lets_in_flight_requests_finish(b: Backend) {
         .await
         .expect("shutdown completes")
         .expect("join");
+}
+
+/// A real Prometheus (Debian's `prometheus`, as in `real_prometheus.rs`) scrapes `/metrics`
+/// with its OpenMetrics parser: the scrape succeeds and the series are there.
+async fn a_real_prometheus_scrapes_the_metrics(b: Backend) {
+    const PROMETHEUS: &str = "/usr/bin/prometheus";
+    if !std::path::Path::new(PROMETHEUS).exists() {
+        assert!(
+            std::env::var("CANARYBOT_REQUIRE_PROMETHEUS").is_err(),
+            "CANARYBOT_REQUIRE_PROMETHEUS is set but {PROMETHEUS} is missing"
+        );
+        eprintln!("SKIPPED: real-Prometheus scrape of /metrics; install Debian's `prometheus`");
+        return;
+    }
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
+    let (status, _) = app
+        .post_raw(
+            "/hooks/deploy",
+            b"{}",
+            &[("X-Canarybot-Signature", sign("not-a-secret", b"{}"))],
+        )
+        .await;
+    assert_eq!(status, 401);
+    app.running.engine.telemetry.delivered("chat:slack", 700);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: canarybot\n    static_configs:\n      - targets: ['{}']\n",
+            app.running.addr
+        ),
+    )
+    .expect("write prometheus.yml");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let mut child = tokio::process::Command::new(PROMETHEUS)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start prometheus");
+    let url = format!("http://127.0.0.1:{port}");
+    let query = |q: &'static str| {
+        let (http, url) = (app.http.clone(), url.clone());
+        async move {
+            let resp = http
+                .get(format!("{url}/api/v1/query"))
+                .query(&[("query", q)])
+                .send()
+                .await
+                .ok()?;
+            let v: Value = resp.json().await.ok()?;
+            v["data"]["result"].as_array().cloned()
+        }
+    };
+    let mut scraped = None;
+    for _ in 0..150 {
+        if let Some(r) = query("canarybot_signatures_refused_total{surface=\"deploy\"}").await {
+            if !r.is_empty() {
+                scraped = Some(r);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let targets: Value = app
+        .http
+        .get(format!("{url}/api/v1/targets"))
+        .send()
+        .await
+        .expect("targets")
+        .json()
+        .await
+        .expect("json");
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    let scraped = scraped.unwrap_or_else(|| panic!("Prometheus never stored a scrape: {targets}"));
+    assert_eq!(scraped[0]["value"][1], "1", "{scraped:?}");
+    let target = &targets["data"]["activeTargets"][0];
+    assert_eq!(target["health"], "up", "{target}");
+    assert_eq!(target["lastError"], "", "{target}");
+    app.finish().await;
 }
