@@ -150,12 +150,23 @@ impl Prometheus {
         let resp = req
             .send()
             .await
-            .map_err(|e| format!("cannot reach Prometheus at {}: {e}", self.url))?;
+            .map_err(|e| {
+                format!(
+                    "cannot reach Prometheus at {}: {}",
+                    crate::redact::url(&self.url),
+                    e.without_url()
+                )
+            })?;
         let status = resp.status();
         let body: serde_json::Value = resp
             .json()
             .await
-            .map_err(|e| format!("Prometheus answered HTTP {status} without JSON: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "Prometheus answered HTTP {status} without JSON: {}",
+                    e.without_url()
+                )
+            })?;
         reading(&body)
     }
 }
