@@ -9,6 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+/// One per-target counter of the delivery figures.
+type Figure = fn(&TargetStats) -> u64;
+
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// One metric family at a time: metadata, then its samples.
@@ -192,7 +195,7 @@ pub async fn render(State(s): State<AppState>) -> Response {
     }
 
     let stats = |t: &str| telemetry.get(t).cloned().unwrap_or_default();
-    let per_target: [(&str, &str, fn(&TargetStats) -> u64); 4] = [
+    let per_target: [(&str, &str, Figure); 4] = [
         (
             "canarybot_deliveries",
             "Outbox items delivered, by target.",
