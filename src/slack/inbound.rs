@@ -325,7 +325,6 @@ async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: B
         let Some(deploy_id) = action["value"].as_str() else {
             continue;
         };
-
         s.vote_in_background(
             deploy_id.to_string(),
             user.clone(),
