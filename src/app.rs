@@ -336,15 +336,12 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let app = router(state, surfaces);
     let mut server_rx = rx.clone();
+    let server_config = config.server.clone();
     let server = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_rx.changed().await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped");
-        }
+        let shutdown = async move {
+            let _ = server_rx.changed().await;
+        };
+        crate::server::serve(listener, app, shutdown, &server_config).await;
     });
     Ok(Running {
         addr,

@@ -42,15 +42,15 @@ pub fn verify(
     if sig.len() != 32 {
         return Err(SignatureError::Malformed(header_name));
     }
-    let mut matched = false;
+    let mut matched = subtle::Choice::from(0u8);
     for secret in secrets {
         let mut mac =
             HmacSha256::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
         mac.update(body);
         // verify_slice is constant-time; every secret is tried so timing does not tell which.
-        matched |= mac.verify_slice(&sig).is_ok();
+        matched |= subtle::Choice::from(mac.verify_slice(&sig).is_ok() as u8);
     }
-    if matched {
+    if bool::from(matched) {
         Ok(())
     } else {
         Err(SignatureError::Mismatch)
@@ -94,7 +94,7 @@ pub fn verify_slack(
         .and_then(|h| hex::decode(h).ok())
         .filter(|b| b.len() == 32)
         .ok_or(SignatureError::Malformed("X-Slack-Signature"))?;
-    let mut matched = false;
+    let mut matched = subtle::Choice::from(0u8);
     for secret in secrets {
         let mut mac =
             HmacSha256::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
@@ -102,9 +102,9 @@ pub fn verify_slack(
         mac.update(ts.trim().as_bytes());
         mac.update(b":");
         mac.update(body);
-        matched |= mac.verify_slice(&given).is_ok();
+        matched |= subtle::Choice::from(mac.verify_slice(&given).is_ok() as u8);
     }
-    if matched {
+    if bool::from(matched) {
         Ok(())
     } else {
         Err(SignatureError::Mismatch)
@@ -116,23 +116,14 @@ pub fn bearer_ok(header: Option<&str>, tokens: &[String]) -> bool {
     let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
         return false;
     };
-    let given = given.trim().as_bytes();
-    let mut ok = false;
-    for t in tokens {
-        ok |= constant_time_eq(given, t.as_bytes());
-    }
-    ok
+    matches_any(given.trim().as_bytes(), tokens)
 }
 
 /// The API token rule: `Authorization: Bearer <token>`, or, for browsers, HTTP Basic with the
 /// token as the password (any user name), or `?token=<token>` in the query.
 pub fn api_token_ok(header: Option<&str>, query: Option<&str>, tokens: &[String]) -> bool {
     use base64::Engine as _;
-    let any = |given: &[u8]| {
-        tokens
-            .iter()
-            .fold(false, |ok, t| ok | constant_time_eq(given, t.as_bytes()))
-    };
+    let any = |given: &[u8]| matches_any(given, tokens);
     if bearer_ok(header, tokens) {
         return true;
     }
@@ -154,11 +145,24 @@ pub fn api_token_ok(header: Option<&str>, query: Option<&str>, tokens: &[String]
     false
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether two secrets are equal, in time that depends on neither their contents nor their
+/// lengths: both are hashed (SHA-256) and the digests compared with `subtle`.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use sha2::Digest;
+    use subtle::ConstantTimeEq;
+    let (da, db) = (Sha256::digest(a), Sha256::digest(b));
+    da.as_slice().ct_eq(db.as_slice()).into()
+}
+
+/// Whether `given` is any of `secrets`: every one is compared, so the time does not tell which
+/// matched, or whether one did.
+pub fn matches_any(given: &[u8], secrets: &[String]) -> bool {
+    secrets
+        .iter()
+        .fold(subtle::Choice::from(0u8), |ok, s| {
+            ok | subtle::Choice::from(constant_time_eq(given, s.as_bytes()) as u8)
+        })
+        .into()
 }
 
 #[cfg(test)]
@@ -239,6 +243,53 @@ mod tests {
         );
         assert!(verify_slack(None, Some(expected), &secrets, body, 1_531_420_618).is_err());
         assert!(verify_slack(Some(ts), None, &secrets, body, 1_531_420_618).is_err());
+    }
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"same-secret", b"same-secret"));
+        assert!(!constant_time_eq(b"same-secret", b"same-secreT"));
+        assert!(!constant_time_eq(b"short", b"short-and-longer"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+        let secrets = vec![
+            "first-0123456789".to_string(),
+            "second-0123456789".to_string(),
+        ];
+        assert!(matches_any(b"second-0123456789", &secrets));
+        assert!(matches_any(b"first-0123456789", &secrets));
+        assert!(!matches_any(b"third-0123456789", &secrets));
+        assert!(!matches_any(b"", &secrets));
+        assert!(!matches_any(b"anything", &[]));
+    }
+
+    #[test]
+    fn api_token_rules() {
+        use base64::Engine as _;
+        let tokens = vec!["t0ken-0123456789abcdef".to_string()];
+        let basic = |pw: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("anyone:{pw}"))
+            )
+        };
+        assert!(api_token_ok(
+            Some(&basic("t0ken-0123456789abcdef")),
+            None,
+            &tokens
+        ));
+        assert!(!api_token_ok(
+            Some(&basic("t0ken-0123456789abcdeX")),
+            None,
+            &tokens
+        ));
+        assert!(api_token_ok(
+            None,
+            Some("a=1&token=t0ken-0123456789abcdef"),
+            &tokens
+        ));
+        assert!(!api_token_ok(None, Some("token=t0ken"), &tokens));
+        assert!(!api_token_ok(None, None, &tokens));
     }
 
     #[test]

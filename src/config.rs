@@ -64,7 +64,7 @@ impl PersonConfig {
 }
 
 /// A Slack app: the bot token for the Web API and the signing secrets for inbound requests.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
     pub bot_token: String,
@@ -82,7 +82,7 @@ pub struct SlackConfig {
 }
 
 /// Flagger's webhooks: tokens accepted as `metadata.token` or `?token=`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlaggerConfig {
     pub tokens: Vec<String>,
@@ -97,7 +97,7 @@ pub struct ServiceFlagger {
 }
 
 /// GitHub's deployment webhooks.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubConfig {
     /// Any one of these may sign (`X-Hub-Signature-256`).
@@ -116,7 +116,7 @@ pub struct ServiceGithub {
 }
 
 /// Alertmanager's webhook receiver: bearer tokens and the labels that name a deploy.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerConfig {
     /// Any one of these may be sent as `Authorization: Bearer …` (http_config.authorization).
@@ -135,7 +135,7 @@ fn default_environment_label() -> String {
 }
 
 /// Where criteria with a `query` are checked.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusConfig {
     /// Base URL of the Prometheus HTTP API, e.g. `http://prometheus:9090`.
@@ -155,7 +155,7 @@ fn default_prometheus_timeout() -> Duration {
 }
 
 /// A Discord application: the bot token for REST, the public key that signs interactions.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscordConfig {
     pub bot_token: String,
@@ -187,7 +187,7 @@ fn default_group_cache() -> Duration {
     Duration::from_secs(300)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     #[serde(default = "default_listen")]
@@ -198,6 +198,22 @@ pub struct ServerConfig {
     /// Bearer tokens for `/api/*`; empty means the API is open.
     #[serde(default)]
     pub api_tokens: Vec<String>,
+    /// Largest request body, in bytes or as `1MiB` / `512KiB` (413 above it).
+    #[serde(default = "default_max_body", with = "bytes_serde")]
+    pub max_body: usize,
+    /// Largest request line plus headers, in bytes or as `16KiB` (431 above it).
+    #[serde(default = "default_max_header_bytes", with = "bytes_serde")]
+    pub max_header_bytes: usize,
+    /// How long a client may take to send a request's headers (and how long an idle keep-alive
+    /// connection is kept); the connection is closed.
+    #[serde(default = "default_header_timeout", with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body once its headers are in (408).
+    #[serde(default = "default_body_timeout", with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// How long a handler may take once the body is in (503).
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -206,15 +222,99 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_url: None,
             api_tokens: Vec::new(),
+            max_body: default_max_body(),
+            max_header_bytes: default_max_header_bytes(),
+            header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
+            request_timeout: default_request_timeout(),
         }
     }
+}
+
+impl ServerConfig {
+    /// Problems with the size and time limits.
+    fn limit_problems(&self) -> Vec<String> {
+        use crate::limits::*;
+        let mut out = Vec::new();
+        if !(MIN_MAX_BODY..=MAX_MAX_BODY).contains(&self.max_body) {
+            out.push(format!(
+                "server.max_body: {} bytes is outside {} to {}",
+                self.max_body,
+                human_bytes(MIN_MAX_BODY),
+                human_bytes(MAX_MAX_BODY)
+            ));
+        }
+        if !(MIN_MAX_HEADER_BYTES..=MAX_MAX_HEADER_BYTES).contains(&self.max_header_bytes) {
+            out.push(format!(
+                "server.max_header_bytes: {} bytes is outside {} to {}",
+                self.max_header_bytes,
+                human_bytes(MIN_MAX_HEADER_BYTES),
+                human_bytes(MAX_MAX_HEADER_BYTES)
+            ));
+        }
+        for (key, d) in [
+            ("header_timeout", self.header_timeout),
+            ("body_timeout", self.body_timeout),
+            ("request_timeout", self.request_timeout),
+        ] {
+            if d.is_zero() {
+                out.push(format!("server.{key}: must be > 0"));
+            }
+        }
+        out
+    }
+}
+
+/// A warning when a configuration file may be read (or changed) by other users: it names
+/// secrets, or the variables that hold them, and says who may decide rollbacks. `None` when only
+/// the owner has access, and on systems without Unix permissions.
+pub fn permission_warning(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return None;
+        }
+        let who = match (mode & 0o044 != 0, mode & 0o022 != 0) {
+            (true, true) => "readable and writable by other users",
+            (false, true) => "writable by other users",
+            (true, false) => "readable by other users",
+            (false, false) => "open to other users",
+        };
+        let p = path.display();
+        Some(format!(
+            "{p} is {who} (mode {mode:04o}); it may hold secrets: run `chmod 600 {p}`"
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+fn default_max_body() -> usize {
+    crate::limits::DEFAULT_MAX_BODY
+}
+fn default_max_header_bytes() -> usize {
+    crate::limits::DEFAULT_MAX_HEADER_BYTES
+}
+fn default_header_timeout() -> Duration {
+    crate::limits::DEFAULT_HEADER_TIMEOUT
+}
+fn default_body_timeout() -> Duration {
+    crate::limits::DEFAULT_BODY_TIMEOUT
+}
+fn default_request_timeout() -> Duration {
+    crate::limits::DEFAULT_REQUEST_TIMEOUT
 }
 
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     #[serde(default = "default_db_url")]
@@ -276,7 +376,7 @@ fn default_dedup_window() -> Duration {
     Duration::from_secs(7 * 24 * 3600)
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhooksConfig {
     /// Any one of these may sign a deploy or metrics webhook (rotation).
@@ -409,7 +509,7 @@ impl RollbackKind {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackConfig {
     pub kind: RollbackKind,
@@ -482,6 +582,147 @@ mod humantime_serde {
     }
 }
 
+/// Serde glue for sizes: an integer (bytes) or a string such as `1MiB`.
+mod bytes_serde {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        match Size::deserialize(d)? {
+            Size::Bytes(n) => usize::try_from(n).map_err(serde::de::Error::custom),
+            Size::Text(t) => crate::limits::parse_bytes(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// `Debug` of the configuration: every secret (tokens, signing secrets, passwords in URLs,
+/// executor environment values, extra Prometheus header values) shows as `<redacted>`.
+mod debug_impls {
+    use super::*;
+    use crate::redact;
+    use std::fmt;
+
+    impl fmt::Debug for ServerConfig {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("ServerConfig")
+                .field("listen", &self.listen)
+                .field("public_url", &self.public_url)
+                .field("api_tokens", &redact::list(&self.api_tokens))
+                .field("max_body", &self.max_body)
+                .field("max_header_bytes", &self.max_header_bytes)
+                .field("header_timeout", &self.header_timeout)
+                .field("body_timeout", &self.body_timeout)
+                .field("request_timeout", &self.request_timeout)
+                .finish()
+        }
+    }
+
+    impl fmt::Debug for DatabaseConfig {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("DatabaseConfig")
+                .field("url", &redact::url(&self.url))
+                .finish()
+        }
+    }
+
+    impl fmt::Debug for WebhooksConfig {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("WebhooksConfig")
+                .field("secrets", &redact::list(&self.secrets))
+                .finish()
+        }
+    }
+
+    impl fmt::Debug for SlackConfig {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("SlackConfig")
+                .field("bot_token", &redact::Redacted)
+                .field("signing_secrets", &redact::list(&self.signing_secrets))
+                .field("api_url", &redact::url(&self.api_url))
+                .field("group_cache", &self.group_cache)
+                .field("workspace_url", &self.workspace_url)
+                .finish()
+        }
+    }
+
+    impl fmt::Debug for DiscordConfig {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("DiscordConfig")
+                .field("bot_token", &redact::Redacted)
+                .field("application_id", &self.application_id)
+                .field("public_key", &self.public_key)
+                .field("api_url", &redact::url(&self.api_url))
+                .field("guild_id", &self.guild_id)
+                .finish()
+        }
+    }
+
+    impl fmt::Debug for PrometheusConfig {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("PrometheusConfig")
+                .field("url", &redact::url(&self.url))
+                .field("timeout", &self.timeout)
+                .field("headers", &redact::values(&self.headers))
+                .field("ui_url", &self.ui_url.as_deref().map(redact::url))
+                .finish()
+        }
+    }
+
+    impl fmt::Debug for AlertmanagerConfig {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("AlertmanagerConfig")
+                .field("tokens", &redact::list(&self.tokens))
+                .field("service_label", &self.service_label)
+                .field("environment_label", &self.environment_label)
+                .finish()
+        }
+    }
+
+    impl fmt::Debug for GithubConfig {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("GithubConfig")
+                .field("webhook_secrets", &redact::list(&self.webhook_secrets))
+                .finish()
+        }
+    }
+
+    impl fmt::Debug for FlaggerConfig {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("FlaggerConfig")
+                .field("tokens", &redact::list(&self.tokens))
+                .finish()
+        }
+    }
+
+    impl fmt::Debug for RollbackConfig {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("RollbackConfig")
+                .field("kind", &self.kind)
+                .field("url", &self.url.as_deref().map(redact::url))
+                .field("argv", &self.argv)
+                .field("env", &redact::values(&self.env))
+                .field("workdir", &self.workdir)
+                .field("repo", &self.repo)
+                .field("workflow", &self.workflow)
+                .field("git_ref", &self.git_ref)
+                .field("token", &redact::opt(&self.token))
+                .field("api_url", &self.api_url.as_deref().map(redact::url))
+                .field("inputs", &self.inputs)
+                .field("secret", &redact::opt(&self.secret))
+                .field("timeout", &self.timeout)
+                .field("retries", &self.retries)
+                .field("backoff", &self.backoff)
+                .finish()
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -503,6 +744,16 @@ pub fn substitute_env(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, ConfigError> {
+    substitute_env_tracked(text, lookup).map(|(out, _)| out)
+}
+
+/// [`substitute_env`], also returning each variable substituted with its value, so that errors
+/// can show `${VAR}` instead of a secret.
+fn substitute_env_tracked(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, Vec<(String, String)>), ConfigError> {
+    let mut used = Vec::new();
     let mut out = String::with_capacity(text.len());
     let mut missing = Vec::new();
     for (lineno, full) in text.split_inclusive('\n').enumerate() {
@@ -527,7 +778,10 @@ pub fn substitute_env(
             };
             let name = &after[..end];
             match lookup(name) {
-                Some(v) => out.push_str(&v.replace('\\', "\\\\").replace('"', "\\\"")),
+                Some(v) => {
+                    out.push_str(&v.replace('\\', "\\\\").replace('"', "\\\""));
+                    used.push((name.to_string(), v));
+                }
                 None => missing.push(format!(
                     "line {}: environment variable {name} is not set",
                     lineno + 1
@@ -539,7 +793,7 @@ pub fn substitute_env(
         out.push_str(comment);
     }
     if missing.is_empty() {
-        Ok(out)
+        Ok((out, used))
     } else {
         Err(ConfigError::Env(missing.join("\n")))
     }
@@ -585,9 +839,20 @@ impl Config {
         text: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let text = substitute_env(text, lookup)?;
-        let config: Config =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let (text, used) = substitute_env_tracked(text, lookup)?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            // A parse error quotes the offending line: show `${VAR}`, never the secret in it.
+            let mut message = e.to_string();
+            for (name, value) in &used {
+                if value.len() >= 4 {
+                    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+                    message = message
+                        .replace(escaped.as_str(), &format!("${{{name}}}"))
+                        .replace(value.as_str(), &format!("${{{name}}}"));
+                }
+            }
+            ConfigError::Parse(message)
+        })?;
         let problems = config.problems();
         if problems.is_empty() {
             Ok(config)
@@ -620,6 +885,7 @@ impl Config {
                 ));
             }
         }
+        out.extend(self.server.limit_problems());
         let url = &self.database.url;
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
@@ -788,6 +1054,11 @@ impl Config {
             };
             if s.name.trim().is_empty() {
                 out.push(format!("{key}.name: must not be empty"));
+            } else if s.name.chars().count() > crate::limits::SERVICE {
+                out.push(format!(
+                    "{key}.name: longer than {} characters",
+                    crate::limits::SERVICE
+                ));
             } else if !names.insert(s.name.clone()) {
                 out.push(format!("{key}.name: `{}` is configured twice", s.name));
             }
@@ -1281,6 +1552,158 @@ timeout = "10s"
             err.contains("rollback.url: required for kind = \"webhook\""),
             "{err}"
         );
+    }
+
+    /// Every secret the configuration can hold, each a distinct marker.
+    const ALL_SECRETS: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+api_tokens = ["SECRET-api-token-0001"]
+[database]
+url = "postgres://canarybot:SECRET-db-password-0002@db:5432/canarybot"
+[webhooks]
+secrets = ["SECRET-webhook-secret-0003", "SECRET-webhook-secret-0004"]
+[slack]
+bot_token = "SECRET-xoxb-slack-0005"
+signing_secrets = ["SECRET-slack-signing-0006"]
+[discord]
+bot_token = "SECRET-discord-bot-0007"
+application_id = "424242"
+public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+[prometheus]
+url = "http://prom:SECRET-prom-password-0008@prometheus:9090"
+headers = { Authorization = "Bearer SECRET-prom-header-0009" }
+[alertmanager]
+tokens = ["SECRET-alertmanager-0010"]
+[github]
+webhook_secrets = ["SECRET-github-0011"]
+[flagger]
+tokens = ["SECRET-flagger-token-0012"]
+[[service]]
+name = "checkout"
+deciders = ["slack:U01ALICE"]
+[[service.criteria]]
+name = "5xx ratio"
+max = 0.01
+[service.rollback]
+kind = "webhook"
+url = "https://deploy.example/rollback?token=SECRET-url-token-0013"
+secret = "SECRET-executor-secret-0014"
+[service.drill_executor]
+kind = "github-workflow"
+repo = "acme/checkout"
+workflow = "rollback.yml"
+ref = "main"
+token = "SECRET-github-token-0015"
+[[service]]
+name = "search"
+deciders = ["slack:U01ALICE"]
+[[service.criteria]]
+name = "errors"
+max = 5
+[service.rollback]
+kind = "command"
+argv = ["kubectl", "argo", "rollouts", "abort", "search"]
+env = { KUBE_TOKEN = "SECRET-command-env-0016" }
+"#;
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let c = match Config::from_toml(ALL_SECRETS, &|_| None) {
+            Ok(c) => c,
+            Err(e) => panic!("valid: {e}"),
+        };
+        let debug = format!("{c:?}");
+        let pretty = format!("{c:#?}");
+        for text in [&debug, &pretty] {
+            assert!(!text.contains("SECRET"), "a secret leaked: {text}");
+        }
+        // What is not secret is still there, and the secrets are counted.
+        assert!(debug.contains("listen: \"127.0.0.1:8080\""), "{debug}");
+        assert!(
+            debug.contains("postgres://canarybot:<redacted>@db:5432/canarybot"),
+            "{debug}"
+        );
+        assert!(
+            debug.contains("secrets: [<redacted>, <redacted>]"),
+            "{debug}"
+        );
+        assert!(debug.contains("KUBE_TOKEN"), "{debug}");
+        assert!(debug.contains("rollback?token=<redacted>"), "{debug}");
+    }
+
+    #[test]
+    fn parse_errors_show_the_variable_not_its_value() {
+        let text = "[server]\napi_tokens = \"${TOKEN}\"\n";
+        let err = Config::from_toml(text, &env).unwrap_err().to_string();
+        assert!(!err.contains("token-0123456789abcdef"), "{err}");
+        assert!(err.contains("${TOKEN}"), "{err}");
+    }
+
+    #[test]
+    fn server_limits_parse_and_are_checked() {
+        let c = Config::from_toml(GOOD, &env).expect("valid");
+        assert_eq!(c.server.max_body, 1024 * 1024);
+        assert_eq!(c.server.max_header_bytes, 16 * 1024);
+        assert_eq!(c.server.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.body_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.request_timeout, Duration::from_secs(30));
+        let text = GOOD.replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nmax_body = \"256KiB\"\nmax_header_bytes = 32768\nheader_timeout = \"5s\"\nbody_timeout = \"2s\"\nrequest_timeout = \"1m\"",
+        );
+        let c = Config::from_toml(&text, &env).expect("valid");
+        assert_eq!(c.server.max_body, 256 * 1024);
+        assert_eq!(c.server.max_header_bytes, 32768);
+        assert_eq!(c.server.request_timeout, Duration::from_secs(60));
+        let bad = GOOD.replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nmax_body = \"10\"\nbody_timeout = \"0s\"",
+        );
+        let err = Config::from_toml(&bad, &env).unwrap_err().to_string();
+        assert!(
+            err.contains("server.max_body: 10 bytes is outside 1 KiB to 64 MiB"),
+            "{err}"
+        );
+        assert!(err.contains("server.body_timeout: must be > 0"), "{err}");
+        let unit = GOOD.replace(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"127.0.0.1:8080\"\nmax_body = \"1 parsec\"",
+        );
+        let err = Config::from_toml(&unit, &env).unwrap_err().to_string();
+        assert!(err.contains("unknown unit"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_others_can_read_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("canarybot.toml");
+        std::fs::write(&path, GOOD).expect("write");
+        for (mode, expected) in [
+            (0o644, Some("readable by other users (mode 0644)")),
+            (0o640, Some("readable by other users (mode 0640)")),
+            (
+                0o660,
+                Some("readable and writable by other users (mode 0660)"),
+            ),
+            (0o620, Some("writable by other users (mode 0620)")),
+            (0o600, None),
+            (0o400, None),
+        ] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let w = permission_warning(&path);
+            match expected {
+                None => assert_eq!(w, None, "{mode:o}"),
+                Some(e) => {
+                    let w = w.expect("a warning");
+                    assert!(w.contains(e), "{w}");
+                    assert!(w.contains(&format!("chmod 600 {}", path.display())), "{w}");
+                }
+            }
+        }
+        assert_eq!(permission_warning(&dir.path().join("missing.toml")), None);
     }
 
     #[test]

@@ -196,14 +196,30 @@ impl EventArg {
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CANARYBOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only for a person at a terminal; log collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
+    warn_if_others_can_read(path);
     Config::load(path).with_context(|| format!("configuration {}", path.display()))
+}
+
+/// The configuration names secrets (or the variables holding them) and who may decide a
+/// rollback: say so when other users can read or change it.
+fn warn_if_others_can_read(path: &Path) {
+    if let Some(w) = canarybot::config::permission_warning(path) {
+        if tracing::dispatcher::has_been_set() {
+            tracing::warn!("{w}");
+        } else {
+            eprintln!("warning: {w}");
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -262,28 +278,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_tracing("warn");
             canarybot::demo::run().await
         }
-        Command::CheckConfig { config } => match Config::load(&config) {
-            Ok(c) => {
-                for w in c.warnings() {
-                    eprintln!("warning: {w}");
+        Command::CheckConfig { config } => {
+            warn_if_others_can_read(&config);
+            match Config::load(&config) {
+                Ok(c) => {
+                    for w in c.warnings() {
+                        eprintln!("warning: {w}");
+                    }
+                    println!(
+                        "{}: ok ({} service{}: {})",
+                        config.display(),
+                        c.services.len(),
+                        if c.services.len() == 1 { "" } else { "s" },
+                        c.service_names().join(", ")
+                    );
+                    Ok(ExitCode::SUCCESS)
                 }
-                println!(
-                    "{}: ok ({} service{}: {})",
-                    config.display(),
-                    c.services.len(),
-                    if c.services.len() == 1 { "" } else { "s" },
-                    c.service_names().join(", ")
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => {
-                eprintln!("{}: invalid", config.display());
-                for line in e.to_string().lines() {
-                    eprintln!("  {line}");
+                Err(e) => {
+                    eprintln!("{}: invalid", config.display());
+                    for line in e.to_string().lines() {
+                        eprintln!("  {line}");
+                    }
+                    Ok(ExitCode::FAILURE)
                 }
-                Ok(ExitCode::FAILURE)
             }
-        },
+        }
         Command::Timeline {
             deploy_id,
             config,

@@ -314,7 +314,15 @@ async fn interactions(
                 )),
                 _ => {
                     let (name, text) = command_words(&v["data"]);
-                    private(s.run(parse(&name, &text, &names), &channel, &member).await)
+                    let mut limits = crate::limits::FieldCheck::new();
+                    limits.text("options", &text, crate::limits::COMMAND_TEXT);
+                    match limits.into_result() {
+                        // Discord shows the person only a 200's answer: said, not run.
+                        Err(e) => private(format!("⚠️ Not run: {e}.")),
+                        Ok(()) => {
+                            private(s.run(parse(&name, &text, &names), &channel, &member).await)
+                        }
+                    }
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! `POST /hooks/flagger/event`, `/hooks/flagger/gate/promote`, `/hooks/flagger/gate/rollback`.
 //! Authenticated by a token in `metadata.token` or `?token=`.
 
-use crate::auth::bearer_ok;
+use crate::auth::matches_any;
 use crate::config::{Config, ServiceConfig};
 use crate::domain::{Choice, DeployInfo, Input, PipelineEvent};
 use crate::engine::Engine;
@@ -47,7 +47,7 @@ impl FlaggerHooks {
             .as_ref()
             .map(|f| f.tokens.clone())
             .unwrap_or_default();
-        if !token.is_some_and(|t| bearer_ok(Some(&format!("Bearer {t}")), &tokens)) {
+        if !token.is_some_and(|t| matches_any(t.trim().as_bytes(), &tokens)) {
             self.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -57,6 +57,20 @@ impl FlaggerHooks {
         if v.is_null() {
             return Err(ApiError::bad_request("malformed Flagger payload: not JSON"));
         }
+        use crate::limits as l;
+        let text = |key: &str| v[key].as_str().unwrap_or_default();
+        let meta = |key: &str| v["metadata"][key].as_str();
+        let mut c = l::FieldCheck::new();
+        c.text("name", text("name"), l::K8S_NAME)
+            .text("namespace", text("namespace"), l::K8S_NAME)
+            .text("phase", text("phase"), l::STATUS)
+            .opt(
+                "metadata.eventMessage",
+                meta("eventMessage"),
+                l::DESCRIPTION,
+            )
+            .opt("metadata.revision", meta("revision"), l::VERSION);
+        c.into_result().map_err(ApiError::bad_request)?;
         Ok(v)
     }
 

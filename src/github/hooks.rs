@@ -58,6 +58,48 @@ fn is_rollback(deployment: &Value) -> bool {
     deployment["task"] == "rollback" || deployment["payload"]["undoes"].is_string()
 }
 
+/// Lengths of the fields canarybot reads from a deployment or deployment_status payload.
+fn github_limits(v: &Value) -> Result<(), ApiError> {
+    use crate::limits as l;
+    let d = &v["deployment"];
+    let st = &v["deployment_status"];
+    let mut c = l::FieldCheck::new();
+    c.opt("deployment.ref", d["ref"].as_str(), l::GIT_REF)
+        .opt("deployment.sha", d["sha"].as_str(), l::SHA)
+        .opt(
+            "deployment.environment",
+            d["environment"].as_str(),
+            l::ENVIRONMENT,
+        )
+        .opt(
+            "deployment.description",
+            d["description"].as_str(),
+            l::DESCRIPTION,
+        )
+        .opt(
+            "deployment.creator.login",
+            d["creator"]["login"].as_str(),
+            l::ACTOR,
+        )
+        .opt(
+            "deployment.payload.undoes",
+            d["payload"]["undoes"].as_str(),
+            l::DEPLOY_ID,
+        )
+        .opt("deployment_status.state", st["state"].as_str(), l::STATUS)
+        .opt(
+            "deployment_status.description",
+            st["description"].as_str(),
+            l::DESCRIPTION,
+        )
+        .opt(
+            "deployment_status.creator.login",
+            st["creator"]["login"].as_str(),
+            l::ACTOR,
+        );
+    c.into_result().map_err(ApiError::bad_request)
+}
+
 impl GithubHook {
     /// The configured service this repository and environment belong to, or why none does.
     fn service(&self, repo: &str, environment: &str) -> Result<&ServiceConfig, String> {
@@ -109,6 +151,7 @@ impl GithubHook {
             ));
         }
         let deployment = &v["deployment"];
+        github_limits(v)?;
         let repo = v["repository"]["full_name"].as_str().unwrap_or_default();
         let environment = deployment["environment"]
             .as_str()

@@ -70,6 +70,31 @@ async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) ->
                 .into_response();
         }
     };
+    {
+        use crate::limits as l;
+        let mut c = l::FieldCheck::new();
+        c.count("alerts", n.alerts.len(), l::ALERTS_PER_NOTIFICATION);
+        for (i, a) in n.alerts.iter().enumerate() {
+            c.text(&format!("alerts[{i}].status"), &a.status, l::STATUS);
+            for key in ["alertname", &cfg.service_label, &cfg.environment_label] {
+                c.opt(
+                    &format!("alerts[{i}].labels.{key}"),
+                    a.labels.get(key).map(String::as_str),
+                    l::LABEL,
+                );
+            }
+            for (key, value) in &a.annotations {
+                c.text(
+                    &format!("alerts[{i}].annotations.{key}"),
+                    value,
+                    l::ANNOTATION,
+                );
+            }
+        }
+        if let Err(e) = c.into_result() {
+            return ApiError::bad_request(e).into_response();
+        }
+    }
     if let Some(v) = &n.version {
         if v != "4" {
             return ApiError::bad_request(format!(

@@ -147,15 +147,20 @@ impl Prometheus {
         for (k, v) in &self.headers {
             req = req.header(k, v);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach Prometheus at {}: {e}", self.url))?;
+        let resp = req.send().await.map_err(|e| {
+            format!(
+                "cannot reach Prometheus at {}: {}",
+                crate::redact::url(&self.url),
+                e.without_url()
+            )
+        })?;
         let status = resp.status();
-        let body: serde_json::Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("Prometheus answered HTTP {status} without JSON: {e}"))?;
+        let body: serde_json::Value = resp.json().await.map_err(|e| {
+            format!(
+                "Prometheus answered HTTP {status} without JSON: {}",
+                e.without_url()
+            )
+        })?;
         reading(&body)
     }
 }

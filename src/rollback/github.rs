@@ -56,7 +56,13 @@ impl WorkflowExecutor {
             .json(body)
             .send()
             .await
-            .map_err(|e| format!("cannot reach GitHub at {}: {e}", self.api_url))?;
+            .map_err(|e| {
+                format!(
+                    "cannot reach GitHub at {}: {}",
+                    crate::redact::url(&self.api_url),
+                    e.without_url()
+                )
+            })?;
         let status = resp.status();
         if status.is_success() {
             return Ok(ExecutorOutcome::Accepted {

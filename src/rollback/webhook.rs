@@ -42,10 +42,13 @@ impl WebhookExecutor {
             .send()
             .await
             .map_err(|e| {
+                // The URL may carry a token: errors (logged, and shown in the timeline) show it
+                // redacted, and reqwest's own message without it.
+                let url = crate::redact::url(&self.url);
                 if e.is_timeout() {
-                    format!("no answer from {} within {:?}", self.url, self.timeout)
+                    format!("no answer from {url} within {:?}", self.timeout)
                 } else {
-                    format!("cannot reach {}: {e}", self.url)
+                    format!("cannot reach {url}: {}", e.without_url())
                 }
             })?;
         let status = resp.status();
@@ -54,7 +57,7 @@ impl WebhookExecutor {
             let snippet: String = text.chars().take(200).collect();
             return Err(format!(
                 "{} answered HTTP {}: {snippet}",
-                self.url,
+                crate::redact::url(&self.url),
                 status.as_u16()
             ));
         }
@@ -62,7 +65,11 @@ impl WebhookExecutor {
             .ok()
             .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string))
             .is_some_and(|s| s == "done");
-        let detail = format!("{} answered HTTP {}", self.url, status.as_u16());
+        let detail = format!(
+            "{} answered HTTP {}",
+            crate::redact::url(&self.url),
+            status.as_u16()
+        );
         Ok(if done {
             ExecutorOutcome::Done {
                 detail: format!("{detail}, status done"),

@@ -70,6 +70,22 @@ struct ListQuery {
     _token: Option<String>,
 }
 
+/// Query-string values of the API and the pages, each at most `limits::QUERY_PARAM` long.
+pub fn query_limits(params: &[(&str, Option<&str>)]) -> Result<(), ApiError> {
+    let mut c = crate::limits::FieldCheck::new();
+    for (name, value) in params {
+        c.opt(name, *value, crate::limits::QUERY_PARAM);
+    }
+    c.into_result().map_err(ApiError::bad_request)
+}
+
+/// A deploy id in a path.
+pub fn path_id_limit(id: &str) -> Result<(), ApiError> {
+    let mut c = crate::limits::FieldCheck::new();
+    c.text("deploy id", id, crate::limits::DEPLOY_ID);
+    c.into_result().map_err(ApiError::bad_request)
+}
+
 /// `?drills=`: real deploys only unless asked.
 pub fn drills_param(v: Option<&str>) -> Result<Drills, ApiError> {
     match v.unwrap_or("exclude") {
@@ -86,6 +102,11 @@ async fn list_deploys(
     State(s): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
+    query_limits(&[
+        ("service", q.service.as_deref()),
+        ("state", q.state.as_deref()),
+        ("drills", q.drills.as_deref()),
+    ])?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = s
         .engine
@@ -120,6 +141,7 @@ async fn one_deploy(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    path_id_limit(&id)?;
     let (deploy, events) = s.engine.load(&id).await?;
     let updated = events
         .last()
@@ -132,6 +154,7 @@ async fn timeline_json(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    path_id_limit(&id)?;
     let (deploy, events) = s.engine.load(&id).await?;
     Ok(axum::Json(to_json(&deploy, &events)).into_response())
 }
@@ -140,6 +163,7 @@ async fn timeline_md(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    path_id_limit(&id)?;
     let pm = crate::report::postmortem(s.engine.store(), &s.config, &id).await?;
     Ok((
         [("content-type", "text/markdown; charset=utf-8")],
@@ -161,6 +185,7 @@ async fn list_drills(
     State(s): State<AppState>,
     Query(q): Query<DrillsQuery>,
 ) -> Result<Response, ApiError> {
+    query_limits(&[("service", q.service.as_deref())])?;
     if let Some(svc) = &q.service {
         if s.config.service(svc).is_none() {
             return Err(ApiError::new(
@@ -197,6 +222,14 @@ async fn start_drill(
 ) -> Result<Response, ApiError> {
     let b: DrillBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed body: {e}")))?;
+    {
+        use crate::limits as l;
+        let mut c = l::FieldCheck::new();
+        c.text("service", &b.service, l::SERVICE)
+            .opt("breach_after", b.breach_after.as_deref(), l::STATUS)
+            .opt("actor", b.actor.as_deref(), l::ACTOR);
+        c.into_result().map_err(ApiError::bad_request)?;
+    }
     let breach_after_s = match b.breach_after.as_deref() {
         None => crate::report::DEFAULT_BREACH_AFTER_S,
         Some(t) => humantime::parse_duration(t)
@@ -261,8 +294,21 @@ async fn cast_vote(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    path_id_limit(&id)?;
     let v: VoteBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed body: {e}")))?;
+    {
+        use crate::limits as l;
+        let mut c = l::FieldCheck::new();
+        c.text("identity", &v.identity, l::IDENTITY)
+            .opt("name", v.name.as_deref(), l::IDENTITY)
+            .count("groups", v.groups.len(), l::GROUPS)
+            .opt("reason", v.reason.as_deref(), l::REASON);
+        for (i, g) in v.groups.iter().enumerate() {
+            c.text(&format!("groups[{i}]"), g, l::IDENTITY);
+        }
+        c.into_result().map_err(ApiError::bad_request)?;
+    }
     if let Err(e) = crate::domain::decision::parse_person(&v.identity) {
         return Err(ApiError::bad_request(format!("identity: {e}")));
     }

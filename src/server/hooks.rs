@@ -74,6 +74,60 @@ fn authenticate(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Ap
     })
 }
 
+/// Field lengths and counts of a deploy webhook (see `crate::limits`).
+fn deploy_limits(h: &DeployHook) -> Result<(), ApiError> {
+    use crate::limits as l;
+    let mut c = l::FieldCheck::new();
+    c.text("service", &h.service, l::SERVICE)
+        .text("version", &h.version, l::VERSION)
+        .opt("environment", h.environment.as_deref(), l::ENVIRONMENT)
+        .opt("sha", h.sha.as_deref(), l::SHA)
+        .opt("actor", h.actor.as_deref(), l::ACTOR)
+        .opt("description", h.description.as_deref(), l::DESCRIPTION)
+        .opt("url", h.url.as_deref(), l::URL)
+        .opt("deploy_id", h.deploy_id.as_deref(), l::DEPLOY_ID)
+        .count("criteria", h.criteria.len(), l::CRITERIA_PER_DEPLOY);
+    criteria_limits(&mut c, &h.criteria);
+    c.into_result().map_err(ApiError::bad_request)
+}
+
+/// Field lengths of extra criteria (a deploy webhook's, or GitHub's deployment payload).
+fn criteria_limits(c: &mut crate::limits::FieldCheck, criteria: &[Criterion]) {
+    use crate::limits as l;
+    for (i, k) in criteria.iter().enumerate() {
+        c.text(&format!("criteria[{i}].name"), &k.name, l::CRITERION)
+            .opt(
+                &format!("criteria[{i}].query"),
+                k.query.as_deref(),
+                l::QUERY,
+            )
+            .opt(&format!("criteria[{i}].unit"), k.unit.as_deref(), l::UNIT)
+            .opt(&format!("criteria[{i}].link"), k.link.as_deref(), l::URL);
+    }
+}
+
+/// Field lengths and counts of a metric push.
+fn metrics_limits(h: &MetricsHook) -> Result<(), ApiError> {
+    use crate::limits as l;
+    let mut c = l::FieldCheck::new();
+    c.text("deploy_id", &h.deploy_id, l::DEPLOY_ID)
+        .opt("at", h.at.as_deref(), l::STATUS)
+        .count("samples", h.samples.len(), l::SAMPLES_PER_PUSH);
+    for (i, sample) in h.samples.iter().enumerate() {
+        c.text(
+            &format!("samples[{i}].criterion"),
+            &sample.criterion,
+            l::CRITERION,
+        )
+        .opt(
+            &format!("samples[{i}].no_data_reason"),
+            sample.no_data_reason.as_deref(),
+            l::NO_DATA_REASON,
+        );
+    }
+    c.into_result().map_err(ApiError::bad_request)
+}
+
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed body: {e}")))
 }
@@ -178,10 +232,11 @@ where
 
 /// Deploy ids end up in URLs and chat: keep them printable and path-safe.
 fn check_deploy_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 200 {
-        return Err(ApiError::bad_request(
-            "deploy_id: must be 1 to 200 characters",
-        ));
+    if id.is_empty() || id.chars().count() > crate::limits::DEPLOY_ID {
+        return Err(ApiError::bad_request(format!(
+            "deploy_id: must be 1 to {} characters (it is service:environment:version unless given)",
+            crate::limits::DEPLOY_ID
+        )));
     }
     if let Some(c) = id
         .chars()
@@ -219,6 +274,7 @@ async fn handle_deploy(
     delivery: Option<&str>,
 ) -> Result<(StatusCode, Value), ApiError> {
     let hook: DeployHook = parse(body)?;
+    deploy_limits(&hook)?;
     required("service", &hook.service)?;
     required("version", &hook.version)?;
     let environment = hook
@@ -348,6 +404,7 @@ async fn handle_metrics(
     delivery: Option<&str>,
 ) -> Result<(StatusCode, Value), ApiError> {
     let hook: MetricsHook = parse(body)?;
+    metrics_limits(&hook)?;
     let at_ms = match &hook.at {
         None => None,
         Some(at) => Some(

@@ -3,7 +3,11 @@
 
 pub mod api;
 pub mod hooks;
+pub mod metrics;
 pub mod pages;
+pub mod serve;
+
+pub use serve::serve;
 
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
@@ -14,15 +18,35 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-/// Largest request body accepted.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest request body accepted by default (`server.max_body`).
+pub const BODY_LIMIT: usize = crate::limits::DEFAULT_MAX_BODY;
+
+/// The inbound surfaces, as `/metrics` labels them (see [`serve::surface_of`]).
+pub const SURFACES: [&str; 10] = [
+    "deploy",
+    "metrics",
+    "github",
+    "flagger",
+    "alertmanager",
+    "slack",
+    "discord",
+    "api",
+    "pages",
+    "other",
+];
+
+/// The limits a request can be refused by, as `/metrics` labels them (the `[server]` keys).
+pub const LIMITS: [&str; 5] = [
+    "max_body",
+    "max_header_bytes",
+    "max_uri",
+    "body_timeout",
+    "request_timeout",
+];
 
 #[derive(Default)]
 pub struct Counters {
@@ -31,6 +55,10 @@ pub struct Counters {
     pub redeliveries: AtomicU64,
     /// Alertmanager alerts that matched no active canary.
     pub alerts_unmatched: Arc<AtomicU64>,
+    /// 401 answers, per entry of [`SURFACES`].
+    pub refused: [AtomicU64; SURFACES.len()],
+    /// Requests refused by a limit, per entry of [`LIMITS`].
+    pub limited: [AtomicU64; LIMITS.len()],
 }
 
 #[derive(Clone)]
@@ -87,6 +115,8 @@ impl From<EngineError> for ApiError {
 /// The whole HTTP surface. `surfaces` are inbound routers of chat platforms (already given their
 /// own state), served under the same limits, timeouts and error shape.
 pub fn router(state: AppState, surfaces: Vec<Router<AppState>>) -> Router {
+    let guard = serve::Guard::new(&state.config.server, state.counters.clone());
+    let max_body = guard.max_body;
     let mut router = Router::new();
     for surface in surfaces {
         router = router.merge(surface);
@@ -97,21 +127,28 @@ pub fn router(state: AppState, surfaces: Vec<Router<AppState>>) -> Router {
             get(|| async { axum::Json(json!({"status": "ok"})) }),
         )
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::render))
         .merge(hooks::routes())
         .merge(api::routes(state.clone()))
         .merge(pages::routes(state.clone()))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        // Refuses an oversized Content-Length at once, before reading the body.
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
-        ))
+        .layer(DefaultBodyLimit::max(max_body))
+        // Header and target size, body size and read time, handler time: see `serve::guard`.
+        .layer(axum::middleware::from_fn_with_state(guard, serve::guard))
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::map_response(json_errors))
-        .layer(TraceLayer::new_for_http())
+        // The request target is logged with credentials in its query (`?token=`) redacted.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                tracing::debug_span!(
+                    "request",
+                    method = %req.method(),
+                    uri = %crate::redact::uri(target),
+                    version = ?req.version(),
+                )
+            }),
+        )
         .with_state(state)
 }
 
@@ -149,32 +186,4 @@ async fn readyz(State(s): State<AppState>) -> Response {
         )
         .into_response(),
     }
-}
-
-/// Prometheus text format counters.
-async fn metrics(State(s): State<AppState>) -> Response {
-    let c = &s.counters;
-    let backlog = s.engine.store().outbox_backlog().await.unwrap_or(-1);
-    let body = format!(
-        "# HELP canarybot_auth_failures_total Requests refused for a bad or missing signature or token.\n\
-         # TYPE canarybot_auth_failures_total counter\n\
-         canarybot_auth_failures_total {}\n\
-         # HELP canarybot_webhooks_accepted_total Signed webhooks accepted.\n\
-         # TYPE canarybot_webhooks_accepted_total counter\n\
-         canarybot_webhooks_accepted_total {}\n\
-         # HELP canarybot_redeliveries_total Webhook redeliveries answered from the record.\n\
-         # TYPE canarybot_redeliveries_total counter\n\
-         canarybot_redeliveries_total {}\n\
-         # HELP canarybot_alerts_unmatched_total Alertmanager alerts that matched no active canary.\n\
-         # TYPE canarybot_alerts_unmatched_total counter\n\
-         canarybot_alerts_unmatched_total {}\n\
-         # HELP canarybot_outbox_backlog Effects not yet delivered.\n\
-         # TYPE canarybot_outbox_backlog gauge\n\
-         canarybot_outbox_backlog {backlog}\n",
-        c.auth_failures.load(Ordering::Relaxed),
-        c.webhooks_accepted.load(Ordering::Relaxed),
-        c.redeliveries.load(Ordering::Relaxed),
-        c.alerts_unmatched.load(Ordering::Relaxed),
-    );
-    ([("content-type", "text/plain; version=0.0.4")], body).into_response()
 }

@@ -30,6 +30,10 @@ struct ListQuery {
 }
 
 async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+    super::api::query_limits(&[
+        ("service", q.service.as_deref()),
+        ("drills", q.drills.as_deref()),
+    ])?;
     let drills = drills_param(q.drills.as_deref())?;
     let store = s.engine.store();
     let rows = store
@@ -64,6 +68,7 @@ async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<R
 }
 
 async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    super::api::path_id_limit(&id)?;
     let pm = crate::report::postmortem(s.engine.store(), &s.config, &id).await?;
     Ok(Html(deploy_page(&pm)).into_response())
 }

@@ -238,6 +238,22 @@ async fn commands(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes
             );
         }
     };
+    // Slack shows the person only a 200's text: an over-long command is answered, not run.
+    let mut limits = crate::limits::FieldCheck::new();
+    limits
+        .text("text", &form.text, crate::limits::COMMAND_TEXT)
+        .text(
+            "user_name",
+            form.user_name.as_deref().unwrap_or(""),
+            crate::limits::IDENTITY,
+        );
+    if let Err(e) = limits.into_result() {
+        tracing::warn!(user = %form.user_id, "Slack command refused: {e}");
+        return axum::Json(
+            json!({"response_type": "ephemeral", "text": format!("⚠️ Not run: {e}.")}),
+        )
+        .into_response();
+    }
     let names = s.config.service_names();
     let command = parse(&form.command, &form.text, &names);
     let name = form
@@ -288,6 +304,24 @@ async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: B
             StatusCode::BAD_REQUEST,
             "interaction payload has no user.id",
         );
+    }
+    let mut limits = crate::limits::FieldCheck::new();
+    limits.text("user.id", &user, crate::limits::IDENTITY);
+    for (i, action) in payload["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let value = action["value"].as_str().unwrap_or_default();
+        limits.text(
+            &format!("actions[{i}].value"),
+            value,
+            crate::limits::DEPLOY_ID,
+        );
+    }
+    if let Err(e) = limits.into_result() {
+        return refuse(StatusCode::BAD_REQUEST, e);
     }
     for action in payload["actions"].as_array().cloned().unwrap_or_default() {
         let choice = match action["action_id"].as_str() {

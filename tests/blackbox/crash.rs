@@ -11,12 +11,11 @@
 use crate::fake_discord::FakeDiscord;
 use crate::fake_slack::FakeSlack;
 use crate::support::{
-    Backend, ExecutorMode, SECRET, SLACK_SECRET, Setup, config_text, database, shape,
+    Backend, ExecutorMode, SECRET, SLACK_SECRET, Setup, config_text, database, drop_database, shape,
 };
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
@@ -126,19 +125,6 @@ pub struct Bot {
     pub url: String,
     child: Option<Child>,
     starts: usize,
-}
-
-/// Drops a PostgreSQL test database.
-pub async fn drop_database(cleanup: Option<(String, String)>) {
-    if let Some((admin, name)) = cleanup {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await;
-        }
-    }
 }
 
 impl Bot {

@@ -15,6 +15,7 @@ pub mod fake_slack;
 mod flagger;
 mod flow;
 mod github;
+mod hardening;
 mod hooks;
 mod postmortem;
 mod prometheus;

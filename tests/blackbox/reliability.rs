@@ -550,5 +550,5 @@ async fn sigterm_drains_requests_and_messages(b: Backend) {
             .any(|m| m.text.contains("failing")),
         "the check's message was delivered during the drain"
     );
-    crate::crash::drop_database(cleanup).await;
+    crate::support::drop_database(cleanup).await;
 }

@@ -502,38 +502,7 @@ max = 5
 
 impl TestApp {
     pub async fn spawn(backend: Backend, setup: Setup) -> Option<TestApp> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (database_url, pg_cleanup) = database(backend, dir.path()).await?;
-        let executor = match setup.executor {
-            Some(mode) => Some(FakeExecutor::start(mode).await),
-            None => None,
-        };
-        let text = config_text(
-            &setup,
-            &database_url,
-            executor.as_ref().map(|e| e.url.as_str()),
-        );
-        let config = Config::from_toml(&text, &|_| None).expect("test config is valid");
-        let chat = Arc::new(RecordingChat::default());
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let options = Options {
-            chat: vec![chat.clone() as Arc<dyn ChatPort>],
-            ..Options::default()
-        };
-        let running = app::start(config, listener, options)
-            .await
-            .expect("app starts");
-        Some(TestApp {
-            url: running.url(),
-            running,
-            http: reqwest::Client::new(),
-            chat,
-            executor,
-            database_url,
-            config_text: text,
-            _dir: dir,
-            pg_cleanup,
-        })
+        TestApp::spawn_with(backend, setup, |text| text).await
     }
 
     /// POSTs a body to a Slack endpoint signed the way Slack signs, at `ts` (seconds).
@@ -888,4 +857,60 @@ pub fn shape(text: &str) -> String {
         }
     }
     out
+}
+
+impl TestApp {
+    /// [`TestApp::spawn`] with the configuration text changed by `edit` first (e.g. to add
+    /// `[server]` limits).
+    pub async fn spawn_with(
+        backend: Backend,
+        setup: Setup,
+        edit: impl Fn(String) -> String,
+    ) -> Option<TestApp> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (database_url, pg_cleanup) = database(backend, dir.path()).await?;
+        let executor = match setup.executor {
+            Some(mode) => Some(FakeExecutor::start(mode).await),
+            None => None,
+        };
+        let text = edit(config_text(
+            &setup,
+            &database_url,
+            executor.as_ref().map(|e| e.url.as_str()),
+        ));
+        let config = Config::from_toml(&text, &|_| None).expect("test config is valid");
+        let chat = Arc::new(RecordingChat::default());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let options = Options {
+            chat: vec![chat.clone() as Arc<dyn ChatPort>],
+            ..Options::default()
+        };
+        let running = app::start(config, listener, options)
+            .await
+            .expect("app starts");
+        Some(TestApp {
+            url: running.url(),
+            running,
+            http: reqwest::Client::new(),
+            chat,
+            executor,
+            database_url,
+            config_text: text,
+            _dir: dir,
+            pg_cleanup,
+        })
+    }
+}
+
+/// Drops a PostgreSQL test database made by [`database`] (the cleanup half of its answer).
+pub async fn drop_database(cleanup: Option<(String, String)>) {
+    if let Some((admin, name)) = cleanup {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
 }
