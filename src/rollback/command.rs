@@ -72,6 +72,8 @@ impl RollbackExecutor for CommandExecutor {
             .env("CANARYBOT_REASON", &call.request.reason)
             .env("CANARYBOT_DECIDED_BY", call.request.decided_by.join(","))
             .env("CANARYBOT_DRILL", if call.drill { "true" } else { "false" })
+            // The same on every retry and after a crash: a script can skip a decision it ran.
+            .env("CANARYBOT_DECISION_ID", &call.request.decision_id)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -33,7 +33,8 @@ impl WorkflowExecutor {
                     .replace("{{version}}", &d.version)
                     .replace("{{sha}}", d.sha.as_deref().unwrap_or_default())
                     .replace("{{action}}", call.request.action.as_str())
-                    .replace("{{reason}}", &call.request.reason);
+                    .replace("{{reason}}", &call.request.reason)
+                    .replace("{{decision_id}}", &call.request.decision_id);
                 (k.clone(), v)
             })
             .collect()
@@ -112,5 +113,47 @@ impl RollbackExecutor for WorkflowExecutor {
             error: last,
             attempts,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Choice, DeployInfo, ExecuteRequest};
+
+    #[test]
+    fn inputs_carry_the_decision_id_for_the_workflow_to_deduplicate() {
+        let executor = WorkflowExecutor {
+            client: reqwest::Client::new(),
+            api_url: String::new(),
+            repo: String::new(),
+            workflow: String::new(),
+            git_ref: "main".into(),
+            token: String::new(),
+            inputs: BTreeMap::from([
+                ("decision".to_string(), "{{decision_id}}".to_string()),
+                ("what".to_string(), "{{action}} {{version}}".to_string()),
+            ]),
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            backoff: Duration::from_secs(1),
+        };
+        let call = ExecutorCall {
+            deploy: DeployInfo {
+                id: "checkout:production:2.4.1".into(),
+                version: "2.4.1".into(),
+                ..DeployInfo::default()
+            },
+            request: ExecuteRequest {
+                decision_id: "checkout:production:2.4.1/decision-9".into(),
+                action: Choice::Rollback,
+                reason: String::new(),
+                decided_by: vec![],
+            },
+            drill: false,
+        };
+        let inputs = executor.inputs_for(&call);
+        assert_eq!(inputs["decision"], "checkout:production:2.4.1/decision-9");
+        assert_eq!(inputs["what"], "rollback 2.4.1");
     }
 }

@@ -23,7 +23,7 @@ async fn events_of(app: &TestApp, id: &str) -> String {
 
 async fn command_success_failure_timeout_and_secrets(b: Backend) {
     // Success: exit 0 is the rollback done; the deploy is in the environment.
-    let ok = "echo aborting rollout for $CANARYBOT_SERVICE $CANARYBOT_VERSION action=$CANARYBOT_ACTION by=$CANARYBOT_DECIDED_BY; echo using $ARGO_TOKEN";
+    let ok = "echo aborting rollout for $CANARYBOT_SERVICE $CANARYBOT_VERSION action=$CANARYBOT_ACTION by=$CANARYBOT_DECIDED_BY decision=$CANARYBOT_DECISION_ID; echo using $ARGO_TOKEN";
     let Some(app) = TestApp::spawn(b, setup(ok, "5s")).await else {
         return;
     };
@@ -45,7 +45,7 @@ async fn command_success_failure_timeout_and_secrets(b: Backend) {
     assert!(
         detail.contains("exited 0")
             && detail
-                .contains("aborting rollout for checkout 1.0.0 action=rollback by=slack:U01ALICE"),
+                .contains("aborting rollout for checkout 1.0.0 action=rollback by=slack:U01ALICE decision=checkout:production:1.0.0/decision-"),
         "{detail}"
     );
     assert!(
