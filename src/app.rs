@@ -35,6 +35,8 @@ use tokio::task::JoinHandle;
 const TICK: Duration = Duration::from_secs(2);
 /// How often deliveries older than the de-duplication window are forgotten.
 const PURGE_EVERY_MS: i64 = 10 * 60 * 1000;
+/// One replica ticks; if it dies, another takes over once its lease runs out.
+const TICKER_LEASE_MS: i64 = 3 * 2_000;
 
 /// A running canarybot: server and workers.
 pub struct Running {
@@ -75,7 +77,11 @@ impl Running {
         for t in self.workers {
             let _ = tokio::time::timeout_at(deadline + Duration::from_secs(1), t).await;
         }
-        self.engine.store().close().await;
+        let store = self.engine.store();
+        if let Err(e) = store.release_leases(self.engine.replica()).await {
+            tracing::warn!(error = %e, "cannot release this replica's leases");
+        }
+        store.close().await;
     }
 
     /// Waits until the server stops (ctrl-c or SIGTERM in `serve`).
@@ -385,6 +391,18 @@ async fn ticker(engine: Arc<Engine>, dedup_window: Duration, mut shutdown: watch
             _ = shutdown.changed() => return,
         }
         let now = engine.now();
+        match engine
+            .store()
+            .lease("ticker", engine.replica(), now, now + TICKER_LEASE_MS, true)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue, // another replica ticks
+            Err(e) => {
+                tracing::warn!(error = %e, "ticker cannot take its lease");
+                continue;
+            }
+        }
         if now.saturating_sub(last_purge) > PURGE_EVERY_MS {
             last_purge = now;
             match engine
@@ -398,6 +416,9 @@ async fn ticker(engine: Arc<Engine>, dedup_window: Duration, mut shutdown: watch
                     "deliveries older than the de-duplication window forgotten"
                 ),
                 Err(e) => tracing::warn!(error = %e, "cannot purge old deliveries"),
+            }
+            if let Err(e) = engine.store().purge_leases(now - 3_600_000).await {
+                tracing::warn!(error = %e, "cannot purge old leases");
             }
         }
         // Canaries wait for their window; rolled-back deploys for their verify deadline.

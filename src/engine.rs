@@ -70,6 +70,23 @@ pub struct Engine {
     public_url: Option<String>,
     /// Delivery figures the workers keep, for `/metrics`.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// This process among the replicas sharing the store: the holder named in its leases.
+    replica: String,
+}
+
+/// A name for this process that no other replica has: host, pid and start time.
+fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "canarybot".into());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{host}/{}/{started}", std::process::id())
 }
 
 const STRIPES: usize = 64;
@@ -86,6 +103,7 @@ impl Engine {
             executor_wake: Arc::new(Notify::new()),
             public_url: None,
             telemetry: Arc::new(crate::telemetry::Telemetry::default()),
+            replica: replica_name(),
         }
     }
 
@@ -103,6 +121,11 @@ impl Engine {
                 crate::domain::postmortem::path_segment(deploy_id)
             )
         })
+    }
+
+    /// This replica's name, as its leases name it.
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 
     pub fn store(&self) -> &Store {

@@ -607,9 +607,52 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the lease `name` until `until_ms` if it is free (absent or expired at `now_ms`), or
+    /// renews it if `holder` holds it and `renew` is set. Returns whether `holder` has it now.
+    pub async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+        renew: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO leases (name, holder, until_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+             WHERE leases.until_ms <= $4 OR ($5 = 1 AND leases.holder = excluded.holder)",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until_ms)
+        .bind(now_ms)
+        .bind(i64::from(renew))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Forgets deliveries seen before `before_ms`; returns how many.
     pub async fn purge_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM deliveries WHERE at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Gives up every lease `holder` holds (a replica stopping), so others need not wait.
+    pub async fn release_leases(&self, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE holder = $1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets leases that ran out before `before_ms` (one per deploy ever checked).
+    pub async fn purge_leases(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM leases WHERE until_ms < $1")
             .bind(before_ms)
             .execute(&self.pool)
             .await?;

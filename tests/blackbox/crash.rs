@@ -195,7 +195,7 @@ impl Bot {
     }
 
     /// SIGKILL, and wait until the process is gone.
-    async fn kill(&mut self) {
+    pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.start_kill();
             let _ = child.wait().await;

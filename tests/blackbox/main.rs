@@ -21,5 +21,6 @@ mod postmortem;
 mod prometheus;
 mod real_prometheus;
 mod reliability;
+mod replicas;
 mod slack;
 pub mod support;
