@@ -6,6 +6,8 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 use std::time::Duration;
 
+mod group;
+
 pub mod stats;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,9 @@ pub enum StoreError {
     /// The inbound delivery named in the append was acted on before; nothing was written.
     #[error("delivery {0} was already processed")]
     Duplicate(String),
+    /// A grouped commit failed as a whole (the store went away, the disk is full).
+    #[error("database: {0}")]
+    Unavailable(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +39,9 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite: appends go through one writer that commits whatever is queued together (group
+    /// commit: one sync to disk for many appends). PostgreSQL groups concurrent commits itself.
+    writer: Option<group::GroupWriter>,
 }
 
 /// A deploy row as listed.
@@ -134,7 +142,12 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect(&url)
             .await?;
-        let store = Store { pool, backend };
+        let writer = (backend == Backend::Sqlite).then(|| group::GroupWriter::spawn(pool.clone()));
+        let store = Store {
+            pool,
+            backend,
+            writer,
+        };
         match backend {
             Backend::Sqlite => {
                 // WAL lets readers go on while one writer appends; it persists in the file.
@@ -246,121 +259,11 @@ impl Store {
     /// Appends events and their effects atomically. Fails with `Conflict` when another writer
     /// appended first (or created the same deploy).
     pub async fn append(&self, a: Append<'_>) -> Result<(), StoreError> {
+        if let Some(writer) = &self.writer {
+            return writer.append(group::OwnedAppend::from(&a)).await;
+        }
         let mut tx = self.pool.begin().await?;
-        if let Some(d) = a.delivery {
-            // Status 0: acted on, answer not recorded yet (the handler records it after commit).
-            let fresh = sqlx::query(
-                "INSERT INTO deliveries (source, delivery_id, status, response, at_ms) VALUES ($1, $2, 0, '', $3)
-                 ON CONFLICT (source, delivery_id) DO NOTHING",
-            )
-            .bind(d.source)
-            .bind(d.id)
-            .bind(a.now_ms)
-            .execute(&mut *tx)
-            .await?;
-            if fresh.rows_affected() != 1 {
-                return Err(StoreError::Duplicate(format!("{}:{}", d.source, d.id)));
-            }
-        }
-        let last_seq = a
-            .events
-            .last()
-            .map(|e| e.seq)
-            .unwrap_or(a.expected_last_seq);
-        if let Some(info) = a.new_deploy {
-            let done = sqlx::query(
-                "INSERT INTO deploys (id, service, environment, version, state, last_seq, created_at_ms, updated_at_ms, drill)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&info.id)
-            .bind(&info.service)
-            .bind(&info.environment)
-            .bind(&info.version)
-            .bind(a.state.as_str())
-            .bind(last_seq)
-            .bind(a.now_ms)
-            .bind(i64::from(info.is_drill()))
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict(a.deploy_id.to_string()));
-            }
-        } else {
-            let done = sqlx::query(
-                "UPDATE deploys SET last_seq = $1, state = $2, updated_at_ms = COALESCE($3, updated_at_ms) WHERE id = $4 AND last_seq = $5",
-            )
-            .bind(last_seq)
-            .bind(a.state.as_str())
-            // updated_at is the time of the last timeline event, as the timeline shows it.
-            .bind(a.events.last().map(|e| e.at_ms))
-            .bind(a.deploy_id)
-            .bind(a.expected_last_seq)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict(a.deploy_id.to_string()));
-            }
-        }
-        for e in a.events {
-            let details = serde_json::to_string(&e.data.details())
-                .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-            sqlx::query(
-                "INSERT INTO events (deploy_id, seq, at_ms, kind, actor, source, summary, details)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(a.deploy_id)
-            .bind(e.seq)
-            .bind(e.at_ms)
-            .bind(e.data.kind())
-            .bind(&e.actor)
-            .bind(&e.source)
-            .bind(&e.summary)
-            .bind(details)
-            .execute(&mut *tx)
-            .await?;
-            if let EventData::VoteCast {
-                voter,
-                choice,
-                reason,
-                ..
-            } = &e.data
-            {
-                sqlx::query(
-                    "INSERT INTO votes (deploy_id, seq, voter, choice, reason, at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(a.deploy_id)
-                .bind(e.seq)
-                .bind(voter)
-                .bind(choice.as_str())
-                .bind(reason.clone())
-                .bind(e.at_ms)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        for s in a.samples {
-            sqlx::query(
-                "INSERT INTO samples (deploy_id, criterion, at_ms, canary, baseline) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(a.deploy_id)
-            .bind(&s.criterion)
-            .bind(a.samples_at_ms)
-            .bind(s.canary)
-            .bind(s.baseline)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for o in a.outbox {
-            sqlx::query(
-                "INSERT INTO outbox (deploy_id, target, payload, created_at_ms, next_at_ms) VALUES ($1, $2, $3, $4, $4)",
-            )
-            .bind(a.deploy_id)
-            .bind(&o.target)
-            .bind(&o.payload)
-            .bind(a.now_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
+        write_append(&mut tx, &a).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -681,4 +584,124 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The writes of one append, inside the caller's transaction; an error leaves the transaction to
+/// be rolled back (or rolled back to a savepoint) by the caller.
+async fn write_append(conn: &mut sqlx::AnyConnection, a: &Append<'_>) -> Result<(), StoreError> {
+    if let Some(d) = a.delivery {
+        // Status 0: acted on, answer not recorded yet (the handler records it after commit).
+        let fresh = sqlx::query(
+                "INSERT INTO deliveries (source, delivery_id, status, response, at_ms) VALUES ($1, $2, 0, '', $3)
+                 ON CONFLICT (source, delivery_id) DO NOTHING",
+            )
+            .bind(d.source)
+            .bind(d.id)
+            .bind(a.now_ms)
+            .execute(&mut *conn)
+            .await?;
+        if fresh.rows_affected() != 1 {
+            return Err(StoreError::Duplicate(format!("{}:{}", d.source, d.id)));
+        }
+    }
+    let last_seq = a
+        .events
+        .last()
+        .map(|e| e.seq)
+        .unwrap_or(a.expected_last_seq);
+    if let Some(info) = a.new_deploy {
+        let done = sqlx::query(
+                "INSERT INTO deploys (id, service, environment, version, state, last_seq, created_at_ms, updated_at_ms, drill)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&info.id)
+            .bind(&info.service)
+            .bind(&info.environment)
+            .bind(&info.version)
+            .bind(a.state.as_str())
+            .bind(last_seq)
+            .bind(a.now_ms)
+            .bind(i64::from(info.is_drill()))
+            .execute(&mut *conn)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict(a.deploy_id.to_string()));
+        }
+    } else {
+        let done = sqlx::query(
+                "UPDATE deploys SET last_seq = $1, state = $2, updated_at_ms = COALESCE($3, updated_at_ms) WHERE id = $4 AND last_seq = $5",
+            )
+            .bind(last_seq)
+            .bind(a.state.as_str())
+            // updated_at is the time of the last timeline event, as the timeline shows it.
+            .bind(a.events.last().map(|e| e.at_ms))
+            .bind(a.deploy_id)
+            .bind(a.expected_last_seq)
+            .execute(&mut *conn)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict(a.deploy_id.to_string()));
+        }
+    }
+    for e in a.events {
+        let details = serde_json::to_string(&e.data.details())
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        sqlx::query(
+            "INSERT INTO events (deploy_id, seq, at_ms, kind, actor, source, summary, details)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(a.deploy_id)
+        .bind(e.seq)
+        .bind(e.at_ms)
+        .bind(e.data.kind())
+        .bind(&e.actor)
+        .bind(&e.source)
+        .bind(&e.summary)
+        .bind(details)
+        .execute(&mut *conn)
+        .await?;
+        if let EventData::VoteCast {
+            voter,
+            choice,
+            reason,
+            ..
+        } = &e.data
+        {
+            sqlx::query(
+                    "INSERT INTO votes (deploy_id, seq, voter, choice, reason, at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(a.deploy_id)
+                .bind(e.seq)
+                .bind(voter)
+                .bind(choice.as_str())
+                .bind(reason.clone())
+                .bind(e.at_ms)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    for s in a.samples {
+        sqlx::query(
+                "INSERT INTO samples (deploy_id, criterion, at_ms, canary, baseline) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(a.deploy_id)
+            .bind(&s.criterion)
+            .bind(a.samples_at_ms)
+            .bind(s.canary)
+            .bind(s.baseline)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for o in a.outbox {
+        sqlx::query(
+                "INSERT INTO outbox (deploy_id, target, payload, created_at_ms, next_at_ms) VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(a.deploy_id)
+            .bind(&o.target)
+            .bind(&o.payload)
+            .bind(a.now_ms)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
