@@ -45,7 +45,7 @@ impl Scheduler {
         let now = (self.clock)();
         let mut started = 0;
         for state in WATCHED {
-            for row in self.engine.store().deploys(None, Some(state), 1000).await? {
+            for row in self.engine.store().deploys(None, Some(state), crate::store::ALL).await? {
                 let Some(service) = self.config.service(&row.service) else {
                     continue;
                 };

@@ -44,6 +44,9 @@ pub struct Store {
     writer: Option<group::GroupWriter>,
 }
 
+/// A list limit meaning "every row": the workers must see every active deploy, however many.
+pub const ALL: i64 = i64::MAX;
+
 /// A deploy row as listed.
 #[derive(Debug, Clone)]
 pub struct DeployRow {
