@@ -29,7 +29,7 @@ struct Case {
     body: Vec<u8>,
     flip: u16,
     header: String,
-    timestamp: String,
+    timestamp: Ts,
     now_s: i64,
     delta: i16,
     tokens: Vec<String>,
@@ -38,6 +38,24 @@ struct Case {
     user: String,
     seed: [u8; 32],
     public_key_hex: String,
+}
+
+/// A timestamp header: any text, or a number (any i64, or near the clock) written out.
+#[derive(Arbitrary, Debug)]
+enum Ts {
+    Text(String),
+    Number(i64),
+    NearNow(i32),
+}
+
+impl Ts {
+    fn text(&self, now_s: i64) -> String {
+        match self {
+            Ts::Text(t) => t.clone(),
+            Ts::Number(n) => n.to_string(),
+            Ts::NearNow(d) => now_s.wrapping_add(*d as i64).to_string(),
+        }
+    }
 }
 
 fn flipped(bytes: &[u8], at: u16) -> Option<Vec<u8>> {
@@ -103,8 +121,9 @@ fn webhook(c: &Case) {
 
 fn slack(c: &Case) {
     // Arbitrary timestamp, signature and clock: no panic, and a success is a fresh, correct one.
+    let timestamp = c.timestamp.text(c.now_s);
     if verify_slack(
-        Some(&c.timestamp),
+        Some(&timestamp),
         Some(&c.header),
         &c.secrets,
         &c.body,
@@ -112,22 +131,33 @@ fn slack(c: &Case) {
     )
     .is_ok()
     {
-        let ts: i64 = c.timestamp.trim().parse().expect("a number");
+        let ts: i64 = timestamp.trim().parse().expect("a number");
         assert!(ts.abs_diff(c.now_s) <= WINDOW as u64);
         assert!(
             c.secrets.iter().any(|s| {
-                slack_sign(s, c.timestamp.trim(), &c.body).eq_ignore_ascii_case(c.header.trim())
+                slack_sign(s, timestamp.trim(), &c.body).eq_ignore_ascii_case(c.header.trim())
             })
         );
     }
     if c.secrets.is_empty() {
         return;
     }
+    let secret = &c.secrets[c.pick as usize % c.secrets.len()];
+    // A correct signature over an arbitrary timestamp: verifies exactly when it is a number
+    // within the window.
+    let sig = slack_sign(secret, timestamp.trim(), &c.body);
+    let fresh = timestamp
+        .trim()
+        .parse::<i64>()
+        .is_ok_and(|ts| ts.abs_diff(c.now_s) <= WINDOW as u64);
+    assert_eq!(
+        verify_slack(Some(&timestamp), Some(&sig), &c.secrets, &c.body, c.now_s).is_ok(),
+        fresh
+    );
     let Some(ts) = c.now_s.checked_add(c.delta as i64) else {
         return;
     };
     let ts = ts.to_string();
-    let secret = &c.secrets[c.pick as usize % c.secrets.len()];
     let sig = slack_sign(secret, &ts, &c.body);
     let fresh = (c.delta as i64).abs() <= WINDOW;
     let got = verify_slack(Some(&ts), Some(&sig), &c.secrets, &c.body, c.now_s);
@@ -192,14 +222,17 @@ fn discord(c: &Case) {
     let key = SigningKey::from_bytes(&c.seed);
     let v = verifier(&hex::encode(key.verifying_key().as_bytes())).expect("a real public key");
     // Arbitrary headers: no panic.
-    let _ = check_request(
-        &v,
-        Some(&c.header),
-        Some(&c.timestamp),
-        &c.body,
-        c.now_s,
-    );
-    let _ = check_request(&v, None, Some(&c.timestamp), &c.body, c.now_s);
+    let timestamp = c.timestamp.text(c.now_s);
+    let _ = check_request(&v, Some(&c.header), Some(&timestamp), &c.body, c.now_s);
+    let _ = check_request(&v, None, Some(&timestamp), &c.body, c.now_s);
+    // A correct signature over an arbitrary timestamp: verifies only within the window.
+    let mut message = timestamp.as_bytes().to_vec();
+    message.extend_from_slice(&c.body);
+    let sig = hex::encode(key.sign(&message).to_bytes());
+    if check_request(&v, Some(&sig), Some(&timestamp), &c.body, c.now_s).is_ok() {
+        let ts: i64 = timestamp.trim().parse().expect("a number");
+        assert!(ts.abs_diff(c.now_s) <= WINDOW as u64);
+    }
     let Some(ts) = c.now_s.checked_add(c.delta as i64) else {
         return;
     };

@@ -65,7 +65,8 @@ pub fn check_request(
     let Ok(at) = ts.trim().parse::<i64>() else {
         return Err("malformed X-Signature-Timestamp header");
     };
-    if (now_s - at).abs() > REPLAY_WINDOW_S {
+    // abs_diff: a timestamp far from the clock must be refused, not overflow (found by fuzzing).
+    if now_s.abs_diff(at) > REPLAY_WINDOW_S.unsigned_abs() {
         return Err("request timestamp is outside the 5-minute replay window");
     }
     verifier
@@ -381,4 +382,55 @@ async fn interactions(
             .await;
     }
     axum::Json(answer).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn signed(key: &SigningKey, ts: &str, body: &[u8]) -> String {
+        let mut message = ts.as_bytes().to_vec();
+        message.extend_from_slice(body);
+        hex::encode(key.sign(&message).to_bytes())
+    }
+
+    /// Fuzzing (`signatures` target): a timestamp at the far end of i64 from the clock made the
+    /// replay-window check overflow (a panic with overflow checks, a wrong answer without).
+    #[test]
+    fn timestamp_far_from_the_clock_is_refused() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let v = verifier(&hex::encode(key.verifying_key().as_bytes())).expect("key");
+        let stale = Err("request timestamp is outside the 5-minute replay window");
+        let ts = "-8680820740569200761";
+        let sig = signed(&key, ts, b"{}");
+        assert_eq!(
+            check_request(&v, Some(&sig), Some(ts), b"{}", 9_189_462_580_836_927_367),
+            stale
+        );
+        for (ts, now) in [(i64::MIN, 1_700_000_000), (i64::MAX, -1)] {
+            let ts = ts.to_string();
+            let sig = signed(&key, &ts, b"{}");
+            assert_eq!(check_request(&v, Some(&sig), Some(&ts), b"{}", now), stale);
+        }
+        // Within the window it verifies; a changed body does not.
+        let sig = signed(&key, "1700000100", b"{}");
+        assert_eq!(
+            check_request(&v, Some(&sig), Some("1700000100"), b"{}", 1_700_000_000),
+            Ok(())
+        );
+        assert!(check_request(&v, Some(&sig), Some("1700000100"), b"{ }", 1_700_000_000).is_err());
+    }
+
+    /// `custom_id`s the thread's buttons carry read back as the vote and deploy they stand for.
+    #[test]
+    fn button_custom_ids() {
+        let id = super::super::messages::custom_id(ROLLBACK, "checkout:production:1.2.3");
+        assert_eq!(
+            button_of(&id),
+            (Some(Choice::Rollback), "checkout:production:1.2.3")
+        );
+        assert_eq!(button_of(PROCEED), (Some(Choice::Promote), ""));
+        assert_eq!(button_of("other:x"), (None, "x"));
+    }
 }
