@@ -423,7 +423,11 @@ async fn ticker(engine: Arc<Engine>, dedup_window: Duration, mut shutdown: watch
         }
         // Canaries wait for their window; rolled-back deploys for their verify deadline.
         for state in ["canary", "rolled_back"] {
-            let rows = match engine.store().deploys(None, Some(state), crate::store::ALL).await {
+            let rows = match engine
+                .store()
+                .deploys(None, Some(state), crate::store::ALL)
+                .await
+            {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::warn!(error = %e, "ticker cannot list deploys");

@@ -85,7 +85,8 @@ pub fn verify_slack(
         .trim()
         .parse()
         .map_err(|_| SignatureError::Malformed("X-Slack-Request-Timestamp"))?;
-    if (now_s - ts_num).abs() > SLACK_REPLAY_WINDOW_S {
+    // abs_diff: a timestamp far from the clock must be refused, not overflow (found by fuzzing).
+    if now_s.abs_diff(ts_num) > SLACK_REPLAY_WINDOW_S.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let given = sig
@@ -243,6 +244,35 @@ mod tests {
         );
         assert!(verify_slack(None, Some(expected), &secrets, body, 1_531_420_618).is_err());
         assert!(verify_slack(Some(ts), None, &secrets, body, 1_531_420_618).is_err());
+    }
+
+    /// Fuzzing (`signatures` target): a timestamp at the far end of i64 from the clock made the
+    /// replay-window check overflow (a panic with overflow checks, a wrong answer without).
+    #[test]
+    fn slack_timestamp_far_from_the_clock_is_stale() {
+        let secrets = vec!["s".to_string()];
+        assert_eq!(
+            verify_slack(
+                Some("-8680820740569200761"),
+                Some("ken-1Xl"),
+                &secrets,
+                b"",
+                9_189_462_580_836_927_367
+            ),
+            Err(SignatureError::Stale)
+        );
+        for (ts, now) in [
+            (i64::MIN, 1_700_000_000),
+            (i64::MAX, -1),
+            (i64::MAX, i64::MIN),
+        ] {
+            let ts = ts.to_string();
+            let sig = slack_sign("s", &ts, b"x");
+            assert_eq!(
+                verify_slack(Some(&ts), Some(&sig), &secrets, b"x", now),
+                Err(SignatureError::Stale)
+            );
+        }
     }
 
     #[test]

@@ -50,6 +50,30 @@ pub fn verifier(public_key_hex: &str) -> anyhow::Result<Verifier> {
     Verifier::try_new(key).map_err(|e| anyhow::anyhow!("discord.public_key: {e}"))
 }
 
+/// Checks an interaction's `X-Signature-Ed25519` over `X-Signature-Timestamp` + body, and that
+/// the timestamp is within the replay window of `now_s`; the error is the reason to log.
+pub fn check_request(
+    verifier: &Verifier,
+    signature: Option<&str>,
+    timestamp: Option<&str>,
+    body: &[u8],
+    now_s: i64,
+) -> Result<(), &'static str> {
+    let (Some(sig), Some(ts)) = (signature, timestamp) else {
+        return Err("missing X-Signature-Ed25519 or X-Signature-Timestamp header");
+    };
+    let Ok(at) = ts.trim().parse::<i64>() else {
+        return Err("malformed X-Signature-Timestamp header");
+    };
+    // abs_diff: a timestamp far from the clock must be refused, not overflow (found by fuzzing).
+    if now_s.abs_diff(at) > REPLAY_WINDOW_S.unsigned_abs() {
+        return Err("request timestamp is outside the 5-minute replay window");
+    }
+    verifier
+        .verify(sig, ts, body)
+        .map_err(|()| "signature does not verify with the application's public key")
+}
+
 /// A private answer; the shared texts mark bold Slack's way (`*x*`), Discord wants `**x**`.
 fn private(text: impl Into<String>) -> Value {
     let content: String = text.into().replace('*', "**").chars().take(2000).collect();
@@ -59,21 +83,13 @@ fn private(text: impl Into<String>) -> Value {
 impl DiscordInbound {
     fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), &'static str> {
         let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-        let (Some(sig), Some(ts)) = (
+        check_request(
+            &self.verifier,
             header("x-signature-ed25519"),
             header("x-signature-timestamp"),
-        ) else {
-            return Err("missing X-Signature-Ed25519 or X-Signature-Timestamp header");
-        };
-        let Ok(at) = ts.trim().parse::<i64>() else {
-            return Err("malformed X-Signature-Timestamp header");
-        };
-        if ((self.clock)() / 1000 - at).abs() > REPLAY_WINDOW_S {
-            return Err("request timestamp is outside the 5-minute replay window");
-        }
-        self.verifier
-            .verify(sig, ts, body)
-            .map_err(|()| "signature does not verify with the application's public key")
+            body,
+            (self.clock)() / 1000,
+        )
     }
 
     fn desk(&self) -> Desk {
@@ -195,13 +211,13 @@ impl DiscordInbound {
 
 /// Who pressed or typed, with their roles as `discord-role:…` identities.
 #[derive(Debug, Clone)]
-struct Member {
-    id: String,
-    name: String,
-    roles: Vec<String>,
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<String>,
 }
 
-fn member_of(v: &Value) -> Option<Member> {
+pub fn member_of(v: &Value) -> Option<Member> {
     let user = if v["member"]["user"].is_object() {
         &v["member"]["user"]
     } else {
@@ -227,7 +243,7 @@ fn member_of(v: &Value) -> Option<Member> {
 }
 
 /// The `service` option of a command, wherever it sits.
-fn named_service(data: &Value) -> Option<String> {
+pub fn named_service(data: &Value) -> Option<String> {
     let mut options = data["options"].as_array().cloned().unwrap_or_default();
     if let Some(sub) = options.first().filter(|o| o["type"] == 1).cloned() {
         options = sub["options"].as_array().cloned().unwrap_or_default();
@@ -240,7 +256,7 @@ fn named_service(data: &Value) -> Option<String> {
 }
 
 /// The words of an application command, as the shared grammar reads them.
-fn command_words(data: &Value) -> (String, String) {
+pub fn command_words(data: &Value) -> (String, String) {
     let name = data["name"].as_str().unwrap_or_default().to_string();
     let mut words = Vec::new();
     let mut options = data["options"].as_array().cloned().unwrap_or_default();
@@ -260,6 +276,23 @@ fn command_words(data: &Value) -> (String, String) {
     (name, words.join(" "))
 }
 
+/// Parses an interaction body.
+pub fn parse_interaction(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(body).map_err(|e| format!("malformed interaction: {e}"))
+}
+
+/// A button's `custom_id` (`action:deploy-id`): the vote it stands for, if it is one of ours,
+/// and the deploy id (empty when it did not fit in the button).
+pub fn button_of(custom_id: &str) -> (Option<Choice>, &str) {
+    let (action, deploy) = custom_id.split_once(':').unwrap_or((custom_id, ""));
+    let choice = match action {
+        ROLLBACK => Some(Choice::Rollback),
+        PROCEED => Some(Choice::Promote),
+        _ => None,
+    };
+    (choice, deploy)
+}
+
 async fn interactions(
     State(s): State<DiscordInbound>,
     headers: HeaderMap,
@@ -270,14 +303,10 @@ async fn interactions(
         tracing::warn!(error = e, "Discord interaction refused");
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": e}))).into_response();
     }
-    let v: Value = match serde_json::from_slice(&body) {
+    let v = match parse_interaction(&body) {
         Ok(v) => v,
         Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(json!({"error": format!("malformed interaction: {e}")})),
-            )
-                .into_response();
+            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e}))).into_response();
         }
     };
     if v["type"] == 1 {
@@ -328,12 +357,7 @@ async fn interactions(
         }
         Some(3) => {
             let custom_id = v["data"]["custom_id"].as_str().unwrap_or_default();
-            let (action, deploy) = custom_id.split_once(':').unwrap_or((custom_id, ""));
-            let choice = match action {
-                ROLLBACK => Some(Choice::Rollback),
-                PROCEED => Some(Choice::Promote),
-                _ => None,
-            };
+            let (choice, deploy) = button_of(custom_id);
             let deploy = if deploy.is_empty() {
                 // The id did not fit in the button: the message it is on names the deploy.
                 let message = v["message"]["id"].as_str().unwrap_or_default();
@@ -366,4 +390,55 @@ async fn interactions(
             .await;
     }
     axum::Json(answer).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn signed(key: &SigningKey, ts: &str, body: &[u8]) -> String {
+        let mut message = ts.as_bytes().to_vec();
+        message.extend_from_slice(body);
+        hex::encode(key.sign(&message).to_bytes())
+    }
+
+    /// Fuzzing (`signatures` target): a timestamp at the far end of i64 from the clock made the
+    /// replay-window check overflow (a panic with overflow checks, a wrong answer without).
+    #[test]
+    fn timestamp_far_from_the_clock_is_refused() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let v = verifier(&hex::encode(key.verifying_key().as_bytes())).expect("key");
+        let stale = Err("request timestamp is outside the 5-minute replay window");
+        let ts = "-8680820740569200761";
+        let sig = signed(&key, ts, b"{}");
+        assert_eq!(
+            check_request(&v, Some(&sig), Some(ts), b"{}", 9_189_462_580_836_927_367),
+            stale
+        );
+        for (ts, now) in [(i64::MIN, 1_700_000_000), (i64::MAX, -1)] {
+            let ts = ts.to_string();
+            let sig = signed(&key, &ts, b"{}");
+            assert_eq!(check_request(&v, Some(&sig), Some(&ts), b"{}", now), stale);
+        }
+        // Within the window it verifies; a changed body does not.
+        let sig = signed(&key, "1700000100", b"{}");
+        assert_eq!(
+            check_request(&v, Some(&sig), Some("1700000100"), b"{}", 1_700_000_000),
+            Ok(())
+        );
+        assert!(check_request(&v, Some(&sig), Some("1700000100"), b"{ }", 1_700_000_000).is_err());
+    }
+
+    /// `custom_id`s the thread's buttons carry read back as the vote and deploy they stand for.
+    #[test]
+    fn button_custom_ids() {
+        let id = super::super::messages::custom_id(ROLLBACK, "checkout:production:1.2.3");
+        assert_eq!(
+            button_of(&id),
+            (Some(Choice::Rollback), "checkout:production:1.2.3")
+        );
+        assert_eq!(button_of(PROCEED), (Some(Choice::Promote), ""));
+        assert_eq!(button_of("other:x"), (None, "x"));
+    }
 }

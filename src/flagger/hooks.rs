@@ -34,44 +34,55 @@ pub fn routes(state: FlaggerHooks) -> Router<AppState> {
 
 type Q = Query<HashMap<String, String>>;
 
+/// Reads a Flagger webhook body and checks its token (`metadata.token`, else `?token=`): 401
+/// when the token is missing or wrong, 400 when the body is not JSON.
+pub fn read_payload(
+    query_token: Option<&str>,
+    body: &[u8],
+    tokens: &[String],
+) -> Result<Value, ApiError> {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let token = v["metadata"]["token"].as_str().or(query_token);
+    if !token.is_some_and(|t| matches_any(t.trim().as_bytes(), tokens)) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong Flagger token (metadata.token or ?token=)",
+        ));
+    }
+    if v.is_null() {
+        return Err(ApiError::bad_request("malformed Flagger payload: not JSON"));
+    }
+    use crate::limits as l;
+    let text = |key: &str| v[key].as_str().unwrap_or_default();
+    let meta = |key: &str| v["metadata"][key].as_str();
+    let mut c = l::FieldCheck::new();
+    c.text("name", text("name"), l::K8S_NAME)
+        .text("namespace", text("namespace"), l::K8S_NAME)
+        .text("phase", text("phase"), l::STATUS)
+        .opt(
+            "metadata.eventMessage",
+            meta("eventMessage"),
+            l::DESCRIPTION,
+        )
+        .opt("metadata.revision", meta("revision"), l::VERSION);
+    c.into_result().map_err(ApiError::bad_request)?;
+    Ok(v)
+}
+
 impl FlaggerHooks {
     /// Token check, then the body; the error is the answer to give.
     fn open(&self, query: &HashMap<String, String>, body: &[u8]) -> Result<Value, ApiError> {
-        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let token = v["metadata"]["token"]
-            .as_str()
-            .or_else(|| query.get("token").map(String::as_str));
         let tokens = self
             .config
             .flagger
             .as_ref()
             .map(|f| f.tokens.clone())
             .unwrap_or_default();
-        if !token.is_some_and(|t| matches_any(t.trim().as_bytes(), &tokens)) {
-            self.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong Flagger token (metadata.token or ?token=)",
-            ));
-        }
-        if v.is_null() {
-            return Err(ApiError::bad_request("malformed Flagger payload: not JSON"));
-        }
-        use crate::limits as l;
-        let text = |key: &str| v[key].as_str().unwrap_or_default();
-        let meta = |key: &str| v["metadata"][key].as_str();
-        let mut c = l::FieldCheck::new();
-        c.text("name", text("name"), l::K8S_NAME)
-            .text("namespace", text("namespace"), l::K8S_NAME)
-            .text("phase", text("phase"), l::STATUS)
-            .opt(
-                "metadata.eventMessage",
-                meta("eventMessage"),
-                l::DESCRIPTION,
-            )
-            .opt("metadata.revision", meta("revision"), l::VERSION);
-        c.into_result().map_err(ApiError::bad_request)?;
-        Ok(v)
+        read_payload(query.get("token").map(String::as_str), body, &tokens).inspect_err(|e| {
+            if e.status == StatusCode::UNAUTHORIZED {
+                self.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        })
     }
 
     fn service(&self, v: &Value) -> Result<&ServiceConfig, ApiError> {

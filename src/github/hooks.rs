@@ -35,7 +35,7 @@ pub fn routes(state: GithubHook) -> Router<AppState> {
 
 /// `ref@sha7`: what GitHub deployed, readable and unique enough. Characters that cannot stand in
 /// a deploy id (`release/2.4`'s slash) become `-`.
-fn version_of(deployment: &Value) -> String {
+pub fn version_of(deployment: &Value) -> String {
     let sha = deployment["sha"].as_str().unwrap_or_default();
     let short = &sha[..sha.len().min(7)];
     let version = match deployment["ref"].as_str() {
@@ -54,7 +54,8 @@ fn version_of(deployment: &Value) -> String {
         .collect()
 }
 
-fn is_rollback(deployment: &Value) -> bool {
+/// Whether a deployment undoes another (`task: rollback`, or `payload.undoes` naming the deploy).
+pub fn is_rollback(deployment: &Value) -> bool {
     deployment["task"] == "rollback" || deployment["payload"]["undoes"].is_string()
 }
 
@@ -274,6 +275,12 @@ impl GithubHook {
     }
 }
 
+/// Parses a GitHub webhook body (any event) into JSON; the error is the answer to give.
+pub fn parse_payload(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("malformed GitHub payload: {e}")))
+}
+
 async fn receive(State(s): State<GithubHook>, headers: HeaderMap, body: Bytes) -> Response {
     let secrets = s
         .config
@@ -303,11 +310,9 @@ async fn receive(State(s): State<GithubHook>, headers: HeaderMap, body: Bytes) -
             return redelivery_response(status, body);
         }
     }
-    let v: Value = match serde_json::from_slice(&body) {
+    let v = match parse_payload(&body) {
         Ok(v) => v,
-        Err(e) => {
-            return ApiError::bad_request(format!("malformed GitHub payload: {e}")).into_response();
-        }
+        Err(e) => return e.into_response(),
     };
     let (status, answer) = match s.handle(&event, &v, delivery.as_deref()).await {
         Ok(r) => r,

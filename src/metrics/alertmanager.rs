@@ -35,19 +35,33 @@ pub fn routes(state: AlertHook) -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize)]
-struct Notification {
+pub struct Notification {
     #[serde(default)]
-    version: Option<String>,
-    alerts: Vec<Alert>,
+    pub version: Option<String>,
+    pub alerts: Vec<Alert>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Alert {
-    status: String,
+pub struct Alert {
+    pub status: String,
     #[serde(default)]
-    labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Parses an Alertmanager notification and checks it is webhook version 4.
+pub fn parse_notification(body: &[u8]) -> Result<Notification, ApiError> {
+    let n: Notification = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("malformed Alertmanager notification: {e}")))?;
+    if let Some(v) = &n.version {
+        if v != "4" {
+            return Err(ApiError::bad_request(format!(
+                "version: `{v}` is not Alertmanager webhook version 4"
+            )));
+        }
+    }
+    Ok(n)
 }
 
 async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) -> Response {
@@ -63,12 +77,9 @@ async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) ->
         )
         .into_response();
     }
-    let n: Notification = match serde_json::from_slice(&body) {
+    let n = match parse_notification(&body) {
         Ok(n) => n,
-        Err(e) => {
-            return ApiError::bad_request(format!("malformed Alertmanager notification: {e}"))
-                .into_response();
-        }
+        Err(e) => return e.into_response(),
     };
     {
         use crate::limits as l;
@@ -93,14 +104,6 @@ async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) ->
         }
         if let Err(e) = c.into_result() {
             return ApiError::bad_request(e).into_response();
-        }
-    }
-    if let Some(v) = &n.version {
-        if v != "4" {
-            return ApiError::bad_request(format!(
-                "version: `{v}` is not Alertmanager webhook version 4"
-            ))
-            .into_response();
         }
     }
     let store = s.engine.store();

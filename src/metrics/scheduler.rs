@@ -45,7 +45,12 @@ impl Scheduler {
         let now = (self.clock)();
         let mut started = 0;
         for state in WATCHED {
-            for row in self.engine.store().deploys(None, Some(state), crate::store::ALL).await? {
+            for row in self
+                .engine
+                .store()
+                .deploys(None, Some(state), crate::store::ALL)
+                .await?
+            {
                 let Some(service) = self.config.service(&row.service) else {
                     continue;
                 };

@@ -24,9 +24,9 @@ pub fn routes() -> Router<AppState> {
         .route("/hooks/metrics", post(metrics_hook))
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum DeployEventKind {
+pub enum DeployEventKind {
     Started,
     Promoted,
     RolledBack,
@@ -35,33 +35,117 @@ enum DeployEventKind {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DeployHook {
-    event: DeployEventKind,
-    service: String,
-    version: String,
+pub struct DeployHook {
+    pub event: DeployEventKind,
+    pub service: String,
+    pub version: String,
     #[serde(default)]
-    environment: Option<String>,
+    pub environment: Option<String>,
     #[serde(default)]
-    sha: Option<String>,
+    pub sha: Option<String>,
     #[serde(default)]
-    actor: Option<String>,
+    pub actor: Option<String>,
     #[serde(default)]
-    description: Option<String>,
+    pub description: Option<String>,
     #[serde(default)]
-    url: Option<String>,
+    pub url: Option<String>,
     #[serde(default)]
-    deploy_id: Option<String>,
+    pub deploy_id: Option<String>,
     #[serde(default)]
-    criteria: Vec<Criterion>,
+    pub criteria: Vec<Criterion>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MetricsHook {
-    deploy_id: String,
+pub struct MetricsHook {
+    pub deploy_id: String,
     #[serde(default)]
-    at: Option<String>,
-    samples: Vec<Sample>,
+    pub at: Option<String>,
+    pub samples: Vec<Sample>,
+}
+
+/// A `POST /hooks/deploy` body, parsed and checked as far as that needs no config: the handler
+/// (and the fuzz target) start here.
+#[derive(Debug)]
+pub struct DeployRequest {
+    pub hook: DeployHook,
+    /// `environment`, or `production` when absent or blank.
+    pub environment: String,
+    /// `deploy_id`, or `service:environment:version`; checked by `check_deploy_id`.
+    pub deploy_id: String,
+}
+
+/// Parses and checks a deploy webhook body (everything before the service lookup).
+pub fn parse_deploy_hook(body: &[u8]) -> Result<DeployRequest, ApiError> {
+    let hook: DeployHook = parse(body)?;
+    deploy_limits(&hook)?;
+    required("service", &hook.service)?;
+    required("version", &hook.version)?;
+    let environment = hook
+        .environment
+        .clone()
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "production".to_string());
+    let deploy_id = hook
+        .deploy_id
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}:{}", hook.service, environment, hook.version));
+    check_deploy_id(&deploy_id)?;
+    Ok(DeployRequest {
+        hook,
+        environment,
+        deploy_id,
+    })
+}
+
+/// The problems with the criteria a `started` deploy brings, as `criteria[i].field: problem`;
+/// a criterion with a `query` needs a `[prometheus]` on this server.
+pub fn started_criteria_problems(criteria: &[Criterion], has_prometheus: bool) -> Vec<String> {
+    let mut problems = criteria_problems("", criteria);
+    if !has_prometheus {
+        for (i, c) in criteria.iter().enumerate() {
+            if c.query.is_some() {
+                problems.push(format!(
+                    ".criteria[{i}].query: this server has no [prometheus] to run it"
+                ));
+            }
+        }
+    }
+    problems
+        .iter()
+        .map(|p| p.trim_start_matches('.').to_string())
+        .collect()
+}
+
+/// A `POST /hooks/metrics` body, parsed and checked.
+#[derive(Debug)]
+pub struct MetricsRequest {
+    pub deploy_id: String,
+    pub samples: Vec<Sample>,
+    /// `at` in milliseconds since the epoch, when given.
+    pub at_ms: Option<i64>,
+}
+
+/// Parses and checks a metrics webhook body: JSON, the RFC 3339 `at`, the deploy id.
+pub fn parse_metrics_hook(body: &[u8]) -> Result<MetricsRequest, ApiError> {
+    let hook: MetricsHook = parse(body)?;
+    metrics_limits(&hook)?;
+    let at_ms = match &hook.at {
+        None => None,
+        Some(at) => Some(
+            chrono::DateTime::parse_from_rfc3339(at)
+                .map_err(|e| {
+                    ApiError::bad_request(format!("at: `{at}` is not an RFC 3339 time ({e})"))
+                })?
+                .timestamp_millis(),
+        ),
+    };
+    check_deploy_id(&hook.deploy_id)?;
+    Ok(MetricsRequest {
+        deploy_id: hook.deploy_id,
+        samples: hook.samples,
+        at_ms,
+    })
 }
 
 /// Checks the signature; counts and refuses failures before anything is parsed.
@@ -231,7 +315,7 @@ where
 }
 
 /// Deploy ids end up in URLs and chat: keep them printable and path-safe.
-fn check_deploy_id(id: &str) -> Result<(), ApiError> {
+pub fn check_deploy_id(id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.chars().count() > crate::limits::DEPLOY_ID {
         return Err(ApiError::bad_request(format!(
             "deploy_id: must be 1 to {} characters (it is service:environment:version unless given)",
@@ -273,20 +357,11 @@ async fn handle_deploy(
     body: &[u8],
     delivery: Option<&str>,
 ) -> Result<(StatusCode, Value), ApiError> {
-    let hook: DeployHook = parse(body)?;
-    deploy_limits(&hook)?;
-    required("service", &hook.service)?;
-    required("version", &hook.version)?;
-    let environment = hook
-        .environment
-        .clone()
-        .filter(|e| !e.trim().is_empty())
-        .unwrap_or_else(|| "production".to_string());
-    let deploy_id = hook
-        .deploy_id
-        .clone()
-        .unwrap_or_else(|| format!("{}:{}:{}", hook.service, environment, hook.version));
-    check_deploy_id(&deploy_id)?;
+    let DeployRequest {
+        hook,
+        environment,
+        deploy_id,
+    } = parse_deploy_hook(body)?;
     let Some(service) = s.config.service(&hook.service) else {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -300,21 +375,8 @@ async fn handle_deploy(
     let engine = &s.engine;
     let applied = match hook.event {
         DeployEventKind::Started => {
-            let mut problems = criteria_problems("", &hook.criteria);
-            if s.config.prometheus.is_none() {
-                for (i, c) in hook.criteria.iter().enumerate() {
-                    if c.query.is_some() {
-                        problems.push(format!(
-                            ".criteria[{i}].query: this server has no [prometheus] to run it"
-                        ));
-                    }
-                }
-            }
+            let problems = started_criteria_problems(&hook.criteria, s.config.prometheus.is_some());
             if !problems.is_empty() {
-                let problems: Vec<String> = problems
-                    .iter()
-                    .map(|p| p.trim_start_matches('.').to_string())
-                    .collect();
                 return Err(ApiError::bad_request(problems.join("; ")));
             }
             let info = DeployInfo {
@@ -403,26 +465,14 @@ async fn handle_metrics(
     body: &[u8],
     delivery: Option<&str>,
 ) -> Result<(StatusCode, Value), ApiError> {
-    let hook: MetricsHook = parse(body)?;
-    metrics_limits(&hook)?;
-    let at_ms = match &hook.at {
-        None => None,
-        Some(at) => Some(
-            chrono::DateTime::parse_from_rfc3339(at)
-                .map_err(|e| {
-                    ApiError::bad_request(format!("at: `{at}` is not an RFC 3339 time ({e})"))
-                })?
-                .timestamp_millis(),
-        ),
-    };
-    check_deploy_id(&hook.deploy_id)?;
+    let hook = parse_metrics_hook(body)?;
     let applied = s
         .engine
         .apply_once(
             &hook.deploy_id,
             Input::Check {
                 samples: hook.samples,
-                at_ms,
+                at_ms: hook.at_ms,
             },
             "metrics-webhook",
             delivery.map(|id| DeliveryKey {

@@ -215,28 +215,28 @@ impl SlackInbound {
 }
 
 #[derive(Debug, Deserialize)]
-struct SlashCommand {
-    command: String,
+pub struct SlashCommand {
+    pub command: String,
     #[serde(default)]
-    text: String,
-    user_id: String,
+    pub text: String,
+    pub user_id: String,
     #[serde(default)]
-    user_name: Option<String>,
-    channel_id: String,
+    pub user_name: Option<String>,
+    pub channel_id: String,
+}
+
+/// Parses a slash command's form body; the error says what is wrong.
+pub fn parse_slash_command(body: &[u8]) -> Result<SlashCommand, String> {
+    serde_urlencoded::from_bytes(body).map_err(|e| format!("malformed slash command: {e}"))
 }
 
 async fn commands(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(e) = s.authenticate(&headers, &body) {
         return refuse(StatusCode::UNAUTHORIZED, e.to_string());
     }
-    let form: SlashCommand = match serde_urlencoded::from_bytes(&body) {
+    let form = match parse_slash_command(&body) {
         Ok(f) => f,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("malformed slash command: {e}"),
-            );
-        }
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
     // Slack shows the person only a 200's text: an over-long command is answered, not run.
     let mut limits = crate::limits::FieldCheck::new();
@@ -271,21 +271,26 @@ struct InteractionForm {
     payload: String,
 }
 
+/// Parses an interaction's form body: the JSON in its `payload` field.
+pub fn parse_interaction(body: &[u8]) -> Result<Value, String> {
+    serde_urlencoded::from_bytes::<InteractionForm>(body)
+        .map_err(|e| e.to_string())
+        .and_then(|f| serde_json::from_str(&f.payload).map_err(|e| e.to_string()))
+        .map_err(|e| format!("malformed interaction payload: {e}"))
+}
+
+/// Parses an Events API body.
+pub fn parse_event(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(body).map_err(|e| format!("malformed event: {e}"))
+}
+
 async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(e) = s.authenticate(&headers, &body) {
         return refuse(StatusCode::UNAUTHORIZED, e.to_string());
     }
-    let payload: Value = match serde_urlencoded::from_bytes::<InteractionForm>(&body)
-        .map_err(|e| e.to_string())
-        .and_then(|f| serde_json::from_str(&f.payload).map_err(|e| e.to_string()))
-    {
+    let payload = match parse_interaction(&body) {
         Ok(p) => p,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                format!("malformed interaction payload: {e}"),
-            );
-        }
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
     if payload["type"] != "block_actions" {
         return StatusCode::OK.into_response();
@@ -346,7 +351,7 @@ async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: B
 }
 
 /// `<@U123> rollback p99 doubled` → `rollback p99 doubled`
-fn strip_mentions(text: &str) -> String {
+pub fn strip_mentions(text: &str) -> String {
     text.split_whitespace()
         .filter(|w| !(w.starts_with("<@") && w.ends_with('>')))
         .collect::<Vec<_>>()
@@ -357,9 +362,9 @@ async fn events(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) 
     if let Err(e) = s.authenticate(&headers, &body) {
         return refuse(StatusCode::UNAUTHORIZED, e.to_string());
     }
-    let v: Value = match serde_json::from_slice(&body) {
+    let v = match parse_event(&body) {
         Ok(v) => v,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("malformed event: {e}")),
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
     match v["type"].as_str() {
         Some("url_verification") => {
