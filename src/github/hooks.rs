@@ -37,7 +37,8 @@ pub fn routes(state: GithubHook) -> Router<AppState> {
 /// a deploy id (`release/2.4`'s slash) become `-`.
 pub fn version_of(deployment: &Value) -> String {
     let sha = deployment["sha"].as_str().unwrap_or_default();
-    let short = &sha[..sha.len().min(7)];
+    // Seven characters, not bytes: a byte index could fall inside a character (found by fuzzing).
+    let short = sha.char_indices().nth(7).map_or(sha, |(i, _)| &sha[..i]);
     let version = match deployment["ref"].as_str() {
         Some(r) if !r.is_empty() && r != sha => format!("{r}@{short}"),
         _ => short.to_string(),
@@ -341,4 +342,31 @@ async fn receive(State(s): State<GithubHook>, headers: HeaderMap, body: Bytes) -
         }
     }
     (status, axum::Json(answer)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_is_ref_at_short_sha() {
+        let d = json!({"sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "ref": "release/2.4"});
+        assert_eq!(version_of(&d), "release-2.4@f95f852");
+        let d = json!({"sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "ref": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"});
+        assert_eq!(version_of(&d), "f95f852");
+        assert_eq!(version_of(&json!({"sha": "abc"})), "abc");
+    }
+
+    /// Fuzzing (`github_webhook` target): a sha with a multi-byte character across its seventh
+    /// byte made the short sha slice panic.
+    #[test]
+    fn short_sha_of_a_non_ascii_sha() {
+        let body = "{\"deployment\": {\"sha\": \"01234\u{202f}56788abcdef\", \"ref\": \"release/2.failur_elimi.githubuse1  z_namesollba  ck\", \"payloaavatar_urd\":  \"acme/checkout\"}}";
+        let v = parse_payload(body.as_bytes()).expect("JSON");
+        assert_eq!(
+            version_of(&v["deployment"]),
+            "release-2.failur_elimi.githubuse1--z_namesollba--ck@01234-5"
+        );
+        assert_eq!(version_of(&json!({"sha": "ééééééééé"})), "ééééééé");
+    }
 }
