@@ -182,7 +182,6 @@ async fn scenario(backend: &str, spread: bool, conns: usize, per_conn: usize) {
     let errors = Arc::new(Mutex::new(Vec::<String>::new()));
     {
         let (url, errors) = (url.clone(), errors.clone());
-        let voter = voter;
         closed_loop(&clients, WARMUP, move |http, c, k| {
             let (url, errors, svc) = (url.clone(), errors.clone(), service_of(c));
             async move {
