@@ -151,10 +151,7 @@ async fn scenario(backend: &str, spread: bool, conns: usize, per_conn: usize) {
         .insert("S0BENCH".into(), members);
     let services = if spread { conns } else { 1 };
     let port = free_port();
-    let cfg = write_config(
-        dir.path(),
-        &config(port, &db.url, &slack.api_url, services),
-    );
+    let cfg = write_config(dir.path(), &config(port, &db.url, &slack.api_url, services));
     let server = Server::start(dir.path(), &cfg, port).await;
     let url = server.url.clone();
     let http = client();

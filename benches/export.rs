@@ -42,12 +42,7 @@ async fn time_get(http: &reqwest::Client, url: &str, runs: usize) -> (Summary, u
     let mut bytes = 0;
     for _ in 0..runs {
         let sent = Instant::now();
-        let r = http
-            .get(url)
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("get");
+        let r = http.get(url).bearer_auth(TOKEN).send().await.expect("get");
         assert_eq!(r.status().as_u16(), 200, "{url}");
         bytes = r.bytes().await.expect("body").len();
         ms.push(sent.elapsed().as_secs_f64() * 1000.0);

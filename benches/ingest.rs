@@ -109,7 +109,11 @@ async fn run(backend: &str, n: usize, conns: usize) {
     println!(
         "ratio to the sync rate: {:.3} (target ≥ {target:.0}/s{}: {})",
         rate / sync,
-        if backend == "sqlite" { ", ratio ≥ 0.5" } else { "" },
+        if backend == "sqlite" {
+            ", ratio ≥ 0.5"
+        } else {
+            ""
+        },
         if rate >= target { "met" } else { "MISSED" }
     );
     println!("  {load}");

@@ -129,7 +129,9 @@ pub fn top_others() -> String {
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .unwrap_or_default();
-    let mut lines = out.lines().skip_while(|l| !l.trim_start().starts_with("PID"));
+    let mut lines = out
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("PID"));
     lines.next();
     lines
         .filter_map(|l| {
@@ -690,8 +692,7 @@ impl FakeSlack {
                 },
             )
             .get(
-                move |AxPath(method): AxPath<String>,
-                      Query(q): Query<HashMap<String, String>>| {
+                move |AxPath(method): AxPath<String>, Query(q): Query<HashMap<String, String>>| {
                     let f = b.clone();
                     async move { axum::Json(f.answer(&method, &json!(q))) }
                 },
