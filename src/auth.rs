@@ -257,7 +257,11 @@ mod tests {
             ),
             Err(SignatureError::Stale)
         );
-        for (ts, now) in [(i64::MIN, 1_700_000_000), (i64::MAX, -1), (i64::MAX, i64::MIN)] {
+        for (ts, now) in [
+            (i64::MIN, 1_700_000_000),
+            (i64::MAX, -1),
+            (i64::MAX, i64::MIN),
+        ] {
             let ts = ts.to_string();
             let sig = slack_sign("s", &ts, b"x");
             assert_eq!(

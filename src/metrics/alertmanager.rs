@@ -52,9 +52,8 @@ pub struct Alert {
 
 /// Parses an Alertmanager notification and checks it is webhook version 4.
 pub fn parse_notification(body: &[u8]) -> Result<Notification, ApiError> {
-    let n: Notification = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("malformed Alertmanager notification: {e}"))
-    })?;
+    let n: Notification = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("malformed Alertmanager notification: {e}")))?;
     if let Some(v) = &n.version {
         if v != "4" {
             return Err(ApiError::bad_request(format!(

@@ -280,8 +280,7 @@ async fn handle_deploy(s: &AppState, body: &[u8]) -> Result<(StatusCode, Value),
     let engine = &s.engine;
     let applied = match hook.event {
         DeployEventKind::Started => {
-            let problems =
-                started_criteria_problems(&hook.criteria, s.config.prometheus.is_some());
+            let problems = started_criteria_problems(&hook.criteria, s.config.prometheus.is_some());
             if !problems.is_empty() {
                 return Err(ApiError::bad_request(problems.join("; ")));
             }
