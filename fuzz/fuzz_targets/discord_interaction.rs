@@ -32,7 +32,10 @@ fn check_button(id: &str) {
         }
         None => {
             let action = id.split(':').next().unwrap_or_default();
-            assert!(action != ROLLBACK && action != PROCEED, "{id:?} not understood");
+            assert!(
+                action != ROLLBACK && action != PROCEED,
+                "{id:?} not understood"
+            );
         }
     }
 }

@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let query = (query != "-").then_some(query);
-    let tokens = vec!["flagger-token-0123456789".to_string(), "older-token".to_string()];
+    let tokens = vec![
+        "flagger-token-0123456789".to_string(),
+        "older-token".to_string(),
+    ];
     let answer = read_payload(query, body, &tokens);
     // Without configured tokens nothing gets in.
     assert_eq!(read_payload(query, body, &[]).unwrap_err().status, 401);

@@ -103,11 +103,21 @@ fn webhook(c: &Case) {
         Ok(())
     );
     assert_eq!(
-        verify(H, Some(&sig.to_uppercase().replace("SHA256=", "sha256=")), &c.secrets, &c.body),
+        verify(
+            H,
+            Some(&sig.to_uppercase().replace("SHA256=", "sha256=")),
+            &c.secrets,
+            &c.body
+        ),
         Ok(())
     );
     assert_eq!(
-        verify(H, Some(&flip_hex(&sig, "sha256=", c.flip)), &c.secrets, &c.body),
+        verify(
+            H,
+            Some(&flip_hex(&sig, "sha256=", c.flip)),
+            &c.secrets,
+            &c.body
+        ),
         Err(SignatureError::Mismatch)
     );
     if let Some(other) = flipped(&c.body, c.flip) {
@@ -133,11 +143,9 @@ fn slack(c: &Case) {
     {
         let ts: i64 = timestamp.trim().parse().expect("a number");
         assert!(ts.abs_diff(c.now_s) <= WINDOW as u64);
-        assert!(
-            c.secrets.iter().any(|s| {
-                slack_sign(s, timestamp.trim(), &c.body).eq_ignore_ascii_case(c.header.trim())
-            })
-        );
+        assert!(c.secrets.iter().any(|s| {
+            slack_sign(s, timestamp.trim(), &c.body).eq_ignore_ascii_case(c.header.trim())
+        }));
     }
     if c.secrets.is_empty() {
         return;
@@ -246,7 +254,16 @@ fn discord(c: &Case) {
         if let Some(other) = flipped(&c.body, c.flip) {
             assert!(check_request(&v, Some(&sig), Some(&ts), &other, c.now_s).is_err());
         }
-        assert!(check_request(&v, Some(&flip_hex(&sig, "", c.flip)), Some(&ts), &c.body, c.now_s).is_err());
+        assert!(
+            check_request(
+                &v,
+                Some(&flip_hex(&sig, "", c.flip)),
+                Some(&ts),
+                &c.body,
+                c.now_s
+            )
+            .is_err()
+        );
     } else {
         assert!(got.is_err());
     }
