@@ -206,10 +206,14 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
         // Flagger started analysing a canary canarybot has not seen: that is a deploy.
         let version = v["metadata"]["revision"]
             .as_str()
-            .map(str::to_string)
+            .map(crate::server::hooks::id_part)
             .unwrap_or_else(|| format!("canary-{}", s.engine.now() / 1000));
         let info = DeployInfo {
-            id: format!("{}:{namespace}:{version}", service.name),
+            id: format!(
+                "{}:{}:{version}",
+                service.name,
+                crate::server::hooks::id_part(&namespace)
+            ),
             service: service.name.clone(),
             environment: namespace.clone(),
             version,

@@ -5,7 +5,7 @@ use crate::auth::verify;
 use crate::config::{Config, ServiceConfig};
 use crate::domain::{DeployInfo, Input, PipelineEvent};
 use crate::engine::{Engine, EngineError};
-use crate::server::hooks::redelivery_response;
+use crate::server::hooks::{id_part, redelivery_response};
 use crate::server::{ApiError, AppState, Counters};
 use crate::store::DeliveryKey;
 use axum::Router;
@@ -43,16 +43,7 @@ pub fn version_of(deployment: &Value) -> String {
         Some(r) if !r.is_empty() && r != sha => format!("{r}@{short}"),
         _ => short.to_string(),
     };
-    version
-        .chars()
-        .map(|c| {
-            if c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%' | '\\') {
-                '-'
-            } else {
-                c
-            }
-        })
-        .collect()
+    id_part(&version)
 }
 
 /// Whether a deployment undoes another (`task: rollback`, or `payload.undoes` naming the deploy).
@@ -164,7 +155,8 @@ impl GithubHook {
             Err(reason) => return Ok((StatusCode::ACCEPTED, json!({"ignored": reason}))),
         };
         let version = version_of(deployment);
-        let deploy_id = format!("{}:{}:{}", service.name, environment, version);
+        // Environments are free text on GitHub: the id keeps only what a link can carry.
+        let deploy_id = format!("{}:{}:{}", service.name, id_part(&environment), version);
         let actor = deployment["creator"]["login"].as_str().map(str::to_string);
         if event == "deployment" {
             if is_rollback(deployment) {

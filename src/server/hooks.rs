@@ -314,6 +314,20 @@ where
     (status, axum::Json(body)).into_response()
 }
 
+/// A part of a deploy id made from what another system sent (a GitHub environment, a Flagger
+/// revision): every character a deploy id cannot hold becomes `-`, so links to it work.
+pub fn id_part(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%' | '\\') {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Deploy ids end up in URLs and chat: keep them printable and path-safe.
 pub fn check_deploy_id(id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.chars().count() > crate::limits::DEPLOY_ID {
@@ -489,4 +503,17 @@ async fn handle_metrics(
             "criteria": applied.outcome.reports,
         }),
     ))
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn id_parts_from_other_systems_are_path_safe() {
+        let part = id_part("prod/eu west?#1%\\x\tz");
+        assert_eq!(part, "prod-eu-west--1--x-z");
+        assert!(check_deploy_id(&format!("checkout:{part}:1.0")).is_ok());
+        assert_eq!(id_part("production"), "production");
+    }
 }
