@@ -56,7 +56,7 @@ async fn run(backend: &str, starts: usize, idle_s: u64) {
     let mut exec_ms = Vec::new();
     for _ in 0..starts {
         let t = Instant::now();
-        let out = Command::new(BINARY)
+        let out = Command::new(binary())
             .arg("--version")
             .output()
             .expect("canarybot --version");

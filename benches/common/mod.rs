@@ -23,9 +23,11 @@ pub const SECRET: &str = "bench-webhook-secret-0123456789";
 pub const SLACK_SECRET: &str = "bench-slack-signing-secret-0123";
 pub const TOKEN: &str = "bench-api-token-0123456789abcdef";
 
-/// The release binary cargo built for this bench (`cargo bench` builds it with the bench profile,
-/// which is the release profile).
-pub const BINARY: &str = env!("CARGO_BIN_EXE_canarybot");
+/// The server binary: `BENCH_BINARY` (to compare builds), else the release binary cargo built
+/// for this bench (`cargo bench` builds it with the bench profile, which is the release profile).
+pub fn binary() -> String {
+    std::env::var("BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_canarybot").to_string())
+}
 
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -45,13 +47,21 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Where the bench's databases and configurations go (`BENCH_DIR`, default the system temp dir,
-/// which is on the same disk as PostgreSQL's data on these machines).
+/// Where the bench's databases, configurations and server logs go (`BENCH_DIR`, default the
+/// system temp dir, which is on the same disk as PostgreSQL's data on these machines). With
+/// `BENCH_KEEP=1` they are kept after the run (the path is printed).
 pub fn tempdir() -> tempfile::TempDir {
-    match std::env::var("BENCH_DIR") {
-        Ok(d) => tempfile::tempdir_in(d).expect("tempdir in BENCH_DIR"),
-        Err(_) => tempfile::tempdir().expect("tempdir"),
+    let mut b = tempfile::Builder::new();
+    b.prefix("canarybot-bench-");
+    let mut dir = match std::env::var("BENCH_DIR") {
+        Ok(d) => b.tempdir_in(d).expect("tempdir in BENCH_DIR"),
+        Err(_) => b.tempdir().expect("tempdir"),
+    };
+    if std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1") {
+        dir.disable_cleanup(true);
+        println!("kept: {}", dir.path().display());
     }
+    dir
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -484,7 +494,7 @@ impl Server {
             .build()
             .expect("client");
         let spawned = Instant::now();
-        let child = Command::new(BINARY)
+        let child = Command::new(binary())
             .arg("serve")
             .arg("--config")
             .arg(config)
@@ -818,8 +828,9 @@ pub fn header(what: &str) {
         .unwrap_or_default();
     println!("== {what}");
     println!(
-        "machine: {} cores ({cpu}), {mem} RAM; server: {BINARY}; {}",
+        "machine: {} cores ({cpu}), {mem} RAM; server: {}; {}",
         cores(),
+        binary(),
         load_line()
     );
 }
