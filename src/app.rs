@@ -363,8 +363,8 @@ pub async fn start(
 
 /// A drill's synthetic signal, checked like any other sample.
 async fn drill_check(engine: &Engine, deploy_id: &str) {
-    let sample = match engine.load(deploy_id).await {
-        Ok((deploy, _)) => crate::domain::drill::sample(&deploy, engine.now()),
+    let sample = match engine.deploy(deploy_id).await {
+        Ok(deploy) => crate::domain::drill::sample(&deploy, engine.now()),
         Err(e) => {
             tracing::warn!(deploy = %deploy_id, error = %e, "drill check cannot read the deploy");
             return;

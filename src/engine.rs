@@ -8,6 +8,7 @@ use crate::domain::{
 };
 use crate::store::{Append, DeliveryKey, NewOutbox, Store, StoreError};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -72,7 +73,13 @@ pub struct Engine {
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// This process among the replicas sharing the store: the holder named in its leases.
     replica: String,
+    /// Deploy states as of their last seq: an input reads only the events after it (none, unless
+    /// another replica appended) instead of the whole timeline, and folds only those.
+    snapshots: std::sync::Mutex<HashMap<String, Deploy>>,
 }
+
+/// How many deploy states are kept; beyond it finished deploys go first, then all.
+const SNAPSHOTS: usize = 4096;
 
 /// A name for this process that no other replica has: host, pid and start time.
 fn replica_name() -> String {
@@ -104,6 +111,7 @@ impl Engine {
             public_url: None,
             telemetry: Arc::new(crate::telemetry::Telemetry::default()),
             replica: replica_name(),
+            snapshots: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -142,6 +150,41 @@ impl Engine {
         &self.locks[(h.finish() as usize) % STRIPES]
     }
 
+    /// The deploy as it is now, without reading its whole timeline when it was seen before.
+    pub async fn deploy(&self, deploy_id: &str) -> Result<Deploy, EngineError> {
+        let cached = self
+            .snapshots
+            .lock()
+            .ok()
+            .and_then(|s| s.get(deploy_id).cloned());
+        let Some(mut deploy) = cached else {
+            let (deploy, _) = self.load(deploy_id).await?;
+            self.remember(&deploy);
+            return Ok(deploy);
+        };
+        let newer = self.store.events_after(deploy_id, deploy.last_seq).await?;
+        if !newer.is_empty() {
+            for e in &newer {
+                deploy.apply(e);
+            }
+            self.remember(&deploy);
+        }
+        Ok(deploy)
+    }
+
+    fn remember(&self, deploy: &Deploy) {
+        let Ok(mut snapshots) = self.snapshots.lock() else {
+            return;
+        };
+        if snapshots.len() >= SNAPSHOTS && !snapshots.contains_key(&deploy.info.id) {
+            snapshots.retain(|_, d| !d.state.is_final());
+            if snapshots.len() >= SNAPSHOTS {
+                snapshots.clear();
+            }
+        }
+        snapshots.insert(deploy.info.id.clone(), deploy.clone());
+    }
+
     /// The deploy and its timeline.
     pub async fn load(&self, deploy_id: &str) -> Result<(Deploy, Vec<domain::Event>), EngineError> {
         let events = self
@@ -162,7 +205,7 @@ impl Engine {
     ) -> Result<Applied, EngineError> {
         info.page_url = self.page_url(&info.id);
         let _guard = self.lock_for(&info.id).lock().await;
-        if let Ok((deploy, _)) = self.load(&info.id).await {
+        if let Ok(deploy) = self.deploy(&info.id).await {
             return Ok(Applied {
                 deploy,
                 outcome: Outcome::default(),
@@ -191,6 +234,7 @@ impl Engine {
         match result {
             Ok(()) => {
                 self.wake(&outcome);
+                self.remember(&deploy);
                 Ok(Applied {
                     deploy,
                     outcome,
@@ -199,7 +243,7 @@ impl Engine {
             }
             // Another replica opened it first.
             Err(StoreError::Conflict(_)) => {
-                let (deploy, _) = self.load(&info.id).await?;
+                let deploy = self.deploy(&info.id).await?;
                 Ok(Applied {
                     deploy,
                     outcome: Outcome::default(),
@@ -231,7 +275,7 @@ impl Engine {
     ) -> Result<Applied, EngineError> {
         let _guard = self.lock_for(deploy_id).lock().await;
         for _ in 0..APPEND_ATTEMPTS {
-            let (deploy, _) = self.load(deploy_id).await?;
+            let deploy = self.deploy(deploy_id).await?;
             let now = self.now();
             let (samples, samples_at_ms) = match &input {
                 Input::Check { samples, at_ms } => (samples.clone(), at_ms.unwrap_or(now)),
@@ -268,6 +312,7 @@ impl Engine {
             match result {
                 Ok(()) => {
                     self.wake(&outcome);
+                    self.remember(&after);
                     return Ok(Applied {
                         deploy: after,
                         outcome,

@@ -143,8 +143,8 @@ impl Desk {
     }
 
     pub async fn status_text(&self, deploy_id: &str) -> String {
-        match self.engine.load(deploy_id).await {
-            Ok((deploy, _)) => {
+        match self.engine.deploy(deploy_id).await {
+            Ok(deploy) => {
                 let root = root_view(&deploy);
                 format!(
                     "*{}* — {}\n{}",

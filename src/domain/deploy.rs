@@ -370,22 +370,36 @@ impl EventData {
 
     /// The `details` half of the serialized event.
     pub fn details(&self) -> serde_json::Value {
-        match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(mut m)) => {
-                m.remove("details").unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(&self.details_json()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The `details` half of the serialized event as JSON text, as it is stored and exported.
+    /// Serialized straight to text (no `Value` tree): timelines of thousands of events are
+    /// written and exported this way.
+    pub fn details_json(&self) -> String {
+        const DETAILS: &str = ",\"details\":";
+        let whole = serde_json::to_string(self).unwrap_or_default();
+        // Adjacently tagged: `{"kind":"…","details":…}`; tags are snake_case names, so the
+        // first `,"details":` is the field.
+        match whole.find(DETAILS) {
+            Some(at) if whole.ends_with('}') => {
+                whole[at + DETAILS.len()..whole.len() - 1].to_string()
             }
-            _ => serde_json::Value::Null,
+            _ => "null".to_string(),
         }
     }
 
     /// Rebuilds an event from its stored kind and details.
-    pub fn from_parts(kind: &str, details: serde_json::Value) -> Result<Self, String> {
+    pub fn from_parts(kind: &str, details: &str) -> Result<Self, String> {
         // One variant, two kinds: the kind says whether the alert fired or resolved.
         let tag = match kind {
             "alert_firing" | "alert_resolved" => "alert",
             other => other,
         };
-        serde_json::from_value(serde_json::json!({"kind": tag, "details": details}))
+        // The tag first, so serde reads the details straight into the variant (a `Value` or
+        // the tag last would make it buffer them first).
+        let tag = serde_json::to_string(tag).map_err(|e| e.to_string())?;
+        serde_json::from_str(&format!("{{\"kind\":{tag},\"details\":{details}}}"))
             .map_err(|e| format!("event kind `{kind}`: {e}"))
     }
 }

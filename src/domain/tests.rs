@@ -613,7 +613,7 @@ fn the_fold_reproduces_state_from_stored_parts() {
         .events
         .iter()
         .map(|e| Event {
-            data: EventData::from_parts(e.data.kind(), e.data.details()).expect("parts"),
+            data: EventData::from_parts(e.data.kind(), &e.data.details_json()).expect("parts"),
             ..e.clone()
         })
         .collect();
@@ -791,7 +791,7 @@ fn a_firing_alert_is_a_breach_at_once() {
     assert_eq!(h.kinds().last(), Some(&"alert_resolved"));
     // Round-trips through the store's (kind, details).
     let last = h.events.last().expect("event");
-    let back = EventData::from_parts(last.data.kind(), last.data.details()).expect("parts");
+    let back = EventData::from_parts(last.data.kind(), &last.data.details_json()).expect("parts");
     assert_eq!(back, last.data);
 }
 

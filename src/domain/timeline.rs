@@ -103,15 +103,45 @@ pub fn phases(events: &[Event]) -> Phases {
 }
 
 pub fn event_json(e: &Event) -> Value {
-    json!({
-        "seq": e.seq,
-        "at": rfc3339(e.at_ms),
-        "kind": e.data.kind(),
-        "actor": e.actor,
-        "source": e.source,
-        "summary": e.summary,
-        "details": e.data.details(),
-    })
+    serde_json::to_value(EventOut::of(e)).unwrap_or(Value::Null)
+}
+
+/// One event as exported: serialized straight to text, its details as the stored JSON (a
+/// timeline of 10,000 events must not become 10,000 `Value` trees first).
+#[derive(Serialize)]
+struct EventOut<'a> {
+    seq: i64,
+    at: String,
+    kind: &'a str,
+    actor: &'a str,
+    source: &'a str,
+    summary: &'a str,
+    details: Box<serde_json::value::RawValue>,
+}
+
+impl<'a> EventOut<'a> {
+    fn of(e: &'a Event) -> EventOut<'a> {
+        let details = serde_json::value::RawValue::from_string(e.data.details_json())
+            .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned());
+        EventOut {
+            seq: e.seq,
+            at: rfc3339(e.at_ms),
+            kind: e.data.kind(),
+            actor: &e.actor,
+            source: &e.source,
+            summary: &e.summary,
+            details,
+        }
+    }
+}
+
+/// Serializes the events one by one as they are written out.
+struct EventsOut<'a>(&'a [Event]);
+
+impl Serialize for EventsOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(EventOut::of))
+    }
 }
 
 /// The deploy as listed by the API.
@@ -135,12 +165,20 @@ pub fn deploy_json(d: &Deploy, updated_at_ms: i64) -> Value {
 }
 
 /// `{"deploy", "criteria", "policy", "events", "phases"}`
-pub fn to_json(d: &Deploy, events: &[Event]) -> Value {
+pub fn to_json<'a>(d: &'a Deploy, events: &'a [Event]) -> impl Serialize + 'a {
+    #[derive(Serialize)]
+    struct Timeline<'a> {
+        deploy: Value,
+        criteria: Value,
+        policy: Value,
+        events: EventsOut<'a>,
+        phases: Phases,
+    }
     let updated = events.last().map(|e| e.at_ms).unwrap_or(d.started_at_ms);
-    json!({
-        "deploy": deploy_json(d, updated),
-        "criteria": d.policy.criteria,
-        "policy": {
+    Timeline {
+        deploy: deploy_json(d, updated),
+        criteria: serde_json::to_value(&d.policy.criteria).unwrap_or(Value::Null),
+        policy: json!({
             "deciders": d.policy.deciders,
             "rollback_quorum": d.policy.rollback_quorum,
             "promote_quorum": d.policy.promote_quorum,
@@ -152,8 +190,8 @@ pub fn to_json(d: &Deploy, events: &[Event]) -> Value {
             "no_data_limit": d.policy.no_data_limit,
             "verify_timeout_s": d.policy.verify_timeout_s,
             "hash": d.policy_hash,
-        },
-        "events": events.iter().map(event_json).collect::<Vec<_>>(),
-        "phases": phases(events),
-    })
+        }),
+        events: EventsOut(events),
+        phases: phases(events),
+    }
 }

@@ -91,8 +91,8 @@ impl Scheduler {
 
     /// One check of one deploy: every criterion with a query, both tracks, one evaluation time.
     pub async fn check(&self, deploy_id: &str, now_ms: i64) {
-        let deploy = match self.engine.load(deploy_id).await {
-            Ok((d, _)) => d,
+        let deploy = match self.engine.deploy(deploy_id).await {
+            Ok(d) => d,
             Err(e) => {
                 tracing::warn!(deploy = deploy_id, error = %e, "cannot load a watched deploy");
                 return;

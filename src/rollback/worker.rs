@@ -115,9 +115,9 @@ impl ExecutorWorker {
             })
             .flatten()
             .or_else(|| self.executors.get(&exec.service));
-        let outcome = match (self.engine.load(&item.deploy_id).await, executor) {
+        let outcome = match (self.engine.deploy(&item.deploy_id).await, executor) {
             // Taken over after a crash that came after the answer was recorded.
-            (Ok((deploy, _)), _)
+            (Ok(deploy), _)
                 if item.attempts > 0
                     && deploy.rollback_call_answered(&exec.request.decision_id) =>
             {
@@ -125,7 +125,7 @@ impl ExecutorWorker {
                 let _ = store.delivered(item.id, (self.clock)()).await;
                 return;
             }
-            (Ok((deploy, _)), Some(executor)) => {
+            (Ok(deploy), Some(executor)) => {
                 let call = ExecutorCall {
                     deploy: deploy.info,
                     request: exec.request.clone(),

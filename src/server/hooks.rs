@@ -426,7 +426,7 @@ async fn handle_deploy(
                 DeployEventKind::RolledBack => PipelineEvent::RolledBack,
                 _ => PipelineEvent::Failed,
             };
-            let (existing, _) = engine.load(&deploy_id).await.map_err(|e| match e {
+            let existing = engine.deploy(&deploy_id).await.map_err(|e| match e {
                 crate::engine::EngineError::UnknownDeploy(_) => ApiError::new(
                     StatusCode::NOT_FOUND,
                     format!("unknown deploy `{deploy_id}`; send event=started first"),

@@ -78,8 +78,8 @@ impl SlackInbound {
         choice: Choice,
         reason: Option<String>,
     ) {
-        let deciders = match self.engine.load(deploy_id).await {
-            Ok((deploy, _)) => deploy.policy.deciders,
+        let deciders = match self.engine.deploy(deploy_id).await {
+            Ok(deploy) => deploy.policy.deciders,
             Err(e) => {
                 tracing::warn!(deploy = deploy_id, error = %e, "Slack vote for an unreadable deploy");
                 return;
@@ -117,7 +117,7 @@ impl SlackInbound {
 
     /// The Slack channel of a deploy's service.
     async fn channel_of(&self, deploy_id: &str) -> Option<String> {
-        let (deploy, _) = self.engine.load(deploy_id).await.ok()?;
+        let deploy = self.engine.deploy(deploy_id).await.ok()?;
         self.config
             .service(&deploy.info.service)?
             .slack_channel

@@ -63,7 +63,41 @@ impl OwnedAppend {
     }
 }
 
-type Job = (OwnedAppend, oneshot::Sender<Result<(), StoreError>>);
+/// A value bound to a statement the writer runs for someone else.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// One statement written for someone else (an outbox claim, a recorded answer, a lease): it joins
+/// the next group rather than taking SQLite's write lock on its own, which would make it and the
+/// writer wait on each other (SQLite's busy handler sleeps) and cost a sync of its own.
+pub(crate) struct Statement {
+    pub(crate) sql: &'static str,
+    pub(crate) args: Vec<Arg>,
+}
+
+impl Statement {
+    pub(super) async fn run(&self, conn: &mut sqlx::AnyConnection) -> Result<u64, StoreError> {
+        let mut query = sqlx::query(self.sql);
+        for arg in &self.args {
+            query = match arg {
+                Arg::Int(v) => query.bind(*v),
+                Arg::Text(v) => query.bind(v.clone()),
+            };
+        }
+        Ok(query.execute(conn).await?.rows_affected())
+    }
+}
+
+enum Work {
+    Append(Box<OwnedAppend>),
+    Statement(Statement),
+}
+
+/// What the writer answers: rows changed for a statement, nothing for an append.
+type Job = (Work, oneshot::Sender<Result<u64, StoreError>>);
 
 #[derive(Clone)]
 pub(super) struct GroupWriter {
@@ -80,9 +114,18 @@ impl GroupWriter {
 
     /// Appends durably: returns once the group holding this append is committed.
     pub(super) async fn append(&self, append: OwnedAppend) -> Result<(), StoreError> {
+        self.send(Work::Append(Box::new(append))).await.map(|_| ())
+    }
+
+    /// Runs one statement durably with the next group; returns the rows it changed.
+    pub(super) async fn statement(&self, statement: Statement) -> Result<u64, StoreError> {
+        self.send(Work::Statement(statement)).await
+    }
+
+    async fn send(&self, work: Work) -> Result<u64, StoreError> {
         let (done, result) = oneshot::channel();
         self.jobs
-            .send((append, done))
+            .send((work, done))
             .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
         result
             .await
@@ -104,29 +147,53 @@ async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
 }
 
 async fn commit(pool: &AnyPool, group: Vec<Job>) {
-    let mut tx = match pool.begin().await {
-        Ok(tx) => tx,
-        Err(e) => {
-            let message = e.to_string();
-            for (_, done) in group {
-                let _ = done.send(Err(StoreError::Unavailable(message.clone())));
-            }
-            return;
-        }
+    // Appends refused by their own checks write nothing, so the group is first written without
+    // savepoints (each costs two statements); only if something else fails is it written again,
+    // each append in its own savepoint, so that the failure stays with its append.
+    let results = match write_group(pool, &group, false).await {
+        Ok(results) => Ok(results),
+        Err(_) => write_group(pool, &group, true).await,
     };
-    let mut results = Vec::with_capacity(group.len());
-    for (append, _) in &group {
-        results.push(one(&mut tx, append).await);
-    }
-    if let Err(e) = tx.commit().await {
-        let message = e.to_string();
-        for r in results.iter_mut().filter(|r| r.is_ok()) {
-            *r = Err(StoreError::Unavailable(message.clone()));
-        }
-    }
+    let results = match results {
+        Ok(results) => results,
+        Err(message) => group
+            .iter()
+            .map(|_| Err(StoreError::Unavailable(message.clone())))
+            .collect(),
+    };
     for ((_, done), result) in group.into_iter().zip(results) {
         let _ = done.send(result);
     }
+}
+
+/// Writes and commits the group: the result of each job, or why nothing was committed. Without
+/// savepoints, an error other than an append's own refusal abandons the group (rolled back).
+async fn write_group(
+    pool: &AnyPool,
+    group: &[Job],
+    savepoints: bool,
+) -> Result<Vec<Result<u64, StoreError>>, String> {
+    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    let mut results = Vec::with_capacity(group.len());
+    for (work, _) in group {
+        let result = match work {
+            Work::Append(append) if savepoints => one(&mut tx, append).await.map(|_| 0),
+            Work::Append(append) => write_append(&mut tx, &append.view()).await.map(|_| 0),
+            // A failing statement undoes only itself (SQLite's statement-level rollback).
+            Work::Statement(statement) => statement.run(&mut tx).await,
+        };
+        let refused = matches!(
+            result,
+            Err(StoreError::Conflict(_) | StoreError::Duplicate(_))
+        );
+        if !savepoints && result.is_err() && !refused {
+            let _ = tx.rollback().await;
+            return Err(format!("{:?}", result.err()));
+        }
+        results.push(result);
+    }
+    tx.commit().await.map_err(|e| e.to_string())?;
+    Ok(results)
 }
 
 /// One append in its own savepoint.
