@@ -422,25 +422,22 @@ async fn ticker(engine: Arc<Engine>, dedup_window: Duration, mut shutdown: watch
             }
         }
         // Canaries wait for their window; rolled-back deploys for their verify deadline.
-        for state in ["canary", "rolled_back"] {
-            let rows = match engine
-                .store()
-                .deploys(None, Some(state), crate::store::ALL)
+        let rows = match engine.store().active(&["canary", "rolled_back"]).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "ticker cannot list deploys");
+                continue;
+            }
+        };
+        for row in rows {
+            if row.drill != 0 {
+                drill_check(&engine, &row.id).await;
+            }
+            if let Err(e) = engine
+                .apply_if_due(&row.id, row.last_seq, Input::Tick, "clock")
                 .await
             {
-                Ok(rows) => rows,
-                Err(e) => {
-                    tracing::warn!(error = %e, "ticker cannot list deploys");
-                    continue;
-                }
-            };
-            for row in rows {
-                if row.drill {
-                    drill_check(&engine, &row.id).await;
-                }
-                if let Err(e) = engine.apply(&row.id, Input::Tick, "clock").await {
-                    tracing::warn!(deploy = %row.id, error = %e, "tick failed");
-                }
+                tracing::warn!(deploy = %row.id, error = %e, "tick failed");
             }
         }
     }

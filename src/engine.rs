@@ -172,6 +172,29 @@ impl Engine {
         Ok(deploy)
     }
 
+    /// Applies `input` unless the deploy's snapshot, current at `last_seq`, says it would change
+    /// nothing: the ticker asks every canary every two seconds, and almost always nothing is due.
+    pub async fn apply_if_due(
+        &self,
+        deploy_id: &str,
+        last_seq: i64,
+        input: Input,
+        source: &str,
+    ) -> Result<Option<Applied>, EngineError> {
+        let current = self
+            .snapshots
+            .lock()
+            .ok()
+            .and_then(|s| s.get(deploy_id).filter(|d| d.last_seq == last_seq).cloned());
+        if let Some(deploy) = current {
+            let outcome = deploy.handle(input.clone(), self.now(), source)?;
+            if outcome.events.is_empty() && outcome.effects.is_empty() {
+                return Ok(None);
+            }
+        }
+        self.apply(deploy_id, input, source).await.map(Some)
+    }
+
     fn remember(&self, deploy: &Deploy) {
         let Ok(mut snapshots) = self.snapshots.lock() else {
             return;

@@ -730,7 +730,9 @@ impl FakeSlack {
                 );
                 json!({"ok": true, "channel": channel, "ts": ts, "message": {"ts": ts, "text": ""}})
             }
-            "chat.update" => json!({"ok": true, "channel": channel, "ts": body["ts"], "text": ""}),
+            "chat.update" => {
+                json!({"ok": true, "channel": channel, "ts": body["ts"], "text": "", "message": {"text": "", "user": "U0BOT"}})
+            }
             "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000000.999999"}),
             "conversations.history" | "conversations.replies" => {
                 json!({"ok": true, "messages": [], "has_more": false})

@@ -44,47 +44,40 @@ impl Scheduler {
     pub async fn pass(self: Arc<Self>) -> Result<usize, crate::store::StoreError> {
         let now = (self.clock)();
         let mut started = 0;
-        for state in WATCHED {
-            for row in self
+        for row in self.engine.store().active(WATCHED).await? {
+            let Some(service) = self.config.service(&row.service) else {
+                continue;
+            };
+            let interval = service.check_interval.as_millis() as i64;
+            let due = {
+                let mut last = self.last.lock().map_err(|_| {
+                    crate::store::StoreError::Corrupt("scheduler lock poisoned".into())
+                })?;
+                match last.get(&row.id) {
+                    Some(at) if now - at < interval => false,
+                    _ => {
+                        last.insert(row.id.clone(), now);
+                        true
+                    }
+                }
+            };
+            if !due {
+                continue;
+            }
+            // Several replicas: the first to claim this interval's check makes it.
+            let slot = format!("check:{}", row.id);
+            let until = now + (interval - SLOT_SLACK_MS).max(SLOT_SLACK_MS);
+            if !self
                 .engine
                 .store()
-                .deploys(None, Some(state), crate::store::ALL)
+                .lease(&slot, self.engine.replica(), now, until, false)
                 .await?
             {
-                let Some(service) = self.config.service(&row.service) else {
-                    continue;
-                };
-                let interval = service.check_interval.as_millis() as i64;
-                let due = {
-                    let mut last = self.last.lock().map_err(|_| {
-                        crate::store::StoreError::Corrupt("scheduler lock poisoned".into())
-                    })?;
-                    match last.get(&row.id) {
-                        Some(at) if now - at < interval => false,
-                        _ => {
-                            last.insert(row.id.clone(), now);
-                            true
-                        }
-                    }
-                };
-                if !due {
-                    continue;
-                }
-                // Several replicas: the first to claim this interval's check makes it.
-                let slot = format!("check:{}", row.id);
-                let until = now + (interval - SLOT_SLACK_MS).max(SLOT_SLACK_MS);
-                if !self
-                    .engine
-                    .store()
-                    .lease(&slot, self.engine.replica(), now, until, false)
-                    .await?
-                {
-                    continue;
-                }
-                started += 1;
-                let me = self.clone();
-                tokio::spawn(async move { me.check(&row.id, now).await });
+                continue;
             }
+            started += 1;
+            let me = self.clone();
+            tokio::spawn(async move { me.check(&row.id, now).await });
         }
         Ok(started)
     }
