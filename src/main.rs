@@ -318,7 +318,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match format {
                 Format::Md => print!(
                     "{}",
-                    to_markdown(&canarybot::report::postmortem(&store, &config, &deploy_id).await?)
+                    to_markdown(
+                        &canarybot::report::postmortem(
+                            &store,
+                            &config,
+                            &deploy_id,
+                            canarybot::report::Charts::Left
+                        )
+                        .await?
+                    )
                 ),
                 Format::Json => println!(
                     "{}",

@@ -13,19 +13,35 @@ use std::collections::BTreeMap;
 /// Where chat platforms keep canary threads, in the order the postmortem lists them.
 const PLATFORMS: [&str; 3] = ["slack", "discord", "console"];
 
+/// What the stored samples are read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charts {
+    /// The web page draws them.
+    Drawn,
+    /// The Markdown postmortem has no charts: a long canary's samples need not be read.
+    Left,
+}
+
 /// Everything the postmortem of `deploy_id` needs.
 pub async fn postmortem(
     store: &Store,
     config: &Config,
     deploy_id: &str,
+    charts: Charts,
 ) -> Result<Postmortem, EngineError> {
-    let events = store
-        .events(deploy_id)
-        .await?
-        .ok_or_else(|| EngineError::UnknownDeploy(deploy_id.to_string()))?;
+    // Both reads at once, on two of the pool's connections.
+    let read_samples = async {
+        match charts {
+            Charts::Drawn => store.samples(deploy_id).await,
+            Charts::Left => Ok(Vec::new()),
+        }
+    };
+    let (events, stored) = tokio::join!(store.events(deploy_id), read_samples);
+    let events = events?.ok_or_else(|| EngineError::UnknownDeploy(deploy_id.to_string()))?;
+    let stored = stored?;
     let deploy = Deploy::fold(&events)?;
     let mut samples: BTreeMap<String, Vec<ChartPoint>> = BTreeMap::new();
-    for (criterion, at_ms, canary, baseline) in store.samples(deploy_id).await? {
+    for (criterion, at_ms, canary, baseline) in stored {
         samples.entry(criterion).or_default().push(ChartPoint {
             at_ms,
             canary,

@@ -164,7 +164,13 @@ async fn timeline_md(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     path_id_limit(&id)?;
-    let pm = crate::report::postmortem(s.engine.store(), &s.config, &id).await?;
+    let pm = crate::report::postmortem(
+        s.engine.store(),
+        &s.config,
+        &id,
+        crate::report::Charts::Left,
+    )
+    .await?;
     Ok((
         [("content-type", "text/markdown; charset=utf-8")],
         to_markdown(&pm),

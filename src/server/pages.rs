@@ -69,6 +69,12 @@ async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<R
 
 async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     super::api::path_id_limit(&id)?;
-    let pm = crate::report::postmortem(s.engine.store(), &s.config, &id).await?;
+    let pm = crate::report::postmortem(
+        s.engine.store(),
+        &s.config,
+        &id,
+        crate::report::Charts::Drawn,
+    )
+    .await?;
     Ok(Html(deploy_page(&pm)).into_response())
 }
