@@ -262,6 +262,7 @@ pub async fn start(
             telemetry: engine.telemetry.clone(),
             lease: config.delivery.lease,
             max_backoff: config.delivery.max_backoff,
+            threads: Default::default(),
         });
         workers.push(tokio::spawn(worker.run(drain_rx.clone())));
     }

@@ -228,7 +228,14 @@ impl Engine {
     ) -> Result<Applied, EngineError> {
         info.page_url = self.page_url(&info.id);
         let _guard = self.lock_for(&info.id).lock().await;
-        if let Ok(deploy) = self.deploy(&info.id).await {
+        // A deploy seen before is known here; any other is written as new, and the store's
+        // refusal (it exists) is the check — no read before each new deploy.
+        let known = self
+            .snapshots
+            .lock()
+            .ok()
+            .and_then(|s| s.get(&info.id).cloned());
+        if let Some(deploy) = known {
             return Ok(Applied {
                 deploy,
                 outcome: Outcome::default(),

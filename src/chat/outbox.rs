@@ -57,7 +57,13 @@ pub struct ChatWorker {
     pub telemetry: Arc<Telemetry>,
     pub lease: Duration,
     pub max_backoff: Duration,
+    /// Thread references already read or written: once a thread exists its reference never
+    /// changes, so each is read from the store once.
+    pub threads: std::sync::Mutex<HashMap<String, String>>,
 }
+
+/// Thread references kept in memory, at most.
+const KNOWN_THREADS: usize = 10_000;
 
 impl ChatWorker {
     /// Delivers until `stop` names a deadline; then delivers what is due until it passes.
@@ -211,6 +217,15 @@ impl ChatWorker {
         Ok(delivered)
     }
 
+    fn know_thread(&self, deploy_id: &str, thread: &str) {
+        if let Ok(mut threads) = self.threads.lock() {
+            if threads.len() >= KNOWN_THREADS {
+                threads.clear();
+            }
+            threads.insert(deploy_id.to_string(), thread.to_string());
+        }
+    }
+
     async fn deliver(&self, item: &OutboxItem, attempt: &Attempt) -> Result<(), ChatError> {
         let chat: ChatItem = serde_json::from_str(&item.payload)
             .map_err(|e| ChatError::Permanent(format!("unreadable outbox item: {e}")))?;
@@ -219,14 +234,28 @@ impl ChatWorker {
             service: chat.service,
         };
         let platform = self.port.platform().to_string();
-        let thread = self
-            .store
-            .thread(&item.deploy_id, &platform)
-            .await
-            .map_err(|e| ChatError::Transient {
-                message: e.to_string(),
-                retry_after_ms: None,
-            })?;
+        let known = self
+            .threads
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&item.deploy_id).cloned());
+        let thread = match known {
+            Some(thread) => Some(thread),
+            None => {
+                let stored = self
+                    .store
+                    .thread(&item.deploy_id, &platform)
+                    .await
+                    .map_err(|e| ChatError::Transient {
+                        message: e.to_string(),
+                        retry_after_ms: None,
+                    })?;
+                if let Some(t) = &stored {
+                    self.know_thread(&item.deploy_id, t);
+                }
+                stored
+            }
+        };
         match chat.effect {
             ChatEffect::PostRoot { root } => {
                 if thread.is_some() {
@@ -240,6 +269,7 @@ impl ChatWorker {
                             message: e.to_string(),
                             retry_after_ms: None,
                         })?;
+                    self.know_thread(&item.deploy_id, &r);
                 }
                 Ok(())
             }
