@@ -1,12 +1,19 @@
-//! Group commit for SQLite: one task takes every append that is waiting, writes each inside its
-//! own savepoint of one transaction, and commits once — one sync to disk for the whole group, so
-//! durable ingest is bounded by the disk's sync rate divided by the group size, not multiplied.
-//! An append that fails (a concurrent-update conflict, a duplicate delivery) rolls back only its
-//! savepoint; the others commit.
+//! Group commit for SQLite: one writer takes every write that is waiting (appends, and single
+//! statements such as outbox claims), writes them in one transaction and commits once — one sync
+//! to disk for the whole group, so durable ingest is bounded by the disk's sync rate times the
+//! group size, and no two writers ever wait on SQLite's lock. An append refused by its own checks
+//! (a concurrent-update conflict, a duplicate delivery) writes nothing; the others commit.
+//!
+//! The writer is a thread of its own with its own connection through SQLite's library
+//! (rusqlite): each statement is a function call, where through sqlx's connection worker it is
+//! a round trip between threads, several times slower — and the writer does every write there is.
+//! Reads stay on the sqlx pool (WAL: readers never wait for the writer).
 
+use super::exec::{Arg, Exec, Lite};
 use super::{Append, DeliveryKey, NewOutbox, StoreError, write_append};
 use crate::domain::{DeployInfo, Event, Sample, State};
 use sqlx::AnyPool;
+use std::path::PathBuf;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most appends committed together.
@@ -63,13 +70,6 @@ impl OwnedAppend {
     }
 }
 
-/// A value bound to a statement the writer runs for someone else.
-#[derive(Debug, Clone)]
-pub(crate) enum Arg {
-    Int(i64),
-    Text(String),
-}
-
 /// One statement written for someone else (an outbox claim, a recorded answer, a lease): it joins
 /// the next group rather than taking SQLite's write lock on its own, which would make it and the
 /// writer wait on each other (SQLite's busy handler sleeps) and cost a sync of its own.
@@ -79,15 +79,8 @@ pub(crate) struct Statement {
 }
 
 impl Statement {
-    pub(super) async fn run(&self, conn: &mut sqlx::AnyConnection) -> Result<u64, StoreError> {
-        let mut query = sqlx::query(self.sql);
-        for arg in &self.args {
-            query = match arg {
-                Arg::Int(v) => query.bind(*v),
-                Arg::Text(v) => query.bind(v.clone()),
-            };
-        }
-        Ok(query.execute(conn).await?.rows_affected())
+    pub(super) async fn run<E: Exec>(&self, conn: &mut E) -> Result<u64, StoreError> {
+        conn.exec(self.sql, &self.args).await
     }
 }
 
@@ -105,11 +98,25 @@ pub(super) struct GroupWriter {
 }
 
 impl GroupWriter {
-    /// Starts the writer task on the current runtime.
-    pub(super) fn spawn(pool: AnyPool) -> GroupWriter {
+    /// Starts the writer: a thread with its own connection to the database file `path`, or
+    /// (a database that is not a file) a task on the current runtime writing through `pool`.
+    pub(super) fn spawn(pool: AnyPool, path: Option<PathBuf>) -> Result<GroupWriter, StoreError> {
         let (jobs, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, rx));
-        GroupWriter { jobs }
+        match path {
+            Some(path) => {
+                let conn = open(&path)?;
+                std::thread::Builder::new()
+                    .name("sqlite-writer".into())
+                    .spawn(move || run_thread(conn, rx))
+                    .map_err(|e| {
+                        StoreError::Unavailable(format!("cannot start the writer: {e}"))
+                    })?;
+            }
+            None => {
+                tokio::spawn(run(pool, rx));
+            }
+        }
+        Ok(GroupWriter { jobs })
     }
 
     /// Appends durably: returns once the group holding this append is committed.
@@ -146,14 +153,77 @@ async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-async fn commit(pool: &AnyPool, group: Vec<Job>) {
-    // Appends refused by their own checks write nothing, so the group is first written without
-    // savepoints (each costs two statements); only if something else fails is it written again,
-    // each append in its own savepoint, so that the failure stays with its append.
-    let results = match write_group(pool, &group, false).await {
-        Ok(results) => Ok(results),
-        Err(_) => write_group(pool, &group, true).await,
-    };
+/// The writer's connection: every write waits for the disk (`synchronous = FULL`), and for a
+/// reader's checkpoint at most a few seconds.
+fn open(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
+    let lite = |e: rusqlite::Error| StoreError::Lite(format!("{}: {e}", path.display()));
+    let conn = rusqlite::Connection::open(path).map_err(lite)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(lite)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(lite)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+fn run_thread(conn: rusqlite::Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = run_now(async {
+            match write_thread_group(&conn, &group, false).await {
+                Ok(results) => Ok(results),
+                Err(_) => write_thread_group(&conn, &group, true).await,
+            }
+        });
+        answer(group, results);
+    }
+}
+
+/// Runs a future that never waits on anything (the writer thread's writes are plain calls into
+/// SQLite's library; `async` only lets them share their code with PostgreSQL's).
+fn run_now<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// `write_group` on the writer thread's own connection.
+async fn write_thread_group(
+    conn: &rusqlite::Connection,
+    group: &[Job],
+    savepoints: bool,
+) -> Result<Vec<Result<u64, StoreError>>, String> {
+    let mut lite = Lite(conn);
+    lite.exec("BEGIN IMMEDIATE", &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    match write_jobs(&mut lite, group, savepoints).await {
+        Ok(results) => match lite.exec("COMMIT", &[]).await {
+            Ok(_) => Ok(results),
+            Err(e) => {
+                let _ = lite.exec("ROLLBACK", &[]).await;
+                Err(e.to_string())
+            }
+        },
+        Err(e) => {
+            let _ = lite.exec("ROLLBACK", &[]).await;
+            Err(e)
+        }
+    }
+}
+
+fn answer(group: Vec<Job>, results: Result<Vec<Result<u64, StoreError>>, String>) {
     let results = match results {
         Ok(results) => results,
         Err(message) => group
@@ -166,6 +236,17 @@ async fn commit(pool: &AnyPool, group: Vec<Job>) {
     }
 }
 
+async fn commit(pool: &AnyPool, group: Vec<Job>) {
+    // Appends refused by their own checks write nothing, so the group is first written without
+    // savepoints (each costs two statements); only if something else fails is it written again,
+    // each append in its own savepoint, so that the failure stays with its append.
+    let results = match write_group(pool, &group, false).await {
+        Ok(results) => Ok(results),
+        Err(_) => write_group(pool, &group, true).await,
+    };
+    answer(group, results);
+}
+
 /// Writes and commits the group: the result of each job, or why nothing was committed. Without
 /// savepoints, an error other than an append's own refusal abandons the group (rolled back).
 async fn write_group(
@@ -174,39 +255,57 @@ async fn write_group(
     savepoints: bool,
 ) -> Result<Vec<Result<u64, StoreError>>, String> {
     let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    match write_jobs(&mut *tx, group, savepoints).await {
+        Ok(results) => {
+            tx.commit().await.map_err(|e| e.to_string())?;
+            Ok(results)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// Writes the jobs of a group inside the caller's transaction: the result of each, or (without
+/// savepoints) the first error other than an append's own refusal, the transaction then to be
+/// rolled back.
+async fn write_jobs<E: Exec>(
+    conn: &mut E,
+    group: &[Job],
+    savepoints: bool,
+) -> Result<Vec<Result<u64, StoreError>>, String> {
     let mut results = Vec::with_capacity(group.len());
     for (work, _) in group {
         let result = match work {
-            Work::Append(append) if savepoints => one(&mut tx, append).await.map(|_| 0),
-            Work::Append(append) => write_append(&mut tx, &append.view()).await.map(|_| 0),
+            Work::Append(append) if savepoints => one(conn, append).await.map(|_| 0),
+            Work::Append(append) => write_append(conn, &append.view()).await.map(|_| 0),
             // A failing statement undoes only itself (SQLite's statement-level rollback).
-            Work::Statement(statement) => statement.run(&mut tx).await,
+            Work::Statement(statement) => statement.run(conn).await,
         };
         let refused = matches!(
             result,
             Err(StoreError::Conflict(_) | StoreError::Duplicate(_))
         );
-        if !savepoints && result.is_err() && !refused {
-            let _ = tx.rollback().await;
-            return Err(format!("{:?}", result.err()));
+        if !savepoints {
+            if let Err(e) = &result {
+                if !refused {
+                    return Err(e.to_string());
+                }
+            }
         }
         results.push(result);
     }
-    tx.commit().await.map_err(|e| e.to_string())?;
     Ok(results)
 }
 
 /// One append in its own savepoint.
-async fn one(conn: &mut sqlx::AnyConnection, append: &OwnedAppend) -> Result<(), StoreError> {
-    sqlx::query("SAVEPOINT append").execute(&mut *conn).await?;
+async fn one<E: Exec>(conn: &mut E, append: &OwnedAppend) -> Result<(), StoreError> {
+    conn.exec("SAVEPOINT append", &[]).await?;
     let result = write_append(conn, &append.view()).await;
     if result.is_err() {
-        sqlx::query("ROLLBACK TO SAVEPOINT append")
-            .execute(&mut *conn)
-            .await?;
+        conn.exec("ROLLBACK TO SAVEPOINT append", &[]).await?;
     }
-    sqlx::query("RELEASE SAVEPOINT append")
-        .execute(&mut *conn)
-        .await?;
+    conn.exec("RELEASE SAVEPOINT append", &[]).await?;
     result
 }

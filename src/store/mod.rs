@@ -2,11 +2,13 @@
 //! queries. Times are integers (UTC ms) so both backends read them the same way.
 
 use crate::domain::{DeployInfo, Event, EventData, Sample, State};
-use group::{Arg, Statement};
+use exec::{Arg, Exec};
+use group::Statement;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 use std::time::Duration;
 
+mod exec;
 mod group;
 
 pub mod stats;
@@ -25,6 +27,9 @@ pub enum StoreError {
     /// The inbound delivery named in the append was acted on before; nothing was written.
     #[error("delivery {0} was already processed")]
     Duplicate(String),
+    /// SQLite's library refused a write of the writer's thread.
+    #[error("database: {0}")]
+    Lite(String),
     /// A grouped commit failed as a whole (the store went away, the disk is full).
     #[error("database: {0}")]
     Unavailable(String),
@@ -157,11 +162,10 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect(&url)
             .await?;
-        let writer = (backend == Backend::Sqlite).then(|| group::GroupWriter::spawn(pool.clone()));
-        let store = Store {
+        let mut store = Store {
             pool,
             backend,
-            writer,
+            writer: None,
         };
         match backend {
             Backend::Sqlite => {
@@ -172,6 +176,17 @@ impl Store {
                 sqlx::migrate!("./migrations/sqlite")
                     .run(&store.pool)
                     .await?;
+                let file: Option<String> = sqlx::query("PRAGMA database_list")
+                    .fetch_all(&store.pool)
+                    .await?
+                    .iter()
+                    .find(|r| r.try_get::<String, _>("name").is_ok_and(|n| n == "main"))
+                    .and_then(|r| r.try_get::<String, _>("file").ok())
+                    .filter(|f| !f.is_empty());
+                store.writer = Some(group::GroupWriter::spawn(
+                    store.pool.clone(),
+                    file.map(std::path::PathBuf::from),
+                )?);
             }
             Backend::Postgres => {
                 sqlx::migrate!("./migrations/postgres")
@@ -330,7 +345,7 @@ impl Store {
             return writer.append(group::OwnedAppend::from(&a)).await;
         }
         let mut tx = self.pool.begin().await?;
-        write_append(&mut tx, &a).await?;
+        write_append(&mut *tx, &a).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -343,7 +358,7 @@ impl Store {
             Some(writer) => writer.statement(statement).await,
             None => {
                 let mut conn = self.pool.acquire().await?;
-                statement.run(&mut conn).await
+                statement.run(&mut *conn).await
             }
         }
     }
@@ -694,67 +709,106 @@ impl Store {
 /// checks (a duplicate delivery, a concurrent update) leaves nothing behind, so a group needs no
 /// savepoint for those; any other error leaves the transaction to be rolled back (or rolled back
 /// to a savepoint) by the caller.
-async fn write_append(conn: &mut sqlx::AnyConnection, a: &Append<'_>) -> Result<(), StoreError> {
+async fn write_append<E: Exec>(conn: &mut E, a: &Append<'_>) -> Result<(), StoreError> {
+    let id = || Arg::Text(a.deploy_id.to_string());
     if let Some(d) = a.delivery {
         // Status 0: acted on, answer not recorded yet (the handler records it after commit).
-        let fresh = sqlx::query(
+        let fresh = conn
+            .exec(
                 "INSERT INTO deliveries (source, delivery_id, status, response, at_ms) VALUES ($1, $2, 0, '', $3)
                  ON CONFLICT (source, delivery_id) DO NOTHING",
+                &[
+                    Arg::Text(d.source.to_string()),
+                    Arg::Text(d.id.to_string()),
+                    Arg::Int(a.now_ms),
+                ],
             )
-            .bind(d.source)
-            .bind(d.id)
-            .bind(a.now_ms)
-            .execute(&mut *conn)
             .await?;
-        if fresh.rows_affected() != 1 {
+        if fresh != 1 {
             return Err(StoreError::Duplicate(format!("{}:{}", d.source, d.id)));
         }
     }
-    if let Err(e) = write_deploy_row(conn, a).await {
-        if let (StoreError::Conflict(_), Some(d)) = (&e, a.delivery) {
+    let last_seq = a
+        .events
+        .last()
+        .map(|e| e.seq)
+        .unwrap_or(a.expected_last_seq);
+    let moved = match a.new_deploy {
+        Some(info) => {
+            conn.exec(
+                "INSERT INTO deploys (id, service, environment, version, state, last_seq, created_at_ms, updated_at_ms, drill)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) ON CONFLICT (id) DO NOTHING",
+                &[
+                    Arg::Text(info.id.clone()),
+                    Arg::Text(info.service.clone()),
+                    Arg::Text(info.environment.clone()),
+                    Arg::Text(info.version.clone()),
+                    Arg::Text(a.state.as_str().to_string()),
+                    Arg::Int(last_seq),
+                    Arg::Int(a.now_ms),
+                    Arg::Int(i64::from(info.is_drill())),
+                ],
+            )
+            .await?
+        }
+        None => {
+            conn.exec(
+                "UPDATE deploys SET last_seq = $1, state = $2, updated_at_ms = COALESCE($3, updated_at_ms) WHERE id = $4 AND last_seq = $5",
+                &[
+                    Arg::Int(last_seq),
+                    Arg::Text(a.state.as_str().to_string()),
+                    // updated_at is the time of the last timeline event, as the timeline shows it.
+                    Arg::MaybeInt(a.events.last().map(|e| e.at_ms)),
+                    id(),
+                    Arg::Int(a.expected_last_seq),
+                ],
+            )
+            .await?
+        }
+    };
+    if moved != 1 {
+        if let Some(d) = a.delivery {
             // Take back the delivery row written above: the caller retries with it.
-            sqlx::query("DELETE FROM deliveries WHERE source = $1 AND delivery_id = $2")
-                .bind(d.source)
-                .bind(d.id)
-                .execute(&mut *conn)
-                .await?;
+            conn.exec(
+                "DELETE FROM deliveries WHERE source = $1 AND delivery_id = $2",
+                &[Arg::Text(d.source.to_string()), Arg::Text(d.id.to_string())],
+            )
+            .await?;
         }
-        return Err(e);
+        return Err(StoreError::Conflict(a.deploy_id.to_string()));
     }
-    if !a.events.is_empty() {
-        // One statement for all of the append's events (and one for its votes).
-        let mut sql = String::from(
+    // One statement for all of the append's events, samples or outbox rows (in chunks: SQLite
+    // takes at most 32,766 values in one statement).
+    for chunk in a.events.chunks(500) {
+        let mut args = vec![id()];
+        for e in chunk {
+            args.extend([
+                Arg::Int(e.seq),
+                Arg::Int(e.at_ms),
+                Arg::Text(e.data.kind().to_string()),
+                Arg::Text(e.actor.clone()),
+                Arg::Text(e.source.clone()),
+                Arg::Text(e.summary.clone()),
+                Arg::Text(e.data.details_json()),
+            ]);
+        }
+        let sql = values(
             "INSERT INTO events (deploy_id, seq, at_ms, kind, actor, source, summary, details) VALUES ",
+            chunk.len(),
+            |n| {
+                format!(
+                    "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    n * 7 + 2,
+                    n * 7 + 3,
+                    n * 7 + 4,
+                    n * 7 + 5,
+                    n * 7 + 6,
+                    n * 7 + 7,
+                    n * 7 + 8
+                )
+            },
         );
-        for i in 0..a.events.len() {
-            let n = i * 7;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7,
-                n + 8
-            ));
-        }
-        // Safe: the SQL is made of placeholders only; every value is bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(a.deploy_id);
-        for e in a.events {
-            query = query
-                .bind(e.seq)
-                .bind(e.at_ms)
-                .bind(e.data.kind())
-                .bind(&e.actor)
-                .bind(&e.source)
-                .bind(&e.summary)
-                .bind(e.data.details_json());
-        }
-        query.execute(&mut *conn).await?;
+        conn.exec(&sql, &args).await?;
     }
     for e in a.events {
         if let EventData::VoteCast {
@@ -764,105 +818,59 @@ async fn write_append(conn: &mut sqlx::AnyConnection, a: &Append<'_>) -> Result<
             ..
         } = &e.data
         {
-            sqlx::query(
-                    "INSERT INTO votes (deploy_id, seq, voter, choice, reason, at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(a.deploy_id)
-                .bind(e.seq)
-                .bind(voter)
-                .bind(choice.as_str())
-                .bind(reason.clone())
-                .bind(e.at_ms)
-                .execute(&mut *conn)
-                .await?;
+            conn.exec(
+                "INSERT INTO votes (deploy_id, seq, voter, choice, reason, at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    id(),
+                    Arg::Int(e.seq),
+                    Arg::Text(voter.clone()),
+                    Arg::Text(choice.as_str().to_string()),
+                    Arg::MaybeText(reason.clone()),
+                    Arg::Int(e.at_ms),
+                ],
+            )
+            .await?;
         }
     }
-    // Samples and outbox rows in chunks of one statement each (SQLite allows 32,766 values).
     for chunk in a.samples.chunks(500) {
-        let mut sql = String::from(
-            "INSERT INTO samples (deploy_id, criterion, at_ms, canary, baseline) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let n = i * 3;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("($1, ${}, $2, ${}, ${})", n + 3, n + 4, n + 5));
-        }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(a.deploy_id)
-            .bind(a.samples_at_ms);
+        let mut args = vec![id(), Arg::Int(a.samples_at_ms)];
         for s in chunk {
-            query = query.bind(&s.criterion).bind(s.canary).bind(s.baseline);
+            args.extend([
+                Arg::Text(s.criterion.clone()),
+                Arg::MaybeReal(s.canary),
+                Arg::MaybeReal(s.baseline),
+            ]);
         }
-        query.execute(&mut *conn).await?;
+        let sql = values(
+            "INSERT INTO samples (deploy_id, criterion, at_ms, canary, baseline) VALUES ",
+            chunk.len(),
+            |n| format!("($1, ${}, $2, ${}, ${})", n * 3 + 3, n * 3 + 4, n * 3 + 5),
+        );
+        conn.exec(&sql, &args).await?;
     }
     for chunk in a.outbox.chunks(500) {
-        let mut sql = String::from(
-            "INSERT INTO outbox (deploy_id, target, payload, created_at_ms, next_at_ms) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let n = i * 2;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("($1, ${}, ${}, $2, $2)", n + 3, n + 4));
-        }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(a.deploy_id)
-            .bind(a.now_ms);
+        let mut args = vec![id(), Arg::Int(a.now_ms)];
         for o in chunk {
-            query = query.bind(&o.target).bind(&o.payload);
+            args.extend([Arg::Text(o.target.clone()), Arg::Text(o.payload.clone())]);
         }
-        query.execute(&mut *conn).await?;
+        let sql = values(
+            "INSERT INTO outbox (deploy_id, target, payload, created_at_ms, next_at_ms) VALUES ",
+            chunk.len(),
+            |n| format!("($1, ${}, ${}, $2, $2)", n * 2 + 3, n * 2 + 4),
+        );
+        conn.exec(&sql, &args).await?;
     }
     Ok(())
 }
 
-/// Creates the deploy row, or moves its last seq on; `Conflict` (nothing written) when another
-/// writer created it or appended first.
-async fn write_deploy_row(
-    conn: &mut sqlx::AnyConnection,
-    a: &Append<'_>,
-) -> Result<(), StoreError> {
-    let last_seq = a
-        .events
-        .last()
-        .map(|e| e.seq)
-        .unwrap_or(a.expected_last_seq);
-    let done = match a.new_deploy {
-        Some(info) => {
-            sqlx::query(
-                "INSERT INTO deploys (id, service, environment, version, state, last_seq, created_at_ms, updated_at_ms, drill)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&info.id)
-            .bind(&info.service)
-            .bind(&info.environment)
-            .bind(&info.version)
-            .bind(a.state.as_str())
-            .bind(last_seq)
-            .bind(a.now_ms)
-            .bind(i64::from(info.is_drill()))
-            .execute(&mut *conn)
-            .await?
+/// `head` followed by `rows` tuples of placeholders, the n-th made by `row(n)`.
+fn values(head: &str, rows: usize, row: impl Fn(usize) -> String) -> String {
+    let mut sql = String::from(head);
+    for n in 0..rows {
+        if n > 0 {
+            sql.push(',');
         }
-        None => {
-            sqlx::query(
-                "UPDATE deploys SET last_seq = $1, state = $2, updated_at_ms = COALESCE($3, updated_at_ms) WHERE id = $4 AND last_seq = $5",
-            )
-            .bind(last_seq)
-            .bind(a.state.as_str())
-            // updated_at is the time of the last timeline event, as the timeline shows it.
-            .bind(a.events.last().map(|e| e.at_ms))
-            .bind(a.deploy_id)
-            .bind(a.expected_last_seq)
-            .execute(&mut *conn)
-            .await?
-        }
-    };
-    if done.rows_affected() != 1 {
-        return Err(StoreError::Conflict(a.deploy_id.to_string()));
+        sql.push_str(&row(n));
     }
-    Ok(())
+    sql
 }
