@@ -239,8 +239,11 @@ impl ChatWorker {
             .lock()
             .ok()
             .and_then(|t| t.get(&item.deploy_id).cloned());
+        // A root's first try: no thread can exist yet (only this item opens it).
+        let first_root = item.attempts == 0 && matches!(chat.effect, ChatEffect::PostRoot { .. });
         let thread = match known {
             Some(thread) => Some(thread),
+            None if first_root => None,
             None => {
                 let stored = self
                     .store
