@@ -97,7 +97,20 @@ fn replica_name() -> String {
 }
 
 const STRIPES: usize = 64;
-const APPEND_ATTEMPTS: usize = 5;
+/// Tries of an input that keeps meeting appends of other replicas to the same deploy (a burst of
+/// votes spread over replicas), each after a short, growing, jittered pause.
+const APPEND_ATTEMPTS: u32 = 12;
+
+/// The pause before try `attempt` (1-based) after a concurrent append: up to 2^attempt ms
+/// (capped at 64 ms), jittered so that two replicas do not retry in step.
+fn conflict_pause(attempt: u32) -> std::time::Duration {
+    let cap = 1u64 << attempt.min(6);
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or_default();
+    std::time::Duration::from_micros(500 + jitter % (cap * 1000))
+}
 
 impl Engine {
     pub fn new(store: Store, chat_platforms: Vec<String>, clock: Clock) -> Self {
@@ -304,7 +317,10 @@ impl Engine {
         delivery: Option<DeliveryKey<'_>>,
     ) -> Result<Applied, EngineError> {
         let _guard = self.lock_for(deploy_id).lock().await;
-        for _ in 0..APPEND_ATTEMPTS {
+        for attempt in 0..APPEND_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(conflict_pause(attempt)).await;
+            }
             let deploy = self.deploy(deploy_id).await?;
             let now = self.now();
             let (samples, samples_at_ms) = match &input {

@@ -23,4 +23,5 @@ mod real_prometheus;
 mod reliability;
 mod replicas;
 mod slack;
+mod store;
 pub mod support;
