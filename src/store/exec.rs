@@ -53,7 +53,7 @@ impl Exec for Lite<'_> {
                 .and_then(|name| name.strip_prefix('$'))
                 .and_then(|n| n.parse::<usize>().ok())
                 .unwrap_or(index);
-            let Some(arg) = args.get(n - 1) else {
+            let Some(arg) = n.checked_sub(1).and_then(|i| args.get(i)) else {
                 return Err(StoreError::Lite(format!("no value for ${n} in `{sql}`")));
             };
             match arg {

@@ -175,11 +175,19 @@ fn run_thread(conn: rusqlite::Connection, mut rx: mpsc::UnboundedReceiver<Job>) 
                 Err(_) => break,
             }
         }
-        let results = run_now(async {
-            match write_thread_group(&conn, &group, false).await {
-                Ok(results) => Ok(results),
-                Err(_) => write_thread_group(&conn, &group, true).await,
-            }
+        // A panic must not take the writer (and with it every write) down: the group is
+        // refused, its transaction rolled back, and the next group is written as usual.
+        let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_now(async {
+                match write_thread_group(&conn, &group, false).await {
+                    Ok(results) => Ok(results),
+                    Err(_) => write_thread_group(&conn, &group, true).await,
+                }
+            })
+        }))
+        .unwrap_or_else(|_| {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err("the store's writer failed on this group".to_string())
         });
         answer(group, results);
     }
