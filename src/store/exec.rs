@@ -10,6 +10,7 @@ pub(crate) enum Arg {
     Int(i64),
     Text(String),
     MaybeInt(Option<i64>),
+    /// A measured value or none; the statement must read it as `NULLIF($n, 'NaN')`.
     MaybeReal(Option<f64>),
     MaybeText(Option<String>),
 }
@@ -29,7 +30,12 @@ impl Exec for sqlx::AnyConnection {
                 Arg::Int(v) => query.bind(*v),
                 Arg::Text(v) => query.bind(v.clone()),
                 Arg::MaybeInt(v) => query.bind(*v),
-                Arg::MaybeReal(v) => query.bind(*v),
+                // sqlx 0.9's `Any` sends a missing f64 as a *float4* NULL (its Real and Double
+                // nulls are swapped); PostgreSQL then types the cached statement's parameter as
+                // float4 and refuses the next real f64 ("incorrect binary data format"). So a
+                // missing value travels as NaN, which every statement taking a `MaybeReal` turns
+                // back into NULL with `NULLIF($n, 'NaN')` (stored values are always finite).
+                Arg::MaybeReal(v) => query.bind(v.unwrap_or(f64::NAN)),
                 Arg::MaybeText(v) => query.bind(v.clone()),
             };
         }

@@ -844,7 +844,14 @@ async fn write_append<E: Exec>(conn: &mut E, a: &Append<'_>) -> Result<(), Store
         let sql = values(
             "INSERT INTO samples (deploy_id, criterion, at_ms, canary, baseline) VALUES ",
             chunk.len(),
-            |n| format!("($1, ${}, $2, ${}, ${})", n * 3 + 3, n * 3 + 4, n * 3 + 5),
+            |n| {
+                format!(
+                    "($1, ${}, $2, NULLIF(${}, 'NaN'), NULLIF(${}, 'NaN'))",
+                    n * 3 + 3,
+                    n * 3 + 4,
+                    n * 3 + 5
+                )
+            },
         );
         conn.exec(&sql, &args).await?;
     }

@@ -129,13 +129,14 @@ async fn samples_read_back_exactly(backend: Backend) {
         .start(info(id), policy(), "test")
         .await
         .expect("start");
-    let values = [
-        (Some(0.1), Some(0.2)),
-        (None, Some(1e-7)),
-        (Some(12_345.678_9), None),
-        (Some(0.0), Some(-3.5)),
-        (Some(1e21), Some(2.5e-300)),
-    ];
+    // Missing values first: each pooled connection then prepares the insert with a NULL before
+    // it sees numbers (sqlx 0.9's `Any` types a missing f64 as float4; see `store::exec`).
+    let mut values = vec![(None, None), (None, Some(1e-7)), (Some(12_345.678_9), None)];
+    for n in 0..12 {
+        values.push((Some(0.1 * f64::from(n)), Some(0.2)));
+        values.push((None, Some(-3.5)));
+    }
+    values.extend([(Some(0.0), Some(-3.5)), (Some(1e21), Some(2.5e-300))]);
     let mut expected = Vec::new();
     for (i, (canary, baseline)) in values.iter().enumerate() {
         let at_ms = 1_700_000_000_000 + i as i64 * 1000;
