@@ -165,12 +165,7 @@ impl Engine {
 
     /// The deploy as it is now, without reading its whole timeline when it was seen before.
     pub async fn deploy(&self, deploy_id: &str) -> Result<Deploy, EngineError> {
-        let cached = self
-            .snapshots
-            .lock()
-            .ok()
-            .and_then(|s| s.get(deploy_id).cloned());
-        let Some(mut deploy) = cached else {
+        let Some(mut deploy) = self.snapshot(deploy_id) else {
             let (deploy, _) = self.load(deploy_id).await?;
             self.remember(&deploy);
             return Ok(deploy);
@@ -194,11 +189,7 @@ impl Engine {
         input: Input,
         source: &str,
     ) -> Result<Option<Applied>, EngineError> {
-        let current = self
-            .snapshots
-            .lock()
-            .ok()
-            .and_then(|s| s.get(deploy_id).filter(|d| d.last_seq == last_seq).cloned());
+        let current = self.snapshot(deploy_id).filter(|d| d.last_seq == last_seq);
         if let Some(deploy) = current {
             let outcome = deploy.handle(input.clone(), self.now(), source)?;
             if outcome.events.is_empty() && outcome.effects.is_empty() {
@@ -206,6 +197,11 @@ impl Engine {
             }
         }
         self.apply(deploy_id, input, source).await.map(Some)
+    }
+
+    /// The deploy as this engine last saw it (perhaps behind the store).
+    fn snapshot(&self, deploy_id: &str) -> Option<Deploy> {
+        self.snapshots.lock().ok()?.get(deploy_id).cloned()
     }
 
     fn remember(&self, deploy: &Deploy) {
@@ -243,12 +239,7 @@ impl Engine {
         let _guard = self.lock_for(&info.id).lock().await;
         // A deploy seen before is known here; any other is written as new, and the store's
         // refusal (it exists) is the check — no read before each new deploy.
-        let known = self
-            .snapshots
-            .lock()
-            .ok()
-            .and_then(|s| s.get(&info.id).cloned());
-        if let Some(deploy) = known {
+        if let Some(deploy) = self.snapshot(&info.id) {
             return Ok(Applied {
                 deploy,
                 outcome: Outcome::default(),

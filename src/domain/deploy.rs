@@ -266,7 +266,9 @@ pub enum EventData {
         open: bool,
         asked_by: String,
     },
-    /// An Alertmanager alert about this deploy's service.
+    /// An Alertmanager alert about this deploy's service. Stored as `alert_firing` or
+    /// `alert_resolved` (see `kind`), which read back as this variant.
+    #[serde(alias = "alert_firing", alias = "alert_resolved")]
     Alert {
         name: String,
         firing: bool,
@@ -368,11 +370,6 @@ impl EventData {
         }
     }
 
-    /// The `details` half of the serialized event.
-    pub fn details(&self) -> serde_json::Value {
-        serde_json::from_str(&self.details_json()).unwrap_or(serde_json::Value::Null)
-    }
-
     /// The `details` half of the serialized event as JSON text, as it is stored and exported.
     /// Serialized straight to text (no `Value` tree): timelines of thousands of events are
     /// written and exported this way.
@@ -389,16 +386,12 @@ impl EventData {
         }
     }
 
-    /// Rebuilds an event from its stored kind and details.
+    /// Rebuilds an event from its stored kind and details: `{"kind": kind, "details": details}`
+    /// is what it reads (the store has the database write timelines in that shape).
     pub fn from_parts(kind: &str, details: &str) -> Result<Self, String> {
-        // One variant, two kinds: the kind says whether the alert fired or resolved.
-        let tag = match kind {
-            "alert_firing" | "alert_resolved" => "alert",
-            other => other,
-        };
         // The tag first, so serde reads the details straight into the variant (a `Value` or
         // the tag last would make it buffer them first).
-        let tag = serde_json::to_string(tag).map_err(|e| e.to_string())?;
+        let tag = serde_json::to_string(kind).map_err(|e| e.to_string())?;
         serde_json::from_str(&format!("{{\"kind\":{tag},\"details\":{details}}}"))
             .map_err(|e| format!("event kind `{kind}`: {e}"))
     }

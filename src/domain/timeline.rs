@@ -102,10 +102,6 @@ pub fn phases(events: &[Event]) -> Phases {
     milestones(events).phases()
 }
 
-pub fn event_json(e: &Event) -> Value {
-    serde_json::to_value(EventOut::of(e)).unwrap_or(Value::Null)
-}
-
 /// One event as exported: serialized straight to text, its details as the stored JSON (a
 /// timeline of 10,000 events must not become 10,000 `Value` trees first).
 #[derive(Serialize)]

@@ -12,8 +12,7 @@
 use super::exec::{Arg, Exec, Lite};
 use super::{Append, DeliveryKey, NewOutbox, StoreError, write_append};
 use crate::domain::{DeployInfo, Event, Sample, State};
-use sqlx::AnyPool;
-use std::path::PathBuf;
+use std::path::Path;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most appends committed together.
@@ -98,24 +97,14 @@ pub(super) struct GroupWriter {
 }
 
 impl GroupWriter {
-    /// Starts the writer: a thread with its own connection to the database file `path`, or
-    /// (a database that is not a file) a task on the current runtime writing through `pool`.
-    pub(super) fn spawn(pool: AnyPool, path: Option<PathBuf>) -> Result<GroupWriter, StoreError> {
+    /// Starts the writer: a thread with its own connection to the database file `path`.
+    pub(super) fn spawn(path: &Path) -> Result<GroupWriter, StoreError> {
         let (jobs, rx) = mpsc::unbounded_channel();
-        match path {
-            Some(path) => {
-                let conn = open(&path)?;
-                std::thread::Builder::new()
-                    .name("sqlite-writer".into())
-                    .spawn(move || run_thread(conn, rx))
-                    .map_err(|e| {
-                        StoreError::Unavailable(format!("cannot start the writer: {e}"))
-                    })?;
-            }
-            None => {
-                tokio::spawn(run(pool, rx));
-            }
-        }
+        let conn = open(path)?;
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
         Ok(GroupWriter { jobs })
     }
 
@@ -140,22 +129,9 @@ impl GroupWriter {
     }
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        commit(&pool, group).await;
-    }
-}
-
 /// The writer's connection: every write waits for the disk (`synchronous = FULL`), and for a
 /// reader's checkpoint at most a few seconds.
-fn open(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
+fn open(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     let lite = |e: rusqlite::Error| StoreError::Lite(format!("{}: {e}", path.display()));
     let conn = rusqlite::Connection::open(path).map_err(lite)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
@@ -166,7 +142,7 @@ fn open(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
     Ok(conn)
 }
 
-fn run_thread(conn: rusqlite::Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+fn run(conn: rusqlite::Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -175,22 +151,34 @@ fn run_thread(conn: rusqlite::Connection, mut rx: mpsc::UnboundedReceiver<Job>) 
                 Err(_) => break,
             }
         }
-        // A panic must not take the writer (and with it every write) down: the group is
-        // refused, its transaction rolled back, and the next group is written as usual.
-        let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_now(async {
-                match write_thread_group(&conn, &group, false).await {
-                    Ok(results) => Ok(results),
-                    Err(_) => write_thread_group(&conn, &group, true).await,
-                }
-            })
-        }))
-        .unwrap_or_else(|_| {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err("the store's writer failed on this group".to_string())
-        });
+        let results = commit(&conn, &group);
         answer(group, results);
     }
+}
+
+/// Writes and commits a group: the result of each job, or why nothing was committed.
+///
+/// Appends refused by their own checks write nothing, so the group is first written without
+/// savepoints (each costs two statements); only if something else fails is it written again,
+/// each append in its own savepoint, so that the failure stays with its append. A panic must not
+/// take the writer (and with it every write) down: the group is then refused, its transaction
+/// rolled back, and the next group is written as usual.
+fn commit(
+    conn: &rusqlite::Connection,
+    group: &[Job],
+) -> Result<Vec<Result<u64, StoreError>>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_now(async {
+            match write_group(conn, group, false).await {
+                Ok(results) => Ok(results),
+                Err(_) => write_group(conn, group, true).await,
+            }
+        })
+    }))
+    .unwrap_or_else(|_| {
+        let _ = conn.execute_batch("ROLLBACK");
+        Err("the store's writer failed on this group".to_string())
+    })
 }
 
 /// Runs a future that never waits on anything (the writer thread's writes are plain calls into
@@ -206,8 +194,10 @@ fn run_now<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
-/// `write_group` on the writer thread's own connection.
-async fn write_thread_group(
+/// Writes the group in one transaction and commits it: the result of each job, or why nothing
+/// was committed. Without savepoints, an error other than an append's own refusal abandons the
+/// group (rolled back).
+async fn write_group(
     conn: &rusqlite::Connection,
     group: &[Job],
     savepoints: bool,
@@ -241,37 +231,6 @@ fn answer(group: Vec<Job>, results: Result<Vec<Result<u64, StoreError>>, String>
     };
     for ((_, done), result) in group.into_iter().zip(results) {
         let _ = done.send(result);
-    }
-}
-
-async fn commit(pool: &AnyPool, group: Vec<Job>) {
-    // Appends refused by their own checks write nothing, so the group is first written without
-    // savepoints (each costs two statements); only if something else fails is it written again,
-    // each append in its own savepoint, so that the failure stays with its append.
-    let results = match write_group(pool, &group, false).await {
-        Ok(results) => Ok(results),
-        Err(_) => write_group(pool, &group, true).await,
-    };
-    answer(group, results);
-}
-
-/// Writes and commits the group: the result of each job, or why nothing was committed. Without
-/// savepoints, an error other than an append's own refusal abandons the group (rolled back).
-async fn write_group(
-    pool: &AnyPool,
-    group: &[Job],
-    savepoints: bool,
-) -> Result<Vec<Result<u64, StoreError>>, String> {
-    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-    match write_jobs(&mut *tx, group, savepoints).await {
-        Ok(results) => {
-            tx.commit().await.map_err(|e| e.to_string())?;
-            Ok(results)
-        }
-        Err(e) => {
-            let _ = tx.rollback().await;
-            Err(e)
-        }
     }
 }
 
@@ -316,4 +275,87 @@ async fn one<E: Exec>(conn: &mut E, append: &OwnedAppend) -> Result<(), StoreErr
     }
     conn.exec("RELEASE SAVEPOINT append", &[]).await?;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Policy, deploy};
+    use crate::store::Store;
+
+    fn policy() -> Policy {
+        serde_json::from_value(serde_json::json!({
+            "criteria": [{"name": "5xx ratio", "max": 0.01, "failure_limit": 3}],
+            "deciders": ["slack:U01ALICE"],
+            "rollback_quorum": 1,
+            "promote_quorum": 1,
+            "on_breach": "ask",
+            "on_pass": "ask",
+            "canary_window_s": 3600,
+            "verify_checks": 2,
+            "executor": null
+        }))
+        .expect("policy")
+    }
+
+    fn opening(id: &str) -> (DeployInfo, Vec<Event>) {
+        let info = DeployInfo {
+            id: id.into(),
+            service: "checkout".into(),
+            environment: "production".into(),
+            version: "1.0".into(),
+            ..DeployInfo::default()
+        };
+        let events = deploy::start(info.clone(), policy(), 1_000, "test").events;
+        (info, events)
+    }
+
+    /// An append opening `info`; nobody waits for its answer (the test reads the results).
+    fn job(info: &DeployInfo, events: &[Event]) -> Job {
+        let append = Append {
+            deploy_id: &info.id,
+            new_deploy: Some(info),
+            expected_last_seq: 0,
+            events,
+            state: State::Canary,
+            outbox: &[],
+            samples: &[],
+            samples_at_ms: 1_000,
+            now_ms: 1_000,
+            delivery: None,
+        };
+        let (done, _) = oneshot::channel();
+        (Work::Append(Box::new(OwnedAppend::from(&append))), done)
+    }
+
+    /// An append that fails for a reason of its own making (here two events with one seq) is
+    /// rolled back alone: the group is written again with savepoints and the others commit.
+    #[tokio::test]
+    async fn a_failing_append_leaves_no_trace_and_its_group_commits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("canarybot.db");
+        let store = Store::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .expect("store");
+        let (good, good_events) = opening("checkout:production:good");
+        let (bad, mut bad_events) = opening("checkout:production:bad");
+        bad_events[1].seq = bad_events[0].seq;
+        let (after, after_events) = opening("checkout:production:after");
+        let group = vec![
+            job(&good, &good_events),
+            job(&bad, &bad_events),
+            job(&after, &after_events),
+        ];
+        let conn = open(&file).expect("writer connection");
+        let results = commit(&conn, &group).expect("the group commits");
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert!(results[1].is_err(), "{results:?}");
+        for (id, events) in [(&good.id, &good_events), (&after.id, &after_events)] {
+            assert_eq!(store.events(id).await.expect("read").as_ref(), Some(events));
+        }
+        assert!(store.events(&bad.id).await.expect("read").is_none());
+        let listed = store.active(&["canary"]).await.expect("active");
+        assert!(listed.iter().all(|r| r.id != bad.id), "{listed:?}");
+        assert_eq!(listed.len(), 2);
+    }
 }

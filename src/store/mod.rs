@@ -50,9 +50,6 @@ pub struct Store {
     writer: Option<group::GroupWriter>,
 }
 
-/// A list limit meaning "every row": the workers must see every active deploy, however many.
-pub const ALL: i64 = i64::MAX;
-
 /// A deploy row as listed.
 #[derive(Debug, Clone)]
 pub struct DeployRow {
@@ -183,10 +180,14 @@ impl Store {
                     .find(|r| r.try_get::<String, _>("name").is_ok_and(|n| n == "main"))
                     .and_then(|r| r.try_get::<String, _>("file").ok())
                     .filter(|f| !f.is_empty());
-                store.writer = Some(group::GroupWriter::spawn(
-                    store.pool.clone(),
-                    file.map(std::path::PathBuf::from),
-                )?);
+                // The writer opens the file a second time; an in-memory database would be a
+                // different one for each connection.
+                let Some(file) = file else {
+                    return Err(StoreError::Unavailable(
+                        "database.url: SQLite needs a file (sqlite://path/to/canarybot.db), not an in-memory database".into(),
+                    ));
+                };
+                store.writer = Some(group::GroupWriter::spawn(std::path::Path::new(&file))?);
             }
             Backend::Postgres => {
                 sqlx::migrate!("./migrations/postgres")
@@ -218,8 +219,8 @@ impl Store {
 
     /// The deploy's events after `seq`, in order (none when there are none, or no such deploy).
     ///
-    /// The database writes the rows out as one JSON array, each event's data already in the
-    /// shape `EventData` reads (`{"kind": tag, "details": …}`, the stored details as they are):
+    /// The database writes the rows out as one JSON array, each event's data in the shape
+    /// `EventData::from_parts` reads (`{"kind": kind, "details": …}`, the stored text as it is):
     /// a timeline of 10,000 events then costs one row through the driver instead of 10,000, and
     /// one parse.
     pub async fn events_after(&self, deploy_id: &str, seq: i64) -> Result<Vec<Event>, StoreError> {
@@ -229,15 +230,13 @@ impl Store {
             Backend::Sqlite => {
                 "SELECT COALESCE('[' || group_concat('[' || seq || ',' || at_ms || ',' || json_quote(actor) || ','
                    || json_quote(source) || ',' || json_quote(summary) || ',{\"kind\":'
-                   || json_quote(CASE WHEN kind IN ('alert_firing', 'alert_resolved') THEN 'alert' ELSE kind END)
-                   || ',\"details\":' || details || '}]', ',') || ']', '[]') AS timeline
+                   || json_quote(kind) || ',\"details\":' || details || '}]', ',') || ']', '[]') AS timeline
                  FROM events WHERE deploy_id = $1 AND seq > $2"
             }
             Backend::Postgres => {
                 "SELECT COALESCE('[' || string_agg('[' || seq || ',' || at_ms || ',' || to_json(actor)::text || ','
                    || to_json(source)::text || ',' || to_json(summary)::text || ',{\"kind\":'
-                   || to_json(CASE WHEN kind IN ('alert_firing', 'alert_resolved') THEN 'alert' ELSE kind END)::text
-                   || ',\"details\":' || details || '}]', ',' ORDER BY seq) || ']', '[]') AS timeline
+                   || to_json(kind)::text || ',\"details\":' || details || '}]', ',' ORDER BY seq) || ']', '[]') AS timeline
                  FROM events WHERE deploy_id = $1 AND seq > $2"
             }
         };

@@ -11,7 +11,8 @@
 use crate::fake_discord::FakeDiscord;
 use crate::fake_slack::FakeSlack;
 use crate::support::{
-    Backend, ExecutorMode, SECRET, SLACK_SECRET, Setup, config_text, database, drop_database, shape,
+    Backend, ExecutorMode, SECRET, SLACK_SECRET, Setup, config_text, database, drop_database,
+    outbox_drained, shape,
 };
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -516,13 +517,7 @@ async fn run(backend: Backend, point: Option<KillPoint>) -> Option<Observed> {
     let store = canarybot::store::Store::connect(&database_url)
         .await
         .expect("store");
-    for _ in 0..400 {
-        if store.outbox_backlog().await.unwrap_or(1) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let backlog = store.outbox_backlog().await.unwrap_or(-1);
+    let backlog = outbox_drained(&store, Duration::from_secs(20)).await;
     store.close().await;
     bot.kill().await;
     assert_eq!(

@@ -7,7 +7,7 @@ use crate::fake_prometheus::FakePrometheus;
 use crate::fake_slack::FakeSlack;
 use crate::support::{
     Backend, ExecutorMode, FakeExecutor, SECRET, SLACK_SECRET, Setup, TOKEN, config_text, database,
-    drop_database,
+    drop_database, outbox_drained,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -214,14 +214,8 @@ async fn two_replicas_share_the_work_and_survive_one_dying() {
     let store = canarybot::store::Store::connect(&database_url)
         .await
         .expect("store");
-    for _ in 0..400 {
-        if store.outbox_backlog().await.unwrap_or(1) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert_eq!(
-        store.outbox_backlog().await.expect("backlog"),
+        outbox_drained(&store, Duration::from_secs(20)).await,
         0,
         "the survivor delivered everything; its log:\n{}",
         bots[1].log()

@@ -809,21 +809,20 @@ impl TestApp {
 
     /// Waits (up to 30 s) until every queued chat message has been delivered.
     pub async fn settle_chat(&self) {
-        for _ in 0..1200 {
-            if self
-                .running
-                .engine
-                .store()
-                .outbox_backlog()
-                .await
-                .unwrap_or(1)
-                == 0
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        let backlog = outbox_drained(self.running.engine.store(), Duration::from_secs(30)).await;
+        assert_eq!(backlog, 0, "outbox never drained");
+    }
+}
+
+/// Waits up to `within` for the outbox to empty; returns what is left in it (-1: unreadable).
+pub async fn outbox_drained(store: &canarybot::store::Store, within: Duration) -> i64 {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let backlog = store.outbox_backlog().await.unwrap_or(-1);
+        if backlog == 0 || tokio::time::Instant::now() >= deadline {
+            return backlog;
         }
-        panic!("outbox never drained");
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
