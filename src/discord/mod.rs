@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod chat;
+pub mod escape;
 pub mod inbound;
 pub mod messages;
 

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod blocks;
 pub mod chat;
+pub mod escape;
 pub mod inbound;
 
 /// `C0123/1700000000.000100`: where a canary thread lives (channel and root ts).
