@@ -23,7 +23,13 @@ impl ConsoleChat {
         }
     }
 
+    /// Text from outside is data on a terminal too: control characters (an escape sequence
+    /// could rewrite the screen) are dropped; line breaks stay.
     fn print(&self, text: &str) {
+        let text: String = text
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n')
+            .collect();
         if let Ok(mut out) = self.out.lock() {
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();

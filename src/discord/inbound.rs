@@ -75,9 +75,15 @@ pub fn check_request(
 }
 
 /// A private answer; the shared texts mark bold Slack's way (`*x*`), Discord wants `**x**`.
+/// Outside text in it is escaped, and it may ping nobody.
 fn private(text: impl Into<String>) -> Value {
-    let content: String = text.into().replace('*', "**").chars().take(2000).collect();
-    json!({"type": 4, "data": {"content": content, "flags": EPHEMERAL}})
+    let content: String = crate::discord::escape::text(&text.into())
+        .replace('*', "**")
+        .chars()
+        .take(2000)
+        .collect();
+    json!({"type": 4, "data": {"content": content, "flags": EPHEMERAL,
+                               "allowed_mentions": {"parse": []}}})
 }
 
 impl DiscordInbound {

@@ -1,6 +1,7 @@
 //! The canary thread as Discord messages: an embed with the agreement and the live status, and a
 //! row of buttons whose `custom_id` carries the deploy.
 
+use super::escape::text as esc;
 use crate::domain::render::RootView;
 use crate::domain::{ChatMessage, Choice, State};
 use serenity::all::ButtonStyle;
@@ -25,14 +26,56 @@ pub fn custom_id(action: &str, deploy_id: &str) -> String {
     }
 }
 
-/// `discord:123` → `<@123>`, `discord-role:456` → `<@&456>`.
+/// A Discord snowflake: digits only.
+fn is_snowflake(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 20 && id.chars().all(|c| c.is_ascii_digit())
+}
+
+/// `discord:123` → `<@123>`, `discord-role:456` → `<@&456>`; anything that is not a snowflake of
+/// Discord's makes no mention.
 pub fn mention(identity: &str) -> Option<String> {
-    if let Some(u) = identity.strip_prefix("discord:") {
-        Some(format!("<@{u}>"))
+    match identity.split_once(':') {
+        Some(("discord", u)) if is_snowflake(u) => Some(format!("<@{u}>")),
+        Some(("discord-role", r)) if is_snowflake(r) => Some(format!("<@&{r}>")),
+        _ => None,
+    }
+}
+
+/// At most `max` characters (Discord refuses a message whose embed parts are longer).
+fn fit(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        s
     } else {
-        identity
-            .strip_prefix("discord-role:")
-            .map(|r| format!("<@&{r}>"))
+        let mut cut: String = s.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// An address Discord accepts as a link: `http(s)` only, with nothing that ends a Markdown link.
+fn web_url(url: &str) -> Option<&str> {
+    let lower = url.to_ascii_lowercase();
+    let ok = (lower.starts_with("https://") || lower.starts_with("http://"))
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "()<>".contains(c));
+    ok.then_some(url)
+}
+
+/// A reply's text for Discord: the shared texts mark bold Slack's way (`*x*`), Discord wants
+/// `**x**`; outside text is escaped, and the person it names is shown as a mention when they are
+/// a Discord user (not pinged: `allowed_mentions` names only the deciders called).
+pub fn message_text(message: &ChatMessage) -> String {
+    let bold = |s: &str| esc(s).replace('*', "**");
+    match message.person_split() {
+        Some((before, identity, name, after)) => {
+            let who = match identity.strip_prefix("discord:") {
+                Some(u) if is_snowflake(u) => format!("<@{u}>"),
+                _ => esc(name),
+            };
+            format!("{}{who}{}", bold(before), bold(after))
+        }
+        None => bold(&message.text),
     }
 }
 
@@ -45,32 +88,39 @@ fn colour(state: State) -> u32 {
     }
 }
 
+/// Discord's embed limits: title 256, description 4096, field name 256, field value 1024,
+/// footer 2048 characters.
 fn embed(root: &RootView) -> CreateEmbed {
     let mut description = format!("**{}**", root.status_line());
     if let Some(d) = &root.description {
-        description.push_str(&format!("\n{d}"));
+        description.push_str(&format!("\n{}", esc(d)));
     }
     if let Some(b) = root.byline() {
-        description.push_str(&format!("\n{b}"));
+        description.push_str(&format!("\n{}", esc(&b)));
     }
     let mut e = CreateEmbed::new()
-        .title(root.headline())
-        .description(description)
+        .title(fit(esc(&root.headline()), 256))
+        .description(fit(description, 4096))
         .colour(colour(root.state));
-    if let Some(url) = &root.url {
-        e = e.url(url.clone());
+    if let Some(url) = root.url.as_deref().and_then(web_url) {
+        e = e.url(url);
     }
     for c in &root.criteria {
         let view = c
             .link
-            .as_ref()
+            .as_deref()
+            .and_then(web_url)
             .map(|l| format!(" · [side by side]({l})"))
             .unwrap_or_default();
         e = e.field(
-            c.name.clone(),
-            format!(
-                "canary {} · breach after {} failing{view}",
-                c.bounds, c.failure_limit
+            fit(esc(&c.name), 256),
+            fit(
+                format!(
+                    "canary {} · breach after {} failing{view}",
+                    esc(&c.bounds),
+                    c.failure_limit
+                ),
+                1024,
             ),
             false,
         );
@@ -78,20 +128,23 @@ fn embed(root: &RootView) -> CreateEmbed {
     let who: Vec<String> = root
         .deciders
         .iter()
-        .map(|d| mention(d).unwrap_or_else(|| format!("`{d}`")))
+        .map(|d| mention(d).unwrap_or_else(|| format!("`{}`", esc(d))))
         .collect();
     e = e.field(
         "Who decides",
-        format!("{}\n{}", who.join(", "), root.policy_line()),
+        fit(format!("{}\n{}", who.join(", "), root.policy_line()), 1024),
         false,
     );
-    e = e.field("Live status", root.status_table(), false);
+    e = e.field("Live status", fit(esc(&root.status_table()), 1024), false);
     if let Some(o) = &root.outcome {
-        e = e.field("Outcome", o.clone(), false);
+        e = e.field("Outcome", fit(esc(o), 1024), false);
     }
-    e.footer(CreateEmbedFooter::new(format!(
-        "deploy {} · criteria hash {}",
-        root.deploy_id, root.criteria_hash
+    e.footer(CreateEmbedFooter::new(fit(
+        esc(&format!(
+            "deploy {} · criteria hash {}",
+            root.deploy_id, root.criteria_hash
+        )),
+        2048,
     )))
 }
 
@@ -120,6 +173,7 @@ pub fn root_edit(root: &RootView) -> EditMessage {
     EditMessage::new()
         .embed(embed(root))
         .components(vec![buttons(&root.deploy_id, &root.buttons)])
+        .allowed_mentions(CreateAllowedMentions::new().empty_users().empty_roles())
 }
 
 /// A reply in the thread; deciders are mentioned (and pinged) when the message calls them.
@@ -139,7 +193,7 @@ pub fn reply(deploy_id: &str, message: &ChatMessage) -> CreateMessage {
         .map(RoleId::new)
         .collect();
     let called: Vec<String> = message.mentions.iter().filter_map(|m| mention(m)).collect();
-    let mut content = message.text.replace('*', "**");
+    let mut content = message_text(message);
     if !called.is_empty() {
         content.push_str(&format!("\n{}", called.join(" ")));
     }

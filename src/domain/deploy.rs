@@ -452,6 +452,35 @@ pub struct ChatMessage {
     /// ones of its own platform.
     #[serde(default)]
     pub mentions: Vec<String>,
+    /// The person the message is about (a voter), named in `text`: an adapter may show them its
+    /// own way (a Slack identity as `<@U…>`, so Slack shows the real account, not a claimed name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<NamedPerson>,
+}
+
+/// Where `text` names a person: the identity, and the byte range of their name in the text. The
+/// range is set by the state machine, never found by searching, so no outside text can make a
+/// mention.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedPerson {
+    pub identity: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl ChatMessage {
+    /// The text split around the person: `(before, identity, name, after)`, when a person is
+    /// named and the range still fits the text.
+    pub fn person_split(&self) -> Option<(&str, &str, &str, &str)> {
+        let p = self.person.as_ref()?;
+        let name = self.text.get(p.start..p.end)?;
+        Some((
+            &self.text[..p.start],
+            p.identity.as_str(),
+            name,
+            &self.text[p.end..],
+        ))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -868,6 +897,25 @@ impl Work {
                 buttons,
                 loud,
                 mentions: Vec::new(),
+                person: None,
+            },
+        }));
+    }
+
+    /// A reply that names a person: `before`, their name, `after`.
+    fn reply_about(&mut self, identity: &str, name: &str, before: &str, after: String) {
+        let start = before.len();
+        self.out.effects.push(Effect::Chat(ChatEffect::Reply {
+            message: ChatMessage {
+                text: format!("{before}{name}{after}"),
+                buttons: Vec::new(),
+                loud: false,
+                mentions: Vec::new(),
+                person: Some(NamedPerson {
+                    identity: identity.to_string(),
+                    start,
+                    end: start + name.len(),
+                }),
             },
         }));
     }
@@ -881,6 +929,7 @@ impl Work {
                 buttons,
                 loud: true,
                 mentions,
+                person: None,
             },
         }));
     }
@@ -1564,13 +1613,14 @@ impl Work {
                     why: why.clone(),
                 },
             );
-            self.reply(
+            self.reply_about(
+                &reply_to,
+                &name,
+                "⛔ ",
                 format!(
-                    "⛔ {name}'s {} vote was not counted: not a decider",
+                    "'s {} vote was not counted: not a decider",
                     vote.choice.as_str()
                 ),
-                vec![],
-                false,
             );
             self.notice(
                 &reply_to,
@@ -1619,13 +1669,11 @@ impl Work {
                 quorum,
             },
         );
-        self.reply(
-            format!(
-                "🗳️ {name} votes *{}* ({count}/{quorum}){why}",
-                vote.choice.as_str()
-            ),
-            vec![],
-            false,
+        self.reply_about(
+            &reply_to,
+            &name,
+            "🗳️ ",
+            format!(" votes *{}* ({count}/{quorum}){why}", vote.choice.as_str()),
         );
         if count >= quorum {
             let decided_by = self.d.tally.voters_for(vote.choice);

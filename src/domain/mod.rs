@@ -17,6 +17,6 @@ pub use criteria::{Criterion, Verdict};
 pub use decision::{Choice, Vote, Voter};
 pub use deploy::{
     BOT, ChatEffect, ChatMessage, Deploy, DeployInfo, DomainError, Drill, Effect, Event, EventData,
-    ExecuteRequest, ExecutorOutcome, Input, OnBreach, OnPass, Outcome, PipelineEvent, Policy,
-    Sample, State,
+    ExecuteRequest, ExecutorOutcome, Input, NamedPerson, OnBreach, OnPass, Outcome, PipelineEvent,
+    Policy, Sample, State,
 };

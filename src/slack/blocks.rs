@@ -1,5 +1,6 @@
 //! Block Kit layouts of the canary thread.
 
+use super::escape::{link, text as esc};
 use crate::domain::render::{RootView, table};
 use crate::domain::{ChatMessage, Choice};
 use slack_morphism::prelude::*;
@@ -13,22 +14,49 @@ fn plain(text: impl Into<String>) -> SlackBlockPlainTextOnly {
     SlackBlockPlainText::new(text.into()).into()
 }
 
+/// mrkdwn as canarybot wrote it; `verbatim` so Slack links and mentions nothing on its own
+/// (bare `@here`, `#channel` or addresses in outside text stay words).
 fn mrkdwn(text: impl Into<String>) -> SlackBlockText {
-    SlackBlockMarkDownText::new(text.into()).into()
+    let mut t = SlackBlockMarkDownText::new(text.into());
+    t.verbatim = Some(true);
+    t.into()
 }
 
 fn section(text: impl Into<String>) -> SlackBlock {
     SlackSectionBlock::new().with_text(mrkdwn(text)).into()
 }
 
-/// `slack:U…` → `<@U…>`, `slack-group:S…` → `<!subteam^S…>`; other platforms stay as they are.
+/// A Slack id as Slack makes them (`U01ALICE`, `S01SRE`): upper-case letters and digits.
+fn is_slack_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// `slack:U…` → `<@U…>`, `slack-group:S…` → `<!subteam^S…>`; other platforms (and anything
+/// that is not a Slack id) are shown as escaped code.
 pub fn mention(identity: &str) -> String {
-    if let Some(u) = identity.strip_prefix("slack:") {
-        format!("<@{u}>")
-    } else if let Some(g) = identity.strip_prefix("slack-group:") {
-        format!("<!subteam^{g}>")
-    } else {
-        format!("`{identity}`")
+    match identity.split_once(':') {
+        Some(("slack", u)) if is_slack_id(u) => format!("<@{u}>"),
+        Some(("slack-group", g)) if is_slack_id(g) => format!("<!subteam^{g}>"),
+        _ => format!("`{}`", esc(identity)),
+    }
+}
+
+/// A message's text for Slack: escaped, with the person it names shown as a mention when they
+/// are a Slack user (Slack then shows their real name).
+pub fn message_text(message: &ChatMessage) -> String {
+    match message.person_split() {
+        Some((before, identity, name, after)) => {
+            let who = match identity.strip_prefix("slack:") {
+                Some(u) if is_slack_id(u) => format!("<@{u}>"),
+                _ => esc(name),
+            };
+            format!("{}{who}{}", esc(before), esc(after))
+        }
+        None => esc(&message.text),
     }
 }
 
@@ -51,7 +79,7 @@ pub fn buttons(deploy_id: &str, choices: &[Choice]) -> SlackBlock {
                     .with_style(SlackBlockButtonStyle::Danger)
                     .with_confirm(SlackBlockConfirmItem::new(
                         plain("Roll back?"),
-                        mrkdwn(format!("Vote to roll back `{deploy_id}`. With quorum, canarybot calls the deploy system at once.")),
+                        mrkdwn(format!("Vote to roll back `{}`. With quorum, canarybot calls the deploy system at once.", esc(deploy_id))),
                         plain("Roll back"),
                         plain("Cancel"),
                     )),
@@ -68,20 +96,22 @@ pub fn buttons(deploy_id: &str, choices: &[Choice]) -> SlackBlock {
 /// The thread root: header, who and what, the locked criteria, who decides, the live status, and
 /// the buttons (or, once decided, the outcome).
 pub fn root_content(root: &RootView) -> SlackMessageContent {
-    let mut blocks: Vec<SlackBlock> = vec![SlackHeaderBlock::new(plain(root.headline())).into()];
+    let mut blocks: Vec<SlackBlock> =
+        vec![SlackHeaderBlock::new(plain(esc(&root.headline()))).into()];
     let mut about = format!("*{}*", root.status_line());
     if let Some(d) = &root.description {
-        about.push_str(&format!("\n{d}"));
+        about.push_str(&format!("\n{}", esc(d)));
     }
     let mut who = Vec::new();
     if let Some(a) = &root.actor {
-        who.push(format!("deployed by {a}"));
+        who.push(format!("deployed by {}", esc(a)));
     }
     if let Some(sha) = &root.sha {
-        who.push(format!("`{}`", &sha[..sha.len().min(12)]));
+        let short: String = sha.chars().take(12).collect();
+        who.push(format!("`{}`", esc(&short)));
     }
     if let Some(url) = &root.url {
-        who.push(format!("<{url}|pipeline>"));
+        who.push(link(url, "pipeline"));
     }
     if !who.is_empty() {
         about.push_str(&format!("\n{}", who.join(" · ")));
@@ -100,18 +130,21 @@ pub fn root_content(root: &RootView) -> SlackMessageContent {
         .collect();
     blocks.push(section(format!(
         "*Criteria* (locked, hash `{}`)\n{}",
-        root.criteria_hash,
-        table(&["criterion", "canary bound", "failure limit"], &agreed)
+        esc(&root.criteria_hash),
+        esc(&table(
+            &["criterion", "canary bound", "failure limit"],
+            &agreed
+        ))
     )));
     blocks.push(section(format!(
         "*Who decides:* {}\n{}",
         mentions(&root.deciders),
-        root.policy_line()
+        esc(&root.policy_line())
     )));
     let views: Vec<String> = root
         .criteria
         .iter()
-        .filter_map(|c| c.link.as_ref().map(|l| format!("<{l}|{}>", c.name)))
+        .filter_map(|c| c.link.as_ref().map(|l| link(l, &c.name)))
         .collect();
     let views = if views.is_empty() {
         String::new()
@@ -120,25 +153,29 @@ pub fn root_content(root: &RootView) -> SlackMessageContent {
     };
     blocks.push(section(format!(
         "*Live status*\n{}{views}",
-        root.status_table()
+        esc(&root.status_table())
     )));
     if root.buttons.is_empty() {
         if let Some(outcome) = &root.outcome {
-            blocks.push(section(format!("*Outcome:* {outcome}")));
+            blocks.push(section(format!("*Outcome:* {}", esc(outcome))));
         }
     } else {
         blocks.push(buttons(&root.deploy_id, &root.buttons));
     }
     blocks.push(
         SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
-            SlackBlockMarkDownText::new(format!("deploy `{}`", root.deploy_id)),
+            SlackBlockMarkDownText::new(format!("deploy `{}`", esc(&root.deploy_id))),
         )])
         .into(),
     );
     let mut payload = HashMap::new();
     payload.insert("deploy_id".to_string(), root.deploy_id.clone());
     SlackMessageContent::new()
-        .with_text(format!("{} — {}", root.headline(), root.status_line()))
+        .with_text(format!(
+            "{} — {}",
+            esc(&root.headline()),
+            root.status_line()
+        ))
         .with_blocks(blocks)
         .with_metadata(
             SlackMessageMetadata::new(METADATA_EVENT.to_string()).with_event_payload(payload),
@@ -147,7 +184,7 @@ pub fn root_content(root: &RootView) -> SlackMessageContent {
 
 /// A reply: the text (with the deciders mentioned when the message calls them) and any buttons.
 pub fn reply_content(deploy_id: &str, message: &ChatMessage) -> SlackMessageContent {
-    let mut text = message.text.clone();
+    let mut text = message_text(message);
     let called = message
         .mentions
         .iter()

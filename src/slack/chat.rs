@@ -118,6 +118,8 @@ impl ChatPort for SlackChat {
                 None => return Ok(()),
             },
         };
-        self.api.ephemeral(&channel, user, text, ts).await
+        self.api
+            .ephemeral(&channel, user, &super::escape::text(text), ts)
+            .await
     }
 }

@@ -96,6 +96,7 @@ impl SlackInbound {
                         "I could not check your Slack user groups ({e}); your {} vote was not counted. Please try again.",
                         choice.as_str()
                     );
+                    let text = crate::slack::escape::text(&text);
                     let _ = self.api.ephemeral(&channel, user, &text, None).await;
                 }
                 return;
@@ -250,7 +251,7 @@ async fn commands(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes
     if let Err(e) = limits.into_result() {
         tracing::warn!(user = %form.user_id, "Slack command refused: {e}");
         return axum::Json(
-            json!({"response_type": "ephemeral", "text": format!("⚠️ Not run: {e}.")}),
+            json!({"response_type": "ephemeral", "text": crate::slack::escape::text(&format!("⚠️ Not run: {e}."))}),
         )
         .into_response();
     }
@@ -263,7 +264,8 @@ async fn commands(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes
     let text = s
         .run(command, &form.channel_id, None, &form.user_id, &name)
         .await;
-    axum::Json(json!({"response_type": "ephemeral", "text": text})).into_response()
+    axum::Json(json!({"response_type": "ephemeral", "text": crate::slack::escape::text(&text)}))
+        .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -412,7 +414,8 @@ async fn events(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) 
             let answer = s.run(command, &channel, thread_deploy, &user, &user).await;
             // A vote's outcome reaches the thread through the timeline; answer everything else.
             if !is_vote || !answer.starts_with("🗳️") {
-                let content = SlackMessageContent::new().with_text(answer);
+                let content =
+                    SlackMessageContent::new().with_text(crate::slack::escape::text(&answer));
                 if let Err(e) = s.api.post(&channel, content, reply_ts.as_deref()).await {
                     tracing::warn!(error = %e, "cannot answer a Slack mention");
                 }
