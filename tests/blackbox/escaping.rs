@@ -12,7 +12,11 @@ use crate::support::{
 use serde_json::{Value, json};
 use std::time::Duration;
 
-on_both_backends!(hostile_text_reaches_chat_as_words, pages_forbid_scripts);
+on_both_backends!(
+    hostile_text_reaches_chat_as_words,
+    voters_are_shown_as_the_platforms_mention,
+    pages_forbid_scripts
+);
 
 /// The forms a person could smuggle in: Slack broadcasts, mentions, channel and group references
 /// and disguised links; Discord mentions, role and channel references, masked links, @everyone.
@@ -273,6 +277,91 @@ async fn hostile_text_reaches_chat_as_words(b: Backend) {
             );
         }
     }
+    app.finish().await;
+}
+
+/// A vote by `@canarybot` mention carries no name, only Slack's user id: the thread mentions the
+/// person (`<@U01ALICE>`), so Slack shows their name. A Discord voter is mentioned in the Discord
+/// thread (without a ping) and named, as data, in the Slack one.
+async fn voters_are_shown_as_the_platforms_mention(b: Backend) {
+    let slack = FakeSlack::start().await;
+    let discord = FakeDiscord::start().await;
+    let setup = Setup {
+        slack_api: Some(slack.api_url.clone()),
+        discord_api: Some(discord.api_url.clone()),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(
+        b,
+        Setup {
+            rollback_quorum: 2,
+            ..setup
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let id = app.start_deploy("6.0.0").await;
+    let event = json!({"type": "event_callback", "event_id": "Ev2", "event": {"type": "app_mention",
+        "user": "U01ALICE", "channel": "C0CHECKOUT", "ts": "1700000000.000200",
+        "text": "<@UBOT> rollback checkout p99 doubled"}});
+    let (status, _) = app
+        .slack_post("/slack/events", &event.to_string(), "application/json")
+        .await;
+    assert_eq!(status, 200);
+    app.wait_kind(&id, "vote_cast").await;
+    let (_, answer) = app
+        .discord(&json!({"id": "m-1", "type": 3, "channel_id": "1111",
+            "member": {"user": {"id": "8888", "username": "sre", "global_name": "Sam <3"}, "roles": ["6677"]},
+            "message": {"id": "1"}, "data": {"custom_id": format!("canary_rollback:{id}"), "component_type": 2}}))
+        .await;
+    assert!(answer.to_string().contains("(2/2)"), "{answer}");
+    app.settle_chat().await;
+
+    let root = slack.roots().into_iter().next().expect("a Slack root");
+    let slack_replies: Vec<String> = slack
+        .replies(&root.ts)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert!(
+        slack_replies
+            .iter()
+            .any(|t| t.starts_with("🗳️ <@U01ALICE> votes *rollback* (1/2): p99 doubled")),
+        "{slack_replies:#?}"
+    );
+    assert!(
+        slack_replies
+            .iter()
+            .any(|t| t.starts_with("🗳️ Sam &lt;3 votes *rollback* (2/2)")),
+        "{slack_replies:#?}"
+    );
+    let discord_replies: Vec<Value> = discord
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/messages"))
+        .map(|c| c.body)
+        .collect();
+    let vote = discord_replies
+        .iter()
+        .find(|m| {
+            m["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("🗳️ <@8888> votes **rollback** (2/2)"))
+        })
+        .unwrap_or_else(|| panic!("{discord_replies:#?}"));
+    assert_eq!(
+        vote["allowed_mentions"]["users"],
+        json!([]),
+        "shown, not pinged: {vote}"
+    );
+    assert!(
+        discord_replies.iter().any(|m| m["content"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("🗳️ alice votes **rollback** (1/2)"))),
+        "{discord_replies:#?}"
+    );
     app.finish().await;
 }
 
