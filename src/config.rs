@@ -36,6 +36,37 @@ pub struct Config {
     /// Ties one person's identities across platforms: one person, one vote.
     #[serde(default)]
     pub people: Vec<PersonConfig>,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// How the server logs (`[log]`); `CANARYBOT_LOG_FORMAT` overrides `format`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// `text` for people at a terminal, `json` (one object per line) for log collectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("log format `{other}`: write `text` or `json`")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

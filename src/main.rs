@@ -3,7 +3,7 @@ use canarybot::app::{self, Options};
 use canarybot::chat::ChatPort;
 use canarybot::chat::console::ConsoleChat;
 use canarybot::client::HookClient;
-use canarybot::config::Config;
+use canarybot::config::{Config, LogFormat};
 use canarybot::domain::Deploy;
 use canarybot::domain::postmortem::to_markdown;
 use canarybot::domain::timeline::to_json;
@@ -193,16 +193,34 @@ impl EventArg {
     }
 }
 
-fn init_tracing(default: &str) {
+/// The log format: `CANARYBOT_LOG_FORMAT` if set, else the configuration's `[log] format`.
+fn log_format(configured: LogFormat) -> anyhow::Result<LogFormat> {
+    match std::env::var("CANARYBOT_LOG_FORMAT") {
+        Ok(v) => v
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("CANARYBOT_LOG_FORMAT: {e}")),
+        Err(_) => Ok(configured),
+    }
+}
+
+fn init_tracing(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CANARYBOT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only for a person at a terminal; log collectors get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        // One JSON object per line, fields flattened, for log collectors.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        // Colours only for a person at a terminal; log collectors get plain text.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
@@ -246,8 +264,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => {
-            init_tracing("info");
             let config = load(&config)?;
+            init_tracing("info", log_format(config.log.format)?);
             for w in config.warnings() {
                 tracing::warn!("{w}");
             }
@@ -275,7 +293,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => {
-            init_tracing("warn");
+            init_tracing("warn", log_format(LogFormat::Text)?);
             canarybot::demo::run().await
         }
         Command::CheckConfig { config } => {
@@ -308,7 +326,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             format,
         } => {
-            init_tracing("warn");
+            init_tracing("warn", log_format(LogFormat::Text)?);
             let config = load(&config)?;
             let store = Store::connect(&config.database.url).await?;
             let Some(events) = store.events(&deploy_id).await? else {
@@ -396,7 +414,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             service,
             format,
         } => {
-            init_tracing("warn");
+            init_tracing("warn", log_format(LogFormat::Text)?);
             let config = load(&config)?;
             if let Some(svc) = &service {
                 if config.service(svc).is_none() {

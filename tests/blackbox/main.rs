@@ -18,6 +18,7 @@ mod flow;
 pub mod github;
 mod hardening;
 mod hooks;
+mod logs;
 mod postmortem;
 mod prometheus;
 mod real_prometheus;
