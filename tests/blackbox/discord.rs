@@ -3,7 +3,7 @@
 use crate::fake_discord::{FakeDiscord, public_key_hex, sign};
 use crate::fake_slack::FakeSlack;
 use crate::on_both_backends;
-use crate::support::{Backend, Setup, TestApp};
+use crate::support::{Backend, ExecutorMode, Setup, TestApp};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -14,7 +14,50 @@ on_both_backends!(
     both_threads_kept_in_step,
     drills_by_role,
     service_option_reads_like_slack_words,
+    a_deploy_being_verified_is_active,
 );
+
+/// While recovery is verified (`rolled_back`), a bare `/canary status` shows that deploy.
+async fn a_deploy_being_verified_is_active(b: Backend) {
+    let Some((app, _discord)) = discord_app(
+        b,
+        Setup {
+            executor: Some(ExecutorMode::Done),
+            ..Setup::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let id = app.start_deploy("2.4.0").await;
+    let (_, answer) = app
+        .discord(&slash(
+            "v-1",
+            "4455",
+            &[],
+            "rollback",
+            json!([{"type": 3, "name": "reason", "value": "p99 doubled"}]),
+        ))
+        .await;
+    assert!(content(&answer).contains("That decides it"), "{answer}");
+    app.wait_state(&id, "rolled_back").await;
+    let (_, answer) = app
+        .discord(&slash(
+            "v-2",
+            "5555",
+            &[],
+            "canary",
+            json!([{"type": 1, "name": "status"}]),
+        ))
+        .await;
+    let text = content(&answer);
+    assert!(
+        !text.contains("No active canary") && text.contains("checkout") && text.contains("2.4.0"),
+        "{text}"
+    );
+    app.finish().await;
+}
 
 /// The `service` option is read as Slack reads its first word: a configured service in any case
 /// is the service, anything else is the reason.

@@ -16,7 +16,43 @@ on_both_backends!(
     a_shared_channel_asks_which_service,
     odd_requests_get_slack_answers,
     slow_group_lookups_answer_within_two_seconds,
+    a_deploy_being_verified_is_active,
 );
+
+/// After the rollback, while recovery is verified (`rolled_back`), a bare `/canary status` shows
+/// that deploy rather than "No active canary".
+async fn a_deploy_being_verified_is_active(b: Backend) {
+    let Some((app, _slack)) = slack_app(
+        b,
+        Setup {
+            executor: Some(ExecutorMode::Done),
+            ..Setup::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let id = app.start_deploy("2.4.0").await;
+    app.slack_command(
+        "/rollback",
+        "checkout p99 doubled",
+        "U01ALICE",
+        "C0CHECKOUT",
+    )
+    .await;
+    app.wait_state(&id, "rolled_back").await;
+    let (status, body) = app
+        .slack_command("/canary", "status", "U05DAN", "C0CHECKOUT")
+        .await;
+    assert_eq!(status, 200);
+    let text = body["text"].as_str().unwrap_or_default();
+    assert!(
+        !text.contains("No active canary") && text.contains("checkout") && text.contains("2.4.0"),
+        "{text}"
+    );
+    app.finish().await;
+}
 
 /// Slack's certificate check, malformed Slack headers, a command without a user and a press on a
 /// deploy that does not exist: each gets the answer Slack (and the person) expects, and nothing
