@@ -18,13 +18,21 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 pub enum SignatureError {
     #[error("missing {0} header")]
     Missing(&'static str),
-    #[error("malformed {0} header: expected sha256=<64 hex digits>")]
-    Malformed(&'static str),
+    /// The header is there but not in the form `expected` describes.
+    #[error("malformed {header} header: expected {expected}")]
+    Malformed {
+        header: &'static str,
+        expected: &'static str,
+    },
     #[error("signature does not match any configured secret")]
     Mismatch,
     #[error("request timestamp is outside the 5-minute replay window")]
     Stale,
 }
+
+const WEBHOOK_SIGNATURE_FORM: &str = "sha256=<64 hex digits>";
+const SLACK_SIGNATURE_FORM: &str = "v0=<64 hex digits>";
+const SLACK_TIMESTAMP_FORM: &str = "whole Unix seconds, e.g. 1531420618";
 
 /// Checks a `sha256=<hex>` header value against every secret.
 pub fn verify(
@@ -34,14 +42,16 @@ pub fn verify(
     body: &[u8],
 ) -> Result<(), SignatureError> {
     let value = header.ok_or(SignatureError::Missing(header_name))?;
-    let hex_sig = value
+    let malformed = SignatureError::Malformed {
+        header: header_name,
+        expected: WEBHOOK_SIGNATURE_FORM,
+    };
+    let sig = value
         .trim()
         .strip_prefix("sha256=")
-        .ok_or(SignatureError::Malformed(header_name))?;
-    let sig = hex::decode(hex_sig).map_err(|_| SignatureError::Malformed(header_name))?;
-    if sig.len() != 32 {
-        return Err(SignatureError::Malformed(header_name));
-    }
+        .and_then(|h| hex::decode(h).ok())
+        .filter(|b| b.len() == 32)
+        .ok_or(malformed)?;
     let mut matched = subtle::Choice::from(0u8);
     for secret in secrets {
         let mut mac =
@@ -81,10 +91,10 @@ pub fn verify_slack(
 ) -> Result<(), SignatureError> {
     let ts = timestamp.ok_or(SignatureError::Missing("X-Slack-Request-Timestamp"))?;
     let sig = signature.ok_or(SignatureError::Missing("X-Slack-Signature"))?;
-    let ts_num: i64 = ts
-        .trim()
-        .parse()
-        .map_err(|_| SignatureError::Malformed("X-Slack-Request-Timestamp"))?;
+    let ts_num: i64 = ts.trim().parse().map_err(|_| SignatureError::Malformed {
+        header: "X-Slack-Request-Timestamp",
+        expected: SLACK_TIMESTAMP_FORM,
+    })?;
     // abs_diff: a timestamp far from the clock must be refused, not overflow (found by fuzzing).
     if now_s.abs_diff(ts_num) > SLACK_REPLAY_WINDOW_S.unsigned_abs() {
         return Err(SignatureError::Stale);
@@ -94,7 +104,10 @@ pub fn verify_slack(
         .strip_prefix("v0=")
         .and_then(|h| hex::decode(h).ok())
         .filter(|b| b.len() == 32)
-        .ok_or(SignatureError::Malformed("X-Slack-Signature"))?;
+        .ok_or(SignatureError::Malformed {
+            header: "X-Slack-Signature",
+            expected: SLACK_SIGNATURE_FORM,
+        })?;
     let mut matched = subtle::Choice::from(0u8);
     for secret in secrets {
         let mut mac =
@@ -202,8 +215,10 @@ mod tests {
             Err(SignatureError::Missing(H))
         );
         assert_eq!(
-            verify(H, Some("sha1=abcd"), &secrets, body),
-            Err(SignatureError::Malformed(H))
+            verify(H, Some("sha1=abcd"), &secrets, body).map_err(|e| e.to_string()),
+            Err(format!(
+                "malformed {H} header: expected sha256=<64 hex digits>"
+            ))
         );
         // A signature of another body does not verify this one.
         assert_eq!(
@@ -271,6 +286,33 @@ mod tests {
             assert_eq!(
                 verify_slack(Some(&ts), Some(&sig), &secrets, b"x", now),
                 Err(SignatureError::Stale)
+            );
+        }
+    }
+
+    /// Each malformed Slack header is named with Slack's own form, not the deploy webhook's.
+    #[test]
+    fn slack_malformed_headers_name_slack_forms() {
+        let secrets = vec!["s".to_string()];
+        let now = 1_796_164_600;
+        let sig = slack_sign("s", "1796164600", b"x");
+        for ts in ["abc", "1796164600.5", ""] {
+            let err = verify_slack(Some(ts), Some(&sig), &secrets, b"x", now)
+                .expect_err("malformed timestamp")
+                .to_string();
+            assert_eq!(
+                err,
+                "malformed X-Slack-Request-Timestamp header: expected whole Unix seconds, e.g. 1531420618"
+            );
+        }
+        let v1 = sig.replacen("v0=", "v1=", 1);
+        for bad in [v1.as_str(), "sha256=00", "v0=zz"] {
+            let err = verify_slack(Some("1796164600"), Some(bad), &secrets, b"x", now)
+                .expect_err("malformed signature")
+                .to_string();
+            assert_eq!(
+                err,
+                "malformed X-Slack-Signature header: expected v0=<64 hex digits>"
             );
         }
     }

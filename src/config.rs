@@ -207,6 +207,33 @@ fn default_discord_api_url() -> String {
     DISCORD_API_URL.into()
 }
 
+/// Whether an identity's id has the form its platform gives ids, so that it can ever match
+/// someone: Slack user ids `U…`/`W…`, user-group ids `S…`, Discord snowflakes. Names, @handles
+/// and `name#1234` tags never match anyone.
+pub fn platform_id_problem(identity: &str) -> Result<(), String> {
+    let (kind, id) = identity.split_once(':').unwrap_or(("", identity));
+    let slack_id = |first: &[char]| {
+        id.len() >= 2
+            && id.starts_with(first)
+            && id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
+    match kind {
+        "slack" if !slack_id(&['U', 'W']) => Err(format!(
+            "`{identity}` is not a Slack user id; write slack:U… or slack:W… (profile → ⋮ → Copy member ID), not a name or @handle"
+        )),
+        "slack-group" if !slack_id(&['S']) => Err(format!(
+            "`{identity}` is not a Slack user-group id; write slack-group:S… (the group's id, not its @handle)"
+        )),
+        "discord" | "discord-role" if !snowflake(id) => Err(format!(
+            "`{identity}` is not a Discord id; write {kind}:<digits> (Developer Mode → Copy {} ID), not a name or tag",
+            if kind == "discord" { "User" } else { "Role" }
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn snowflake(s: &str) -> bool {
     !s.is_empty() && s.len() <= 20 && s.chars().all(|c| c.is_ascii_digit()) && s != "0"
 }
@@ -603,8 +630,26 @@ mod humantime_serde {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
+    /// A bare number is read too, only to say that it needs a unit.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Integer(i64),
+        Float(f64),
+        Text(String),
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = match Raw::deserialize(d)? {
+            Raw::Integer(n) => n.to_string(),
+            Raw::Float(x) => x.to_string(),
+            Raw::Text(s) => s,
+        };
+        if !s.is_empty() && s.trim().chars().all(|c| c.is_ascii_digit() || c == '.') {
+            return Err(serde::de::Error::custom(format!(
+                "`{s}` has no unit; write e.g. 15m (or 30s, 1h, 500ms)"
+            )));
+        }
         humantime::parse_duration(&s).map_err(|e| {
             serde::de::Error::custom(format!(
                 "`{s}` is not a duration ({e}); write e.g. 30s, 15m, 1h"
@@ -1071,6 +1116,10 @@ impl Config {
                 out.push(format!("{key}: name at least one of slack, discord"));
             }
             for id in p.identities() {
+                if let Err(e) = platform_id_problem(&id) {
+                    let field = id.split(':').next().unwrap_or_default();
+                    out.push(format!("{key}.{field}: {e}"));
+                }
                 if !tied.insert(id.clone()) {
                     out.push(format!("{key}: `{id}` is tied to two people"));
                 }
@@ -1099,9 +1148,22 @@ impl Config {
                 ));
             }
             for (j, d) in s.deciders.iter().enumerate() {
-                if let Err(e) = parse_decider(d) {
+                if let Err(e) = parse_decider(d).and_then(|()| platform_id_problem(d)) {
                     out.push(format!("{key}.deciders[{j}]: {e}"));
                 }
+            }
+            if s.canary_window.is_zero() {
+                out.push(format!("{key}.canary_window: must be > 0; write e.g. 15m"));
+            }
+            if let Some(c) = s
+                .name
+                .chars()
+                .find(|c| crate::server::hooks::is_unprintable(*c))
+            {
+                out.push(format!(
+                    "{key}.name: contains U+{:04X}, a control or invisible format character; use printable characters",
+                    c as u32
+                ));
             }
             if s.rollback_quorum == 0 {
                 out.push(format!("{key}.rollback_quorum: must be >= 1"));
@@ -1470,6 +1532,58 @@ timeout = "10s"
         );
         assert!(
             err.contains("service[checkout].deciders[1]: unknown kind `slak`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ids_that_can_never_match_are_refused() {
+        let text = GOOD.replace(
+            "deciders = [\"slack:U01ALICE\", \"slack-group:S01SRE\"]",
+            "deciders = [\"slack:@bob\", \"slack-group:sre-oncall\", \"discord:mason#1337\", \"discord-role:oncall\", \"slack:W0123ABC\", \"discord:445566778899\"]",
+        );
+        assert_ne!(text, GOOD);
+        let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+        for expected in [
+            "deciders[0]: `slack:@bob` is not a Slack user id; write slack:U… or slack:W…",
+            "deciders[1]: `slack-group:sre-oncall` is not a Slack user-group id; write slack-group:S…",
+            "deciders[2]: `discord:mason#1337` is not a Discord id; write discord:<digits>",
+            "deciders[3]: `discord-role:oncall` is not a Discord id; write discord-role:<digits>",
+        ] {
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        assert!(
+            !err.contains("deciders[4]") && !err.contains("deciders[5]"),
+            "{err}"
+        );
+        let people = format!(
+            "{GOOD}\n[[people]]\nname = \"bob\"\nslack = \"bob\"\ndiscord = \"mason#1337\"\n"
+        );
+        let err = Config::from_toml(&people, &env).unwrap_err().to_string();
+        assert!(
+            err.contains("people[0].slack: `slack:bob` is not a Slack user id"),
+            "{err}"
+        );
+        assert!(
+            err.contains("people[0].discord: `discord:mason#1337` is not a Discord id"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn durations_need_a_unit_and_the_window_time() {
+        for bare in ["\"900\"", "900"] {
+            let text = GOOD.replace("\"15m\"", bare);
+            let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+            assert!(
+                err.contains("`900` has no unit; write e.g. 15m"),
+                "{bare}: {err}"
+            );
+        }
+        let text = GOOD.replace("\"15m\"", "\"0s\"");
+        let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+        assert!(
+            err.contains("service[checkout].canary_window: must be > 0"),
             "{err}"
         );
     }

@@ -38,12 +38,13 @@ pub enum Answer {
     },
 }
 
-/// Something is still to be decided or done. A rolled-back deploy waiting for recovery checks takes
-/// no votes, so it is not what a bare command means.
+/// Something is still to be decided, done or verified: a rolled-back deploy whose recovery is
+/// being checked is active (its status is what people ask for then; a vote on it is answered
+/// that it takes none).
 fn is_active(state: &str) -> bool {
     matches!(
         state,
-        "canary" | "breached" | "rolling_back" | "rollback_failed"
+        "canary" | "breached" | "rolling_back" | "rolled_back" | "rollback_failed"
     )
 }
 

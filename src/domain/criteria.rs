@@ -258,8 +258,15 @@ impl Criterion {
     }
 }
 
-/// Numbers as people write them: no trailing zeros, at most 6 significant decimals.
+/// Numbers as people write them: no trailing zeros, at most 6 significant decimals; beyond a
+/// billion (or below a millionth) in scientific notation, `1e308` rather than 309 digits.
 pub fn fmt_num(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && !(1e-6..1e9).contains(&v.abs()) {
+        let s = format!("{v:.5e}");
+        let (mantissa, exponent) = s.split_once('e').unwrap_or((&s, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{exponent}");
+    }
     if v == v.trunc() && v.abs() < 1e15 {
         return format!("{}", v as i64);
     }
@@ -283,6 +290,24 @@ mod tests {
             unit: None,
             link: None,
         }
+    }
+
+    #[test]
+    fn extreme_numbers_are_written_compactly() {
+        assert_eq!(fmt_num(1e308), "1e308");
+        assert_eq!(fmt_num(-2.5e12), "-2.5e12");
+        assert_eq!(fmt_num(1_234_567_891.0), "1.23457e9");
+        assert_eq!(fmt_num(3e-9), "3e-9");
+        assert_eq!(fmt_num(999_999_999.0), "999999999");
+        assert_eq!(fmt_num(0.000_001), "0.000001");
+        assert_eq!(fmt_num(0.0), "0");
+        assert_eq!(fmt_num(0.25), "0.25");
+        let e = Criterion {
+            max: Some(0.5),
+            ..crit()
+        }
+        .evaluate(Some(1e308), None);
+        assert_eq!(e.reasons, vec!["canary 1e308 > max 0.5"]);
     }
 
     #[test]

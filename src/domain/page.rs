@@ -517,6 +517,31 @@ fn hms(ms: i64) -> String {
     }
 }
 
+/// How far from zero the value axis may reach: ten times the typical magnitude (the median
+/// sample, or a bound if larger). A value beyond it (`1e308` among values near 0.3) is drawn at
+/// the edge and marked off scale instead of flattening every other point into the axis.
+fn readable_reach(points: &[ChartPoint], bounds: &[Option<f64>]) -> f64 {
+    let mut magnitudes: Vec<f64> = points
+        .iter()
+        .flat_map(|p| [finite(p.canary), finite(p.baseline)])
+        .flatten()
+        .map(f64::abs)
+        .collect();
+    magnitudes.sort_by(f64::total_cmp);
+    let median = magnitudes.get(magnitudes.len() / 2).copied().unwrap_or(0.0);
+    let typical = bounds
+        .iter()
+        .flatten()
+        .map(|b| b.abs())
+        .filter(|b| b.is_finite())
+        .fold(median, f64::max);
+    if typical > 0.0 {
+        typical * 10.0
+    } else {
+        f64::INFINITY
+    }
+}
+
 /// A "nice" step (1, 2, 2.5, 5 × 10^k) that splits `span` into about `parts` pieces.
 fn nice_step(span: f64, parts: f64) -> f64 {
     let raw = span / parts;
@@ -610,6 +635,19 @@ pub fn chart_svg(
     values.extend(abs_max);
     values.extend(abs_min);
     values.retain(|v| v.is_finite());
+    let reach = readable_reach(points, &[abs_max, abs_min]);
+    let (above, below) = (
+        values.iter().any(|v| *v > reach),
+        values.iter().any(|v| *v < -reach),
+    );
+    values.retain(|v| v.abs() <= reach);
+    // The axis then reaches the limit, so a point drawn at its edge reads as "beyond".
+    if above {
+        values.push(reach / 1.1);
+    }
+    if below {
+        values.push(-reach);
+    }
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let vmin = if lo.is_finite() && lo < 0.0 { lo } else { 0.0 };
@@ -625,7 +663,8 @@ pub fn chart_svg(
     }
 
     let sx = |t: i64| x0 + ((t - t0) as f64) / ((t1 - t0) as f64) * (x1 - x0);
-    let sy = |v: f64| y1 - (v - vmin) / (vmax - vmin) * (y1 - y0);
+    // Off-scale values are drawn at the edge of the plot (and marked below).
+    let sy = |v: f64| y1 - (v.clamp(vmin, vmax) - vmin) / (vmax - vmin) * (y1 - y0);
 
     let name = &criterion.name;
     let aria = format!(
@@ -835,6 +874,38 @@ pub fn chart_svg(
                     .collect::<Vec<_>>()
                     .join(" ")
             );
+            for p in points {
+                let Some(v) = finite(if is_canary { p.canary } else { p.baseline }) else {
+                    continue;
+                };
+                if (vmin..=vmax).contains(&v) {
+                    continue;
+                }
+                // A triangle at the edge, pointing the way the value went.
+                let (x, above) = (sx(p.at_ms), v > vmax);
+                let (edge, tip) = if above {
+                    (y0 + 9.0, y0)
+                } else {
+                    (y1 - 9.0, y1)
+                };
+                let _ = writeln!(
+                    s,
+                    "<path class=\"off-scale {class}\" data-at=\"{}\" data-value=\"{}\" d=\"M{},{} L{},{} L{},{} Z\" fill=\"{color}\" stroke=\"#ffffff\" stroke-width=\"1\"><title>{}</title></path>",
+                    p.at_ms,
+                    escape(&fmt_num(v)),
+                    n(x - 5.0),
+                    n(edge),
+                    n(x + 5.0),
+                    n(edge),
+                    n(x),
+                    n(tip),
+                    escape(&format!(
+                        "{class} {} at {}: off scale",
+                        with_unit(Some(v), unit),
+                        timestamp(p.at_ms)
+                    ))
+                );
+            }
             if let [(x, y)] = pts.as_slice() {
                 // One point draws no line: show it as a dot.
                 let _ = writeln!(
@@ -1354,6 +1425,53 @@ mod tests {
             "{p99}"
         );
         assert!(p99.contains(">08:0"), "{p99}");
+    }
+
+    #[test]
+    fn extreme_values_are_marked_off_scale() {
+        let c = crit("p99", Some(0.5), None, 1);
+        let point = |i: i64, canary: f64| ChartPoint {
+            at_ms: T0 + i * 30_000,
+            canary: Some(canary),
+            baseline: Some(0.3),
+        };
+        let points = [
+            point(0, 0.3),
+            point(1, 1e308),
+            point(2, 0.35),
+            point(3, -1e300),
+        ];
+        let svg = chart_svg(&c, &points, &[], false);
+        let ticks: Vec<&str> = svg
+            .split("<text class=\"tick y\"")
+            .skip(1)
+            .map(|t| &t[t.find('>').map_or(0, |i| i + 1)..t.find("</text>").unwrap_or(0)])
+            .collect();
+        assert!(!ticks.is_empty());
+        assert!(
+            ticks.iter().all(|t| t.len() <= 4),
+            "the axis stays near the values: {ticks:?}"
+        );
+        let high = element(&svg, "<path class=\"off-scale canary\"", "</path>");
+        assert_eq!(attr(high, "data-value"), "1e308");
+        assert!(high.contains("canary 1e308 at "), "{high}");
+        assert!(high.contains(": off scale</title>"), "{high}");
+        assert_eq!(svg.matches("<path class=\"off-scale canary\"").count(), 2);
+        assert!(svg.contains("data-value=\"-1e300\""), "{svg}");
+        assert_eq!(svg.matches("class=\"off-scale baseline\"").count(), 0);
+        // Every point of the line is inside the plot.
+        let line = attr(
+            element(&svg, "<polyline class=\"series canary\"", "/>"),
+            "points",
+        );
+        for xy in line.split(' ') {
+            let y: f64 = xy
+                .split(',')
+                .nth(1)
+                .and_then(|y| y.parse().ok())
+                .expect("y");
+            assert!((TOP..=H - BOTTOM).contains(&y), "{xy}");
+        }
     }
 
     #[test]

@@ -107,7 +107,15 @@ async fn list_deploys(
         ("state", q.state.as_deref()),
         ("drills", q.drills.as_deref()),
     ])?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = match q.limit {
+        None => 100,
+        Some(n @ 1..=1000) => n,
+        Some(n) => {
+            return Err(ApiError::bad_request(format!(
+                "limit: `{n}` is out of range; give a number from 1 to 1000 (default 100)"
+            )));
+        }
+    };
     let rows = s
         .engine
         .store()

@@ -81,6 +81,11 @@ pub fn parse_deploy_hook(body: &[u8]) -> Result<DeployRequest, ApiError> {
     deploy_limits(&hook)?;
     required("service", &hook.service)?;
     required("version", &hook.version)?;
+    check_printable("service", &hook.service)?;
+    check_printable("version", &hook.version)?;
+    if let Some(environment) = &hook.environment {
+        check_printable("environment", environment)?;
+    }
     let environment = hook
         .environment
         .clone()
@@ -146,6 +151,29 @@ pub fn parse_metrics_hook(body: &[u8]) -> Result<MetricsRequest, ApiError> {
         samples: hook.samples,
         at_ms,
     })
+}
+
+/// How long before its deploy started a pushed sample may be dated (a baseline read just before).
+pub const SAMPLE_BEFORE_START_MS: i64 = 5 * 60_000;
+/// How far ahead of this server's clock a sample may be dated (the sender's clock runs fast).
+pub const SAMPLE_CLOCK_SKEW_MS: i64 = 2 * 60_000;
+
+/// A sample's `at` must fall within its deploy's life: from a little before the deploy started
+/// to now, give or take clock skew. Anything else (year 0000, 9999) would be stored and stretch
+/// the charts over millennia.
+pub fn check_sample_time(at_ms: i64, started_at_ms: i64, now_ms: i64) -> Result<(), ApiError> {
+    let from = started_at_ms.saturating_sub(SAMPLE_BEFORE_START_MS);
+    let to = now_ms.saturating_add(SAMPLE_CLOCK_SKEW_MS);
+    if (from..=to).contains(&at_ms) {
+        return Ok(());
+    }
+    use crate::domain::render::rfc3339;
+    Err(ApiError::bad_request(format!(
+        "at: {} is outside this deploy's window: from {} (5 minutes before it started) to {} (2 minutes after now)",
+        rfc3339(at_ms),
+        rfc3339(from),
+        rfc3339(to)
+    )))
 }
 
 /// Checks the signature; counts and refuses failures before anything is parsed.
@@ -318,14 +346,57 @@ where
 /// revision): every character a deploy id cannot hold becomes `-`, so links to it work.
 pub fn id_part(text: &str) -> String {
     text.chars()
-        .map(|c| {
-            if c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%' | '\\') {
-                '-'
-            } else {
-                c
-            }
-        })
+        .map(|c| if unfit_for_id(c) { '-' } else { c })
         .collect()
+}
+
+/// Unicode format characters (general category Cf, Unicode 15): invisible, and some reorder the
+/// text around them (U+202E right-to-left override), so a thread title could lie.
+pub fn is_format_char(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2 | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF
+        | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3
+        | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
+}
+
+/// Control (Cc) and format (Cf) characters: never wanted in a name people read.
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control() || is_format_char(c)
+}
+
+fn unfit_for_id(c: char) -> bool {
+    c.is_whitespace() || is_unprintable(c) || matches!(c, '/' | '?' | '#' | '%' | '\\')
+}
+
+/// `U+202E (a format character)`: a character named so that the message shows it.
+fn describe(c: char) -> String {
+    let kind = if c.is_control() {
+        "a control character"
+    } else if is_format_char(c) {
+        "an invisible format character"
+    } else if c.is_whitespace() {
+        "white space"
+    } else {
+        "a character links cannot hold"
+    };
+    if c.is_ascii_graphic() {
+        format!("`{c}` ({kind})")
+    } else {
+        format!("U+{:04X} ({kind})", c as u32)
+    }
+}
+
+/// Services, versions and environments are shown in thread titles: refuse control and format
+/// characters, naming the field and the character.
+pub fn check_printable(field: &str, value: &str) -> Result<(), ApiError> {
+    match value.chars().find(|c| is_unprintable(*c)) {
+        Some(c) => Err(ApiError::bad_request(format!(
+            "{field}: contains {}; use printable characters (letters, digits, punctuation, spaces)",
+            describe(c)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Deploy ids end up in URLs and chat: keep them printable and path-safe.
@@ -336,12 +407,11 @@ pub fn check_deploy_id(id: &str) -> Result<(), ApiError> {
             crate::limits::DEPLOY_ID
         )));
     }
-    if let Some(c) = id
-        .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '%' | '\\'))
-    {
+    if let Some(c) = id.chars().find(|c| unfit_for_id(*c)) {
         return Err(ApiError::bad_request(format!(
-            "deploy_id: `{id}` contains {c:?}; use letters, digits and . _ - : + @"
+            "deploy_id: `{}` contains {}; a deploy id may hold any printable character except white space and / ? # % \\ (it is service:environment:version unless given)",
+            id.escape_debug(),
+            describe(c)
         )));
     }
     Ok(())
@@ -480,6 +550,10 @@ async fn handle_metrics(
     delivery: Option<&str>,
 ) -> Result<(StatusCode, Value), ApiError> {
     let hook = parse_metrics_hook(body)?;
+    if let Some(at_ms) = hook.at_ms {
+        let deploy = s.engine.deploy(&hook.deploy_id).await?;
+        check_sample_time(at_ms, deploy.started_at_ms, s.engine.now())?;
+    }
     let applied = s
         .engine
         .apply_once(
@@ -513,6 +587,7 @@ mod id_tests {
     fn id_parts_from_other_systems_are_path_safe() {
         let part = id_part("prod/eu west?#1%\\x\tz");
         assert_eq!(part, "prod-eu-west--1--x-z");
+        assert_eq!(id_part("1.0\u{202e}gpj\u{200b}"), "1.0-gpj-");
         assert!(check_deploy_id(&format!("checkout:{part}:1.0")).is_ok());
         assert_eq!(id_part("production"), "production");
     }

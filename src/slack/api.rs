@@ -4,7 +4,7 @@ use crate::chat::ChatError;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct SlackApi {
@@ -233,6 +233,34 @@ impl SlackApi {
             cache.insert(group.to_string(), (Instant::now(), members.clone()));
         }
         Ok(members)
+    }
+
+    /// [`SlackApi::groups_of`], waiting at most `wait`: Slack wants its answer within 3 s, so a
+    /// slow `usergroups.users.list` must not hold the person's answer. The lookup goes on in the
+    /// background and fills the cache, so trying again a moment later finds the membership.
+    pub async fn groups_of_within(
+        self: &Arc<Self>,
+        user: &str,
+        deciders: &[String],
+        wait: Duration,
+    ) -> Result<Vec<String>, ChatError> {
+        let me = self.clone();
+        let (user, deciders) = (user.to_string(), deciders.to_vec());
+        let lookup = tokio::spawn(async move { me.groups_of(&user, &deciders).await });
+        match tokio::time::timeout(wait, lookup).await {
+            Ok(Ok(groups)) => groups,
+            Ok(Err(e)) => Err(ChatError::Transient {
+                message: format!("the user-group lookup failed: {e}"),
+                retry_after_ms: None,
+            }),
+            Err(_) => Err(ChatError::Transient {
+                message: format!(
+                    "Slack did not list the user group within {} ms; it is still being read",
+                    wait.as_millis()
+                ),
+                retry_after_ms: None,
+            }),
+        }
     }
 
     /// Which of the `slack-group:S…` deciders this user belongs to. A user listed by name needs

@@ -11,7 +11,7 @@ use crate::chat::desk::{Answer, Desk, Place};
 use crate::command::{Command, parse};
 use crate::config::Config;
 use crate::domain::{Choice, Input, Vote};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::server::{AppState, Counters};
 use axum::Router;
 use axum::body::Bytes;
@@ -25,6 +25,13 @@ use slack_morphism::prelude::SlackMessageContent;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+/// How long a vote waits for Slack to list a user group before the person is asked to try
+/// again: with the store's work after it, the answer stays within about 2 s of Slack's 3.
+pub const GROUP_LOOKUP_WAIT: Duration = Duration::from_millis(1_500);
+/// How long an answer waits for a vote to be stored (a press Slack was told about survives a
+/// crash); a slower count goes on after the answer.
+pub const VOTE_WAIT: Duration = Duration::from_millis(2_000);
 
 #[derive(Clone)]
 pub struct SlackInbound {
@@ -70,8 +77,10 @@ impl SlackInbound {
     }
 
     /// Counts a vote: resolves the person's groups among the deciders, then runs the engine.
+    /// `here` is the channel the person pressed or typed in, where a private answer can reach them.
     async fn vote(
         &self,
+        here: &str,
         deploy_id: &str,
         user: &str,
         name: &str,
@@ -82,23 +91,41 @@ impl SlackInbound {
             Ok(deploy) => deploy.policy.deciders,
             Err(e) => {
                 tracing::warn!(deploy = deploy_id, error = %e, "Slack vote for an unreadable deploy");
+                let text = match e {
+                    EngineError::UnknownDeploy(_) => format!(
+                        "There is no deploy `{}` (any more); your {} vote was not counted.",
+                        deploy_id,
+                        choice.as_str()
+                    ),
+                    _ => format!(
+                        "I could not read deploy `{}` just now; your {} vote was not counted. Please try again.",
+                        deploy_id,
+                        choice.as_str()
+                    ),
+                };
+                self.tell_later(here.to_string(), user, text);
                 return;
             }
         };
-        let groups = match self.api.groups_of(user, &deciders).await {
+        let groups = match self
+            .api
+            .groups_of_within(user, &deciders, GROUP_LOOKUP_WAIT)
+            .await
+        {
             Ok(g) => g,
             Err(e) => {
                 // Authority is never assumed, and a vote is never refused because Slack was slow:
                 // the person is asked to try again and nothing is recorded.
                 tracing::warn!(deploy = deploy_id, error = %e, "cannot read Slack user groups");
-                if let Some(channel) = self.channel_of(deploy_id).await {
-                    let text = format!(
-                        "I could not check your Slack user groups ({e}); your {} vote was not counted. Please try again.",
-                        choice.as_str()
-                    );
-                    let text = crate::slack::escape::text(&text);
-                    let _ = self.api.ephemeral(&channel, user, &text, None).await;
-                }
+                let channel = self
+                    .channel_of(deploy_id)
+                    .await
+                    .unwrap_or_else(|| here.to_string());
+                let text = format!(
+                    "I could not check your Slack user groups ({e}); your {} vote was not counted. Please try again.",
+                    choice.as_str()
+                );
+                self.tell_later(channel, user, text);
                 return;
             }
         };
@@ -116,6 +143,18 @@ impl SlackInbound {
         }
     }
 
+    /// A private message to `user`, sent without holding up the answer Slack is waiting for.
+    /// `text` is canarybot's words with outside text in them: escaped here.
+    fn tell_later(&self, channel: String, user: &str, text: String) {
+        let (api, user) = (self.api.clone(), user.to_string());
+        let text = crate::slack::escape::text(&text);
+        tokio::spawn(async move {
+            if let Err(e) = api.ephemeral(&channel, &user, &text, None).await {
+                tracing::warn!(error = %e, "cannot tell a Slack user privately");
+            }
+        });
+    }
+
     /// The Slack channel of a deploy's service.
     async fn channel_of(&self, deploy_id: &str) -> Option<String> {
         let deploy = self.engine.deploy(deploy_id).await.ok()?;
@@ -131,6 +170,7 @@ impl SlackInbound {
     /// after the answer, inside Slack's 3 s limit.
     async fn vote_within_deadline(
         &self,
+        here: String,
         deploy_id: String,
         user: String,
         name: String,
@@ -138,9 +178,11 @@ impl SlackInbound {
         reason: Option<String>,
     ) {
         let me = self.clone();
-        let task =
-            tokio::spawn(async move { me.vote(&deploy_id, &user, &name, choice, reason).await });
-        let _ = tokio::time::timeout(Duration::from_millis(2_500), task).await;
+        let task = tokio::spawn(async move {
+            me.vote(&here, &deploy_id, &user, &name, choice, reason)
+                .await
+        });
+        let _ = tokio::time::timeout(VOTE_WAIT, task).await;
     }
 
     fn desk(&self) -> Desk {
@@ -179,6 +221,7 @@ impl SlackInbound {
                 reason,
             } => {
                 self.vote_within_deadline(
+                    channel.to_string(),
                     deploy_id.clone(),
                     user.to_string(),
                     name.to_string(),
@@ -202,7 +245,11 @@ impl SlackInbound {
             .service(service)
             .map(|s| s.deciders.clone())
             .unwrap_or_default();
-        let groups = match self.api.groups_of(user, &deciders).await {
+        let groups = match self
+            .api
+            .groups_of_within(user, &deciders, GROUP_LOOKUP_WAIT)
+            .await
+        {
             Ok(g) => g,
             Err(e) => {
                 return format!(
@@ -231,7 +278,18 @@ pub fn parse_slash_command(body: &[u8]) -> Result<SlashCommand, String> {
     serde_urlencoded::from_bytes(body).map_err(|e| format!("malformed slash command: {e}"))
 }
 
+/// Whether a body is Slack's certificate check (`ssl_check=1`), which it sends to the command URL
+/// when the app is set up and expects answered 200. It may come unsigned; it is answered without
+/// anything being read or written.
+pub fn is_ssl_check(body: &[u8]) -> bool {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .is_ok_and(|fields| fields.iter().any(|(k, v)| k == "ssl_check" && v == "1"))
+}
+
 async fn commands(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) -> Response {
+    if is_ssl_check(&body) {
+        return StatusCode::OK.into_response();
+    }
     if let Err(e) = s.authenticate(&headers, &body) {
         return refuse(StatusCode::UNAUTHORIZED, e.to_string());
     }
@@ -239,6 +297,12 @@ async fn commands(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes
         Ok(f) => f,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
+    if form.user_id.trim().is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "user_id: must be the Slack user id (U… or W…) of the person who typed the command",
+        );
+    }
     // Slack shows the person only a 200's text: an over-long command is answered, not run.
     let mut limits = crate::limits::FieldCheck::new();
     limits
@@ -330,6 +394,11 @@ async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: B
     if let Err(e) = limits.into_result() {
         return refuse(StatusCode::BAD_REQUEST, e);
     }
+    let here = payload["channel"]["id"]
+        .as_str()
+        .or_else(|| payload["container"]["channel_id"].as_str())
+        .unwrap_or_default()
+        .to_string();
     for action in payload["actions"].as_array().cloned().unwrap_or_default() {
         let choice = match action["action_id"].as_str() {
             Some(ROLLBACK_ACTION) => Choice::Rollback,
@@ -340,6 +409,7 @@ async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: B
             continue;
         };
         s.vote_within_deadline(
+            here.clone(),
             deploy_id.to_string(),
             user.clone(),
             name.clone(),

@@ -178,6 +178,16 @@ async fn every_error_is_json(b: Backend) {
     for (path, status, expected) in [
         ("/api/deploys?bogus=1", 400, "bogus"),
         ("/api/deploys?limit=lots", 400, "limit"),
+        (
+            "/api/deploys?limit=0",
+            400,
+            "limit: `0` is out of range; give a number from 1 to 1000",
+        ),
+        (
+            "/api/deploys?limit=1001",
+            400,
+            "limit: `1001` is out of range",
+        ),
         ("/no/such/endpoint", 404, "no such endpoint"),
     ] {
         let (got, text) = app.get(path).await;

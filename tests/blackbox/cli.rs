@@ -11,6 +11,50 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// Ids that can never match anyone, a zero canary window and a bare number for a duration are
+/// refused with the form expected.
+#[test]
+fn check_config_refuses_ids_and_durations_that_cannot_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = crate::support::config_text(&Setup::default(), "sqlite://x.db", None);
+    let run = |name: &str, text: &str| {
+        let path = write(dir.path(), name, text);
+        let out = Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "{name} passed");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let ids = good.replace(
+        "deciders = [\"slack:U01ALICE\", \"slack-group:S01SRE\", \"discord:4455\", \"discord-role:6677\"]",
+        "deciders = [\"slack:@bob\", \"slack-group:sre-oncall\", \"discord:mason#1337\"]",
+    );
+    assert_ne!(ids, good);
+    let err = run("ids.toml", &ids);
+    for expected in [
+        "service[checkout].deciders[0]: `slack:@bob` is not a Slack user id; write slack:U… or slack:W…",
+        "service[checkout].deciders[1]: `slack-group:sre-oncall` is not a Slack user-group id; write slack-group:S…",
+        "service[checkout].deciders[2]: `discord:mason#1337` is not a Discord id; write discord:<digits>",
+    ] {
+        assert!(err.contains(expected), "{expected}: {err}");
+    }
+    let err = run(
+        "zero.toml",
+        &good.replace("canary_window = \"15m\"", "canary_window = \"0s\""),
+    );
+    assert!(
+        err.contains("service[checkout].canary_window: must be > 0"),
+        "{err}"
+    );
+    let err = run(
+        "bare.toml",
+        &good.replace("canary_window = \"15m\"", "canary_window = 900"),
+    );
+    assert!(err.contains("`900` has no unit; write e.g. 15m"), "{err}");
+}
+
 #[test]
 fn check_config_names_the_key_path_and_exits_non_zero() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -50,6 +50,8 @@ pub struct FakeSlack {
     pub down: Arc<std::sync::atomic::AtomicBool>,
     /// Every call takes this long to answer (a slow Slack).
     pub delay_ms: Arc<AtomicU64>,
+    /// `usergroups.users.list` takes this long to answer (a slow group lookup).
+    pub groups_delay_ms: Arc<AtomicU64>,
     /// Messages posted, as Slack keeps them.
     pub messages: Arc<Mutex<Vec<SlackMessage>>>,
     pub trap: Arc<Mutex<Option<Trap>>>,
@@ -124,7 +126,10 @@ impl FakeSlack {
                 .push(std::time::Instant::now());
             calls.iter().filter(|c| c.method == method).count()
         };
-        let delay = self.delay_ms.load(Ordering::SeqCst);
+        let mut delay = self.delay_ms.load(Ordering::SeqCst);
+        if method == "usergroups.users.list" {
+            delay += self.groups_delay_ms.load(Ordering::SeqCst);
+        }
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }

@@ -12,7 +12,77 @@ on_both_backends!(
     malformed_bodies_are_named_and_change_nothing,
     extra_criteria_are_merged_and_locked,
     metric_checks_report_verdicts,
+    samples_far_from_the_deploy_are_refused,
 );
+
+async fn stored_samples(app: &TestApp, id: &str) -> usize {
+    let store = app.running.engine.store();
+    store.samples(id).await.expect("samples").len()
+}
+
+/// A sample dated far outside its deploy's life is refused, naming `at` and the window; an
+/// extreme value is stored and reported compactly.
+async fn samples_far_from_the_deploy_are_refused(b: Backend) {
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
+    let id = app.start_deploy("4.1.0").await;
+    let started = chrono::Utc::now();
+    let at = |offset_s: i64| {
+        (started + chrono::Duration::seconds(offset_s))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let sample = json!([{"criterion": "p99 latency", "canary": 0.1}]);
+    for when in [
+        "0000-01-01T00:00:00Z".to_string(),
+        "9999-12-31T23:59:59Z".to_string(),
+        at(-3_600),
+        at(600),
+    ] {
+        let (status, body) = app
+            .signed(
+                "/hooks/metrics",
+                &json!({"deploy_id": id, "at": when, "samples": sample}),
+            )
+            .await;
+        assert_eq!(status, 400, "{when}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.starts_with("at: ")
+                && error.contains("outside this deploy's window")
+                && error.contains("5 minutes before it started")
+                && error.contains("2 minutes after now"),
+            "{when}: {error}"
+        );
+    }
+    assert_eq!(stored_samples(&app, &id).await, 0, "nothing stored");
+    // Within the window (a baseline read just before the deploy, a sender's clock a little
+    // ahead) samples count.
+    for when in [at(-180), at(60)] {
+        let (status, body) = app
+            .signed(
+                "/hooks/metrics",
+                &json!({"deploy_id": id, "at": when, "samples": sample}),
+            )
+            .await;
+        assert_eq!(status, 202, "{when}: {body}");
+    }
+    assert_eq!(stored_samples(&app, &id).await, 2);
+    // An extreme value is kept, and its reason stays short.
+    let (status, body) = app
+        .signed(
+            "/hooks/metrics",
+            &json!({"deploy_id": id, "samples": [{"criterion": "p99 latency", "canary": 1e308}]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let reasons = body["criteria"][0]["reasons"].to_string();
+    assert!(
+        reasons.contains("canary 1e308 > max 0.5") && reasons.len() < 60,
+        "{reasons}"
+    );
+    app.finish().await;
+}
 
 async fn deploys(app: &TestApp) -> Vec<serde_json::Value> {
     let (status, text) = app.get("/api/deploys").await;
@@ -230,6 +300,23 @@ async fn malformed_bodies_are_named_and_change_nothing(b: Backend) {
             json!({"event": "started", "service": "checkout", "version": "1", "deploy_id": "a/b"}),
             "deploy_id",
         ),
+        // Control and format characters would hide in thread titles (U+202E reverses the text).
+        (
+            json!({"event": "started", "service": "checkout", "version": "1.0\u{202e}gpj.exe"}),
+            "version: contains U+202E (an invisible format character); use printable characters",
+        ),
+        (
+            json!({"event": "started", "service": "checkout", "version": "1.0", "deploy_id": "co\u{200b}:1"}),
+            "contains U+200B (an invisible format character); a deploy id may hold any printable character except white space and / ? # % \\",
+        ),
+        (
+            json!({"event": "started", "service": "check\u{7}out", "version": "1"}),
+            "service: contains U+0007 (a control character)",
+        ),
+        (
+            json!({"event": "started", "service": "checkout", "version": "1", "environment": "prod\u{2066}"}),
+            "environment: contains U+2066 (an invisible format character)",
+        ),
         (
             json!({"event": "started", "service": "checkout", "version": "1",
                    "criteria": [{"name": "cart errors", "max_ratio": 0}]}),
@@ -330,7 +417,7 @@ async fn metric_checks_report_verdicts(b: Backend) {
     let (status, body) = app
         .signed(
             "/hooks/metrics",
-            &json!({"deploy_id": id, "at": "2026-11-26T10:00:00Z", "samples": [
+            &json!({"deploy_id": id, "samples": [
                 {"criterion": "5xx ratio", "canary": 0.02, "baseline": 0.004},
                 {"criterion": "p99 latency", "canary": 0.1},
                 {"criterion": "5xx ratio", "canary": null, "baseline": null}

@@ -14,7 +14,225 @@ on_both_backends!(
     rate_limited_posts_are_retried,
     mentions_in_a_thread_and_status_commands,
     a_shared_channel_asks_which_service,
+    odd_requests_get_slack_answers,
+    slow_group_lookups_answer_within_two_seconds,
+    a_deploy_being_verified_is_active,
 );
+
+/// After the rollback, while recovery is verified (`rolled_back`), a bare `/canary status` shows
+/// that deploy rather than "No active canary".
+async fn a_deploy_being_verified_is_active(b: Backend) {
+    let Some((app, _slack)) = slack_app(
+        b,
+        Setup {
+            executor: Some(ExecutorMode::Done),
+            ..Setup::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let id = app.start_deploy("2.4.0").await;
+    app.slack_command(
+        "/rollback",
+        "checkout p99 doubled",
+        "U01ALICE",
+        "C0CHECKOUT",
+    )
+    .await;
+    app.wait_state(&id, "rolled_back").await;
+    let (status, body) = app
+        .slack_command("/canary", "status", "U05DAN", "C0CHECKOUT")
+        .await;
+    assert_eq!(status, 200);
+    let text = body["text"].as_str().unwrap_or_default();
+    assert!(
+        !text.contains("No active canary") && text.contains("checkout") && text.contains("2.4.0"),
+        "{text}"
+    );
+    app.finish().await;
+}
+
+/// Slack's certificate check, malformed Slack headers, a command without a user and a press on a
+/// deploy that does not exist: each gets the answer Slack (and the person) expects, and nothing
+/// is written.
+async fn odd_requests_get_slack_answers(b: Backend) {
+    let Some((app, slack)) = slack_app(b, Setup::default()).await else {
+        return;
+    };
+    let id = app.start_deploy("2.2.0").await;
+    let ct = "application/x-www-form-urlencoded";
+    let ssl_check = "ssl_check=1&token=ignored";
+    let resp = app
+        .http
+        .post(format!("{}/slack/commands", app.url))
+        .header("content-type", ct)
+        .body(ssl_check)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 200, "unsigned ssl_check");
+    let (status, body) = app.slack_post("/slack/commands", ssl_check, ct).await;
+    assert_eq!(status, 200, "signed ssl_check: {body}");
+
+    // Malformed Slack headers are named with Slack's forms.
+    let form = serde_urlencoded::to_string([
+        ("command", "/rollback"),
+        ("text", "checkout"),
+        ("user_id", "U01ALICE"),
+        ("channel_id", "C0CHECKOUT"),
+    ])
+    .expect("form");
+    let now = chrono::Utc::now().timestamp().to_string();
+    let good = canarybot::auth::slack_sign(SLACK_SECRET, &now, form.as_bytes());
+    let fractional = format!("{now}.5");
+    for (ts, sig, expected) in [
+        (
+            "abc",
+            good.clone(),
+            "X-Slack-Request-Timestamp header: expected whole Unix seconds",
+        ),
+        (
+            fractional.as_str(),
+            good.clone(),
+            "X-Slack-Request-Timestamp header: expected whole Unix seconds",
+        ),
+        (
+            now.as_str(),
+            good.replacen("v0=", "v1=", 1),
+            "X-Slack-Signature header: expected v0=<64 hex digits>",
+        ),
+    ] {
+        let resp = app
+            .http
+            .post(format!("{}/slack/commands", app.url))
+            .header("content-type", ct)
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(form.clone())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status().as_u16(), 401);
+        let body: Value = resp.json().await.expect("json");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(expected), "{ts}: {error}");
+        assert!(!error.contains("sha256"), "not the webhook's form: {error}");
+    }
+
+    // A command without a user is refused like an interaction without one.
+    let (status, body) = app
+        .slack_command("/rollback", "checkout", "", "C0CHECKOUT")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("user_id"),
+        "{body}"
+    );
+
+    // A press on a deploy that does not exist is answered privately, where it was pressed.
+    let (status, _) = app
+        .slack_button("U01ALICE", "canary_rollback", "checkout:production:0.0.1")
+        .await;
+    assert_eq!(status, 200);
+    slack
+        .wait_for("the private answer", |c| {
+            c.iter().any(|c| {
+                c.method == "chat.postEphemeral"
+                    && c.body["user"] == "U01ALICE"
+                    && c.body["channel"] == "C0CHECKOUT"
+                    && c.body["text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("no deploy `checkout:production:0.0.1`")
+            })
+        })
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        app.kinds(&id).await,
+        vec!["deploy_started", "criteria_locked"],
+        "nothing recorded"
+    );
+    assert!(
+        slack
+            .calls_to("chat.postMessage")
+            .iter()
+            .all(|c| !c.body["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("rollback vote")),
+        "no refusal posted in the thread"
+    );
+    let (_, list) = app.get("/api/deploys").await;
+    let list: Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    app.finish().await;
+}
+
+/// With a cold group cache and `usergroups.users.list` taking 5 s, a press is answered within
+/// about 2 s, the person is asked to try again, and the lookup warms the cache meanwhile.
+async fn slow_group_lookups_answer_within_two_seconds(b: Backend) {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+    let Some((app, slack)) = slack_app(b, Setup::default()).await else {
+        return;
+    };
+    let id = app.start_deploy("2.3.0").await;
+    slack.groups_delay_ms.store(5_000, Ordering::SeqCst);
+    let started = Instant::now();
+    let (status, _) = app.slack_button("U02BOB", "canary_rollback", &id).await;
+    let answered = started.elapsed();
+    println!(
+        "button answered after {} ms with a 5 s group lookup",
+        answered.as_millis()
+    );
+    assert_eq!(status, 200);
+    // Before: 2,506 ms (the whole 2.5 s wait); now the lookup is waited for 1.5 s. The bound
+    // leaves room for a busy machine and still catches the old wait.
+    assert!(
+        answered < Duration::from_millis(2_400),
+        "answered after {answered:?}"
+    );
+    slack
+        .wait_for("the try-again notice", |c| {
+            c.iter().any(|c| {
+                c.method == "chat.postEphemeral"
+                    && c.body["user"] == "U02BOB"
+                    && c.body["text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("try again")
+            })
+        })
+        .await;
+    let told = started.elapsed();
+    println!("try-again notice sent after {} ms", told.as_millis());
+    assert_eq!(
+        app.kinds(&id).await,
+        vec!["deploy_started", "criteria_locked"],
+        "nothing recorded while membership is unknown"
+    );
+    // The lookup went on and filled the cache: trying again counts at once.
+    tokio::time::sleep(Duration::from_millis(5_300).saturating_sub(started.elapsed())).await;
+    let again = Instant::now();
+    app.slack_button("U02BOB", "canary_rollback", &id).await;
+    println!(
+        "second press answered after {} ms",
+        again.elapsed().as_millis()
+    );
+    app.wait_kind(&id, "vote_cast").await;
+    assert_eq!(
+        slack.calls_to("usergroups.users.list").len(),
+        1,
+        "the second press used the cache"
+    );
+    app.finish().await;
+}
 
 async fn a_shared_channel_asks_which_service(b: Backend) {
     let setup = Setup {
