@@ -48,6 +48,10 @@ pub struct FakeSlack {
     pub groups_down: Arc<std::sync::atomic::AtomicBool>,
     /// While set, every call answers HTTP 503 (Slack is down).
     pub down: Arc<std::sync::atomic::AtomicBool>,
+    /// Until this moment every call fails, alternately with HTTP 500 and with 429 and
+    /// `Retry-After: 1` (an outage, rate-limited as it ends).
+    pub outage_until: Arc<Mutex<Option<std::time::Instant>>>,
+    outage_calls: Arc<AtomicU64>,
     /// Every call takes this long to answer (a slow Slack).
     pub delay_ms: Arc<AtomicU64>,
     /// Messages posted, as Slack keeps them.
@@ -130,6 +134,23 @@ impl FakeSlack {
         }
         if self.down.load(Ordering::SeqCst) {
             return (StatusCode::SERVICE_UNAVAILABLE, "slack is down").into_response();
+        }
+        let in_outage = self
+            .outage_until
+            .lock()
+            .expect("outage")
+            .is_some_and(|until| std::time::Instant::now() < until);
+        if in_outage {
+            return if self.outage_calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+                (StatusCode::INTERNAL_SERVER_ERROR, "slack is failing").into_response()
+            } else {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    axum::Json(json!({"ok": false, "error": "ratelimited"})),
+                )
+                    .into_response()
+            };
         }
         let reply = self.reply(&method, body);
         let trapped = {
@@ -268,6 +289,13 @@ impl FakeSlack {
             reached: tx,
         });
         rx
+    }
+
+    /// Fails every call for `length` from now (see `outage_until`); returns when it ends.
+    pub fn outage(&self, length: Duration) -> std::time::Instant {
+        let until = std::time::Instant::now() + length;
+        *self.outage_until.lock().expect("outage") = Some(until);
+        until
     }
 
     pub fn calls(&self) -> Vec<SlackCall> {
