@@ -937,3 +937,82 @@ fn values(head: &str, rows: usize, row: impl Fn(usize) -> String) -> String {
     }
     sql
 }
+
+#[cfg(test)]
+mod takeover_tests {
+    use super::*;
+
+    async fn sqlite(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        Store::connect(&url).await.expect("store")
+    }
+
+    /// On SQLite only one process runs: what an earlier one held is free for the next at once.
+    #[tokio::test]
+    async fn on_sqlite_a_restart_takes_over_what_the_earlier_process_held() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let before = sqlite(&dir).await;
+        sqlx::query(
+            "INSERT INTO outbox (deploy_id, target, payload, created_at_ms, next_at_ms) VALUES ('d', 'executor', '{}', 0, 0)",
+        )
+        .execute(&before.pool)
+        .await
+        .expect("row");
+        let now = 1_000;
+        let item = before.pending("executor", 10).await.expect("pending")[0].clone();
+        assert!(before.claim(item.id, 0, now + 8_000).await.expect("claim"));
+        assert!(
+            before
+                .lease("ticker", "earlier", now, now + 6_000, true)
+                .await
+                .expect("lease")
+        );
+        let held = before.pending("executor", 10).await.expect("pending")[0].clone();
+        assert!(held.maybe_sent, "a claimed try may reach the platform");
+        assert!(!before.may_start(&held, now), "its own hold is respected");
+        before.close().await;
+
+        let after = sqlite(&dir).await;
+        let held = after.pending("executor", 10).await.expect("pending")[0].clone();
+        assert!(
+            after.may_start(&held, now),
+            "the dead process's hold is not waited out"
+        );
+        assert!(
+            after
+                .claim(held.id, held.next_at_ms, now + 8_000)
+                .await
+                .expect("claim")
+        );
+        let mine = after.pending("executor", 10).await.expect("pending")[0].clone();
+        assert!(!after.may_start(&mine, now), "and now it is held again");
+        assert!(
+            after
+                .lease("ticker", "later", now, now + 6_000, true)
+                .await
+                .expect("lease")
+        );
+        assert!(
+            !after
+                .lease("ticker", "later", now, now + 6_000, false)
+                .await
+                .expect("lease")
+        );
+        // A clean refusal: nothing reached the platform, and the wait does not grow.
+        let failed = Failed {
+            error: "429",
+            maybe_sent: false,
+            grows_backoff: false,
+        };
+        after
+            .retry_later(mine.id, now + 1_000, failed)
+            .await
+            .expect("retry");
+        let waiting = after.pending("executor", 10).await.expect("pending")[0].clone();
+        assert_eq!(
+            (waiting.holder, waiting.maybe_sent, waiting.failures),
+            (None, false, 0)
+        );
+        after.close().await;
+    }
+}
