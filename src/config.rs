@@ -395,11 +395,14 @@ fn default_db_url() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
-    /// How long a started chat message or executor call is held before another try may take it
-    /// over (after a crash). Running executor calls renew their hold.
+    /// How long a started chat message or executor call is held before a replica on another host
+    /// may take it over (its holder died). Running executor calls renew their hold every 2 s (or
+    /// a quarter of it, if shorter); a restarted process, or a replica of the same host, takes
+    /// over the holds of a dead process at once.
     #[serde(default = "default_lease", with = "humantime_serde")]
     pub lease: Duration,
-    /// The longest wait between tries of a message a platform keeps refusing for now.
+    /// The longest wait between tries of a message a platform keeps refusing for now (jittered;
+    /// a `Retry-After` is obeyed as it is).
     #[serde(default = "default_max_backoff", with = "humantime_serde")]
     pub max_backoff: Duration,
     /// On SIGTERM: how long to finish requests in flight and deliver what is pending.
@@ -422,10 +425,10 @@ impl Default for DeliveryConfig {
 }
 
 fn default_lease() -> Duration {
-    Duration::from_secs(30)
+    Duration::from_secs(8)
 }
 fn default_max_backoff() -> Duration {
-    Duration::from_secs(60)
+    Duration::from_secs(2)
 }
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(10)

@@ -40,9 +40,17 @@ impl Attempt {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
-    /// Try again later (rate limit, timeout, 5xx).
+    /// Try again later; for all this says, the platform may have acted (a timeout, a dropped
+    /// connection), so the next try looks for what this one posted.
     #[error("{message}")]
     Transient {
+        message: String,
+        retry_after_ms: Option<u64>,
+    },
+    /// The platform answered that it did not act (a 429, a 5xx answer): try again later, and
+    /// without looking for what this try posted, since nothing was.
+    #[error("{message}")]
+    Refused {
         message: String,
         retry_after_ms: Option<u64>,
     },

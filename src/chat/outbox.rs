@@ -1,13 +1,14 @@
 //! Delivers chat effects from the outbox, in order per deploy thread, retrying transient
-//! failures with backoff (or the platform's `Retry-After`) for as long as it takes. A failing
-//! item holds back only the later items of its own thread. Each try is claimed first, so a try
-//! that may have reached the platform before a crash is known, and the retry looks before
-//! posting again.
+//! failures with a short jittered backoff (or the platform's `Retry-After`) for as long as it
+//! takes, so that a thread catches up within seconds of the platform's recovery. A failing item
+//! holds back only the later items of its own thread. Each try is claimed first, so a try that
+//! may have reached the platform before a crash or a timeout is known, and only then does the
+//! retry look before posting again.
 
 use super::{Attempt, ChatError, ChatPort, ThreadTarget};
 use crate::Clock;
 use crate::domain::ChatEffect;
-use crate::store::{OutboxItem, Store, StoreError};
+use crate::store::{Failed, OutboxItem, Store, StoreError};
 use crate::telemetry::Telemetry;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -39,14 +40,30 @@ pub fn item_key(deploy_id: &str, item_id: i64) -> String {
     format!("cb{}", &hex::encode(digest)[..23])
 }
 
-/// The wait before the next try: what the platform asked for, else doubling from half a second,
-/// never more than `max`.
-pub fn backoff_ms(tries: i64, retry_after_ms: Option<u64>, max: Duration) -> i64 {
-    let max = max.as_millis() as i64;
+/// The longest `Retry-After` obeyed: a platform asking for more is tried again after this.
+const RETRY_AFTER_CAP_MS: i64 = 60_000;
+
+/// The wait before the next try. A platform's `Retry-After` is the wait for that try, no more
+/// (it does not grow the backoff); otherwise the wait doubles with each of the item's
+/// `failures` (this one included) from half a second up to `max`, jittered by `jitter` (0..1)
+/// to between half and all of it, so that threads waiting out one outage do not retry in step.
+pub fn backoff_ms(failures: i64, retry_after_ms: Option<u64>, max: Duration, jitter: f64) -> i64 {
     match retry_after_ms {
-        Some(ms) => (ms as i64).clamp(1, max.max(1)),
-        None => (500i64 << (tries - 1).clamp(0, 20)).min(max),
+        Some(ms) => (ms as i64).clamp(1, RETRY_AFTER_CAP_MS),
+        None => {
+            let full = (500i64 << (failures - 1).clamp(0, 20)).min(max.as_millis() as i64);
+            full / 2 + (full as f64 / 2.0 * jitter.clamp(0.0, 1.0)) as i64
+        }
     }
+}
+
+/// A number in 0..1 that differs between calls (the sub-second clock).
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    f64::from(nanos % 1_000_000) / 1_000_000.0
 }
 
 pub struct ChatWorker {
@@ -56,6 +73,8 @@ pub struct ChatWorker {
     pub wake: Arc<Notify>,
     pub telemetry: Arc<Telemetry>,
     pub lease: Duration,
+    /// The longest wait between tries of a message the platform keeps refusing (seconds: a
+    /// thread must catch up soon after the platform recovers).
     pub max_backoff: Duration,
     /// Thread references already read or written: once a thread exists its reference never
     /// changes, so each is read from the store once.
@@ -127,7 +146,7 @@ impl ChatWorker {
         for items in threads {
             // The thread's oldest item decides: while it waits (backing off, or held by a try in
             // progress), so do the later ones.
-            if items.first().is_none_or(|i| i.next_at_ms > now) {
+            if items.first().is_none_or(|i| !self.store.may_start(i, now)) {
                 continue;
             }
             let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -156,7 +175,7 @@ impl ChatWorker {
         let mut delivered = 0;
         for item in items {
             let now = (self.clock)();
-            if item.next_at_ms > now {
+            if !self.store.may_start(&item, now) {
                 break;
             }
             if !self
@@ -172,7 +191,7 @@ impl ChatWorker {
             }
             let attempt = Attempt {
                 key: item_key(&item.deploy_id, item.id),
-                retry: item.attempts > 0,
+                retry: item.maybe_sent,
                 since_ms: item.created_at_ms,
             };
             let tries = item.attempts + 1;
@@ -199,12 +218,19 @@ impl ChatWorker {
                     message,
                     retry_after_ms,
                 }) => {
-                    let wait = backoff_ms(tries, retry_after_ms, self.max_backoff);
-                    self.store
-                        .retry_later(item.id, (self.clock)() + wait, &message)
+                    self.retry_later(&item, tries, &message, retry_after_ms, true)
                         .await?;
-                    self.telemetry.retried(&target, retry_after_ms.is_some());
-                    tracing::warn!(platform = self.port.platform(), deploy = %item.deploy_id, tries, wait_ms = wait, error = %message, "chat delivery will be retried");
+                    break;
+                }
+                // The platform answered without acting, and any earlier try that may have
+                // reached it was looked for (a failed lookup is `Transient`): the next try posts
+                // without looking.
+                Err(ChatError::Refused {
+                    message,
+                    retry_after_ms,
+                }) => {
+                    self.retry_later(&item, tries, &message, retry_after_ms, false)
+                        .await?;
                     break;
                 }
                 Err(e) => {
@@ -215,6 +241,31 @@ impl ChatWorker {
             }
         }
         Ok(delivered)
+    }
+
+    async fn retry_later(
+        &self,
+        item: &OutboxItem,
+        tries: i64,
+        message: &str,
+        retry_after_ms: Option<u64>,
+        maybe_sent: bool,
+    ) -> Result<(), StoreError> {
+        let target = target_of(self.port.platform());
+        let grows_backoff = retry_after_ms.is_none();
+        let failures = item.failures + i64::from(grows_backoff);
+        let wait = backoff_ms(failures, retry_after_ms, self.max_backoff, jitter());
+        let failed = Failed {
+            error: message,
+            maybe_sent,
+            grows_backoff,
+        };
+        self.store
+            .retry_later(item.id, (self.clock)() + wait, failed)
+            .await?;
+        self.telemetry.retried(&target, retry_after_ms.is_some());
+        tracing::warn!(platform = self.port.platform(), deploy = %item.deploy_id, tries, wait_ms = wait, error = %message, "chat delivery will be retried");
+        Ok(())
     }
 
     fn know_thread(&self, deploy_id: &str, thread: &str) {
@@ -298,14 +349,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_to_the_cap_and_follows_retry_after() {
-        let max = Duration::from_secs(60);
-        assert_eq!(backoff_ms(1, None, max), 500);
-        assert_eq!(backoff_ms(2, None, max), 1_000);
-        assert_eq!(backoff_ms(4, None, max), 4_000);
-        assert_eq!(backoff_ms(30, None, max), 60_000);
-        assert_eq!(backoff_ms(1, Some(3_000), max), 3_000);
-        assert_eq!(backoff_ms(1, Some(600_000), max), 60_000);
+    fn backoff_doubles_to_a_cap_of_seconds_with_jitter() {
+        let max = crate::config::DeliveryConfig::default().max_backoff;
+        assert!(max <= Duration::from_secs(5), "the default cap is seconds");
+        let max_ms = max.as_millis() as i64;
+        // Without jitter the full wait; with any, between half and all of it.
+        assert_eq!(backoff_ms(1, None, max, 1.0), 500);
+        assert_eq!(backoff_ms(2, None, max, 1.0), 1_000);
+        assert_eq!(backoff_ms(30, None, max, 1.0), max_ms);
+        assert_eq!(backoff_ms(30, None, max, 0.0), max_ms / 2);
+        let jittered = backoff_ms(2, None, max, 0.3);
+        assert!((500..1_000).contains(&jittered), "{jittered}");
+        // However long the outage, never more than the cap.
+        for failures in 1..200 {
+            assert!(backoff_ms(failures, None, max, jitter()) <= max_ms);
+        }
+    }
+
+    #[test]
+    fn retry_after_is_the_wait_for_that_try_only() {
+        let max = Duration::from_secs(3);
+        // Exactly what the platform asked, even above the cap for other failures.
+        assert_eq!(backoff_ms(1, Some(1_000), max, 0.5), 1_000);
+        assert_eq!(backoff_ms(1, Some(10_000), max, 0.5), 10_000);
+        assert_eq!(backoff_ms(1, Some(600_000), max, 0.5), 60_000);
     }
 
     #[test]

@@ -11,13 +11,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// How often a running call renews its hold: often enough that a replica on another host takes
+/// over soon after a death (the lease can be short), with room for two missed renewals.
+pub fn renew_every(lease: Duration) -> Duration {
+    (lease / 4).min(Duration::from_secs(2))
+}
+
 #[derive(Clone)]
 pub struct ExecutorWorker {
     pub engine: Arc<Engine>,
     pub executors: Arc<HashMap<String, Arc<dyn RollbackExecutor>>>,
     pub clock: Clock,
-    /// How long a started call holds its outbox row; a running call renews it, so only a call
-    /// whose process died is taken over (and run again with the same delivery id).
+    /// How long a started call holds its outbox row; a running call renews it (see
+    /// [`renew_every`]), so only a call whose process died is taken over (and run again with the
+    /// same delivery id): at once by a restarted process or a replica of the same host, after
+    /// the lease by a replica on another host.
     pub lease: Duration,
     /// Calls running now, waited for on shutdown.
     pub in_flight: Arc<AtomicUsize>,
@@ -40,7 +48,7 @@ impl ExecutorWorker {
     }
 
     /// Starts calls until `stop` names a deadline; then waits for running calls until it passes
-    /// (a call cut short is taken over by the next start, once its lease runs out).
+    /// (a call cut short is taken over by the next start).
     pub async fn run(self, mut stop: watch::Receiver<Option<tokio::time::Instant>>) {
         let wake = self.engine.executor_wake.clone();
         loop {
@@ -71,7 +79,7 @@ impl ExecutorWorker {
         let mut started = 0;
         for item in items {
             let now = (self.clock)();
-            if item.next_at_ms > now {
+            if !store.may_start(&item, now) {
                 continue;
             }
             if !store
@@ -134,7 +142,7 @@ impl ExecutorWorker {
                 // Renew the hold while the deploy system works, however long it takes.
                 let renew = async {
                     loop {
-                        tokio::time::sleep(self.lease / 3).await;
+                        tokio::time::sleep(renew_every(self.lease)).await;
                         let until = (self.clock)() + self.lease.as_millis() as i64;
                         if let Err(e) = store.renew(item.id, until).await {
                             tracing::warn!(deploy = %item.deploy_id, error = %e, "cannot renew the executor call's lease");
@@ -174,10 +182,36 @@ impl ExecutorWorker {
             Err(e) => {
                 tracing::error!(deploy = %item.deploy_id, error = %e, "cannot record the executor outcome; will retry");
                 self.engine.telemetry.retried(EXECUTOR_TARGET, false);
+                let error = e.to_string();
+                let failed = crate::store::Failed {
+                    error: &error,
+                    maybe_sent: true,
+                    grows_backoff: true,
+                };
                 let _ = store
-                    .retry_later(item.id, (self.clock)() + 5_000, &e.to_string())
+                    .retry_later(item.id, (self.clock)() + 5_000, failed)
                     .await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_call_renews_its_hold_several_times_per_lease() {
+        let lease = crate::config::DeliveryConfig::default().lease;
+        assert!(
+            lease <= Duration::from_secs(10),
+            "a dead replica's call is taken over within ~10 s"
+        );
+        assert!(renew_every(lease) <= Duration::from_secs(2));
+        assert!(renew_every(lease) * 3 <= lease, "two renewals may fail");
+        assert_eq!(
+            renew_every(Duration::from_secs(1)),
+            Duration::from_millis(250)
+        );
     }
 }

@@ -66,6 +66,28 @@ fn chat_error(method: &str, e: SlackClientError) -> ChatError {
     }
 }
 
+/// [`chat_error`] for a call that writes (a post, an update): an answer that says Slack did not
+/// act — a rate limit, a transient error code, a 5xx — is a refusal, after which a retry need not
+/// look for what this call posted. A call that got no answer may have posted.
+fn write_error(method: &str, e: SlackClientError) -> ChatError {
+    let answered = match &e {
+        SlackClientError::RateLimitError(_) => true,
+        SlackClientError::ApiError(api) => TRANSIENT_CODES.contains(&api.code.as_str()),
+        SlackClientError::HttpError(h) => h.status_code.is_server_error(),
+        _ => false,
+    };
+    match chat_error(method, e) {
+        ChatError::Transient {
+            message,
+            retry_after_ms,
+        } if answered => ChatError::Refused {
+            message,
+            retry_after_ms,
+        },
+        other => other,
+    }
+}
+
 impl SlackApi {
     /// A client for `api_url` (https for Slack itself, plain http for a fake on loopback).
     pub fn new(api_url: &str, bot_token: &str, group_cache: Duration) -> anyhow::Result<SlackApi> {
@@ -85,7 +107,8 @@ impl SlackApi {
     }
 
     /// Finds, among messages posted since `oldest_ms`, the one whose metadata carries `key`
-    /// (in the channel, or in the thread of `thread_ts`); returns its ts.
+    /// (in the channel, or in the thread of `thread_ts`); returns its ts. A lookup that fails is
+    /// `Transient`, never `Refused`: it has not ruled out an earlier try's message.
     pub async fn find_by_key(
         &self,
         channel: &str,
@@ -155,7 +178,7 @@ impl SlackApi {
         let resp = session
             .chat_post_message(&req)
             .await
-            .map_err(|e| chat_error("chat.postMessage", e))?;
+            .map_err(|e| write_error("chat.postMessage", e))?;
         Ok(resp.ts.value().to_string())
     }
 
@@ -174,7 +197,7 @@ impl SlackApi {
         session
             .chat_update(&req)
             .await
-            .map_err(|e| chat_error("chat.update", e))?;
+            .map_err(|e| write_error("chat.update", e))?;
         Ok(())
     }
 
@@ -198,7 +221,7 @@ impl SlackApi {
         session
             .chat_post_ephemeral(&req)
             .await
-            .map_err(|e| chat_error("chat.postEphemeral", e))?;
+            .map_err(|e| write_error("chat.postEphemeral", e))?;
         Ok(())
     }
 

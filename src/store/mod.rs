@@ -10,6 +10,9 @@ use std::time::Duration;
 
 mod exec;
 mod group;
+mod owner;
+
+pub use owner::Owner;
 
 pub mod stats;
 
@@ -48,6 +51,8 @@ pub struct Store {
     /// SQLite: appends go through one writer that commits whatever is queued together (group
     /// commit: one sync to disk for many appends). PostgreSQL groups concurrent commits itself.
     writer: Option<group::GroupWriter>,
+    /// This store, as the outbox rows it holds name it.
+    holder: std::sync::Arc<str>,
 }
 
 /// A deploy row as listed.
@@ -100,6 +105,16 @@ pub struct NewOutbox {
     pub payload: String,
 }
 
+/// How a try failed, as [`Store::retry_later`] records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Failed<'a> {
+    pub error: &'a str,
+    /// Some try so far may have reached the platform.
+    pub maybe_sent: bool,
+    /// The failure counts toward the doubling backoff (a 429 with its `Retry-After` does not).
+    pub grows_backoff: bool,
+}
+
 /// A pending outbox row.
 #[derive(Debug, Clone)]
 pub struct OutboxItem {
@@ -107,10 +122,17 @@ pub struct OutboxItem {
     pub deploy_id: String,
     pub target: String,
     pub payload: String,
-    /// Tries started so far: more than zero means an earlier try may have reached the platform.
+    /// Tries started so far.
     pub attempts: i64,
     pub next_at_ms: i64,
     pub created_at_ms: i64,
+    /// Who holds the row while a try runs (see [`Owner`]); `None` between tries.
+    pub holder: Option<String>,
+    /// An earlier try may have reached the platform (a crash or a timeout after sending), so
+    /// this one looks for what it posted first.
+    pub maybe_sent: bool,
+    /// Failed tries that grow the backoff.
+    pub failures: i64,
 }
 
 /// The inbound delivery (webhook, metric push, interaction) an append acts on, stored in the same
@@ -163,6 +185,7 @@ impl Store {
             pool,
             backend,
             writer: None,
+            holder: Owner::new_store().text().into(),
         };
         match backend {
             Backend::Sqlite => {
@@ -365,7 +388,7 @@ impl Store {
     /// Undelivered outbox rows for one target, oldest first.
     pub async fn pending(&self, target: &str, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, deploy_id, target, payload, attempts, next_at_ms, created_at_ms FROM outbox
+            "SELECT id, deploy_id, target, payload, attempts, next_at_ms, created_at_ms, holder, maybe_sent, failures FROM outbox
              WHERE target = $1 AND done_at_ms IS NULL AND dead = 0 ORDER BY id LIMIT $2",
         )
         .bind(target)
@@ -382,13 +405,34 @@ impl Store {
                     attempts: r.try_get("attempts")?,
                     next_at_ms: r.try_get("next_at_ms")?,
                     created_at_ms: r.try_get("created_at_ms")?,
+                    holder: r.try_get("holder")?,
+                    maybe_sent: r.try_get::<i64, _>("maybe_sent")? != 0,
+                    failures: r.try_get("failures")?,
                 })
             })
             .collect()
     }
 
+    /// Whether a try of `item` may start at `now_ms`: it is due, or the process holding it is
+    /// known to be dead. On SQLite only one process runs, so a row held by an earlier one is
+    /// free at once; on PostgreSQL a replica takes over at once the rows of a process of its own
+    /// host that no longer runs, and those of other hosts once their lease runs out.
+    pub fn may_start(&self, item: &OutboxItem, now_ms: i64) -> bool {
+        if item.next_at_ms <= now_ms {
+            return true;
+        }
+        match item.holder.as_deref() {
+            Some(h) if h != &*self.holder => match self.backend {
+                Backend::Sqlite => true,
+                Backend::Postgres => Owner::me().is_gone(h),
+            },
+            _ => false,
+        }
+    }
+
     /// Takes an outbox row until `lease_until_ms` so that no other worker starts it meanwhile,
-    /// counting the try. Returns false when someone else took it first.
+    /// counting the try and marking it as one that may reach the platform. Returns false when
+    /// someone else took it first.
     pub async fn claim(
         &self,
         id: i64,
@@ -397,23 +441,28 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let done = self
             .write(
-                "UPDATE outbox SET next_at_ms = $1, attempts = attempts + 1
+                "UPDATE outbox SET next_at_ms = $1, attempts = attempts + 1, holder = $4, maybe_sent = 1
                  WHERE id = $2 AND next_at_ms = $3 AND done_at_ms IS NULL AND dead = 0",
                 vec![
                     Arg::Int(lease_until_ms),
                     Arg::Int(id),
                     Arg::Int(seen_next_at_ms),
+                    Arg::Text(self.holder.to_string()),
                 ],
             )
             .await?;
         Ok(done == 1)
     }
 
-    /// Extends the lease of a row whose try is still running.
+    /// Extends the lease of a row whose try is still running here (not if another took it over).
     pub async fn renew(&self, id: i64, lease_until_ms: i64) -> Result<(), StoreError> {
         self.write(
-            "UPDATE outbox SET next_at_ms = $1 WHERE id = $2 AND done_at_ms IS NULL",
-            vec![Arg::Int(lease_until_ms), Arg::Int(id)],
+            "UPDATE outbox SET next_at_ms = $1 WHERE id = $2 AND done_at_ms IS NULL AND holder = $3",
+            vec![
+                Arg::Int(lease_until_ms),
+                Arg::Int(id),
+                Arg::Text(self.holder.to_string()),
+            ],
         )
         .await?;
         Ok(())
@@ -428,19 +477,24 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed try and when to try again (the try was counted when it was claimed).
+    /// Records a failed try and when to try again (the try was counted when it was claimed),
+    /// whether some try so far may have reached the platform, and whether this failure grows
+    /// the backoff.
     pub async fn retry_later(
         &self,
         id: i64,
         next_at_ms: i64,
-        error: &str,
+        failed: Failed<'_>,
     ) -> Result<(), StoreError> {
         self.write(
-            "UPDATE outbox SET next_at_ms = $1, last_error = $2 WHERE id = $3",
+            "UPDATE outbox SET next_at_ms = $1, last_error = $2, holder = NULL, maybe_sent = $4,
+               failures = failures + $5 WHERE id = $3",
             vec![
                 Arg::Int(next_at_ms),
-                Arg::Text(error.to_string()),
+                Arg::Text(failed.error.to_string()),
                 Arg::Int(id),
+                Arg::Int(i64::from(failed.maybe_sent)),
+                Arg::Int(i64::from(failed.grows_backoff)),
             ],
         )
         .await?;
@@ -611,8 +665,8 @@ impl Store {
         Ok(())
     }
 
-    /// Takes the lease `name` until `until_ms` if it is free (absent or expired at `now_ms`), or
-    /// renews it if `holder` holds it and `renew` is set. Returns whether `holder` has it now.
+    /// Takes the lease `name` until `until_ms` if it is free (absent or expired at `now_ms`, or on
+    /// SQLite held by an earlier process), or renews it if `holder` holds it and `renew` is set. Returns whether `holder` has it now.
     pub async fn lease(
         &self,
         name: &str,
@@ -625,13 +679,16 @@ impl Store {
             .write(
                 "INSERT INTO leases (name, holder, until_ms) VALUES ($1, $2, $3)
                  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
-                 WHERE leases.until_ms <= $4 OR ($5 = 1 AND leases.holder = excluded.holder)",
+                 WHERE leases.until_ms <= $4 OR ($5 = 1 AND leases.holder = excluded.holder)
+                   OR ($6 = 1 AND leases.holder <> excluded.holder)",
                 vec![
                     Arg::Text(name.to_string()),
                     Arg::Text(holder.to_string()),
                     Arg::Int(until_ms),
                     Arg::Int(now_ms),
                     Arg::Int(i64::from(renew)),
+                    // SQLite: one process runs, so another holder is an earlier, dead one.
+                    Arg::Int(i64::from(self.backend == Backend::Sqlite)),
                 ],
             )
             .await?;
@@ -879,4 +936,83 @@ fn values(head: &str, rows: usize, row: impl Fn(usize) -> String) -> String {
         sql.push_str(&row(n));
     }
     sql
+}
+
+#[cfg(test)]
+mod takeover_tests {
+    use super::*;
+
+    async fn sqlite(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        Store::connect(&url).await.expect("store")
+    }
+
+    /// On SQLite only one process runs: what an earlier one held is free for the next at once.
+    #[tokio::test]
+    async fn on_sqlite_a_restart_takes_over_what_the_earlier_process_held() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let before = sqlite(&dir).await;
+        sqlx::query(
+            "INSERT INTO outbox (deploy_id, target, payload, created_at_ms, next_at_ms) VALUES ('d', 'executor', '{}', 0, 0)",
+        )
+        .execute(&before.pool)
+        .await
+        .expect("row");
+        let now = 1_000;
+        let item = before.pending("executor", 10).await.expect("pending")[0].clone();
+        assert!(before.claim(item.id, 0, now + 8_000).await.expect("claim"));
+        assert!(
+            before
+                .lease("ticker", "earlier", now, now + 6_000, true)
+                .await
+                .expect("lease")
+        );
+        let held = before.pending("executor", 10).await.expect("pending")[0].clone();
+        assert!(held.maybe_sent, "a claimed try may reach the platform");
+        assert!(!before.may_start(&held, now), "its own hold is respected");
+        before.close().await;
+
+        let after = sqlite(&dir).await;
+        let held = after.pending("executor", 10).await.expect("pending")[0].clone();
+        assert!(
+            after.may_start(&held, now),
+            "the dead process's hold is not waited out"
+        );
+        assert!(
+            after
+                .claim(held.id, held.next_at_ms, now + 8_000)
+                .await
+                .expect("claim")
+        );
+        let mine = after.pending("executor", 10).await.expect("pending")[0].clone();
+        assert!(!after.may_start(&mine, now), "and now it is held again");
+        assert!(
+            after
+                .lease("ticker", "later", now, now + 6_000, true)
+                .await
+                .expect("lease")
+        );
+        assert!(
+            !after
+                .lease("ticker", "later", now, now + 6_000, false)
+                .await
+                .expect("lease")
+        );
+        // A clean refusal: nothing reached the platform, and the wait does not grow.
+        let failed = Failed {
+            error: "429",
+            maybe_sent: false,
+            grows_backoff: false,
+        };
+        after
+            .retry_later(mine.id, now + 1_000, failed)
+            .await
+            .expect("retry");
+        let waiting = after.pending("executor", 10).await.expect("pending")[0].clone();
+        assert_eq!(
+            (waiting.holder, waiting.maybe_sent, waiting.failures),
+            (None, false, 0)
+        );
+        after.close().await;
+    }
 }

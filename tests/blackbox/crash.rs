@@ -61,15 +61,17 @@ type HeldCall = Option<(usize, oneshot::Sender<()>)>;
 
 /// A deploy system that records calls and holds the `trap`th one unanswered.
 #[derive(Clone, Default)]
-struct Executor {
-    url: String,
+pub struct Executor {
+    pub url: String,
     /// Delivery ids of the calls received, in order.
     deliveries: Arc<Mutex<Vec<String>>>,
+    /// When each call arrived, in the same order.
+    arrivals: Arc<Mutex<Vec<Instant>>>,
     trap: Arc<Mutex<HeldCall>>,
 }
 
 impl Executor {
-    async fn start() -> Executor {
+    pub async fn start() -> Executor {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind executor");
@@ -91,6 +93,7 @@ impl Executor {
                     let n = {
                         let mut d = e.deliveries.lock().expect("deliveries");
                         d.push(delivery);
+                        e.arrivals.lock().expect("arrivals").push(Instant::now());
                         d.len()
                     };
                     let trapped = {
@@ -126,6 +129,8 @@ pub struct Bot {
     pub url: String,
     child: Option<Child>,
     starts: usize,
+    /// Set in the process's environment (e.g. `HOSTNAME`, to play another host).
+    pub env: Vec<(String, String)>,
 }
 
 impl Bot {
@@ -139,7 +144,13 @@ impl Bot {
             url: format!("http://127.0.0.1:{port}"),
             child: None,
             starts: 0,
+            env: Vec::new(),
         }
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
     }
 
     /// SIGTERM: the polite stop a supervisor sends.
@@ -176,6 +187,7 @@ impl Bot {
             .args(["serve", "--config"])
             .arg(&self.config_path)
             .env("CANARYBOT_LOG", "canarybot=debug,info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .kill_on_drop(true)
@@ -636,4 +648,93 @@ async fn kill_points(backend: Backend) {
     }
 }
 
-crate::on_both_backends!(kill_points);
+crate::on_both_backends!(kill_points, a_restart_takes_over_the_rollback_at_once);
+
+impl Executor {
+    /// Holds the `nth` call unanswered; the receiver fires when it arrives.
+    pub fn trap(&self, nth: usize) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        *self.trap.lock().expect("trap") = Some((nth, tx));
+        rx
+    }
+
+    /// Waits (up to 60 s) for the `nth` call; returns its delivery id and when it arrived.
+    pub async fn wait_call(&self, nth: usize) -> (String, Instant) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let seen = {
+                let d = self.deliveries.lock().expect("deliveries");
+                let a = self.arrivals.lock().expect("arrivals");
+                d.get(nth - 1).cloned().zip(a.get(nth - 1).copied())
+            };
+            if let Some(call) = seen {
+                return call;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the deploy system never got call {nth}");
+    }
+}
+
+/// `kill -9` while the deploy system holds the rollback call, then an immediate restart with the
+/// default `[delivery]` settings: the restarted process must call again (same delivery id) at
+/// once, not when the dead process's lease runs out.
+async fn a_restart_takes_over_the_rollback_at_once(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((database_url, cleanup)) = database(backend, dir.path()).await else {
+        return;
+    };
+    let executor = Executor::start().await;
+    let slack = FakeSlack::start().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let setup = Setup {
+        executor: Some(ExecutorMode::Done),
+        rollback_quorum: 2,
+        slack_api: Some(slack.api_url.clone()),
+        ..Setup::default()
+    };
+    let text = config_text(&setup, &database_url, Some(&executor.url)).replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let mut bot = Bot::new(dir.path(), &text, port);
+    let held = executor.trap(1);
+    bot.start().await;
+    let client = Client {
+        http: reqwest::Client::new(),
+        url: bot.url.clone(),
+    };
+    // Deploy, breach, and the two deciders' votes: the decision calls the deploy system.
+    for step in steps().iter().take(5) {
+        client.send(step).await;
+    }
+    tokio::time::timeout(Duration::from_secs(20), held)
+        .await
+        .expect("the rollback call was made")
+        .expect("trap");
+    let (first, _) = executor.wait_call(1).await;
+    bot.kill().await;
+    let restarting = Instant::now();
+    bot.start().await;
+    let ready = Instant::now();
+    let (again, at) = executor.wait_call(2).await;
+    let restart = ready - restarting;
+    let after_ready = at.saturating_duration_since(ready);
+    eprintln!(
+        "MEASURED ({backend:?}): restart took {restart:?}; the restarted process called the deploy system {after_ready:?} after it was ready ({:?} after the kill)",
+        at - restarting
+    );
+    assert_eq!(again, first, "the same delivery id (the decision's)");
+    assert!(
+        after_ready < Duration::from_secs(5),
+        "the rollback waited {after_ready:?} after the restart (the dead process's lease)"
+    );
+    client
+        .wait_state(DEPLOY_ID, "rolled_back", || bot.log())
+        .await;
+    bot.kill().await;
+    drop_database(cleanup).await;
+}

@@ -36,6 +36,16 @@ pub struct Trap {
     pub reached: tokio::sync::oneshot::Sender<()>,
 }
 
+/// Every call fails, alternately with HTTP 500 and with 429 and `Retry-After: 1`, until `until`
+/// and then until the next 500: a platform that recovers right after a failure that grows a
+/// backoff, the moment a retry schedule is tested by.
+#[derive(Debug, Clone, Copy)]
+pub struct Outage {
+    pub until: std::time::Instant,
+    /// When the last failing call arrived: Slack works for calls after it.
+    pub ended: Option<std::time::Instant>,
+}
+
 #[derive(Clone, Default)]
 pub struct FakeSlack {
     pub api_url: String,
@@ -48,6 +58,9 @@ pub struct FakeSlack {
     pub groups_down: Arc<std::sync::atomic::AtomicBool>,
     /// While set, every call answers HTTP 503 (Slack is down).
     pub down: Arc<std::sync::atomic::AtomicBool>,
+    /// An outage in progress or over (see [`FakeSlack::outage`]).
+    pub outage: Arc<Mutex<Option<Outage>>>,
+    outage_calls: Arc<AtomicU64>,
     /// Every call takes this long to answer (a slow Slack).
     pub delay_ms: Arc<AtomicU64>,
     /// `usergroups.users.list` takes this long to answer (a slow group lookup).
@@ -135,6 +148,32 @@ impl FakeSlack {
         }
         if self.down.load(Ordering::SeqCst) {
             return (StatusCode::SERVICE_UNAVAILABLE, "slack is down").into_response();
+        }
+        let failing = {
+            let mut outage = self.outage.lock().expect("outage");
+            match outage.as_mut() {
+                Some(o) if o.ended.is_none() => {
+                    let now = std::time::Instant::now();
+                    let server_error = self.outage_calls.fetch_add(1, Ordering::SeqCst) % 2 == 0;
+                    if now >= o.until && server_error {
+                        o.ended = Some(now);
+                    }
+                    Some(server_error)
+                }
+                _ => None,
+            }
+        };
+        if let Some(server_error) = failing {
+            return if server_error {
+                (StatusCode::INTERNAL_SERVER_ERROR, "slack is failing").into_response()
+            } else {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    axum::Json(json!({"ok": false, "error": "ratelimited"})),
+                )
+                    .into_response()
+            };
         }
         let reply = self.reply(&method, body);
         let trapped = {
@@ -273,6 +312,28 @@ impl FakeSlack {
             reached: tx,
         });
         rx
+    }
+
+    /// Fails every call for `length` from now, and then until the next 500 (see [`Outage`]).
+    pub fn start_outage(&self, length: Duration) {
+        *self.outage.lock().expect("outage") = Some(Outage {
+            until: std::time::Instant::now() + length,
+            ended: None,
+        });
+    }
+
+    /// Waits (up to 60 s) for the outage to end; returns when its last failing call arrived.
+    pub async fn outage_ended(&self) -> std::time::Instant {
+        for _ in 0..1200 {
+            if let Some(ended) = self.outage.lock().expect("outage").and_then(|o| o.ended) {
+                return ended;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the outage never ended (no call came); calls: {:#?}",
+            self.calls()
+        );
     }
 
     pub fn calls(&self) -> Vec<SlackCall> {

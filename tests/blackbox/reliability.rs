@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 on_both_backends!(
     chat_outage_delays_but_blocks_nothing_and_loses_nothing,
     rate_limit_storm_is_waited_out_in_order,
+    a_thread_catches_up_within_seconds_of_slacks_recovery,
     metric_redelivery_after_a_restart_acts_once,
     a_crash_between_acting_and_answering_acts_once,
     deploy_and_github_redeliveries_across_a_restart,
@@ -168,6 +169,80 @@ async fn rate_limit_storm_is_waited_out_in_order(b: Backend) {
     assert!(
         stats["chat:slack"].rate_limited >= u64::from(REFUSED),
         "{stats:?}"
+    );
+    app.finish().await;
+}
+
+/// Slack fails every call for 8 s (500s and 429s with `Retry-After: 1`, then a last 500) while a
+/// whole incident happens; once it recovers, the thread must be complete within a couple of
+/// seconds, and no try may have cost a lookup on top of its post (a clean refusal posted
+/// nothing).
+async fn a_thread_catches_up_within_seconds_of_slacks_recovery(b: Backend) {
+    let setup = Setup {
+        executor: Some(ExecutorMode::Done),
+        ..Setup::default()
+    };
+    let Some((app, slack)) = with_slack(b, setup).await else {
+        return;
+    };
+    slack.start_outage(Duration::from_secs(8));
+    let id = app.start_deploy("3.2.0").await;
+    app.check(&id, 0.004, 0.9).await;
+    app.check(&id, 0.004, 0.9).await;
+    let (status, body) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
+    assert_eq!(status, 202, "{body}");
+    app.wait_state(&id, "rolled_back").await;
+    assert!(
+        slack.roots().is_empty(),
+        "the incident happened during the outage"
+    );
+    let recovered_at = slack.outage_ended().await;
+    // Long enough for the old schedule (a try a minute) to show how far off it was.
+    let store = app.running.engine.store();
+    assert_eq!(
+        crate::support::outbox_drained(store, Duration::from_secs(90)).await,
+        0,
+        "the thread was never completed"
+    );
+
+    let calls = slack.calls();
+    let arrivals = slack.arrivals.lock().expect("arrivals").clone();
+    let refused = arrivals.iter().filter(|&&t| t < recovered_at).count();
+    let last = arrivals
+        .iter()
+        .copied()
+        .filter(|&t| t >= recovered_at)
+        .max()
+        .expect("calls after the recovery");
+    let catch_up = last - recovered_at;
+    eprintln!(
+        "MEASURED ({b:?}): Slack refused {refused} calls during an outage of 8 s and more; the last queued message was delivered {catch_up:?} after it recovered"
+    );
+    assert!(
+        catch_up < Duration::from_secs(4),
+        "the thread caught up {catch_up:?} after Slack recovered (a second or two expected)"
+    );
+    let lookups = calls
+        .iter()
+        .filter(|c| c.method.starts_with("conversations."))
+        .count();
+    assert_eq!(
+        lookups, 0,
+        "a try after a clean 429/500 posts without looking first"
+    );
+    let roots = slack.roots();
+    assert_eq!(roots.len(), 1, "one root");
+    let thread = slack.thread_shape(&roots[0].ts);
+    let position = |needle: &str| {
+        thread
+            .iter()
+            .position(|r| r.contains(needle))
+            .unwrap_or_else(|| panic!("no reply with `{needle}` in {thread:#?}"))
+    };
+    assert!(
+        position("BREACH") < position("Decision: *roll back*")
+            && position("Decision: *roll back*") < position("Rolled back"),
+        "complete and in order: {thread:#?}"
     );
     app.finish().await;
 }

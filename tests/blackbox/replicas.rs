@@ -330,3 +330,130 @@ async fn one_check_per_interval_across_replicas() {
     bots[1].kill().await;
     drop_database(cleanup).await;
 }
+
+/// Two replicas on one PostgreSQL with the default `[delivery]` settings, each started with
+/// `HOSTNAME` set to its entry of `hosts`.
+async fn replicas_on(dir: &std::path::Path, text: &str, hosts: [&str; 2]) -> Vec<Bot> {
+    let mut bots = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("addr").port()
+        };
+        let sub = dir.join(format!("replica-{i}"));
+        std::fs::create_dir_all(&sub).expect("dir");
+        let text = text.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        );
+        let mut bot = Bot::new(&sub, &text, port);
+        bot.env.push(("HOSTNAME".into(), host.to_string()));
+        bot.start().await;
+        bots.push(bot);
+    }
+    bots
+}
+
+/// The replica whose process holds the executor call now.
+async fn holder_of_the_call(database_url: &str, bots: &[Bot]) -> usize {
+    let store = canarybot::store::Store::connect(database_url)
+        .await
+        .expect("store");
+    let held = store
+        .pending(canarybot::engine::EXECUTOR_TARGET, 10)
+        .await
+        .expect("pending")
+        .into_iter()
+        .find_map(|i| i.holder)
+        .expect("the call is held");
+    store.close().await;
+    let pid = canarybot::store::Owner::parse(&held).expect("a holder").pid;
+    bots.iter()
+        .position(|b| b.pid() == Some(pid))
+        .expect("held by one of the replicas")
+}
+
+/// Kills the replica whose rollback call the deploy system holds; returns how long after the
+/// kill the survivor called again (with the same delivery id).
+async fn rollback_taken_over_after_a_kill(hosts: [&str; 2]) -> Option<Duration> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (database_url, cleanup) = database(Backend::Postgres, dir.path()).await?;
+    let slack = FakeSlack::start().await;
+    let executor = crate::crash::Executor::start().await;
+    let setup = Setup {
+        executor: Some(ExecutorMode::Done),
+        rollback_quorum: 2,
+        slack_api: Some(slack.api_url.clone()),
+        ..Setup::default()
+    };
+    let text = config_text(&setup, &database_url, Some(&executor.url));
+    let mut bots = replicas_on(dir.path(), &text, hosts).await;
+    let lb = Balancer {
+        http: reqwest::Client::new(),
+        urls: bots.iter().map(|b| b.url.clone()).collect(),
+    };
+    let held = executor.trap(1);
+    let id = "checkout:production:11.0.0";
+    let breach = json!({"deploy_id": id, "samples": [
+        {"criterion": "5xx ratio", "canary": 0.004, "baseline": 0.004},
+        {"criterion": "p99 latency", "canary": 0.9, "baseline": 0.2},
+    ]});
+    lb.send(
+        0,
+        Req::Signed(
+            "/hooks/deploy",
+            json!({"event": "started", "service": "checkout", "version": "11.0.0"}),
+        ),
+    )
+    .await;
+    lb.send(1, Req::Signed("/hooks/metrics", breach.clone()))
+        .await;
+    lb.send(0, Req::Signed("/hooks/metrics", breach)).await;
+    lb.send(0, Req::Button("U01ALICE", id)).await;
+    lb.send(1, Req::Button("U02BOB", id)).await;
+    tokio::time::timeout(Duration::from_secs(20), held)
+        .await
+        .expect("the rollback call was made")
+        .expect("trap");
+    let (first, _) = executor.wait_call(1).await;
+    let dying = holder_of_the_call(&database_url, &bots).await;
+    let killed = Instant::now();
+    bots[dying].kill().await;
+    let (again, at) = executor.wait_call(2).await;
+    let took = at - killed;
+    assert_eq!(again, first, "the same delivery id (the decision's)");
+    lb.wait_state(id, "rolled_back").await;
+    bots[1 - dying].kill().await;
+    drop_database(cleanup).await;
+    Some(took)
+}
+
+/// Replicas on two hosts: the lease is the only signal, and it is short and renewed often.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replicas_rollback_is_taken_over_within_seconds_from_another_host() {
+    let Some(took) = rollback_taken_over_after_a_kill(["host-a", "host-b"]).await else {
+        return;
+    };
+    eprintln!(
+        "MEASURED: replica on another host killed mid-rollback; the survivor called the deploy system {took:?} after the kill"
+    );
+    assert!(
+        took < Duration::from_secs(12),
+        "taken over {took:?} after the kill (about 10 s at most)"
+    );
+}
+
+/// Replicas on one host: the survivor sees the holder's pid is gone and takes over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replicas_rollback_is_taken_over_at_once_on_the_same_host() {
+    let Some(took) = rollback_taken_over_after_a_kill(["host-a", "host-a"]).await else {
+        return;
+    };
+    eprintln!(
+        "MEASURED: replica on the same host killed mid-rollback; the survivor called the deploy system {took:?} after the kill"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "taken over {took:?} after the kill (at once expected)"
+    );
+}
