@@ -70,6 +70,17 @@ struct ListQuery {
     _token: Option<String>,
 }
 
+/// A list's `limit`: 100 when not given, else 1 to `max`; anything else is refused by name.
+pub fn list_limit(limit: Option<i64>, max: i64) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "limit: `{n}` is out of range; give a number from 1 to {max} (default 100)"
+        ))),
+    }
+}
+
 /// Query-string values of the API and the pages, each at most `limits::QUERY_PARAM` long.
 pub fn query_limits(params: &[(&str, Option<&str>)]) -> Result<(), ApiError> {
     let mut c = crate::limits::FieldCheck::new();
@@ -107,15 +118,7 @@ async fn list_deploys(
         ("state", q.state.as_deref()),
         ("drills", q.drills.as_deref()),
     ])?;
-    let limit = match q.limit {
-        None => 100,
-        Some(n @ 1..=1000) => n,
-        Some(n) => {
-            return Err(ApiError::bad_request(format!(
-                "limit: `{n}` is out of range; give a number from 1 to 1000 (default 100)"
-            )));
-        }
-    };
+    let limit = list_limit(q.limit, 1000)?;
     let rows = s
         .engine
         .store()

@@ -41,7 +41,7 @@ async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<R
             q.service.as_deref(),
             None,
             drills,
-            q.limit.unwrap_or(100).clamp(1, 500),
+            super::api::list_limit(q.limit, 500)?,
         )
         .await
         .map_err(crate::engine::EngineError::from)?;

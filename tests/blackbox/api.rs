@@ -188,6 +188,11 @@ async fn every_error_is_json(b: Backend) {
             400,
             "limit: `1001` is out of range",
         ),
+        (
+            "/deploys?limit=0",
+            400,
+            "limit: `0` is out of range; give a number from 1 to 500",
+        ),
         ("/no/such/endpoint", 404, "no such endpoint"),
     ] {
         let (got, text) = app.get(path).await;
