@@ -142,10 +142,10 @@ pub fn api_token_ok(header: Option<&str>, query: Option<&str>, tokens: &[String]
         return true;
     }
     if let Some(b64) = header.and_then(|h| h.strip_prefix("Basic ")) {
-        if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
-            if let Some(i) = raw.iter().position(|&b| b == b':') {
-                return any(&raw[i + 1..]);
-            }
+        if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim())
+            && let Some(i) = raw.iter().position(|&b| b == b':')
+        {
+            return any(&raw[i + 1..]);
         }
         return false;
     }

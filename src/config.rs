@@ -949,12 +949,12 @@ impl Config {
                 self.server.listen
             ));
         }
-        if let Some(u) = &self.server.public_url {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                out.push(format!(
-                    "server.public_url: `{u}` must start with http:// or https://"
-                ));
-            }
+        if let Some(u) = &self.server.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            out.push(format!(
+                "server.public_url: `{u}` must start with http:// or https://"
+            ));
         }
         for (i, t) in self.server.api_tokens.iter().enumerate() {
             if t.len() < 16 {
@@ -1046,10 +1046,10 @@ impl Config {
                 ));
             }
         }
-        if let Some(g) = &self.github {
-            if g.webhook_secrets.iter().all(|s| s.trim().is_empty()) {
-                out.push("github.webhook_secrets: at least one secret is needed".into());
-            }
+        if let Some(g) = &self.github
+            && g.webhook_secrets.iter().all(|s| s.trim().is_empty())
+        {
+            out.push("github.webhook_secrets: at least one secret is needed".into());
         }
         for s in &self.services {
             if let Some(g) = &s.github {
@@ -1067,12 +1067,12 @@ impl Config {
                 }
             }
         }
-        if let Some(f) = &self.flagger {
-            if f.tokens.iter().all(|t| t.len() < 16) {
-                out.push(
-                    "flagger.tokens: at least one token of 16 or more characters is needed".into(),
-                );
-            }
+        if let Some(f) = &self.flagger
+            && f.tokens.iter().all(|t| t.len() < 16)
+        {
+            out.push(
+                "flagger.tokens: at least one token of 16 or more characters is needed".into(),
+            );
         }
         for s in &self.services {
             if s.flagger.is_some() && self.flagger.is_none() {

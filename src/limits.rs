@@ -164,9 +164,9 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
 
 /// `1048576` → `1 MiB`, `16384` → `16 KiB`, `1000` → `1000 bytes`: for error messages.
 pub fn human_bytes(n: usize) -> String {
-    if n >= 1024 * 1024 && n % (1024 * 1024) == 0 {
+    if n >= 1024 * 1024 && n.is_multiple_of(1024 * 1024) {
         format!("{} MiB", n / (1024 * 1024))
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else {
         format!("{n} bytes")

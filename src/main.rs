@@ -416,13 +416,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             init_tracing("warn", log_format(LogFormat::Text)?);
             let config = load(&config)?;
-            if let Some(svc) = &service {
-                if config.service(svc).is_none() {
-                    bail!(
-                        "--service: unknown service `{svc}` (services: {})",
-                        config.service_names().join(", ")
-                    );
-                }
+            if let Some(svc) = &service
+                && config.service(svc).is_none()
+            {
+                bail!(
+                    "--service: unknown service `{svc}` (services: {})",
+                    config.service_names().join(", ")
+                );
             }
             let store = Store::connect(&config.database.url).await?;
             let history = canarybot::report::drill_history(&store, service.as_deref()).await?;

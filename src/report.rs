@@ -53,13 +53,13 @@ pub async fn postmortem(
     }
     let mut threads = Vec::new();
     for platform in PLATFORMS {
-        if let Some(thread) = store.thread(deploy_id, platform).await? {
-            if let Some(url) = config.thread_link(platform, &thread) {
-                threads.push(ThreadLink {
-                    platform: platform.to_string(),
-                    url,
-                });
-            }
+        if let Some(thread) = store.thread(deploy_id, platform).await?
+            && let Some(url) = config.thread_link(platform, &thread)
+        {
+            threads.push(ThreadLink {
+                platform: platform.to_string(),
+                url,
+            });
         }
     }
     let criteria_now = config

@@ -522,11 +522,11 @@ impl Server {
                     std::fs::read_to_string(&server.log).unwrap_or_default()
                 );
             }
-            if let Ok(r) = probe.get(format!("{}/readyz", server.url)).send().await {
-                if r.status().as_u16() == 200 {
-                    server.ready_after = spawned.elapsed();
-                    break;
-                }
+            if let Ok(r) = probe.get(format!("{}/readyz", server.url)).send().await
+                && r.status().as_u16() == 200
+            {
+                server.ready_after = spawned.elapsed();
+                break;
             }
             if spawned.elapsed() > Duration::from_secs(60) {
                 panic!("canarybot serve not ready within 60 s");

@@ -321,11 +321,11 @@ async fn interactions(
     // Discord may deliver an interaction twice: answer the same, act once.
     let store = s.engine.store();
     let interaction_id = v["id"].as_str().map(str::to_string);
-    if let Some(id) = &interaction_id {
-        if let Ok(Some((_, stored))) = store.delivery("discord-interactions", id).await {
-            let stored: Value = serde_json::from_str(&stored).unwrap_or(Value::Null);
-            return axum::Json(stored).into_response();
-        }
+    if let Some(id) = &interaction_id
+        && let Ok(Some((_, stored))) = store.delivery("discord-interactions", id).await
+    {
+        let stored: Value = serde_json::from_str(&stored).unwrap_or(Value::Null);
+        return axum::Json(stored).into_response();
     }
     let Some(member) = member_of(&v) else {
         return (

@@ -76,26 +76,28 @@ impl Criterion {
             ("max_ratio", self.max_ratio),
             ("max_delta", self.max_delta),
         ] {
-            if let Some(v) = value {
-                if !v.is_finite() {
-                    out.push((field, "must be a finite number".to_string()));
-                }
+            if let Some(v) = value
+                && !v.is_finite()
+            {
+                out.push((field, "must be a finite number".to_string()));
             }
         }
-        if let Some(r) = self.max_ratio {
-            if r.is_finite() && r <= 0.0 {
-                out.push(("max_ratio", "must be > 0".to_string()));
-            }
+        if let Some(r) = self.max_ratio
+            && r.is_finite()
+            && r <= 0.0
+        {
+            out.push(("max_ratio", "must be > 0".to_string()));
         }
-        if let Some(d) = self.max_delta {
-            if d.is_finite() && d < 0.0 {
-                out.push(("max_delta", "must be >= 0".to_string()));
-            }
+        if let Some(d) = self.max_delta
+            && d.is_finite()
+            && d < 0.0
+        {
+            out.push(("max_delta", "must be >= 0".to_string()));
         }
-        if let (Some(min), Some(max)) = (self.min, self.max) {
-            if min > max {
-                out.push(("min", format!("must be <= max ({max})")));
-            }
+        if let (Some(min), Some(max)) = (self.min, self.max)
+            && min > max
+        {
+            out.push(("min", format!("must be <= max ({max})")));
         }
         if self.failure_limit == 0 {
             out.push(("failure_limit", "must be >= 1".to_string()));
@@ -203,15 +205,15 @@ impl Criterion {
 
     fn absolute_failures(&self, v: f64, label: &str) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some(max) = self.max {
-            if v > max {
-                out.push(format!("{label} {} > max {}", fmt_num(v), fmt_num(max)));
-            }
+        if let Some(max) = self.max
+            && v > max
+        {
+            out.push(format!("{label} {} > max {}", fmt_num(v), fmt_num(max)));
         }
-        if let Some(min) = self.min {
-            if v < min {
-                out.push(format!("{label} {} < min {}", fmt_num(v), fmt_num(min)));
-            }
+        if let Some(min) = self.min
+            && v < min
+        {
+            out.push(format!("{label} {} < min {}", fmt_num(v), fmt_num(min)));
         }
         out
     }

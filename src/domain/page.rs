@@ -125,7 +125,7 @@ fn link(url: &str, text: &str) -> String {
 /// backtick spans into `<code>`.
 fn code_spans(s: &str) -> String {
     let parts: Vec<&str> = s.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         // An unpaired backtick: leave it as text.
         return escape(s);
     }

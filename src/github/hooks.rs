@@ -296,12 +296,12 @@ async fn receive(State(s): State<GithubHook>, headers: HeaderMap, body: Bytes) -
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let store = s.engine.store();
-    if let Some(id) = &delivery {
-        if let Ok(Some((status, body))) = store.delivery("github", id).await {
-            s.counters.redeliveries.fetch_add(1, Ordering::Relaxed);
-            s.engine.telemetry.duplicate();
-            return redelivery_response(status, body);
-        }
+    if let Some(id) = &delivery
+        && let Ok(Some((status, body))) = store.delivery("github", id).await
+    {
+        s.counters.redeliveries.fetch_add(1, Ordering::Relaxed);
+        s.engine.telemetry.duplicate();
+        return redelivery_response(status, body);
     }
     let v = match parse_payload(&body) {
         Ok(v) => v,
@@ -320,18 +320,18 @@ async fn receive(State(s): State<GithubHook>, headers: HeaderMap, body: Bytes) -
         }
         Err(e) => (e.status, json!({"error": e.message})),
     };
-    if let Some(id) = &delivery {
-        if !status.is_server_error() {
-            let _ = store
-                .record_delivery(
-                    "github",
-                    id,
-                    status.as_u16(),
-                    &answer.to_string(),
-                    s.engine.now(),
-                )
-                .await;
-        }
+    if let Some(id) = &delivery
+        && !status.is_server_error()
+    {
+        let _ = store
+            .record_delivery(
+                "github",
+                id,
+                status.as_u16(),
+                &answer.to_string(),
+                s.engine.now(),
+            )
+            .await;
     }
     (status, axum::Json(answer)).into_response()
 }

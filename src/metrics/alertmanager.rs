@@ -54,12 +54,12 @@ pub struct Alert {
 pub fn parse_notification(body: &[u8]) -> Result<Notification, ApiError> {
     let n: Notification = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("malformed Alertmanager notification: {e}")))?;
-    if let Some(v) = &n.version {
-        if v != "4" {
-            return Err(ApiError::bad_request(format!(
-                "version: `{v}` is not Alertmanager webhook version 4"
-            )));
-        }
+    if let Some(v) = &n.version
+        && v != "4"
+    {
+        return Err(ApiError::bad_request(format!(
+            "version: `{v}` is not Alertmanager webhook version 4"
+        )));
     }
     Ok(n)
 }

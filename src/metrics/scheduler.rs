@@ -98,10 +98,10 @@ impl Scheduler {
             return;
         }
         let input = self.read(&deploy, now_ms).await;
-        if let Some(input) = input {
-            if let Err(e) = self.engine.apply(deploy_id, input, "prometheus").await {
-                tracing::warn!(deploy = deploy_id, error = %e, "scheduled check not applied");
-            }
+        if let Some(input) = input
+            && let Err(e) = self.engine.apply(deploy_id, input, "prometheus").await
+        {
+            tracing::warn!(deploy = deploy_id, error = %e, "scheduled check not applied");
         }
     }
 

@@ -203,16 +203,16 @@ async fn list_drills(
     Query(q): Query<DrillsQuery>,
 ) -> Result<Response, ApiError> {
     query_limits(&[("service", q.service.as_deref())])?;
-    if let Some(svc) = &q.service {
-        if s.config.service(svc).is_none() {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "service: unknown service `{svc}` (services: {})",
-                    s.config.service_names().join(", ")
-                ),
-            ));
-        }
+    if let Some(svc) = &q.service
+        && s.config.service(svc).is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "service: unknown service `{svc}` (services: {})",
+                s.config.service_names().join(", ")
+            ),
+        ));
     }
     let history = crate::report::drill_history(s.engine.store(), q.service.as_deref())
         .await

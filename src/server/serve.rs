@@ -160,11 +160,10 @@ pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response
             ),
         ),
         Ok(resp) => {
-            if resp.status() == StatusCode::UNAUTHORIZED {
-                if let Some(i) = SURFACES.iter().position(|s| *s == surface) {
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && let Some(i) = SURFACES.iter().position(|s| *s == surface) {
                     g.counters.refused[i].fetch_add(1, Ordering::Relaxed);
                 }
-            }
             resp
         }
     }

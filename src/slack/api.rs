@@ -227,12 +227,11 @@ impl SlackApi {
 
     /// Members of a user group (`S…`), cached for `group_cache`.
     pub async fn group_members(&self, group: &str) -> Result<Vec<String>, ChatError> {
-        if let Ok(cache) = self.groups.lock() {
-            if let Some((at, members)) = cache.get(group) {
-                if at.elapsed() < self.group_cache {
-                    return Ok(members.clone());
-                }
-            }
+        if let Ok(cache) = self.groups.lock()
+            && let Some((at, members)) = cache.get(group)
+            && at.elapsed() < self.group_cache
+        {
+            return Ok(members.clone());
         }
         let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
         let mut attempt = 0;

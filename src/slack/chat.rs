@@ -60,10 +60,10 @@ impl ChatPort for SlackChat {
         let Some(channel) = self.channels.get(&target.service) else {
             return Ok(None); // no slack_channel: no Slack thread for this service
         };
-        if attempt.retry {
-            if let Some(ts) = self.look_for_earlier_try(channel, None, attempt).await? {
-                return Ok(Some(thread_ref(channel, &ts)));
-            }
+        if attempt.retry
+            && let Some(ts) = self.look_for_earlier_try(channel, None, attempt).await?
+        {
+            return Ok(Some(thread_ref(channel, &ts)));
         }
         let content = root_content(root).with_metadata(metadata(&target.deploy_id, &attempt.key));
         let ts = self.api.post(channel, content, None).await?;

@@ -254,12 +254,11 @@ async fn write_jobs<E: Exec>(
             result,
             Err(StoreError::Conflict(_) | StoreError::Duplicate(_))
         );
-        if !savepoints {
-            if let Err(e) = &result {
-                if !refused {
-                    return Err(e.to_string());
-                }
-            }
+        if !savepoints
+            && let Err(e) = &result
+            && !refused
+        {
+            return Err(e.to_string());
         }
         results.push(result);
     }

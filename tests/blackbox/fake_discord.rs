@@ -160,16 +160,15 @@ impl FakeDiscord {
                     _ => None,
                 };
                 let mut messages = self.messages.lock().expect("messages");
-                if body["enforce_nonce"] == true {
-                    if let Some(m) = messages
+                if body["enforce_nonce"] == true
+                    && let Some(m) = messages
                         .iter()
                         .find(|m| m.channel == *channel && nonce.is_some() && m.nonce == nonce)
-                    {
-                        return (
-                            ok,
-                            json!({"id": m.id, "channel_id": channel, "nonce": nonce}),
-                        );
-                    }
+                {
+                    return (
+                        ok,
+                        json!({"id": m.id, "channel_id": channel, "nonce": nonce}),
+                    );
                 }
                 let id = self.next_id.fetch_add(1, Ordering::SeqCst).to_string();
                 messages.push(DiscordMessage {

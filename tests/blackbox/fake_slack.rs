@@ -154,7 +154,10 @@ impl FakeSlack {
             match outage.as_mut() {
                 Some(o) if o.ended.is_none() => {
                     let now = std::time::Instant::now();
-                    let server_error = self.outage_calls.fetch_add(1, Ordering::SeqCst) % 2 == 0;
+                    let server_error = self
+                        .outage_calls
+                        .fetch_add(1, Ordering::SeqCst)
+                        .is_multiple_of(2);
                     if now >= o.until && server_error {
                         o.ended = Some(now);
                     }

@@ -748,12 +748,11 @@ async fn secrets_stay_out_of_the_logs(b: Backend) {
             let mut lines = tokio::io::BufReader::new(stderr).lines();
             let mut url_tx = Some(url_tx);
             while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("canarybot serving") {
-                    if let Some(url) = line.split("url=").nth(1) {
-                        if let Some(tx) = url_tx.take() {
-                            let _ = tx.send(url.trim().to_string());
-                        }
-                    }
+                if line.contains("canarybot serving")
+                    && let Some(url) = line.split("url=").nth(1)
+                    && let Some(tx) = url_tx.take()
+                {
+                    let _ = tx.send(url.trim().to_string());
                 }
                 log.lock().expect("log").push_str(&line);
                 log.lock().expect("log").push('\n');
@@ -988,11 +987,11 @@ async fn a_real_prometheus_scrapes_the_metrics(b: Backend) {
     };
     let mut scraped = None;
     for _ in 0..150 {
-        if let Some(r) = query("canarybot_signatures_refused_total{surface=\"deploy\"}").await {
-            if !r.is_empty() {
-                scraped = Some(r);
-                break;
-            }
+        if let Some(r) = query("canarybot_signatures_refused_total{surface=\"deploy\"}").await
+            && !r.is_empty()
+        {
+            scraped = Some(r);
+            break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

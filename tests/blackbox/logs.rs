@@ -98,12 +98,11 @@ async fn serve_and_log(env: &[(&str, &str)], edit: impl Fn(String) -> String) ->
         let mut url_tx = Some(url_tx);
         let mut all = Vec::new();
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if let Some(url) = v["url"].as_str() {
-                    if let Some(tx) = url_tx.take() {
-                        let _ = tx.send(url.to_string());
-                    }
-                }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(url) = v["url"].as_str()
+                && let Some(tx) = url_tx.take()
+            {
+                let _ = tx.send(url.to_string());
             }
             all.push(line);
         }

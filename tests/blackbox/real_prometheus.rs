@@ -114,13 +114,12 @@ async fn a_real_prometheus_catches_the_breach_and_sees_recovery() {
             .query(&[("query", "app_error_ratio")])
             .send()
             .await;
-        if let Ok(r) = q {
-            if let Ok(v) = r.json::<serde_json::Value>().await {
-                if v["data"]["result"].as_array().is_some_and(|a| a.len() == 2) {
-                    ready = true;
-                    break;
-                }
-            }
+        if let Ok(r) = q
+            && let Ok(v) = r.json::<serde_json::Value>().await
+            && v["data"]["result"].as_array().is_some_and(|a| a.len() == 2)
+        {
+            ready = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -108,10 +108,10 @@ impl Balancer {
                 .timeout(Duration::from_secs(5))
                 .send()
                 .await;
-            if let Ok(r) = resp {
-                if r.status().is_success() {
-                    return r.json().await.ok();
-                }
+            if let Ok(r) = resp
+                && r.status().is_success()
+            {
+                return r.json().await.ok();
             }
         }
         None

@@ -641,14 +641,14 @@ impl TestApp {
     /// Stops the app and drops a PostgreSQL test database.
     pub async fn finish(self) {
         self.running.stop().await;
-        if let Some((admin, name)) = self.pg_cleanup {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
+        if let Some((admin, name)) = self.pg_cleanup
+            && let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
         }
     }
 
@@ -903,13 +903,13 @@ impl TestApp {
 
 /// Drops a PostgreSQL test database made by [`database`] (the cleanup half of its answer).
 pub async fn drop_database(cleanup: Option<(String, String)>) {
-    if let Some((admin, name)) = cleanup {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await;
-        }
+    if let Some((admin, name)) = cleanup
+        && let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await
+    {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
     }
 }
