@@ -10,7 +10,6 @@ use crate::support::{
     ALERTMANAGER_TOKEN, Backend, FLAGGER_TOKEN, GITHUB_SECRET, Setup, TOKEN, TestApp,
 };
 use serde_json::{Value, json};
-use std::time::Duration;
 
 on_both_backends!(
     hostile_text_reaches_chat_as_words,
@@ -209,7 +208,14 @@ async fn hostile_text_reaches_chat_as_words(b: Backend) {
     assert_eq!(status, 200);
 
     app.settle_chat().await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // the mention's answer is posted directly
+    // The mention's answer is posted directly, not through the outbox.
+    slack
+        .wait_for("the answer to the mention", |calls| {
+            calls
+                .iter()
+                .any(|c| c.body.to_string().contains("slack-mention~"))
+        })
+        .await;
 
     let slack_payloads: Vec<Value> = slack
         .calls()

@@ -93,21 +93,23 @@ async fn serve_and_log(env: &[(&str, &str)], edit: impl Fn(String) -> String) ->
     let mut child = command.spawn().expect("serve");
     let stderr = child.stderr.take().expect("stderr");
     let (url_tx, url_rx) = tokio::sync::oneshot::channel();
-    let reader = tokio::spawn(async move {
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        let mut url_tx = Some(url_tx);
-        let mut all = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && let Some(url) = v["url"].as_str()
-                && let Some(tx) = url_tx.take()
-            {
-                let _ = tx.send(url.to_string());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            let mut url_tx = Some(url_tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(url) = v["url"].as_str()
+                    && let Some(tx) = url_tx.take()
+                {
+                    let _ = tx.send(url.to_string());
+                }
+                seen.lock().expect("lines").push(line);
             }
-            all.push(line);
-        }
-        all
-    });
+        })
+    };
     let url = tokio::time::timeout(Duration::from_secs(30), url_rx)
         .await
         .expect("the server starts and logs its address as JSON")
@@ -117,8 +119,23 @@ async fn serve_and_log(env: &[(&str, &str)], edit: impl Fn(String) -> String) ->
         .expect("get")
         .status();
     assert_eq!(status.as_u16(), 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The request's own log lines (its span closing) come after the answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !seen
+        .lock()
+        .expect("lines")
+        .iter()
+        .any(|l| l.contains("/api/deploys"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request was never logged: {:#?}",
+            seen.lock().expect("lines")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let _ = child.start_kill();
     let _ = child.wait().await;
-    reader.await.expect("reader")
+    let _ = reader.await;
+    seen.lock().expect("lines").clone()
 }

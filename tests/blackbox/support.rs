@@ -312,6 +312,31 @@ pub struct TestApp {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Set by CI: a PostgreSQL variant that would be skipped fails instead.
+pub const REQUIRE_POSTGRES_ENV: &str = "CANARYBOT_REQUIRE_POSTGRES";
+static SKIPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Says, past the test harness's capture (so a plain `cargo test` shows it), which PostgreSQL
+/// variant passes without running and how many have so far; fails the test when CI requires
+/// PostgreSQL.
+fn postgres_skipped() {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a PostgreSQL variant")
+        .to_string();
+    if std::env::var_os(REQUIRE_POSTGRES_ENV).is_some() {
+        panic!(
+            "{test}: {REQUIRE_POSTGRES_ENV} is set but {POSTGRES_ENV} is not: PostgreSQL variants must run"
+        );
+    }
+    let n = SKIPPED.fetch_add(1, Ordering::SeqCst) + 1;
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED #{n}: {test} passes without running; set {POSTGRES_ENV}=postgres://postgres@127.0.0.1:5432/test to run it"
+    );
+}
+
 /// A fresh database URL for the backend, or `None` (with a SKIPPED line) when PostgreSQL is not
 /// configured. Returns (url, cleanup: (admin url, database name)).
 pub async fn database(
@@ -325,15 +350,7 @@ pub async fn database(
         )),
         Backend::Postgres => {
             let Ok(admin) = std::env::var(POSTGRES_ENV) else {
-                // Written past the test harness's capture so that a plain `cargo test` shows it.
-                static SAID: std::sync::Once = std::sync::Once::new();
-                SAID.call_once(|| {
-                    use std::io::Write;
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "SKIPPED: the PostgreSQL variants of the black-box tests pass without running; set {POSTGRES_ENV}=postgres://postgres@127.0.0.1:5432/test to run them"
-                    );
-                });
+                postgres_skipped();
                 return None;
             };
             let name = format!(
@@ -782,8 +799,8 @@ impl TestApp {
             .to_string()
     }
 
-    /// Waits (up to 10 s) for an event of `kind` in the timeline; the caller's assertions say what
-    /// must have happened.
+    /// Waits (up to 10 s) for an event of `kind` in the timeline; fails naming the kind, and what
+    /// the timeline holds, when none comes.
     pub async fn wait_kind(&self, deploy_id: &str, kind: &str) {
         for _ in 0..200 {
             if self.kinds(deploy_id).await.iter().any(|k| k == kind) {
@@ -791,6 +808,10 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        panic!(
+            "deploy {deploy_id} never had a `{kind}` event within 10 s; timeline kinds: {:?}",
+            self.kinds(deploy_id).await
+        );
     }
 
     /// Waits (up to 15 s) for the deploy to reach `state`.
@@ -810,7 +831,10 @@ impl TestApp {
     /// Waits (up to 30 s) until every queued chat message has been delivered.
     pub async fn settle_chat(&self) {
         let backlog = outbox_drained(self.running.engine.store(), Duration::from_secs(30)).await;
-        assert_eq!(backlog, 0, "outbox never drained");
+        assert_eq!(
+            backlog, 0,
+            "the outbox never drained within 30 s: {backlog} chat messages still queued (-1: unreadable)"
+        );
     }
 }
 
