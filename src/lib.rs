@@ -16,6 +16,7 @@ pub mod limits;
 pub mod metrics;
 pub mod redact;
 pub mod report;
+pub mod retry;
 pub mod rollback;
 pub mod server;
 pub mod slack;

@@ -1,6 +1,7 @@
 //! The Slack Web API calls canarybot makes, through slack-morphism, at a configurable base URL.
 
 use crate::chat::ChatError;
+use crate::retry::Try;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use std::collections::HashMap;
@@ -87,6 +88,10 @@ fn write_error(method: &str, e: SlackClientError) -> ChatError {
         other => other,
     }
 }
+
+/// Group lookups: 300 ms doubling, at most 2 s between tries.
+const GROUP_LOOKUP_BACKOFF: crate::retry::Backoff =
+    crate::retry::Backoff::new(Duration::from_millis(300), Duration::from_secs(2));
 
 impl SlackApi {
     /// A client for `api_url` (https for Slack itself, plain http for a fake on loopback).
@@ -234,22 +239,38 @@ impl SlackApi {
             return Ok(members.clone());
         }
         let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
-        let mut attempt = 0;
-        let resp = loop {
-            let session = self.client.open_session(&self.token);
-            match session.usergroups_users_list(&req).await {
-                Ok(r) => break r,
-                Err(e) => match chat_error("usergroups.users.list", e) {
-                    // A short wait is worth it: the person is waiting for their vote to count.
-                    ChatError::Transient { retry_after_ms, .. } if attempt < 2 => {
-                        attempt += 1;
-                        let wait = retry_after_ms.unwrap_or(300).min(2_000);
-                        tokio::time::sleep(Duration::from_millis(wait)).await;
-                    }
-                    other => return Err(other),
-                },
-            }
-        };
+        // A short wait is worth it: the person is waiting for their vote to count (and the
+        // caller bounds the whole lookup, see `groups_of_within`).
+        let resp = crate::retry::with_retries(
+            GROUP_LOOKUP_BACKOFF,
+            2,
+            |_| async {
+                let session = self.client.open_session(&self.token);
+                match session.usergroups_users_list(&req).await {
+                    Ok(r) => Try::Done(r),
+                    Err(e) => match chat_error("usergroups.users.list", e) {
+                        ChatError::Transient {
+                            message,
+                            retry_after_ms,
+                        }
+                        | ChatError::Refused {
+                            message,
+                            retry_after_ms,
+                        } => Try::Again {
+                            error: ChatError::Transient {
+                                message,
+                                retry_after_ms,
+                            },
+                            retry_after: retry_after_ms.map(Duration::from_millis),
+                        },
+                        other => Try::GiveUp(other),
+                    },
+                }
+            },
+            |n, e, wait| tracing::debug!(try_number = n, error = %e, ?wait, "Slack group lookup retried"),
+        )
+        .await
+        .map_err(|(e, _)| e)?;
         let members: Vec<String> = resp.users.iter().map(|u| u.value().to_string()).collect();
         if let Ok(mut cache) = self.groups.lock() {
             cache.insert(group.to_string(), (Instant::now(), members.clone()));
