@@ -277,7 +277,14 @@ fn heading_text(line: &str) -> Option<&str> {
     if !(rest.is_empty() || rest.starts_with(' ') || rest.starts_with('\t')) {
         return None;
     }
-    Some(rest.trim().trim_end_matches('#').trim_end())
+    // A closing run of `#` is dropped only when a space precedes it (`# C#` keeps its `#`).
+    let text = rest.trim();
+    let unclosed = text.trim_end_matches('#');
+    Some(if unclosed.is_empty() || unclosed.ends_with(' ') {
+        unclosed.trim_end()
+    } else {
+        text
+    })
 }
 
 /// A heading's anchor: the text as rendered (code ticks, emphasis and link targets gone), lower
@@ -482,6 +489,9 @@ mod checker {
         assert_eq!(slug("`/metrics`"), "metrics");
         assert_eq!(slug("[Slack](slack.md) and *Discord*"), "slack-and-discord");
         assert_eq!(slug("log_format, Ünïcode"), "log_format-ünïcode");
+        assert_eq!(heading_text("## Closed ##"), Some("Closed"));
+        assert_eq!(heading_text("# C#"), Some("C#"));
+        assert_eq!(heading_text("#hashtag"), None);
         let slugs = heading_slugs("# A\n## Authority\n```\n# not a heading\n```\n### Authority\n");
         assert_eq!(
             slugs,
