@@ -1,5 +1,5 @@
 #!/bin/sh
-# canarybot command executor for Argo Rollouts (see "Argo Rollouts" in the README).
+# canarybot command executor for Argo Rollouts (see docs/src/argo-rollouts.md).
 #
 #   [service.rollback]
 #   kind = "command"

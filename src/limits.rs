@@ -1,6 +1,6 @@
 //! Every size and time limit of the HTTP surface, in one place: the defaults of the `[server]`
 //! keys, and the longest value each inbound field may carry. A request over a limit is refused
-//! before it changes anything, with an error naming the limit (README: "Hardening and limits").
+//! before it changes anything, with an error naming the limit (docs/src/hardening.md).
 
 use std::time::Duration;
 

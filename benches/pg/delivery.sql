@@ -1,6 +1,6 @@
 -- The statements canarybot sends PostgreSQL for one signed `started` delivery (server/hooks.rs,
 -- engine.rs, store/mod.rs, chat/outbox.rs), with values of the same size. Run it with
--- PGOPTIONS="-c search_path=ingest_bound" (see BENCHMARKS.md). (Ids use / not : here: pgbench would
+-- PGOPTIONS="-c search_path=ingest_bound" (see docs/src/benchmarks.md). (Ids use / not : here: pgbench would
 -- read `:production` inside a string as a variable.) One transaction of this
 -- script = one delivery; pgbench's tps is then the most deliveries/s PostgreSQL alone can take.
 \set n random(1, 2000000000)
