@@ -407,3 +407,194 @@ fn dollar_escape() {
     let out = substitute_env("a = \"$${HOME}\"", &|_| None).expect("escaped");
     assert_eq!(out, "a = \"${HOME}\"");
 }
+
+/// `${VAR}` goes into the parsed value: quotes, backslashes and newlines arrive exactly (a text
+/// substitution broke the string, or had to escape them).
+#[test]
+fn secrets_with_quotes_backslashes_and_newlines_arrive_unchanged() {
+    let secret = "a\"b\\c\nd-0123456789abcdef";
+    let text = GOOD
+        .replace(
+            "[database]",
+            "[slack]\nbot_token = \"${SECRET}\"\nsigning_secrets = ['${SECRET}', \"s-${SECRET}\"]\n[database]",
+        )
+        .replace("timeout = \"10s\"", "timeout = \"10s\"\nsecret = \"${SECRET}\"");
+    let lookup = |n: &str| match n {
+        "SECRET" => Some(secret.to_string()),
+        _ => env(n),
+    };
+    let c = Config::from_toml(&text, &lookup).expect("valid");
+    assert_eq!(c.webhooks.secrets[0], secret);
+    let slack = c.slack.as_ref().expect("slack");
+    assert_eq!(slack.bot_token, secret);
+    assert_eq!(
+        slack.signing_secrets,
+        [secret.to_string(), format!("s-{secret}")]
+    );
+    let Some(RollbackConfig::Webhook(w)) = &c.service("checkout").expect("svc").rollback else {
+        panic!("a webhook executor");
+    };
+    assert_eq!(c.executor_secret(w), secret);
+    // `$${` stays a literal `${`, and a value is never substituted again.
+    let literal = GOOD.replace("${TOKEN}", "$${TOKEN}-0123456789abcdef");
+    let c = Config::from_toml(&literal, &|n| match n {
+        "SECRET" => Some("${TOKEN}-0123456789".into()),
+        _ => None,
+    })
+    .expect("valid");
+    assert_eq!(c.server.api_tokens[0], "${TOKEN}-0123456789abcdef");
+    assert_eq!(c.webhooks.secrets[0], "${TOKEN}-0123456789");
+}
+
+#[test]
+fn an_unset_variable_is_named_with_its_key_path_and_line() {
+    let err = Config::from_toml(GOOD, &|n| if n == "TOKEN" { env(n) } else { None })
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "webhooks.secrets[0] (line 8): environment variable SECRET is not set"
+    );
+    let in_service = GOOD.replace(
+        "url = \"http://127.0.0.1:9/rollback\"",
+        "url = \"http://127.0.0.1:9/rollback?t=${ROLLBACK_TOKEN}\"",
+    );
+    let err = Config::from_toml(&in_service, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("service[checkout].rollback.url (line 21): environment variable ROLLBACK_TOKEN is not set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_key_of_another_executor_kind_is_refused_naming_it() {
+    let cases = [
+        (
+            "kind = \"command\"\nargv = [\"true\"]\nurl = \"http://127.0.0.1:9/rollback\"",
+            "kind = \"command\": unknown field `url`, expected one of `argv`, `env`, `workdir`, `timeout`",
+        ),
+        (
+            "kind = \"command\"\nargv = [\"true\"]\nretries = 2",
+            "kind = \"command\": unknown field `retries`",
+        ),
+        (
+            "kind = \"webhook\"\nurl = \"http://127.0.0.1:9/rollback\"\nargv = [\"true\"]",
+            "kind = \"webhook\": unknown field `argv`",
+        ),
+        (
+            "kind = \"flagger\"\nurl = \"http://127.0.0.1:9/rollback\"",
+            "kind = \"flagger\": unknown field `timeout`, there are no fields",
+        ),
+        (
+            "kind = \"webhok\"\nurl = \"http://127.0.0.1:9/rollback\"",
+            "kind: unknown kind `webhok`; write one of \"webhook\", \"command\", \"github-workflow\", \"flagger\"",
+        ),
+        (
+            "url = \"http://127.0.0.1:9/rollback\"",
+            "missing field `kind`; write one of \"webhook\"",
+        ),
+    ];
+    for (table, expected) in cases {
+        let text = GOOD.replace(
+            "kind = \"webhook\"\nurl = \"http://127.0.0.1:9/rollback\"",
+            table,
+        );
+        assert_ne!(text, GOOD);
+        let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+        assert!(err.contains(expected), "{table}: {err}");
+        assert!(err.contains("[service.rollback]"), "{table}: {err}");
+    }
+}
+
+#[test]
+fn retry_values_that_make_no_sense_are_refused_with_the_range() {
+    let text = GOOD.replace(
+        "timeout = \"10s\"",
+        "timeout = \"10s\"\nretries = 1000\nbackoff = \"0s\"",
+    );
+    let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+    assert!(
+        err.contains("service[checkout].rollback.retries: 1000 is outside 0 to 10"),
+        "{err}"
+    );
+    assert!(
+        err.contains("service[checkout].rollback.backoff: 0s is outside 10ms to 1m"),
+        "{err}"
+    );
+    let days = GOOD.replace("timeout = \"10s\"", "timeout = \"10s\"\nbackoff = \"1h\"");
+    let err = Config::from_toml(&days, &env).unwrap_err().to_string();
+    assert!(
+        err.contains("service[checkout].rollback.backoff: 1h is outside 10ms to 1m"),
+        "{err}"
+    );
+    let negative = GOOD.replace("timeout = \"10s\"", "timeout = \"10s\"\nretries = -1");
+    assert!(Config::from_toml(&negative, &env).is_err());
+    let edge = GOOD.replace(
+        "timeout = \"10s\"",
+        "timeout = \"10s\"\nretries = 10\nbackoff = \"1m\"",
+    );
+    Config::from_toml(&edge, &env).expect("the bounds themselves are allowed");
+}
+
+#[test]
+fn misspelled_placeholders_are_refused_naming_the_key_and_the_known_names() {
+    let text = GOOD
+        .replace(
+            "[database]",
+            "[prometheus]\nurl = \"http://127.0.0.1:9090\"\n[database]",
+        )
+        .replace(
+            "failure_limit = 3",
+            "failure_limit = 3\nquery = 'rate(errors{track=\"{{trak}}\",v=\"{{ version }}\"}[1m])'\nlink = \"https://grafana/d?from={{ from }}&to={{form}}\"",
+        );
+    let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+    assert!(
+        err.contains("service[checkout].criteria[0].query: unknown placeholder `{{trak}}`; this template knows {{track}}, {{service}}, {{environment}}, {{version}}"),
+        "{err}"
+    );
+    assert!(
+        err.contains("service[checkout].criteria[0].link: unknown placeholder `{{form}}`; this template knows {{service}}, {{environment}}, {{version}}, {{from}}, {{to}}"),
+        "{err}"
+    );
+    assert!(!err.contains("`{{version}}`"), "{err}");
+    let fixed = text
+        .replace("{{trak}}", "{{track}}")
+        .replace("{{form}}", "{{to}}");
+    Config::from_toml(&fixed, &env).expect("known placeholders, with or without spaces");
+
+    let workflow = GOOD.replace(
+        "kind = \"webhook\"\nurl = \"http://127.0.0.1:9/rollback\"",
+        "kind = \"github-workflow\"\nrepo = \"acme/checkout\"\nworkflow = \"rollback.yml\"\nref = \"main\"\ntoken = \"t\"\ninputs = { decision = \"{{decision_id}}\", why = \"{{ reasn }}\" }",
+    );
+    let err = Config::from_toml(&workflow, &env).unwrap_err().to_string();
+    assert!(
+        err.contains("service[checkout].rollback.inputs.why: unknown placeholder `{{reasn}}`; this template knows {{deploy_id}}"),
+        "{err}"
+    );
+    assert!(!err.contains("inputs.decision"), "{err}");
+}
+
+/// The side-by-side link of a criterion is filled when the criteria are locked.
+#[test]
+fn locked_links_are_filled() {
+    let text = GOOD.replace(
+        "failure_limit = 3",
+        "failure_limit = 3\nlink = \"https://grafana/d?s={{ service }}&v={{version}}&from={{from}}&to={{to}}\"",
+    );
+    let c = Config::from_toml(&text, &env).expect("valid");
+    let s = c.service("checkout").expect("service");
+    let info = crate::domain::DeployInfo {
+        service: "checkout".into(),
+        version: "2.4.1".into(),
+        ..Default::default()
+    };
+    let policy = c
+        .lock_policy(s, Vec::new(), &info, 600_000)
+        .expect("policy");
+    assert_eq!(
+        policy.criteria[0].link.as_deref(),
+        Some("https://grafana/d?s=checkout&v=2.4.1&from=300000&to=now")
+    );
+}
