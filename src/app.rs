@@ -2,7 +2,7 @@
 
 use crate::chat::ChatPort;
 use crate::chat::outbox::ChatWorker;
-use crate::config::{Config, RollbackConfig, RollbackKind};
+use crate::config::{Config, RollbackConfig};
 use crate::discord;
 use crate::discord::api::DiscordApi;
 use crate::discord::chat::DiscordChat;
@@ -14,6 +14,7 @@ use crate::metrics::prometheus::Prometheus;
 use crate::metrics::scheduler::Scheduler;
 use crate::rollback::RollbackExecutor;
 use crate::rollback::command::CommandExecutor;
+use crate::rollback::github::WorkflowExecutor;
 use crate::rollback::webhook::WebhookExecutor;
 use crate::rollback::worker::ExecutorWorker;
 use crate::server::{AppState, Counters, router};
@@ -153,37 +154,15 @@ fn executor(
     client: &reqwest::Client,
     r: &RollbackConfig,
 ) -> Arc<dyn RollbackExecutor> {
-    match r.kind {
-        RollbackKind::GithubWorkflow => Arc::new(crate::rollback::github::WorkflowExecutor {
-            client: client.clone(),
-            api_url: r
-                .api_url
-                .clone()
-                .unwrap_or_else(|| "https://api.github.com".into()),
-            repo: r.repo.clone().unwrap_or_default(),
-            workflow: r.workflow.clone().unwrap_or_default(),
-            git_ref: r.git_ref.clone().unwrap_or_default(),
-            token: r.token.clone().unwrap_or_default(),
-            inputs: r.inputs.clone(),
-            timeout: r.timeout,
-            retries: r.retries,
-            backoff: r.backoff,
-        }),
-        RollbackKind::Flagger => Arc::new(crate::flagger::FlaggerGate),
-        RollbackKind::Command => Arc::new(CommandExecutor {
-            argv: r.argv.clone(),
-            env: r.env.clone(),
-            workdir: r.workdir.clone(),
-            timeout: r.timeout,
-        }),
-        RollbackKind::Webhook => Arc::new(WebhookExecutor {
-            client: client.clone(),
-            url: r.url.clone().unwrap_or_default(),
-            secret: config.executor_secret(r),
-            timeout: r.timeout,
-            retries: r.retries,
-            backoff: r.backoff,
-        }),
+    match r {
+        RollbackConfig::GithubWorkflow(g) => Arc::new(WorkflowExecutor::new(client.clone(), g)),
+        RollbackConfig::Flagger(_) => Arc::new(crate::flagger::FlaggerGate),
+        RollbackConfig::Command(c) => Arc::new(CommandExecutor::new(c)),
+        RollbackConfig::Webhook(w) => Arc::new(WebhookExecutor::new(
+            client.clone(),
+            w,
+            config.executor_secret(w),
+        )),
     }
 }
 

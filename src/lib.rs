@@ -22,6 +22,7 @@ pub mod server;
 pub mod slack;
 pub mod store;
 pub mod telemetry;
+pub mod template;
 
 use std::sync::Arc;
 

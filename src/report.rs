@@ -54,7 +54,7 @@ pub async fn postmortem(
     let mut threads = Vec::new();
     for platform in PLATFORMS {
         if let Some(thread) = store.thread(deploy_id, platform).await?
-            && let Some(url) = config.thread_link(platform, &thread)
+            && let Some(url) = thread_link(config, platform, &thread)
         {
             threads.push(ThreadLink {
                 platform: platform.to_string(),
@@ -177,4 +177,13 @@ pub async fn start_drill(
         ..DeployInfo::default()
     };
     Ok(engine.start(info, policy, source).await?)
+}
+
+/// A link to a canary thread, where the platform's address is configured.
+fn thread_link(config: &Config, platform: &str, thread: &str) -> Option<String> {
+    match platform {
+        "slack" => crate::slack::thread_link(config.slack.as_ref()?, thread),
+        "discord" => crate::discord::thread_link(config.discord.as_ref()?, thread),
+        _ => None,
+    }
 }

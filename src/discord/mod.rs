@@ -23,3 +23,8 @@ pub fn permalink(guild_id: &str, thread: &str) -> Option<String> {
     let (_, _, thread) = parse_thread_ref(thread)?;
     Some(format!("https://discord.com/channels/{guild_id}/{thread}"))
 }
+
+/// The web link of a canary thread, when `[discord] guild_id` says which server it is in.
+pub fn thread_link(config: &crate::config::DiscordConfig, thread: &str) -> Option<String> {
+    permalink(config.guild_id.as_deref()?, thread)
+}

@@ -3,4 +3,5 @@
 
 pub mod alertmanager;
 pub mod prometheus;
+pub mod promql;
 pub mod scheduler;

@@ -1,8 +1,10 @@
 //! Prometheus instant queries (`/api/v1/query`) for a criterion's two tracks.
 
-use crate::config::{Config, PrometheusConfig, Tracks};
-use crate::domain::{Criterion, DeployInfo};
+use crate::config::PrometheusConfig;
 use std::time::Duration;
+
+// The scheduler fills queries with these.
+pub use super::promql::{Vars, render};
 
 pub struct Prometheus {
     http: reqwest::Client,
@@ -15,25 +17,6 @@ pub struct Prometheus {
 pub enum Reading {
     Value(f64),
     NoData(String),
-}
-
-/// The values a template is filled with.
-pub struct Vars<'a> {
-    pub track: &'a str,
-    pub service: &'a str,
-    pub environment: &'a str,
-    pub version: &'a str,
-}
-
-/// Fills `{{track}}`, `{{service}}`, `{{environment}}`, `{{version}}`; values are escaped for
-/// PromQL string literals, where they are meant to stand.
-pub fn render(template: &str, v: &Vars) -> String {
-    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    template
-        .replace("{{track}}", &esc(v.track))
-        .replace("{{service}}", &esc(v.service))
-        .replace("{{environment}}", &esc(v.environment))
-        .replace("{{version}}", &esc(v.version))
 }
 
 /// Reads one value out of a `/api/v1/query` answer.
@@ -68,57 +51,6 @@ pub fn reading(body: &serde_json::Value) -> Result<Reading, String> {
         Ok(v) if v.is_finite() => Ok(Reading::Value(v)),
         Ok(_) => Ok(Reading::NoData(format!("value is {text}"))),
         Err(_) => Ok(Reading::NoData(format!("value `{text}` is not a number"))),
-    }
-}
-
-/// Gives each criterion its side-by-side view, rendered when the criteria are locked: its own
-/// `link` template (`{{service}}`, `{{environment}}`, `{{version}}`, `{{from}}`, `{{to}}` — times in
-/// epoch ms, `to` is `now`), else a Prometheus graph of its query for both tracks.
-pub fn lock_links(
-    config: &Config,
-    tracks: &Tracks,
-    info: &DeployInfo,
-    started_ms: i64,
-    criteria: &mut [Criterion],
-) {
-    for c in criteria.iter_mut() {
-        if let Some(template) = &c.link {
-            c.link = Some(
-                template
-                    .replace("{{service}}", &info.service)
-                    .replace("{{environment}}", &info.environment)
-                    .replace("{{version}}", &info.version)
-                    .replace("{{from}}", &(started_ms - 5 * 60 * 1000).to_string())
-                    .replace("{{to}}", "now"),
-            );
-            continue;
-        }
-        let (Some(q), Some(p)) = (&c.query, &config.prometheus) else {
-            continue;
-        };
-        let vars = |track: &str| Vars {
-            track: if track == "canary" {
-                &tracks.canary
-            } else {
-                &tracks.baseline
-            },
-            service: &info.service,
-            environment: &info.environment,
-            version: &info.version,
-        };
-        let ui = p.ui_url.clone().unwrap_or_else(|| p.url.clone());
-        let graph = format!("{}/graph", ui.trim_end_matches('/'));
-        let params = [
-            ("g0.expr", render(q, &vars("canary"))),
-            ("g0.tab", "0".into()),
-            ("g0.range_input", "1h".into()),
-            ("g1.expr", render(q, &vars("baseline"))),
-            ("g1.tab", "0".into()),
-            ("g1.range_input", "1h".into()),
-        ];
-        if let Ok(url) = reqwest::Url::parse_with_params(&graph, &params) {
-            c.link = Some(url.to_string());
-        }
     }
 }
 
@@ -169,23 +101,6 @@ impl Prometheus {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn templates_fill_and_escape() {
-        let v = Vars {
-            track: "canary",
-            service: "check\"out",
-            environment: "production",
-            version: "1.2.3",
-        };
-        assert_eq!(
-            render(
-                r#"rate(errors{track="{{track}}",svc="{{service}}",v="{{version}}"}[1m])"#,
-                &v
-            ),
-            r#"rate(errors{track="canary",svc="check\"out",v="1.2.3"}[1m])"#
-        );
-    }
 
     #[test]
     fn readings() {

@@ -3,6 +3,7 @@
 //! The configured `env` values are secrets: they are scrubbed from everything kept or logged.
 
 use super::{ExecutorCall, RollbackExecutor};
+use crate::config::CommandRollback;
 use crate::domain::ExecutorOutcome;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -23,6 +24,16 @@ const TAIL_LINES: usize = 10;
 const TAIL_CHARS: usize = 1500;
 
 impl CommandExecutor {
+    /// From `[service.rollback] kind = "command"`.
+    pub fn new(config: &CommandRollback) -> Self {
+        CommandExecutor {
+            argv: config.argv.clone(),
+            env: config.env.clone(),
+            workdir: config.workdir.clone(),
+            timeout: config.timeout,
+        }
+    }
+
     /// Replaces every configured env value in `text` (values shorter than 4 characters would
     /// scrub ordinary words, and are not secrets worth the name).
     fn scrub(&self, text: &str) -> String {

@@ -2,7 +2,9 @@
 //! started; GitHub's deployment events (or `/hooks/deploy`) report it done.
 
 use super::{ExecutorCall, RollbackExecutor};
+use crate::config::WorkflowRollback;
 use crate::domain::ExecutorOutcome;
+use crate::template;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,22 +23,41 @@ pub struct WorkflowExecutor {
 }
 
 impl WorkflowExecutor {
+    /// From `[service.rollback] kind = "github-workflow"`.
+    pub fn new(client: reqwest::Client, config: &WorkflowRollback) -> Self {
+        WorkflowExecutor {
+            client,
+            api_url: config.api_url.clone(),
+            repo: config.repo.clone(),
+            workflow: config.workflow.clone(),
+            git_ref: config.git_ref.clone(),
+            token: config.token.clone(),
+            inputs: config.inputs.clone(),
+            timeout: config.timeout,
+            retries: config.retries,
+            backoff: config.backoff,
+        }
+    }
+
+    /// The configured inputs, their placeholders ([`template::WORKFLOW_INPUT`]) filled.
     pub fn inputs_for(&self, call: &ExecutorCall) -> BTreeMap<String, String> {
         let d = &call.deploy;
+        let value = |name: &str| {
+            Some(match name {
+                "deploy_id" => d.id.clone(),
+                "service" => d.service.clone(),
+                "environment" => d.environment.clone(),
+                "version" => d.version.clone(),
+                "sha" => d.sha.clone().unwrap_or_default(),
+                "action" => call.request.action.as_str().to_string(),
+                "reason" => call.request.reason.clone(),
+                "decision_id" => call.request.decision_id.clone(),
+                _ => return None,
+            })
+        };
         self.inputs
             .iter()
-            .map(|(k, v)| {
-                let v = v
-                    .replace("{{deploy_id}}", &d.id)
-                    .replace("{{service}}", &d.service)
-                    .replace("{{environment}}", &d.environment)
-                    .replace("{{version}}", &d.version)
-                    .replace("{{sha}}", d.sha.as_deref().unwrap_or_default())
-                    .replace("{{action}}", call.request.action.as_str())
-                    .replace("{{reason}}", &call.request.reason)
-                    .replace("{{decision_id}}", &call.request.decision_id);
-                (k.clone(), v)
-            })
+            .map(|(k, v)| (k.clone(), template::fill(v, value).into_owned()))
             .collect()
     }
 

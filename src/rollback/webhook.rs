@@ -2,6 +2,7 @@
 
 use super::{ExecutorCall, RollbackExecutor};
 use crate::auth::sign;
+use crate::config::WebhookRollback;
 use crate::domain::ExecutorOutcome;
 use async_trait::async_trait;
 use std::time::Duration;
@@ -16,6 +17,18 @@ pub struct WebhookExecutor {
 }
 
 impl WebhookExecutor {
+    /// From `[service.rollback] kind = "webhook"`, signing with `secret`.
+    pub fn new(client: reqwest::Client, config: &WebhookRollback, secret: String) -> Self {
+        WebhookExecutor {
+            client,
+            url: config.url.clone(),
+            secret,
+            timeout: config.timeout,
+            retries: config.retries,
+            backoff: config.backoff,
+        }
+    }
+
     pub fn body(call: &ExecutorCall) -> serde_json::Value {
         serde_json::json!({
             "deploy_id": call.deploy.id,

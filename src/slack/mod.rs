@@ -25,3 +25,8 @@ pub fn permalink(workspace_url: &str, thread: &str) -> Option<String> {
         ts.replace('.', "")
     ))
 }
+
+/// The web link of a canary thread, when `[slack] workspace_url` says where the workspace is.
+pub fn thread_link(config: &crate::config::SlackConfig, thread: &str) -> Option<String> {
+    permalink(config.workspace_url.as_deref()?, thread)
+}

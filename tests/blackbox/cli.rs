@@ -143,6 +143,45 @@ fn check_config_names_the_key_path_and_exits_non_zero() {
     );
 }
 
+/// A misspelled placeholder in a criterion's query would make it return no data forever: it is
+/// refused, naming the key path and the placeholders that query may use.
+#[test]
+fn check_config_refuses_a_misspelled_placeholder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let setup = Setup {
+        prometheus: Some("http://127.0.0.1:9".into()),
+        ..Setup::default()
+    };
+    let good = crate::support::config_text(&setup, "sqlite://x.db", None);
+    let typo = good.replacen(
+        "bucket{service=\"{{service}}\",track=\"{{track}}\"}",
+        "bucket{service=\"{{service}}\",track=\"{{trak}}\"}",
+        1,
+    );
+    assert_ne!(typo, good);
+    let check = |name: &str, text: &str| {
+        let path = write(dir.path(), name, text);
+        Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run")
+    };
+    let out = check("good.toml", &good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = check("typo.toml", &typo);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("service[api].criteria[1].query: unknown placeholder `{{trak}}`; this template knows {{track}}, {{service}}, {{environment}}, {{version}}"),
+        "{err}"
+    );
+}
+
 #[test]
 fn shipped_configs_are_valid() {
     let root = env!("CARGO_MANIFEST_DIR");

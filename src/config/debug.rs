@@ -1,0 +1,148 @@
+//! `Debug` of the configuration: every secret (tokens, signing secrets, passwords in URLs,
+//! executor environment values, extra Prometheus header values) shows as `<redacted>`.
+
+use super::*;
+use crate::redact;
+use std::fmt;
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("api_tokens", &redact::list(&self.api_tokens))
+            .field("max_body", &self.max_body)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact::url(&self.url))
+            .finish()
+    }
+}
+
+impl fmt::Debug for WebhooksConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhooksConfig")
+            .field("secrets", &redact::list(&self.secrets))
+            .finish()
+    }
+}
+
+impl fmt::Debug for SlackConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackConfig")
+            .field("bot_token", &redact::Redacted)
+            .field("signing_secrets", &redact::list(&self.signing_secrets))
+            .field("api_url", &redact::url(&self.api_url))
+            .field("group_cache", &self.group_cache)
+            .field("workspace_url", &self.workspace_url)
+            .finish()
+    }
+}
+
+impl fmt::Debug for DiscordConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordConfig")
+            .field("bot_token", &redact::Redacted)
+            .field("application_id", &self.application_id)
+            .field("public_key", &self.public_key)
+            .field("api_url", &redact::url(&self.api_url))
+            .field("guild_id", &self.guild_id)
+            .finish()
+    }
+}
+
+impl fmt::Debug for PrometheusConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrometheusConfig")
+            .field("url", &redact::url(&self.url))
+            .field("timeout", &self.timeout)
+            .field("headers", &redact::values(&self.headers))
+            .field("ui_url", &self.ui_url.as_deref().map(redact::url))
+            .finish()
+    }
+}
+
+impl fmt::Debug for AlertmanagerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlertmanagerConfig")
+            .field("tokens", &redact::list(&self.tokens))
+            .field("service_label", &self.service_label)
+            .field("environment_label", &self.environment_label)
+            .finish()
+    }
+}
+
+impl fmt::Debug for GithubConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GithubConfig")
+            .field("webhook_secrets", &redact::list(&self.webhook_secrets))
+            .finish()
+    }
+}
+
+impl fmt::Debug for FlaggerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlaggerConfig")
+            .field("tokens", &redact::list(&self.tokens))
+            .finish()
+    }
+}
+
+impl fmt::Debug for RollbackConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RollbackConfig::Webhook(w) => f.debug_tuple("Webhook").field(w).finish(),
+            RollbackConfig::Command(c) => f.debug_tuple("Command").field(c).finish(),
+            RollbackConfig::GithubWorkflow(g) => f.debug_tuple("GithubWorkflow").field(g).finish(),
+            RollbackConfig::Flagger(x) => f.debug_tuple("Flagger").field(x).finish(),
+        }
+    }
+}
+
+impl fmt::Debug for WebhookRollback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookRollback")
+            .field("url", &redact::url(&self.url))
+            .field("secret", &redact::opt(&self.secret))
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("backoff", &self.backoff)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CommandRollback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandRollback")
+            .field("argv", &self.argv)
+            .field("env", &redact::values(&self.env))
+            .field("workdir", &self.workdir)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl fmt::Debug for WorkflowRollback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkflowRollback")
+            .field("repo", &self.repo)
+            .field("workflow", &self.workflow)
+            .field("git_ref", &self.git_ref)
+            .field("token", &redact::Redacted)
+            .field("api_url", &redact::url(&self.api_url))
+            .field("inputs", &self.inputs)
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("backoff", &self.backoff)
+            .finish()
+    }
+}

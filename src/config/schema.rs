@@ -1,0 +1,420 @@
+//! The configuration's shape: one type per TOML section, with its defaults. What each value
+//! must satisfy is checked in `validate`; how secrets print is in `debug`.
+
+use super::units::{bytes_serde, humantime_serde};
+use super::{Criterion, RollbackConfig};
+use crate::domain::{OnBreach, OnPass};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// How the server logs (`[log]`); `CANARYBOT_LOG_FORMAT` overrides `format`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// `text` for people at a terminal, `json` (one object per line) for log collectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("log format `{other}`: write `text` or `json`")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonConfig {
+    pub name: String,
+    /// Slack user id (`U…`).
+    #[serde(default)]
+    pub slack: Option<String>,
+    /// Discord user id (a snowflake).
+    #[serde(default)]
+    pub discord: Option<String>,
+}
+
+impl PersonConfig {
+    pub fn identities(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.slack {
+            out.push(format!("slack:{s}"));
+        }
+        if let Some(d) = &self.discord {
+            out.push(format!("discord:{d}"));
+        }
+        out
+    }
+}
+
+/// A Slack app: the bot token for the Web API and the signing secrets for inbound requests.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    pub bot_token: String,
+    /// Any one of these may sign a Slack request (rotation).
+    pub signing_secrets: Vec<String>,
+    /// Every Web API call goes here (a fake on loopback in tests).
+    #[serde(default = "default_slack_api_url")]
+    pub api_url: String,
+    /// How long user-group memberships are trusted before asking Slack again.
+    #[serde(default = "default_group_cache", with = "humantime_serde")]
+    pub group_cache: Duration,
+    /// `https://acme.slack.com`: lets postmortems link to the canary threads.
+    #[serde(default)]
+    pub workspace_url: Option<String>,
+}
+
+/// Flagger's webhooks: tokens accepted as `metadata.token` or `?token=`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlaggerConfig {
+    pub tokens: Vec<String>,
+}
+
+/// Which Flagger canary is this service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFlagger {
+    pub name: String,
+    pub namespace: String,
+}
+
+/// GitHub's deployment webhooks.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    /// Any one of these may sign (`X-Hub-Signature-256`).
+    pub webhook_secrets: Vec<String>,
+}
+
+/// Which GitHub deployments are this service's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceGithub {
+    /// `owner/name`
+    pub repo: String,
+    /// Deployment environments that are this service's (empty: all of them).
+    #[serde(default)]
+    pub environments: Vec<String>,
+}
+
+/// Alertmanager's webhook receiver: bearer tokens and the labels that name a deploy.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Any one of these may be sent as `Authorization: Bearer …` (http_config.authorization).
+    pub tokens: Vec<String>,
+    #[serde(default = "default_service_label")]
+    pub service_label: String,
+    #[serde(default = "default_environment_label")]
+    pub environment_label: String,
+}
+
+fn default_service_label() -> String {
+    "service".into()
+}
+fn default_environment_label() -> String {
+    "environment".into()
+}
+
+/// Where criteria with a `query` are checked.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Base URL of the Prometheus HTTP API, e.g. `http://prometheus:9090`.
+    pub url: String,
+    #[serde(default = "default_prometheus_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Extra headers for every query (auth proxies).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Prometheus UI for side-by-side graph links (default: `url`).
+    #[serde(default)]
+    pub ui_url: Option<String>,
+}
+
+fn default_prometheus_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// A Discord application: the bot token for REST, the public key that signs interactions.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    pub bot_token: String,
+    pub application_id: String,
+    /// The application's Ed25519 public key, hex.
+    pub public_key: String,
+    /// Every REST call goes here (a fake on loopback in tests).
+    #[serde(default = "default_discord_api_url")]
+    pub api_url: String,
+    /// The server (guild) id: lets postmortems link to the canary threads.
+    #[serde(default)]
+    pub guild_id: Option<String>,
+}
+
+pub const DISCORD_API_URL: &str = "https://discord.com/api/v10";
+
+fn default_discord_api_url() -> String {
+    DISCORD_API_URL.into()
+}
+
+fn default_slack_api_url() -> String {
+    "https://slack.com/api".into()
+}
+fn default_group_cache() -> Duration {
+    Duration::from_secs(300)
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where people and pipelines reach this server (links, `announce` default).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Bearer tokens for `/api/*`; empty means the API is open.
+    #[serde(default)]
+    pub api_tokens: Vec<String>,
+    /// Largest request body, in bytes or as `1MiB` / `512KiB` (413 above it).
+    #[serde(default = "default_max_body", with = "bytes_serde")]
+    pub max_body: usize,
+    /// Largest request line plus headers, in bytes or as `16KiB` (431 above it).
+    #[serde(default = "default_max_header_bytes", with = "bytes_serde")]
+    pub max_header_bytes: usize,
+    /// How long a client may take to send a request's headers (and how long an idle keep-alive
+    /// connection is kept); the connection is closed.
+    #[serde(default = "default_header_timeout", with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body once its headers are in (408).
+    #[serde(default = "default_body_timeout", with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// How long a handler may take once the body is in (503).
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            public_url: None,
+            api_tokens: Vec::new(),
+            max_body: default_max_body(),
+            max_header_bytes: default_max_header_bytes(),
+            header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
+            request_timeout: default_request_timeout(),
+        }
+    }
+}
+
+fn default_max_body() -> usize {
+    crate::limits::DEFAULT_MAX_BODY
+}
+fn default_max_header_bytes() -> usize {
+    crate::limits::DEFAULT_MAX_HEADER_BYTES
+}
+fn default_header_timeout() -> Duration {
+    crate::limits::DEFAULT_HEADER_TIMEOUT
+}
+fn default_body_timeout() -> Duration {
+    crate::limits::DEFAULT_BODY_TIMEOUT
+}
+fn default_request_timeout() -> Duration {
+    crate::limits::DEFAULT_REQUEST_TIMEOUT
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    #[serde(default = "default_db_url")]
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: default_db_url(),
+        }
+    }
+}
+
+fn default_db_url() -> String {
+    "sqlite://canarybot.db".into()
+}
+
+/// How effects are delivered and inbound deliveries remembered (`[delivery]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// How long a started chat message or executor call is held before a replica on another host
+    /// may take it over (its holder died). Running executor calls renew their hold every 2 s (or
+    /// a quarter of it, if shorter); a restarted process, or a replica of the same host, takes
+    /// over the holds of a dead process at once.
+    #[serde(default = "default_lease", with = "humantime_serde")]
+    pub lease: Duration,
+    /// The longest wait between tries of a message a platform keeps refusing for now (jittered;
+    /// a `Retry-After` is obeyed as it is).
+    #[serde(default = "default_max_backoff", with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// On SIGTERM: how long to finish requests in flight and deliver what is pending.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// How long webhook, metric and interaction ids are remembered to refuse redeliveries.
+    #[serde(default = "default_dedup_window", with = "humantime_serde")]
+    pub dedup_window: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            lease: default_lease(),
+            max_backoff: default_max_backoff(),
+            shutdown_grace: default_shutdown_grace(),
+            dedup_window: default_dedup_window(),
+        }
+    }
+}
+
+fn default_lease() -> Duration {
+    Duration::from_secs(8)
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_dedup_window() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Any one of these may sign a deploy or metrics webhook (rotation).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub name: String,
+    #[serde(default)]
+    pub deciders: Vec<String>,
+    #[serde(default = "one")]
+    pub rollback_quorum: u32,
+    #[serde(default = "one")]
+    pub promote_quorum: u32,
+    #[serde(default = "default_on_breach")]
+    pub on_breach: OnBreach,
+    #[serde(default = "default_on_pass")]
+    pub on_pass: OnPass,
+    #[serde(default = "default_window", with = "humantime_serde")]
+    pub canary_window: Duration,
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub check_interval: Duration,
+    #[serde(default = "default_verify_checks")]
+    pub verify_checks: u32,
+    /// Consecutive checks without data that are themselves a breach (0: never).
+    #[serde(default = "default_no_data_limit")]
+    pub no_data_limit: u32,
+    /// How long recovery may take after a rollback before it is called out loudly.
+    #[serde(default = "default_verify_timeout", with = "humantime_serde")]
+    pub verify_timeout: Duration,
+    /// Label values for the two tracks in query templates (`{{track}}`).
+    #[serde(default)]
+    pub tracks: Tracks,
+    #[serde(default)]
+    pub criteria: Vec<Criterion>,
+    #[serde(default)]
+    pub rollback: Option<RollbackConfig>,
+    /// Where drills roll back instead of `rollback` (e.g. a non-critical twin of the service);
+    /// same keys as `rollback`. Without it, drills call `rollback` with `"drill": true`.
+    #[serde(default)]
+    pub drill_executor: Option<RollbackConfig>,
+    /// Slack channel id (`C…`) for this service's canary threads; none means no Slack thread.
+    #[serde(default)]
+    pub slack_channel: Option<String>,
+    /// Discord channel id for this service's canary threads; none means no Discord thread.
+    #[serde(default)]
+    pub discord_channel: Option<String>,
+    /// GitHub deployments that announce this service's deploys.
+    #[serde(default)]
+    pub github: Option<ServiceGithub>,
+    /// The Flagger canary that is this service.
+    #[serde(default)]
+    pub flagger: Option<ServiceFlagger>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_on_breach() -> OnBreach {
+    OnBreach::Ask
+}
+fn default_on_pass() -> OnPass {
+    OnPass::Ask
+}
+fn default_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_verify_checks() -> u32 {
+    2
+}
+fn default_no_data_limit() -> u32 {
+    3
+}
+fn default_verify_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tracks {
+    #[serde(default = "default_canary_track")]
+    pub canary: String,
+    #[serde(default = "default_baseline_track")]
+    pub baseline: String,
+}
+
+impl Default for Tracks {
+    fn default() -> Self {
+        Tracks {
+            canary: default_canary_track(),
+            baseline: default_baseline_track(),
+        }
+    }
+}
+
+fn default_canary_track() -> String {
+    "canary".into()
+}
+fn default_baseline_track() -> String {
+    "baseline".into()
+}

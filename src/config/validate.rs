@@ -1,0 +1,574 @@
+//! Every problem with a configuration, as `key.path: what is wrong`, one function per section.
+
+use super::*;
+use crate::domain::decision::parse_decider;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Whether an identity's id has the form its platform gives ids, so that it can ever match
+/// someone: Slack user ids `U…`/`W…`, user-group ids `S…`, Discord snowflakes. Names, @handles
+/// and `name#1234` tags never match anyone.
+pub fn platform_id_problem(identity: &str) -> Result<(), String> {
+    let (kind, id) = identity.split_once(':').unwrap_or(("", identity));
+    let slack_id = |first: &[char]| {
+        id.len() >= 2
+            && id.starts_with(first)
+            && id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
+    match kind {
+        "slack" if !slack_id(&['U', 'W']) => Err(format!(
+            "`{identity}` is not a Slack user id; write slack:U… or slack:W… (profile → ⋮ → Copy member ID), not a name or @handle"
+        )),
+        "slack-group" if !slack_id(&['S']) => Err(format!(
+            "`{identity}` is not a Slack user-group id; write slack-group:S… (the group's id, not its @handle)"
+        )),
+        "discord" | "discord-role" if !snowflake(id) => Err(format!(
+            "`{identity}` is not a Discord id; write {kind}:<digits> (Developer Mode → Copy {} ID), not a name or tag",
+            if kind == "discord" { "User" } else { "Role" }
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn snowflake(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 20 && s.chars().all(|c| c.is_ascii_digit()) && s != "0"
+}
+
+impl Config {
+    /// Every problem as `key.path: what is wrong`.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        out.extend(server_problems(&self.server));
+        out.extend(database_problems(&self.database));
+        out.extend(delivery_problems(&self.delivery));
+        out.extend(webhooks_problems(&self.webhooks));
+        if let Some(slack) = &self.slack {
+            out.extend(slack_problems(slack));
+        }
+        if let Some(discord) = &self.discord {
+            out.extend(discord_problems(discord));
+        }
+        if let Some(github) = &self.github {
+            out.extend(github_problems(github));
+        }
+        if let Some(flagger) = &self.flagger {
+            out.extend(flagger_problems(flagger));
+        }
+        if let Some(alertmanager) = &self.alertmanager {
+            out.extend(alertmanager_problems(alertmanager));
+        }
+        if let Some(prometheus) = &self.prometheus {
+            out.extend(prometheus_problems(prometheus));
+        }
+        out.extend(people_problems(&self.people));
+        let mut names = HashSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            out.extend(self.service_problems(i, s, &mut names));
+        }
+        out
+    }
+
+    /// Warnings that do not stop the server.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.server.api_tokens.is_empty() {
+            let loopback = self
+                .server
+                .listen
+                .parse::<SocketAddr>()
+                .map(|a| a.ip().is_loopback())
+                .unwrap_or(false);
+            if !loopback {
+                out.push(format!(
+                    "server.api_tokens: empty while listening on {}: the timeline API and votes API are open to anyone who can reach it",
+                    self.server.listen
+                ));
+            }
+        }
+        if self.services.is_empty() {
+            out.push(
+                "service: no services configured; every deploy webhook will be refused".into(),
+            );
+        }
+        out
+    }
+
+    /// Problems with one `[[service]]`; `names` collects the names seen so far.
+    fn service_problems(
+        &self,
+        i: usize,
+        s: &ServiceConfig,
+        names: &mut HashSet<String>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let key = if s.name.is_empty() {
+            format!("service[{i}]")
+        } else {
+            format!("service[{}]", s.name)
+        };
+        if s.name.trim().is_empty() {
+            out.push(format!("{key}.name: must not be empty"));
+        } else if s.name.chars().count() > crate::limits::SERVICE {
+            out.push(format!(
+                "{key}.name: longer than {} characters",
+                crate::limits::SERVICE
+            ));
+        } else if !names.insert(s.name.clone()) {
+            out.push(format!("{key}.name: `{}` is configured twice", s.name));
+        }
+        if let Some(c) = s
+            .name
+            .chars()
+            .find(|c| crate::server::hooks::is_unprintable(*c))
+        {
+            out.push(format!(
+                "{key}.name: contains U+{:04X}, a control or invisible format character; use printable characters",
+                c as u32
+            ));
+        }
+        if s.deciders.is_empty() {
+            out.push(format!(
+                "{key}.deciders: name at least one person or group who may decide"
+            ));
+        }
+        for (j, d) in s.deciders.iter().enumerate() {
+            if let Err(e) = parse_decider(d).and_then(|()| platform_id_problem(d)) {
+                out.push(format!("{key}.deciders[{j}]: {e}"));
+            }
+        }
+        if s.canary_window.is_zero() {
+            out.push(format!("{key}.canary_window: must be > 0; write e.g. 15m"));
+        }
+        if s.rollback_quorum == 0 {
+            out.push(format!("{key}.rollback_quorum: must be >= 1"));
+        }
+        if s.promote_quorum == 0 {
+            out.push(format!("{key}.promote_quorum: must be >= 1"));
+        }
+        if s.check_interval.is_zero() {
+            out.push(format!("{key}.check_interval: must be > 0"));
+        }
+        if s.verify_checks == 0 {
+            out.push(format!("{key}.verify_checks: must be >= 1"));
+        }
+        if s.criteria.is_empty() {
+            out.push(format!("{key}.criteria: at least one criterion is needed"));
+        }
+        out.extend(self.channel_problems(&key, s));
+        out.extend(criteria_problems(&key, &s.criteria));
+        for (j, c) in s.criteria.iter().enumerate() {
+            if c.query.is_some() && self.prometheus.is_none() {
+                out.push(format!(
+                    "{key}.criteria[{j}].query: set, but there is no [prometheus] section"
+                ));
+            }
+        }
+        out.extend(self.deploy_source_problems(s));
+        for (field, executor) in [
+            ("rollback", &s.rollback),
+            ("drill_executor", &s.drill_executor),
+        ] {
+            if let Some(r) = executor {
+                out.extend(self.executor_problems(&format!("{key}.{field}"), s, r));
+            }
+        }
+        out
+    }
+
+    /// A service's `slack_channel` and `discord_channel`.
+    fn channel_problems(&self, key: &str, s: &ServiceConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(ch) = &s.discord_channel {
+            if self.discord.is_none() {
+                out.push(format!(
+                    "{key}.discord_channel: set, but there is no [discord] section"
+                ));
+            }
+            if !snowflake(ch) {
+                out.push(format!(
+                    "{key}.discord_channel: `{ch}` must be a channel id (digits)"
+                ));
+            }
+        }
+        if let Some(ch) = &s.slack_channel {
+            if self.slack.is_none() {
+                out.push(format!(
+                    "{key}.slack_channel: set, but there is no [slack] section"
+                ));
+            }
+            let looks_like_id = ch.len() >= 2
+                && ch.starts_with(['C', 'G', 'D'])
+                && ch
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            if !looks_like_id {
+                out.push(format!(
+                    "{key}.slack_channel: `{ch}` must be a channel id such as C0123ABCD, not a name"
+                ));
+            }
+        }
+        out
+    }
+
+    /// A service's `github` and `flagger`: the deploy sources that name it.
+    fn deploy_source_problems(&self, s: &ServiceConfig) -> Vec<String> {
+        // Keyed by the name alone (never the index), as they always were.
+        let key = format!("service[{}]", s.name);
+        let mut out = Vec::new();
+        if let Some(g) = &s.github {
+            if self.github.is_none() {
+                out.push(format!(
+                    "{key}.github: set, but there is no [github] section"
+                ));
+            }
+            if g.repo.split('/').filter(|p| !p.is_empty()).count() != 2 {
+                out.push(format!("{key}.github.repo: `{}` is not owner/name", g.repo));
+            }
+        }
+        if s.flagger.is_some() && self.flagger.is_none() {
+            out.push(format!(
+                "{key}.flagger: set, but there is no [flagger] section"
+            ));
+        }
+        out
+    }
+
+    /// One executor table (`{key}` is e.g. `service[checkout].rollback`).
+    fn executor_problems(&self, key: &str, s: &ServiceConfig, r: &RollbackConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        match r {
+            RollbackConfig::Webhook(w) => {
+                if w.url.trim().is_empty() {
+                    out.push(format!("{key}.url: required for kind = \"webhook\""));
+                } else if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                    out.push(format!(
+                        "{key}.url: `{}` must start with http:// or https://",
+                        w.url
+                    ));
+                }
+                if w.secret.is_none() && self.webhooks.secrets.is_empty() {
+                    out.push(format!(
+                        "{key}.secret: no secret and no [webhooks] secrets to sign with"
+                    ));
+                }
+                out.extend(timeout_problems(key, w.timeout));
+                out.extend(retry_problems(key, w.retries, w.backoff));
+            }
+            RollbackConfig::GithubWorkflow(g) => {
+                for (name, v) in [
+                    ("repo", &g.repo),
+                    ("workflow", &g.workflow),
+                    ("ref", &g.git_ref),
+                    ("token", &g.token),
+                ] {
+                    if v.trim().is_empty() {
+                        out.push(format!(
+                            "{key}.{name}: required for kind = \"github-workflow\""
+                        ));
+                    }
+                }
+                for (input, value) in &g.inputs {
+                    if let Err(e) = crate::template::check(value, crate::template::WORKFLOW_INPUT) {
+                        out.push(format!("{key}.inputs.{input}: {e}"));
+                    }
+                }
+                out.extend(timeout_problems(key, g.timeout));
+                out.extend(retry_problems(key, g.retries, g.backoff));
+            }
+            RollbackConfig::Flagger(_) => {
+                if s.flagger.is_none() {
+                    out.push(format!(
+                        "{key}.kind: \"flagger\" needs the service's flagger = {{ name, namespace }}"
+                    ));
+                }
+            }
+            RollbackConfig::Command(c) => {
+                if c.argv
+                    .first()
+                    .is_none_or(|program| program.trim().is_empty())
+                {
+                    out.push(format!(
+                        "{key}.argv: name the program and its arguments, e.g. [\"kubectl\", \"argo\", \"rollouts\", \"abort\", \"checkout\"]"
+                    ));
+                }
+                out.extend(timeout_problems(key, c.timeout));
+            }
+        }
+        out
+    }
+}
+
+fn timeout_problems(key: &str, timeout: Duration) -> Option<String> {
+    timeout
+        .is_zero()
+        .then(|| format!("{key}.timeout: must be > 0"))
+}
+
+/// `retries` and `backoff` of an executor that retries: within [`MAX_RETRIES`] and
+/// [`MIN_BACKOFF`]..=[`MAX_BACKOFF`], so that a typo cannot make a rollback wait for days.
+fn retry_problems(key: &str, retries: u32, backoff: Duration) -> Vec<String> {
+    let mut out = Vec::new();
+    if retries > MAX_RETRIES {
+        out.push(format!(
+            "{key}.retries: {retries} is outside 0 to {MAX_RETRIES}"
+        ));
+    }
+    if !(MIN_BACKOFF..=MAX_BACKOFF).contains(&backoff) {
+        out.push(format!(
+            "{key}.backoff: {} is outside {} to {}",
+            humantime::format_duration(backoff),
+            humantime::format_duration(MIN_BACKOFF),
+            humantime::format_duration(MAX_BACKOFF)
+        ));
+    }
+    out
+}
+
+fn http_url_problem(key: &str, url: &str) -> Option<String> {
+    (!(url.starts_with("http://") || url.starts_with("https://")))
+        .then(|| format!("{key}: `{url}` must start with http:// or https://"))
+}
+
+fn token_length_problems(key: &str, tokens: &[String]) -> Vec<String> {
+    tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.len() < 16)
+        .map(|(i, t)| {
+            format!(
+                "{key}[{i}]: too short ({} characters); use at least 16",
+                t.len()
+            )
+        })
+        .collect()
+}
+
+/// `[server]`: address, public URL, API tokens, size and time limits.
+fn server_problems(server: &ServerConfig) -> Vec<String> {
+    use crate::limits::*;
+    let mut out = Vec::new();
+    if server.listen.parse::<SocketAddr>().is_err() {
+        out.push(format!(
+            "server.listen: `{}` is not an address such as 127.0.0.1:8080",
+            server.listen
+        ));
+    }
+    if let Some(u) = &server.public_url {
+        out.extend(http_url_problem("server.public_url", u));
+    }
+    out.extend(token_length_problems(
+        "server.api_tokens",
+        &server.api_tokens,
+    ));
+    if !(MIN_MAX_BODY..=MAX_MAX_BODY).contains(&server.max_body) {
+        out.push(format!(
+            "server.max_body: {} bytes is outside {} to {}",
+            server.max_body,
+            human_bytes(MIN_MAX_BODY),
+            human_bytes(MAX_MAX_BODY)
+        ));
+    }
+    if !(MIN_MAX_HEADER_BYTES..=MAX_MAX_HEADER_BYTES).contains(&server.max_header_bytes) {
+        out.push(format!(
+            "server.max_header_bytes: {} bytes is outside {} to {}",
+            server.max_header_bytes,
+            human_bytes(MIN_MAX_HEADER_BYTES),
+            human_bytes(MAX_MAX_HEADER_BYTES)
+        ));
+    }
+    for (key, d) in [
+        ("header_timeout", server.header_timeout),
+        ("body_timeout", server.body_timeout),
+        ("request_timeout", server.request_timeout),
+    ] {
+        if d.is_zero() {
+            out.push(format!("server.{key}: must be > 0"));
+        }
+    }
+    out
+}
+
+/// `[database]`
+fn database_problems(database: &DatabaseConfig) -> Vec<String> {
+    let url = &database.url;
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+    {
+        Vec::new()
+    } else {
+        vec![format!(
+            "database.url: `{url}` must start with sqlite:// or postgres://"
+        )]
+    }
+}
+
+/// `[delivery]`
+fn delivery_problems(d: &DeliveryConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if d.lease < Duration::from_secs(1) {
+        out.push("delivery.lease: must be at least 1s".to_string());
+    }
+    if d.max_backoff < Duration::from_secs(1) {
+        out.push("delivery.max_backoff: must be at least 1s".to_string());
+    }
+    if d.dedup_window < Duration::from_secs(60) {
+        out.push(
+            "delivery.dedup_window: must be at least 1m (redeliveries come minutes apart)"
+                .to_string(),
+        );
+    }
+    out
+}
+
+/// `[webhooks]`
+fn webhooks_problems(webhooks: &WebhooksConfig) -> Vec<String> {
+    let mut out = token_length_problems("webhooks.secrets", &webhooks.secrets);
+    if webhooks.secrets.is_empty() {
+        out.push(
+            "webhooks.secrets: at least one secret is needed to accept signed webhooks".into(),
+        );
+    }
+    out
+}
+
+/// `[slack]`
+fn slack_problems(slack: &SlackConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if slack.bot_token.trim().is_empty() {
+        out.push("slack.bot_token: must not be empty".into());
+    }
+    if slack.signing_secrets.is_empty() {
+        out.push("slack.signing_secrets: at least one signing secret is needed".into());
+    }
+    for (i, s) in slack.signing_secrets.iter().enumerate() {
+        if s.trim().is_empty() {
+            out.push(format!("slack.signing_secrets[{i}]: must not be empty"));
+        }
+    }
+    out.extend(http_url_problem("slack.api_url", &slack.api_url));
+    out
+}
+
+/// `[discord]`
+fn discord_problems(d: &DiscordConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if d.bot_token.trim().is_empty() {
+        out.push("discord.bot_token: must not be empty".into());
+    }
+    if !snowflake(&d.application_id) {
+        out.push(format!(
+            "discord.application_id: `{}` is not a Discord id (digits)",
+            d.application_id
+        ));
+    }
+    let key_ok = hex::decode(d.public_key.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .is_some_and(|k| serenity::interactions_endpoint::Verifier::try_new(k).is_ok());
+    if !key_ok {
+        out.push(
+            "discord.public_key: must be the application's 64-hex-digit Ed25519 public key".into(),
+        );
+    }
+    out.extend(http_url_problem("discord.api_url", &d.api_url));
+    out
+}
+
+/// `[github]`
+fn github_problems(g: &GithubConfig) -> Vec<String> {
+    if g.webhook_secrets.iter().all(|s| s.trim().is_empty()) {
+        vec!["github.webhook_secrets: at least one secret is needed".into()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// `[flagger]`
+fn flagger_problems(f: &FlaggerConfig) -> Vec<String> {
+    if f.tokens.iter().all(|t| t.len() < 16) {
+        vec!["flagger.tokens: at least one token of 16 or more characters is needed".into()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// `[alertmanager]`
+fn alertmanager_problems(a: &AlertmanagerConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.tokens.is_empty() {
+        out.push("alertmanager.tokens: at least one token is needed; alerts are never accepted unauthenticated".into());
+    }
+    out.extend(token_length_problems("alertmanager.tokens", &a.tokens));
+    out
+}
+
+/// `[prometheus]`
+fn prometheus_problems(p: &PrometheusConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    out.extend(http_url_problem("prometheus.url", &p.url));
+    if p.timeout.is_zero() {
+        out.push("prometheus.timeout: must be > 0".into());
+    }
+    out
+}
+
+/// `[[people]]`: names unique, at least one identity each, no identity tied to two people.
+fn people_problems(people: &[PersonConfig]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    let mut tied = HashSet::new();
+    for (i, p) in people.iter().enumerate() {
+        let key = format!("people[{i}]");
+        if p.name.trim().is_empty() {
+            out.push(format!("{key}.name: must not be empty"));
+        } else if !names.insert(p.name.clone()) {
+            out.push(format!("{key}.name: `{}` appears twice", p.name));
+        }
+        if p.identities().is_empty() {
+            out.push(format!("{key}: name at least one of slack, discord"));
+        }
+        for id in p.identities() {
+            if let Err(e) = platform_id_problem(&id) {
+                let field = id.split(':').next().unwrap_or_default();
+                out.push(format!("{key}.{field}: {e}"));
+            }
+            if !tied.insert(id.clone()) {
+                out.push(format!("{key}: `{id}` is tied to two people"));
+            }
+        }
+    }
+    out
+}
+
+/// Problems with a list of criteria, keyed `{prefix}.criteria[i].field`: each criterion's own,
+/// names used twice, and placeholders its `query` or `link` template does not know.
+pub fn criteria_problems(prefix: &str, criteria: &[Criterion]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    for (i, c) in criteria.iter().enumerate() {
+        for (field, problem) in c.problems() {
+            out.push(format!("{prefix}.criteria[{i}].{field}: {problem}"));
+        }
+        if !names.insert(c.name.as_str()) {
+            out.push(format!(
+                "{prefix}.criteria[{i}].name: `{}` appears twice",
+                c.name
+            ));
+        }
+        for (field, template, known) in [
+            ("query", &c.query, crate::template::QUERY),
+            ("link", &c.link, crate::template::LINK),
+        ] {
+            if let Some(template) = template
+                && let Err(e) = crate::template::check(template, known)
+            {
+                out.push(format!("{prefix}.criteria[{i}].{field}: {e}"));
+            }
+        }
+    }
+    out
+}
