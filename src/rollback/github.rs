@@ -116,24 +116,14 @@ impl RollbackExecutor for WorkflowExecutor {
 
     async fn execute(&self, call: &ExecutorCall) -> ExecutorOutcome {
         let body = serde_json::json!({"ref": self.git_ref, "inputs": self.inputs_for(call)});
-        let attempts = self.retries + 1;
-        let mut last = String::new();
-        for n in 0..attempts {
-            if n > 0 {
-                tokio::time::sleep(self.backoff * 2u32.saturating_pow(n - 1)).await;
-            }
-            match self.attempt(&body).await {
-                Ok(o) => return o,
-                Err(e) => {
-                    tracing::warn!(deploy = %call.deploy.id, attempt = n + 1, error = %e, "workflow dispatch failed");
-                    last = e;
-                }
-            }
-        }
-        ExecutorOutcome::Failed {
-            error: last,
-            attempts,
-        }
+        super::call_with_retries(
+            "workflow dispatch",
+            &call.deploy.id,
+            self.retries,
+            self.backoff,
+            || self.attempt(&body),
+        )
+        .await
     }
 }
 

@@ -101,23 +101,13 @@ impl RollbackExecutor for WebhookExecutor {
 
     async fn execute(&self, call: &ExecutorCall) -> ExecutorOutcome {
         let body = serde_json::to_vec(&Self::body(call)).unwrap_or_default();
-        let attempts = self.retries + 1;
-        let mut last_error = String::new();
-        for n in 0..attempts {
-            if n > 0 {
-                tokio::time::sleep(self.backoff * 2u32.saturating_pow(n - 1)).await;
-            }
-            match self.attempt(call, &body).await {
-                Ok(outcome) => return outcome,
-                Err(e) => {
-                    tracing::warn!(deploy = %call.deploy.id, attempt = n + 1, error = %e, "rollback webhook failed");
-                    last_error = e;
-                }
-            }
-        }
-        ExecutorOutcome::Failed {
-            error: last_error,
-            attempts,
-        }
+        super::call_with_retries(
+            "rollback webhook",
+            &call.deploy.id,
+            self.retries,
+            self.backoff,
+            || self.attempt(call, &body),
+        )
+        .await
     }
 }
