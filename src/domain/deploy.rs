@@ -3,8 +3,9 @@
 
 use super::criteria::{Criterion, Evaluation, Verdict};
 use super::decision::{Choice, Tally, Vote, authorizing_entry};
-use super::render::{self, RootView};
 use super::timeline::Milestones;
+use crate::present::chat::{RootView, closing_summary, root_view};
+use crate::present::words;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -606,7 +607,7 @@ pub fn start(info: DeployInfo, policy: Policy, now_ms: i64, source: &str) -> Out
     });
     if let Ok(deploy) = Deploy::fold(&out.events) {
         out.effects.push(Effect::Chat(ChatEffect::PostRoot {
-            root: Box::new(render::root_view(&deploy)),
+            root: Box::new(root_view(&deploy)),
         }));
     }
     out
@@ -855,11 +856,11 @@ impl Deploy {
             } => w.alert(name, firing, annotations),
         }
         if !self.state.is_final() && w.d.state.is_final() {
-            let summary = render::closing_summary(&w.d);
+            let summary = closing_summary(&w.d);
             w.reply(summary, vec![], false);
         }
-        let root = render::root_view(&w.d);
-        if root != render::root_view(self) {
+        let root = root_view(&w.d);
+        if root != root_view(self) {
             w.out.effects.push(Effect::Chat(ChatEffect::UpdateRoot {
                 root: Box::new(root),
             }));
@@ -1220,7 +1221,7 @@ impl Work {
                 }
                 Verdict::Pass => {
                     if matches!(status.last, Some(Verdict::Fail | Verdict::NoData)) {
-                        let values = render::values(s.canary, s.baseline);
+                        let values = words::values(s.canary, s.baseline);
                         self.emit(
                             BOT,
                             format!("{} passing again ({values})", c.name),
@@ -1238,7 +1239,7 @@ impl Work {
                     } else if status.last.is_none() {
                         // The first pass is recorded so the fold knows every criterion has been
                         // seen passing (the canary window needs it); later plain passes are not.
-                        let values = render::values(s.canary, s.baseline);
+                        let values = words::values(s.canary, s.baseline);
                         self.emit(
                             BOT,
                             format!("{} passing ({values})", c.name),
@@ -1374,14 +1375,14 @@ impl Work {
             BOT,
             format!(
                 "no recovery {} after the rollback",
-                render::duration(after_s as f64)
+                words::duration(after_s as f64)
             ),
             EventData::VerifyTimedOut { after_s },
         );
         self.call_deciders(
             format!(
                 "🚨 No recovery {} after rolling back {} {}: the signals are still outside their bounds or silent. Look now.",
-                render::duration(after_s as f64),
+                words::duration(after_s as f64),
                 self.d.info.service,
                 self.d.info.version
             ),
@@ -1533,7 +1534,7 @@ impl Work {
             BOT,
             format!(
                 "canary window of {} passed with every criterion passing",
-                render::duration(window_s as f64)
+                words::duration(window_s as f64)
             ),
             EventData::CanaryWindowPassed { window_s },
         );

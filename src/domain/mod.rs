@@ -5,13 +5,7 @@ pub mod criteria;
 pub mod decision;
 pub mod deploy;
 pub mod drill;
-pub mod page;
-pub mod postmortem;
-pub mod render;
 pub mod timeline;
-
-#[cfg(test)]
-mod tests;
 
 pub use criteria::{Criterion, Verdict};
 pub use decision::{Choice, Vote, Voter};

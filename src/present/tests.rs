@@ -1,8 +1,8 @@
-//! The aggregate end to end, without a runtime.
+//! The aggregate end to end, without a runtime, as people read it.
 
-use super::deploy::start;
-use super::timeline::phases;
-use super::*;
+use crate::domain::deploy::start;
+use crate::domain::timeline::phases;
+use crate::domain::*;
 
 fn policy() -> Policy {
     Policy {
@@ -670,7 +670,7 @@ fn the_root_shows_live_values_and_gives_way_to_the_outcome() {
         vec!["slack:U01ALICE", "slack-group:S01SRE"]
     );
     h.vote("slack:U01ALICE", &[], Choice::Rollback);
-    let root = super::render::root_view(&h.deploy());
+    let root = super::chat::root_view(&h.deploy());
     assert!(root.buttons.is_empty(), "decided: the buttons give way");
     assert_eq!(
         root.outcome.as_deref(),
@@ -822,7 +822,7 @@ fn the_side_by_side_table() {
     let mut h = Harness::new(p);
     h.check(0.002, 0.9);
     h.check(0.002, 0.9);
-    let root = super::render::root_view(&h.deploy());
+    let root = super::chat::root_view(&h.deploy());
     let table = root.status_table();
     let header = table.lines().nth(1).unwrap_or_default().to_string();
     for col in ["criterion", "baseline", "canary", "bound", "verdict"] {
@@ -835,6 +835,6 @@ fn the_side_by_side_table() {
     assert!(table.contains("0.002 req/s"), "{table}");
     assert!(table.contains("❌ breached"), "{table}");
     assert!(table.contains("✅ pass"), "{table}");
-    assert_eq!(super::render::with_unit(Some(250.0), Some("ms")), "250ms");
-    assert_eq!(super::render::with_unit(None, Some("ms")), "—");
+    assert_eq!(super::words::with_unit(Some(250.0), Some("ms")), "250ms");
+    assert_eq!(super::words::with_unit(None, Some("ms")), "—");
 }
