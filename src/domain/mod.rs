@@ -5,7 +5,8 @@ pub mod criteria;
 pub mod decision;
 pub mod deploy;
 pub mod drill;
-pub mod timeline;
+/// The phases of a deploy (kept at its old path).
+pub use deploy::phases as timeline;
 
 pub use criteria::{Criterion, Verdict};
 pub use decision::{Choice, Vote, Voter};

@@ -1,8 +1,8 @@
 //! The phases of a deploy: when detect, decide, execute and verify were reached, and how long
 //! each took.
 
-use super::decision::Choice;
-use super::deploy::{Event, EventData};
+use super::event::{Event, EventData};
+use crate::domain::decision::Choice;
 use serde::Serialize;
 
 /// Seconds spent in each phase; `None` until the phase is reached.
