@@ -1,6 +1,7 @@
 //! Timeline events: the facts a deploy is folded from, and their stored shape.
 
 use super::model::{DeployInfo, Policy};
+use crate::domain::criteria::Verdict;
 use crate::domain::decision::Choice;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -108,6 +109,10 @@ pub enum EventData {
         consecutive: u32,
         needed: u32,
         reasons: Vec<String>,
+        /// Each criterion's verdict in this recovery check, so that the root shows the recovery
+        /// rather than the canary's last failures. Absent from events stored before it was kept.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        criteria: Vec<RecoveryVerdict>,
     },
     RollbackVerified {
         checks: u32,
@@ -121,6 +126,17 @@ pub enum EventData {
     Note {
         text: String,
     },
+}
+
+/// One criterion in a recovery check after a rollback: its verdict and the values checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryVerdict {
+    pub criterion: String,
+    pub verdict: Verdict,
+    #[serde(default)]
+    pub canary: Option<f64>,
+    #[serde(default)]
+    pub baseline: Option<f64>,
 }
 
 impl EventData {
@@ -191,4 +207,17 @@ pub struct Event {
     pub source: String,
     pub summary: String,
     pub data: EventData,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recovery_check_stored_before_its_verdicts_were_kept_still_reads() {
+        let old = r#"{"passed":true,"consecutive":1,"needed":2,"reasons":[]}"#;
+        let e = EventData::from_parts("verify_check", old).expect("reads");
+        assert!(matches!(&e, EventData::VerifyCheck { criteria, .. } if criteria.is_empty()));
+        assert_eq!(e.details_json(), old, "and is stored as it was");
+    }
 }

@@ -244,7 +244,23 @@ impl Deploy {
                 self.rolled_back_at_ms = Some(e.at_ms);
             }
             EventData::RollbackFailed { .. } => self.state = State::RollbackFailed,
-            EventData::VerifyCheck { consecutive, .. } => self.verify_consecutive = *consecutive,
+            EventData::VerifyCheck {
+                consecutive,
+                criteria,
+                ..
+            } => {
+                self.verify_consecutive = *consecutive;
+                // The live status now tells the recovery: the canary's failures are history.
+                for r in criteria {
+                    if let Some(s) = self.criteria.get_mut(&r.criterion) {
+                        s.last = Some(r.verdict);
+                        (s.canary, s.baseline) = (r.canary, r.baseline);
+                        if r.verdict == Verdict::Pass {
+                            s.consecutive_failures = 0;
+                        }
+                    }
+                }
+            }
             EventData::RollbackVerified { .. } => self.state = State::RollbackVerified,
             EventData::Promoted { .. } => self.state = State::Promoted,
             EventData::DeployFailed { .. } => self.state = State::Failed,

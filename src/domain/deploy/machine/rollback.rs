@@ -3,7 +3,7 @@
 use super::{CriterionReport, Work};
 use crate::domain::criteria::{Criterion, Evaluation, Verdict};
 use crate::domain::decision::Choice;
-use crate::domain::deploy::event::EventData;
+use crate::domain::deploy::event::{EventData, RecoveryVerdict};
 use crate::domain::deploy::model::{BOT, ExecutorOutcome, Sample, State};
 
 impl Work {
@@ -140,6 +140,7 @@ impl Work {
         let mut reasons = Vec::new();
         let mut any_verdict = false;
         let mut failed = false;
+        let mut criteria = Vec::new();
         for s in samples {
             let Some(c) = self.d.policy.criterion(&s.criterion).cloned() else {
                 continue;
@@ -161,6 +162,12 @@ impl Work {
                 }
                 Verdict::NoData => {}
             }
+            criteria.push(RecoveryVerdict {
+                criterion: c.name.clone(),
+                verdict: ev.verdict,
+                canary: s.canary,
+                baseline: s.baseline,
+            });
             let st = &self.d.criteria[&c.name];
             self.out.reports.push(CriterionReport {
                 criterion: c.name.clone(),
@@ -193,6 +200,7 @@ impl Work {
                 consecutive,
                 needed,
                 reasons,
+                criteria,
             },
         );
         if failed {
