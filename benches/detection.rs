@@ -11,7 +11,7 @@ use canarybot::auth::sign;
 use canarybot::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
 use canarybot::config::Config;
 use canarybot::domain::ChatMessage;
-use canarybot::domain::render::RootView;
+use canarybot::present::chat::RootView;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

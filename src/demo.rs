@@ -253,7 +253,7 @@ async fn play(running: &Running, hooks: &HookClient, token: &str) -> anyhow::Res
 
     say(&format!(
         "the postmortem, as GET /api/deploys/{deploy_id}/timeline.md returns it (the web page: {base}/deploys/{}):\n",
-        crate::domain::postmortem::path_segment(&deploy_id)
+        crate::present::postmortem::path_segment(&deploy_id)
     ));
     let md = api
         .get(format!("{base}/api/deploys/{deploy_id}/timeline.md"))
@@ -301,7 +301,7 @@ async fn drill(running: &Running, api: &reqwest::Client, token: &str) -> anyhow:
     settle(running).await;
     say("the drill history, as `canarybot drills` and `/canary drills` show it:\n");
     let history = crate::report::drill_history(running.engine.store(), Some(SERVICE)).await?;
-    print!("{}", crate::domain::drill::to_text(&history));
+    print!("{}", crate::present::drills::to_text(&history));
     Ok(())
 }
 

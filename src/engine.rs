@@ -139,7 +139,7 @@ impl Engine {
         self.public_url.as_ref().map(|u| {
             format!(
                 "{u}/deploys/{}",
-                crate::domain::postmortem::path_segment(deploy_id)
+                crate::present::postmortem::path_segment(deploy_id)
             )
         })
     }

@@ -14,6 +14,7 @@ pub mod flagger;
 pub mod github;
 pub mod limits;
 pub mod metrics;
+pub mod present;
 pub mod redact;
 pub mod report;
 pub mod retry;

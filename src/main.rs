@@ -5,8 +5,8 @@ use canarybot::chat::console::ConsoleChat;
 use canarybot::client::HookClient;
 use canarybot::config::{Config, LogFormat};
 use canarybot::domain::Deploy;
-use canarybot::domain::postmortem::to_markdown;
-use canarybot::domain::timeline::to_json;
+use canarybot::present::export::to_json;
+use canarybot::present::postmortem::to_markdown;
 use canarybot::store::Store;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
@@ -427,10 +427,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::connect(&config.database.url).await?;
             let history = canarybot::report::drill_history(&store, service.as_deref()).await?;
             match format {
-                HistoryFormat::Text => print!("{}", canarybot::domain::drill::to_text(&history)),
+                HistoryFormat::Text => print!("{}", canarybot::present::drills::to_text(&history)),
                 HistoryFormat::Json => println!(
                     "{}",
-                    serde_json::to_string_pretty(&canarybot::domain::drill::to_json(&history))?
+                    serde_json::to_string_pretty(&canarybot::present::drills::to_json(&history))?
                 ),
             }
             store.close().await;

@@ -1,12 +1,12 @@
 //! Reading what the postmortem and the drill history are made of, and opening drills: the shell
-//! around `domain::postmortem` and `domain::drill`, shared by the API, the web pages, the CLI and
+//! around `present::postmortem` and `present::drills`, shared by the API, the web pages, the CLI and
 //! chat.
 
 use crate::config::Config;
-use crate::domain::drill::{DrillRun, ServiceDrills, history};
-use crate::domain::postmortem::{ChartPoint, Postmortem, ThreadLink};
 use crate::domain::{Deploy, DeployInfo, Drill};
 use crate::engine::{Applied, Engine, EngineError};
+use crate::present::drills::{DrillRun, ServiceDrills, history};
+use crate::present::postmortem::{ChartPoint, Postmortem, ThreadLink};
 use crate::store::{Drills, Store, StoreError};
 use std::collections::BTreeMap;
 
@@ -171,7 +171,7 @@ pub async fn start_drill(
         actor: Some(actor.to_string()),
         description: Some(format!(
             "Rollback drill: a synthetic breach of `drill` after {}",
-            crate::domain::render::duration(breach_after_s as f64)
+            crate::present::words::duration(breach_after_s as f64)
         )),
         drill: Some(Drill { breach_after_s }),
         ..DeployInfo::default()

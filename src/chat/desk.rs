@@ -4,10 +4,11 @@
 use crate::command::{Command, Target, help_for};
 use crate::config::{Config, ServiceConfig};
 use crate::domain::decision::authorizing_entry;
-use crate::domain::render::{duration, root_view};
 use crate::domain::timeline::phases;
 use crate::domain::{Choice, Voter};
 use crate::engine::Engine;
+use crate::present::chat::root_view;
+use crate::present::words::duration;
 use crate::store::Drills;
 use std::sync::Arc;
 
@@ -174,7 +175,7 @@ impl Desk {
                 let page = deploy.info.page_url.clone().unwrap_or_else(|| {
                     format!(
                         "{base}/deploys/{}",
-                        crate::domain::postmortem::path_segment(&deploy.info.id)
+                        crate::present::postmortem::path_segment(&deploy.info.id)
                     )
                 });
                 format!(
@@ -198,7 +199,7 @@ impl Desk {
     /// The drill history, as chat shows it.
     pub async fn drills_text(&self, service: Option<&str>) -> String {
         match crate::report::drill_history(self.engine.store(), service).await {
-            Ok(h) => crate::domain::drill::to_text(&h),
+            Ok(h) => crate::present::drills::to_text(&h),
             Err(e) => format!("Cannot read the drill history: {e}"),
         }
     }

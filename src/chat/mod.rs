@@ -6,7 +6,7 @@ pub mod desk;
 pub mod outbox;
 
 use crate::domain::ChatMessage;
-use crate::domain::render::RootView;
+use crate::present::chat::RootView;
 use async_trait::async_trait;
 
 /// Which deploy a message is about; adapters map the service to their channel.

@@ -2,9 +2,9 @@
 
 use super::{ApiError, AppState};
 use crate::auth::api_token_ok;
-use crate::domain::postmortem::to_markdown;
-use crate::domain::timeline::{deploy_json, to_json};
 use crate::domain::{ChatEffect, Choice, Effect, EventData, Input, Vote};
+use crate::present::export::{deploy_json, to_json};
+use crate::present::postmortem::to_markdown;
 use crate::store::Drills;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -139,8 +139,8 @@ async fn list_deploys(
                 "environment": r.environment,
                 "version": r.version,
                 "state": r.state,
-                "started_at": crate::domain::render::rfc3339(r.created_at_ms),
-                "updated_at": crate::domain::render::rfc3339(r.updated_at_ms),
+                "started_at": crate::present::words::rfc3339(r.created_at_ms),
+                "updated_at": crate::present::words::rfc3339(r.updated_at_ms),
                 "drill": r.drill,
             })
         })
@@ -217,7 +217,7 @@ async fn list_drills(
     let history = crate::report::drill_history(s.engine.store(), q.service.as_deref())
         .await
         .map_err(crate::engine::EngineError::from)?;
-    Ok(axum::Json(crate::domain::drill::to_json(&history)).into_response())
+    Ok(axum::Json(crate::present::drills::to_json(&history)).into_response())
 }
 
 #[derive(Debug, Deserialize)]

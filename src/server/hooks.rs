@@ -167,7 +167,7 @@ pub fn check_sample_time(at_ms: i64, started_at_ms: i64, now_ms: i64) -> Result<
     if (from..=to).contains(&at_ms) {
         return Ok(());
     }
-    use crate::domain::render::rfc3339;
+    use crate::present::words::rfc3339;
     Err(ApiError::bad_request(format!(
         "at: {} is outside this deploy's window: from {} (5 minutes before it started) to {} (2 minutes after now)",
         rfc3339(at_ms),

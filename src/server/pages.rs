@@ -3,7 +3,7 @@
 
 use super::api::{drills_param, require_token};
 use super::{ApiError, AppState};
-use crate::domain::page::{ListRow, deploy_page, deploys_page};
+use crate::present::page::{ListRow, deploy_page, deploys_page};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::middleware;

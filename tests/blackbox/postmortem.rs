@@ -101,7 +101,7 @@ async fn rolled_back_postmortem_in_markdown_and_on_the_page(b: Backend) {
     assert!(
         row(&md, "| Web page |").contains(&format!(
             "/deploys/{}",
-            canarybot::domain::postmortem::path_segment(&id)
+            canarybot::present::postmortem::path_segment(&id)
         )),
         "{md}"
     );
@@ -123,7 +123,7 @@ async fn rolled_back_postmortem_in_markdown_and_on_the_page(b: Backend) {
             && closing[0].contains(&format!(
                 "{}/deploys/{}",
                 app.url,
-                canarybot::domain::postmortem::path_segment(&id)
+                canarybot::present::postmortem::path_segment(&id)
             )),
         "{}",
         closing[0]

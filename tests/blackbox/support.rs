@@ -9,7 +9,7 @@ use canarybot::auth::sign;
 use canarybot::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
 use canarybot::config::Config;
 use canarybot::domain::ChatMessage;
-use canarybot::domain::render::RootView;
+use canarybot::present::chat::RootView;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,10 +1,9 @@
-//! The decision timeline as people and programs read it: phases, JSON and Markdown.
+//! The phases of a deploy: when detect, decide, execute and verify were reached, and how long
+//! each took.
 
-use super::decision::Choice;
-use super::deploy::{Deploy, Event, EventData};
-use super::render::rfc3339;
+use super::event::{Event, EventData};
+use crate::domain::decision::Choice;
 use serde::Serialize;
-use serde_json::{Value, json};
 
 /// Seconds spent in each phase; `None` until the phase is reached.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -100,94 +99,4 @@ pub fn milestones(events: &[Event]) -> Milestones {
 /// Seconds spent in each phase (see [`Milestones::phases`]).
 pub fn phases(events: &[Event]) -> Phases {
     milestones(events).phases()
-}
-
-/// One event as exported: serialized straight to text, its details as the stored JSON (a
-/// timeline of 10,000 events must not become 10,000 `Value` trees first).
-#[derive(Serialize)]
-struct EventOut<'a> {
-    seq: i64,
-    at: String,
-    kind: &'a str,
-    actor: &'a str,
-    source: &'a str,
-    summary: &'a str,
-    details: Box<serde_json::value::RawValue>,
-}
-
-impl<'a> EventOut<'a> {
-    fn of(e: &'a Event) -> EventOut<'a> {
-        let details = serde_json::value::RawValue::from_string(e.data.details_json())
-            .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned());
-        EventOut {
-            seq: e.seq,
-            at: rfc3339(e.at_ms),
-            kind: e.data.kind(),
-            actor: &e.actor,
-            source: &e.source,
-            summary: &e.summary,
-            details,
-        }
-    }
-}
-
-/// Serializes the events one by one as they are written out.
-struct EventsOut<'a>(&'a [Event]);
-
-impl Serialize for EventsOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(EventOut::of))
-    }
-}
-
-/// The deploy as listed by the API.
-pub fn deploy_json(d: &Deploy, updated_at_ms: i64) -> Value {
-    json!({
-        "id": d.info.id,
-        "service": d.info.service,
-        "environment": d.info.environment,
-        "version": d.info.version,
-        "sha": d.info.sha,
-        "actor": d.info.actor,
-        "description": d.info.description,
-        "url": d.info.url,
-        "state": d.state.as_str(),
-        "started_at": rfc3339(d.started_at_ms),
-        "updated_at": rfc3339(updated_at_ms),
-        "criteria_hash": d.policy_hash,
-        "drill": d.info.is_drill(),
-        "page_url": d.info.page_url,
-    })
-}
-
-/// `{"deploy", "criteria", "policy", "events", "phases"}`
-pub fn to_json<'a>(d: &'a Deploy, events: &'a [Event]) -> impl Serialize + 'a {
-    #[derive(Serialize)]
-    struct Timeline<'a> {
-        deploy: Value,
-        criteria: Value,
-        policy: Value,
-        events: EventsOut<'a>,
-        phases: Phases,
-    }
-    let updated = events.last().map(|e| e.at_ms).unwrap_or(d.started_at_ms);
-    Timeline {
-        deploy: deploy_json(d, updated),
-        criteria: serde_json::to_value(&d.policy.criteria).unwrap_or(Value::Null),
-        policy: json!({
-            "deciders": d.policy.deciders,
-            "rollback_quorum": d.policy.rollback_quorum,
-            "promote_quorum": d.policy.promote_quorum,
-            "on_breach": d.policy.on_breach,
-            "on_pass": d.policy.on_pass,
-            "canary_window_s": d.policy.canary_window_s,
-            "verify_checks": d.policy.verify_checks,
-            "executor": d.policy.executor,
-            "no_data_limit": d.policy.no_data_limit,
-            "verify_timeout_s": d.policy.verify_timeout_s,
-            "hash": d.policy_hash,
-        }),
-        events: EventsOut(events),
-        phases: phases(events),
-    }
 }

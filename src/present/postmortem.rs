@@ -1,11 +1,11 @@
 //! The postmortem: everything a review needs, gathered from the timeline and the stored samples,
 //! rendered as Markdown here and as a web page in `page`.
 
-use super::criteria::{Criterion, fmt_num};
-use super::decision::Choice;
-use super::deploy::{Deploy, Event, EventData, OnBreach, State};
-use super::render::{duration, state_words, timestamp};
-use super::timeline::Milestones;
+use super::words::{duration, state_words, timestamp};
+use crate::domain::criteria::{Criterion, fmt_num};
+use crate::domain::decision::Choice;
+use crate::domain::deploy::{Deploy, Event, EventData, OnBreach, State};
+use crate::domain::timeline::Milestones;
 use std::collections::BTreeMap;
 
 /// One stored sample of one criterion.

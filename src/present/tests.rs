@@ -1,8 +1,8 @@
-//! The aggregate end to end, without a runtime.
+//! The aggregate end to end, without a runtime, as people read it.
 
-use super::deploy::start;
-use super::timeline::phases;
-use super::*;
+use crate::domain::deploy::start;
+use crate::domain::timeline::phases;
+use crate::domain::*;
 
 fn policy() -> Policy {
     Policy {
@@ -670,7 +670,7 @@ fn the_root_shows_live_values_and_gives_way_to_the_outcome() {
         vec!["slack:U01ALICE", "slack-group:S01SRE"]
     );
     h.vote("slack:U01ALICE", &[], Choice::Rollback);
-    let root = super::render::root_view(&h.deploy());
+    let root = super::chat::root_view(&h.deploy());
     assert!(root.buttons.is_empty(), "decided: the buttons give way");
     assert_eq!(
         root.outcome.as_deref(),
@@ -822,7 +822,7 @@ fn the_side_by_side_table() {
     let mut h = Harness::new(p);
     h.check(0.002, 0.9);
     h.check(0.002, 0.9);
-    let root = super::render::root_view(&h.deploy());
+    let root = super::chat::root_view(&h.deploy());
     let table = root.status_table();
     let header = table.lines().nth(1).unwrap_or_default().to_string();
     for col in ["criterion", "baseline", "canary", "bound", "verdict"] {
@@ -835,6 +835,70 @@ fn the_side_by_side_table() {
     assert!(table.contains("0.002 req/s"), "{table}");
     assert!(table.contains("❌ breached"), "{table}");
     assert!(table.contains("✅ pass"), "{table}");
-    assert_eq!(super::render::with_unit(Some(250.0), Some("ms")), "250ms");
-    assert_eq!(super::render::with_unit(None, Some("ms")), "—");
+    assert_eq!(super::words::with_unit(Some(250.0), Some("ms")), "250ms");
+    assert_eq!(super::words::with_unit(None, Some("ms")), "—");
+}
+
+/// After recovery is verified, the root tells the recovery checks, not the canary's last failing
+/// verdicts ("✅ rolled back, recovery verified" beside "p99 latency ❌ failing 2/2" read as if
+/// the service were still failing).
+#[test]
+fn the_final_root_shows_the_recovery_checks() {
+    let mut h = Harness::new(policy());
+    h.check(0.002, 0.9);
+    h.check(0.002, 0.9); // p99 fails 2/2 → breach
+    assert_eq!(h.state(), State::Breached);
+    let out = h.vote("slack:U01ALICE", &[], Choice::Rollback);
+    let decision_id = executes(&out)[0].decision_id.clone();
+    h.feed(
+        Input::Executor {
+            decision_id,
+            outcome: ExecutorOutcome::Done {
+                detail: "200".into(),
+            },
+        },
+        1_000,
+    );
+    assert_eq!(h.state(), State::RolledBack);
+    let before = super::chat::root_view(&h.deploy());
+    assert!(before.text().contains("p99 latency"), "{}", before.text());
+    assert!(
+        before.text().contains("❌ failing 2/2"),
+        "{}",
+        before.text()
+    );
+
+    // The recovery checks judge the baseline track against the absolute bounds: p99 0.2 ≤ 0.5.
+    h.check(0.009, 0.9);
+    let out = h.check(0.009, 0.9);
+    assert_eq!(h.state(), State::RollbackVerified);
+
+    // What chat is sent last, and what the stored timeline folds to, both tell the recovery.
+    let sent = out
+        .effects
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Effect::Chat(ChatEffect::UpdateRoot { root }) => Some(*root.clone()),
+            _ => None,
+        })
+        .expect("the root is updated");
+    let folded = super::chat::root_view(&h.deploy());
+    assert_eq!(sent, folded);
+    let text = folded.text();
+    assert!(text.contains("✅ rolled back, recovery verified"), "{text}");
+    assert!(!text.contains("❌"), "{text}");
+    let p99 = folded
+        .criteria
+        .iter()
+        .find(|c| c.name == "p99 latency")
+        .expect("p99 row");
+    assert_eq!(p99.verdict_cell(), "✅ pass");
+    assert_eq!(p99.status(), "✅ passing");
+    assert_eq!(p99.baseline, Some(0.2));
+    assert!(
+        super::chat::status_table(&folded).contains("✅ pass"),
+        "{}",
+        super::chat::status_table(&folded)
+    );
 }

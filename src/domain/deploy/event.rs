@@ -1,0 +1,223 @@
+//! Timeline events: the facts a deploy is folded from, and their stored shape.
+
+use super::model::{DeployInfo, Policy};
+use crate::domain::criteria::Verdict;
+use crate::domain::decision::Choice;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The typed content of a timeline event; `kind` is the tag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "details", rename_all = "snake_case")]
+pub enum EventData {
+    DeployStarted {
+        deploy: DeployInfo,
+    },
+    CriteriaLocked {
+        policy: Policy,
+        hash: String,
+    },
+    CheckFailed {
+        criterion: String,
+        canary: Option<f64>,
+        baseline: Option<f64>,
+        reasons: Vec<String>,
+        consecutive: u32,
+        failure_limit: u32,
+    },
+    CheckPassed {
+        criterion: String,
+        canary: Option<f64>,
+        baseline: Option<f64>,
+    },
+    NoData {
+        criterion: String,
+        reason: String,
+        #[serde(default)]
+        consecutive: u32,
+    },
+    /// The metric source could not be read (recorded once per outage).
+    MetricsUnavailable {
+        error: String,
+    },
+    MetricsRestored {},
+    /// No recovery within the verify timeout after the rollback.
+    VerifyTimedOut {
+        after_s: u64,
+    },
+    /// A deploy system's gate was answered differently from the last time.
+    GateAnswered {
+        gate: Choice,
+        open: bool,
+        asked_by: String,
+    },
+    /// An Alertmanager alert about this deploy's service. Stored as `alert_firing` or
+    /// `alert_resolved` (see `kind`), which read back as this variant.
+    #[serde(alias = "alert_firing", alias = "alert_resolved")]
+    Alert {
+        name: String,
+        firing: bool,
+        annotations: BTreeMap<String, String>,
+    },
+    Recovered {
+        criterion: String,
+        canary: Option<f64>,
+        baseline: Option<f64>,
+    },
+    BreachDetected {
+        criteria: Vec<String>,
+    },
+    CanaryWindowPassed {
+        window_s: u64,
+    },
+    VoteCast {
+        voter: String,
+        name: String,
+        choice: Choice,
+        reason: Option<String>,
+        authorized_by: String,
+        tally: u32,
+        quorum: u32,
+    },
+    VoteDenied {
+        voter: String,
+        name: String,
+        choice: Choice,
+        why: String,
+    },
+    Decision {
+        id: String,
+        action: Choice,
+        decided_by: Vec<String>,
+        reason: String,
+    },
+    RollbackStarted {
+        decision_id: String,
+        detail: String,
+    },
+    RollbackSucceeded {
+        decision_id: Option<String>,
+        detail: String,
+    },
+    RollbackFailed {
+        decision_id: Option<String>,
+        error: String,
+        attempts: u32,
+    },
+    VerifyCheck {
+        passed: bool,
+        consecutive: u32,
+        needed: u32,
+        reasons: Vec<String>,
+        /// Each criterion's verdict in this recovery check, so that the root shows the recovery
+        /// rather than the canary's last failures. Absent from events stored before it was kept.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        criteria: Vec<RecoveryVerdict>,
+    },
+    RollbackVerified {
+        checks: u32,
+    },
+    Promoted {
+        decision_id: Option<String>,
+    },
+    DeployFailed {
+        reason: String,
+    },
+    Note {
+        text: String,
+    },
+}
+
+/// One criterion in a recovery check after a rollback: its verdict and the values checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryVerdict {
+    pub criterion: String,
+    pub verdict: Verdict,
+    #[serde(default)]
+    pub canary: Option<f64>,
+    #[serde(default)]
+    pub baseline: Option<f64>,
+}
+
+impl EventData {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventData::DeployStarted { .. } => "deploy_started",
+            EventData::CriteriaLocked { .. } => "criteria_locked",
+            EventData::CheckFailed { .. } => "check_failed",
+            EventData::CheckPassed { .. } => "check_passed",
+            EventData::NoData { .. } => "no_data",
+            EventData::MetricsUnavailable { .. } => "metrics_unavailable",
+            EventData::MetricsRestored {} => "metrics_restored",
+            EventData::VerifyTimedOut { .. } => "verify_timed_out",
+            EventData::GateAnswered { .. } => "gate_answered",
+            EventData::Alert { firing: true, .. } => "alert_firing",
+            EventData::Alert { firing: false, .. } => "alert_resolved",
+            EventData::Recovered { .. } => "recovered",
+            EventData::BreachDetected { .. } => "breach_detected",
+            EventData::CanaryWindowPassed { .. } => "canary_window_passed",
+            EventData::VoteCast { .. } => "vote_cast",
+            EventData::VoteDenied { .. } => "vote_denied",
+            EventData::Decision { .. } => "decision",
+            EventData::RollbackStarted { .. } => "rollback_started",
+            EventData::RollbackSucceeded { .. } => "rollback_succeeded",
+            EventData::RollbackFailed { .. } => "rollback_failed",
+            EventData::VerifyCheck { .. } => "verify_check",
+            EventData::RollbackVerified { .. } => "rollback_verified",
+            EventData::Promoted { .. } => "promoted",
+            EventData::DeployFailed { .. } => "deploy_failed",
+            EventData::Note { .. } => "note",
+        }
+    }
+
+    /// The `details` half of the serialized event as JSON text, as it is stored and exported.
+    /// Serialized straight to text (no `Value` tree): timelines of thousands of events are
+    /// written and exported this way.
+    pub fn details_json(&self) -> String {
+        const DETAILS: &str = ",\"details\":";
+        let whole = serde_json::to_string(self).unwrap_or_default();
+        // Adjacently tagged: `{"kind":"…","details":…}`; tags are snake_case names, so the
+        // first `,"details":` is the field.
+        match whole.find(DETAILS) {
+            Some(at) if whole.ends_with('}') => {
+                whole[at + DETAILS.len()..whole.len() - 1].to_string()
+            }
+            _ => "null".to_string(),
+        }
+    }
+
+    /// Rebuilds an event from its stored kind and details: `{"kind": kind, "details": details}`
+    /// is what it reads (the store has the database write timelines in that shape).
+    pub fn from_parts(kind: &str, details: &str) -> Result<Self, String> {
+        // The tag first, so serde reads the details straight into the variant (a `Value` or
+        // the tag last would make it buffer them first).
+        let tag = serde_json::to_string(kind).map_err(|e| e.to_string())?;
+        serde_json::from_str(&format!("{{\"kind\":{tag},\"details\":{details}}}"))
+            .map_err(|e| format!("event kind `{kind}`: {e}"))
+    }
+}
+
+/// One entry in a deploy's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub actor: String,
+    /// Where the input came from: `deploy-webhook`, `metrics`, `slack`, `executor`, `canarybot`…
+    pub source: String,
+    pub summary: String,
+    pub data: EventData,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recovery_check_stored_before_its_verdicts_were_kept_still_reads() {
+        let old = r#"{"passed":true,"consecutive":1,"needed":2,"reasons":[]}"#;
+        let e = EventData::from_parts("verify_check", old).expect("reads");
+        assert!(matches!(&e, EventData::VerifyCheck { criteria, .. } if criteria.is_empty()));
+        assert_eq!(e.details_json(), old, "and is stored as it was");
+    }
+}

@@ -1,0 +1,285 @@
+//! The state of a deploy as a fold over its timeline.
+
+use super::event::{Event, EventData};
+use super::model::{DeployInfo, Policy, State};
+use super::phases::Milestones;
+use crate::domain::criteria::Verdict;
+use crate::domain::decision::{Choice, Tally};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The latest decision, as the thread shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionInfo {
+    pub id: String,
+    pub action: Choice,
+    pub decided_by: Vec<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CriterionStatus {
+    pub consecutive_failures: u32,
+    pub last: Option<Verdict>,
+    #[serde(default)]
+    pub consecutive_no_data: u32,
+    /// The latest values seen, for the live status table.
+    #[serde(default)]
+    pub canary: Option<f64>,
+    #[serde(default)]
+    pub baseline: Option<f64>,
+}
+
+/// The state of a deploy, folded from its timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deploy {
+    pub info: DeployInfo,
+    pub policy: Policy,
+    pub policy_hash: String,
+    pub state: State,
+    pub started_at_ms: i64,
+    pub last_seq: i64,
+    pub criteria: BTreeMap<String, CriterionStatus>,
+    /// Votes since the last decision.
+    pub tally: Tally,
+    /// Refused voters since the last decision: a repeat is answered, not recorded again.
+    pub denied: std::collections::BTreeSet<(String, Choice)>,
+    pub decisions: u32,
+    pub current_decision: Option<DecisionInfo>,
+    pub rollback_started: bool,
+    pub verify_consecutive: u32,
+    pub window_passed: bool,
+    pub metrics_down: bool,
+    /// Alerts firing now, by name.
+    pub firing_alerts: std::collections::BTreeSet<String>,
+    /// The criteria the breach named.
+    pub breached_criteria: Vec<String>,
+    /// The last answer given at each deploy-system gate.
+    pub gates: BTreeMap<Choice, bool>,
+    pub rolled_back_at_ms: Option<i64>,
+    pub verify_timed_out: bool,
+    /// When detect, decide, execute and verify were reached, for phases and the closing summary.
+    pub milestones: Milestones,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{0}")]
+    BadInput(String),
+    #[error("timeline is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl Deploy {
+    /// Whether the deploy system's answer to `decision_id`'s rollback call is already on the
+    /// timeline (or the decision is no longer current): then a call taken over after a crash need
+    /// not be made again.
+    pub fn rollback_call_answered(&self, decision_id: &str) -> bool {
+        match &self.current_decision {
+            Some(d) if d.id == decision_id => {
+                d.action == Choice::Rollback
+                    && (self.state != State::RollingBack || self.rollback_started)
+            }
+            _ => true,
+        }
+    }
+
+    /// Rebuilds the state from the timeline.
+    pub fn fold(events: &[Event]) -> Result<Deploy, DomainError> {
+        let mut it = events.iter();
+        let (Some(first), Some(second)) = (it.next(), it.next()) else {
+            return Err(DomainError::Corrupt("fewer than two events".into()));
+        };
+        let EventData::DeployStarted { deploy: info } = &first.data else {
+            return Err(DomainError::Corrupt(
+                "first event is not deploy_started".into(),
+            ));
+        };
+        let EventData::CriteriaLocked { policy, hash } = &second.data else {
+            return Err(DomainError::Corrupt(
+                "second event is not criteria_locked".into(),
+            ));
+        };
+        let mut d = Deploy {
+            info: info.clone(),
+            policy: policy.clone(),
+            policy_hash: hash.clone(),
+            state: State::Canary,
+            started_at_ms: first.at_ms,
+            last_seq: second.seq,
+            criteria: policy
+                .criteria
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        CriterionStatus {
+                            consecutive_failures: 0,
+                            last: None,
+                            consecutive_no_data: 0,
+                            canary: None,
+                            baseline: None,
+                        },
+                    )
+                })
+                .collect(),
+            tally: Tally::default(),
+            denied: Default::default(),
+            decisions: 0,
+            current_decision: None,
+            rollback_started: false,
+            verify_consecutive: 0,
+            window_passed: false,
+            metrics_down: false,
+            firing_alerts: Default::default(),
+            breached_criteria: Vec::new(),
+            gates: BTreeMap::new(),
+            rolled_back_at_ms: None,
+            verify_timed_out: false,
+            milestones: Milestones::default(),
+        };
+        d.milestones.observe(first);
+        for e in it {
+            d.apply(e);
+        }
+        Ok(d)
+    }
+
+    /// Applies one stored event. Unknown criteria are ignored: the fold never fails midway.
+    pub fn apply(&mut self, e: &Event) {
+        self.last_seq = e.seq;
+        self.milestones.observe(e);
+        match &e.data {
+            EventData::DeployStarted { .. } | EventData::CriteriaLocked { .. } => {}
+            EventData::CheckFailed {
+                criterion,
+                consecutive,
+                canary,
+                baseline,
+                ..
+            } => {
+                if let Some(s) = self.criteria.get_mut(criterion) {
+                    s.consecutive_failures = *consecutive;
+                    s.consecutive_no_data = 0;
+                    s.last = Some(Verdict::Fail);
+                    (s.canary, s.baseline) = (*canary, *baseline);
+                }
+            }
+            EventData::NoData {
+                criterion,
+                consecutive,
+                ..
+            } => {
+                if let Some(s) = self.criteria.get_mut(criterion) {
+                    s.last = Some(Verdict::NoData);
+                    s.consecutive_no_data = (*consecutive).max(1);
+                }
+            }
+            EventData::MetricsUnavailable { .. } => self.metrics_down = true,
+            EventData::MetricsRestored {} => self.metrics_down = false,
+            EventData::VerifyTimedOut { .. } => self.verify_timed_out = true,
+            EventData::GateAnswered { gate, open, .. } => {
+                self.gates.insert(*gate, *open);
+            }
+            EventData::Alert { name, firing, .. } => {
+                if *firing {
+                    self.firing_alerts.insert(name.clone());
+                } else {
+                    self.firing_alerts.remove(name);
+                }
+            }
+            EventData::Recovered {
+                criterion,
+                canary,
+                baseline,
+            }
+            | EventData::CheckPassed {
+                criterion,
+                canary,
+                baseline,
+            } => {
+                if let Some(s) = self.criteria.get_mut(criterion) {
+                    s.consecutive_failures = 0;
+                    s.consecutive_no_data = 0;
+                    s.last = Some(Verdict::Pass);
+                    (s.canary, s.baseline) = (*canary, *baseline);
+                }
+            }
+            EventData::BreachDetected { criteria } => {
+                if self.state == State::Canary {
+                    self.state = State::Breached;
+                }
+                self.breached_criteria.extend(criteria.iter().cloned());
+            }
+            EventData::CanaryWindowPassed { .. } => self.window_passed = true,
+            EventData::VoteCast { voter, choice, .. } => self.tally.record(voter, *choice),
+            EventData::VoteDenied { voter, choice, .. } => {
+                self.denied.insert((voter.clone(), *choice));
+            }
+            EventData::Note { .. } => {}
+            EventData::Decision {
+                id,
+                action,
+                decided_by,
+                reason,
+            } => {
+                self.decisions += 1;
+                self.tally.clear();
+                self.denied.clear();
+                self.current_decision = Some(DecisionInfo {
+                    id: id.clone(),
+                    action: *action,
+                    decided_by: decided_by.clone(),
+                    reason: reason.clone(),
+                });
+                if *action == Choice::Rollback {
+                    self.state = State::RollingBack;
+                    self.rollback_started = false;
+                }
+            }
+            EventData::RollbackStarted { .. } => self.rollback_started = true,
+            EventData::RollbackSucceeded { .. } => {
+                self.state = State::RolledBack;
+                self.verify_consecutive = 0;
+                self.rolled_back_at_ms = Some(e.at_ms);
+            }
+            EventData::RollbackFailed { .. } => self.state = State::RollbackFailed,
+            EventData::VerifyCheck {
+                consecutive,
+                criteria,
+                ..
+            } => {
+                self.verify_consecutive = *consecutive;
+                // The live status now tells the recovery: the canary's failures are history.
+                for r in criteria {
+                    if let Some(s) = self.criteria.get_mut(&r.criterion) {
+                        s.last = Some(r.verdict);
+                        (s.canary, s.baseline) = (r.canary, r.baseline);
+                        if r.verdict == Verdict::Pass {
+                            s.consecutive_failures = 0;
+                        }
+                    }
+                }
+            }
+            EventData::RollbackVerified { .. } => self.state = State::RollbackVerified,
+            EventData::Promoted { .. } => self.state = State::Promoted,
+            EventData::DeployFailed { .. } => self.state = State::Failed,
+        }
+    }
+
+    /// Whether a deploy system may go ahead with `gate`: only when that is what was decided.
+    pub fn gate_open(&self, gate: Choice) -> bool {
+        self.current_decision
+            .as_ref()
+            .is_some_and(|d| d.action == gate)
+            && !matches!(self.state, State::Failed)
+    }
+
+    /// The current decision if it is a rollback still in flight.
+    pub(super) fn rollback_decision_id(&self) -> Option<String> {
+        match &self.current_decision {
+            Some(d) if d.action == Choice::Rollback => Some(d.id.clone()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Time passing: the canary window closing, and recovery overdue after a rollback.
+
+use super::Work;
+use crate::domain::criteria::Verdict;
+use crate::domain::decision::Choice;
+use crate::domain::deploy::event::EventData;
+use crate::domain::deploy::model::{BOT, OnPass, State};
+use crate::present::words;
+
+impl Work {
+    pub(super) fn window(&mut self) {
+        if self.d.state != State::Canary || self.d.window_passed {
+            return;
+        }
+        let window_ms = self.d.policy.canary_window_s as i64 * 1000;
+        if self.now_ms - self.d.started_at_ms < window_ms {
+            return;
+        }
+        let all_pass = self
+            .d
+            .criteria
+            .values()
+            .all(|s| s.last == Some(Verdict::Pass) && s.consecutive_failures == 0);
+        if !all_pass {
+            return;
+        }
+        let window_s = self.d.policy.canary_window_s;
+        self.emit(
+            BOT,
+            format!(
+                "canary window of {} passed with every criterion passing",
+                words::duration(window_s as f64)
+            ),
+            EventData::CanaryWindowPassed { window_s },
+        );
+        match self.d.policy.on_pass {
+            OnPass::Promote => self.decide(
+                Choice::Promote,
+                vec![BOT.to_string()],
+                "canary window passed".to_string(),
+                BOT,
+            ),
+            OnPass::Ask => {
+                let q = self.d.policy.promote_quorum;
+                self.reply(
+                    format!(
+                        "🟢 Canary window passed with every criterion passing. Deciders: *Proceed* to promote ({q} vote{} needed).",
+                        if q == 1 { "" } else { "s" }
+                    ),
+                    vec![Choice::Promote, Choice::Rollback],
+                    false,
+                );
+            }
+        }
+    }
+
+    pub(super) fn verify_deadline(&mut self) {
+        if self.d.state != State::RolledBack || self.d.verify_timed_out {
+            return;
+        }
+        let Some(at) = self.d.rolled_back_at_ms else {
+            return;
+        };
+        let timeout_ms = self.d.policy.verify_timeout_s as i64 * 1000;
+        if self.now_ms - at < timeout_ms {
+            return;
+        }
+        let after_s = self.d.policy.verify_timeout_s;
+        self.emit(
+            BOT,
+            format!(
+                "no recovery {} after the rollback",
+                words::duration(after_s as f64)
+            ),
+            EventData::VerifyTimedOut { after_s },
+        );
+        self.call_deciders(
+            format!(
+                "🚨 No recovery {} after rolling back {} {}: the signals are still outside their bounds or silent. Look now.",
+                words::duration(after_s as f64),
+                self.d.info.service,
+                self.d.info.version
+            ),
+            vec![],
+        );
+    }
+}

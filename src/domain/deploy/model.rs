@@ -1,0 +1,174 @@
+//! What a deploy is: its identity, the policy agreed before it, its states, and the values and
+//! reports the outside world sends about it.
+
+use crate::domain::criteria::Criterion;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The actor recorded when canarybot itself acts.
+pub const BOT: &str = "canarybot";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeployInfo {
+    pub id: String,
+    pub service: String,
+    pub environment: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Set when this deploy is a rollback drill, not a real deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<Drill>,
+    /// The deploy's web page (postmortem), when the server has a public URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
+}
+
+/// A rollback drill: the same path as a real rollback, with a synthetic breach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drill {
+    /// When the synthetic breach starts, after the drill opens.
+    pub breach_after_s: u64,
+}
+
+/// The criterion a drill breaches.
+pub const DRILL_CRITERION: &str = "drill";
+
+impl DeployInfo {
+    pub fn is_drill(&self) -> bool {
+        self.drill.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBreach {
+    /// Post the breach and call the vote.
+    Ask,
+    /// Decide a rollback at once, as canarybot.
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnPass {
+    Ask,
+    Promote,
+}
+
+/// Everything agreed before the deploy, locked into the timeline when it starts so that a config
+/// change mid-deploy cannot move the goalposts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub criteria: Vec<Criterion>,
+    pub deciders: Vec<String>,
+    pub rollback_quorum: u32,
+    pub promote_quorum: u32,
+    pub on_breach: OnBreach,
+    pub on_pass: OnPass,
+    pub canary_window_s: u64,
+    pub verify_checks: u32,
+    /// The rollback executor kind (`webhook`), or none: then people roll back by hand.
+    pub executor: Option<String>,
+    /// Consecutive checks without data that are themselves a breach.
+    #[serde(default = "default_no_data_limit")]
+    pub no_data_limit: u32,
+    /// How long recovery may take after a rollback before it is called out.
+    #[serde(default = "default_verify_timeout_s")]
+    pub verify_timeout_s: u64,
+}
+
+fn default_no_data_limit() -> u32 {
+    3
+}
+
+fn default_verify_timeout_s() -> u64 {
+    600
+}
+
+impl Policy {
+    /// Content hash of the agreement, shown in the thread and the timeline.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(&json))
+    }
+
+    pub fn criterion(&self, name: &str) -> Option<&Criterion> {
+        self.criteria.iter().find(|c| c.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Canary,
+    Breached,
+    RollingBack,
+    RolledBack,
+    RollbackVerified,
+    RollbackFailed,
+    Promoted,
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Canary => "canary",
+            State::Breached => "breached",
+            State::RollingBack => "rolling_back",
+            State::RolledBack => "rolled_back",
+            State::RollbackVerified => "rollback_verified",
+            State::RollbackFailed => "rollback_failed",
+            State::Promoted => "promoted",
+            State::Failed => "failed",
+        }
+    }
+
+    /// Nothing more will happen to the deploy on its own.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            State::RollbackVerified | State::Promoted | State::Failed
+        )
+    }
+}
+
+/// One sample of one criterion: canary and baseline values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    pub criterion: String,
+    #[serde(default)]
+    pub canary: Option<f64>,
+    #[serde(default)]
+    pub baseline: Option<f64>,
+    /// Why a value is missing, when the source knows (empty result, several series, NaN…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data_reason: Option<String>,
+}
+
+/// What a deploy pipeline reports about a deploy that already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PipelineEvent {
+    Promoted,
+    RolledBack,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecutorOutcome {
+    /// The deploy system accepted the request (2xx); it will report when done.
+    Accepted { detail: String },
+    /// The deploy system says the action is done.
+    Done { detail: String },
+    /// Every attempt failed.
+    Failed { error: String, attempts: u32 },
+}

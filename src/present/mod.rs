@@ -1,0 +1,14 @@
+//! Presentation: the words and pages people read, made from the domain's facts. Chat wording, the
+//! Markdown postmortem, the timeline JSON, the drill history and the HTML pages live here; the
+//! domain (`crate::domain`) decides, this room says it.
+
+pub mod chat;
+pub mod drills;
+pub mod export;
+pub mod html;
+pub mod page;
+pub mod postmortem;
+pub mod words;
+
+#[cfg(test)]
+mod tests;
