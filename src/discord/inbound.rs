@@ -383,6 +383,30 @@ mod tests {
         assert!(check_request(&v, Some(&sig), Some("1700000100"), b"{ }", 1_700_000_000).is_err());
     }
 
+    /// A private answer as Discord receives it: a message only the person sees, pinging nobody,
+    /// bold made Discord's way, outside text escaped, cut at 2,000 characters.
+    #[test]
+    fn private_answers_ping_nobody() {
+        let answer = serde_json::to_value(private("*Counted* for <@123> @everyone")).expect("json");
+        assert_eq!(answer["type"], 4);
+        let data = &answer["data"];
+        assert_eq!(data["flags"], 64);
+        assert_eq!(data["allowed_mentions"]["parse"], json!([]));
+        assert_eq!(data["allowed_mentions"]["users"], json!([]));
+        assert_eq!(data["allowed_mentions"]["roles"], json!([]));
+        let content = data["content"].as_str().expect("content");
+        assert!(content.starts_with("**Counted**"), "{content}");
+        assert!(
+            !content.contains("<@123>") && !content.contains("@everyone"),
+            "{content}"
+        );
+        let long = serde_json::to_value(private("x".repeat(2100))).expect("json");
+        assert_eq!(
+            long["data"]["content"].as_str().map(|c| c.chars().count()),
+            Some(2000)
+        );
+    }
+
     /// `custom_id`s the thread's buttons carry read back as the vote and deploy they stand for.
     #[test]
     fn button_custom_ids() {
