@@ -1,14 +1,13 @@
-//! Discord interaction bodies (`/discord/interactions`): `discord::inbound::parse_interaction`,
-//! then what the handler reads without the store: the member (`member_of`, roles as
-//! `discord-role:` identities), the named service (`named_service`), the command words
-//! (`command_words`) through the shared grammar (`command::parse`), and a button's `custom_id`
-//! (`button_of`), checked against the ids `discord::messages::custom_id` makes.
+//! Discord interaction bodies (`/discord/interactions`): `discord::inbound::parse_interaction`
+//! (typed, with serenity's models for its parts), then what the handler reads without the store:
+//! the member (`Interaction::member`, roles as `discord-role:` identities), the channel, the
+//! command's data (`Interaction::command`: `named_service`, `words` through the shared grammar,
+//! `command::parse`), and a press's data (`Interaction::component`, its `custom_id` through
+//! `button_of`), checked against the ids `discord::messages::custom_id` makes.
 #![no_main]
 
 use canarybot::command::parse;
-use canarybot::discord::inbound::{
-    button_of, command_words, member_of, named_service, parse_interaction,
-};
+use canarybot::discord::inbound::{button_of, parse_interaction};
 use canarybot::discord::messages::{PROCEED, ROLLBACK, custom_id};
 use canarybot::domain::Choice;
 use canarybot::server::hooks::check_deploy_id;
@@ -54,20 +53,22 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let Ok(v) = parse_interaction(data) else {
+    let Ok(interaction) = parse_interaction(data) else {
         return;
     };
-    if let Some(m) = member_of(&v) {
+    if let Some(m) = interaction.member() {
         assert!(m.roles.iter().all(|r| r.starts_with("discord-role:")));
     }
-    let data = &v["data"];
-    let service = named_service(data);
-    let (name, text) = command_words(data);
-    if let Some(s) = &service {
-        assert!(text.contains(s.as_str()), "{text:?} lacks {s:?}");
+    let _ = interaction.channel_id();
+    if let Ok(command) = interaction.command() {
+        let service = command.named_service();
+        let (name, text) = command.words();
+        if let Some(s) = &service {
+            assert!(text.contains(s.as_str()), "{text:?} lacks {s:?}");
+        }
+        let _ = parse(&name, &text, SERVICES);
     }
-    let _ = parse(&name, &text, SERVICES);
-    if let Some(id) = data["custom_id"].as_str() {
-        check_button(id);
+    if let Ok(press) = interaction.component() {
+        check_button(&press.custom_id);
     }
 });

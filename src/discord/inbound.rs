@@ -16,15 +16,23 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::{Value, json};
+use serde_json::json;
+use serenity::builder::{
+    CreateAllowedMentions, CreateInteractionResponse, CreateInteractionResponseMessage,
+};
 use serenity::interactions_endpoint::Verifier;
+use serenity::model::application::InteractionType;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+mod payload;
+pub use payload::{
+    CommandData, CommandOption, Interaction, Member, MessageRef, OptionValue, parse_interaction,
+};
+
 /// How far `X-Signature-Timestamp` may be from now.
 pub const REPLAY_WINDOW_S: i64 = 5 * 60;
-const EPHEMERAL: u64 = 1 << 6;
 
 #[derive(Clone)]
 pub struct DiscordInbound {
@@ -76,14 +84,18 @@ pub fn check_request(
 
 /// A private answer; the shared texts mark bold Slack's way (`*x*`), Discord wants `**x**`.
 /// Outside text in it is escaped, and it may ping nobody.
-fn private(text: impl Into<String>) -> Value {
+fn private(text: impl Into<String>) -> CreateInteractionResponse {
     let content: String = crate::discord::escape::text(&text.into())
         .replace('*', "**")
         .chars()
         .take(2000)
         .collect();
-    json!({"type": 4, "data": {"content": content, "flags": EPHEMERAL,
-                               "allowed_mentions": {"parse": []}}})
+    CreateInteractionResponse::Message(
+        CreateInteractionResponseMessage::new()
+            .content(content)
+            .ephemeral(true)
+            .allowed_mentions(CreateAllowedMentions::new()),
+    )
 }
 
 impl DiscordInbound {
@@ -215,78 +227,6 @@ impl DiscordInbound {
     }
 }
 
-/// Who pressed or typed, with their roles as `discord-role:…` identities.
-#[derive(Debug, Clone)]
-pub struct Member {
-    pub id: String,
-    pub name: String,
-    pub roles: Vec<String>,
-}
-
-pub fn member_of(v: &Value) -> Option<Member> {
-    let user = if v["member"]["user"].is_object() {
-        &v["member"]["user"]
-    } else {
-        &v["user"]
-    };
-    let id = user["id"].as_str()?.to_string();
-    let name = v["member"]["nick"]
-        .as_str()
-        .or_else(|| user["global_name"].as_str())
-        .or_else(|| user["username"].as_str())
-        .unwrap_or(&id)
-        .to_string();
-    let roles = v["member"]["roles"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .filter_map(|x| x.as_str())
-                .map(|x| format!("discord-role:{x}"))
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(Member { id, name, roles })
-}
-
-/// The `service` option of a command, wherever it sits.
-pub fn named_service(data: &Value) -> Option<String> {
-    let mut options = data["options"].as_array().cloned().unwrap_or_default();
-    if let Some(sub) = options.first().filter(|o| o["type"] == 1).cloned() {
-        options = sub["options"].as_array().cloned().unwrap_or_default();
-    }
-    options
-        .iter()
-        .find(|o| o["name"] == "service")
-        .and_then(|o| o["value"].as_str())
-        .map(str::to_string)
-}
-
-/// The words of an application command, as the shared grammar reads them.
-pub fn command_words(data: &Value) -> (String, String) {
-    let name = data["name"].as_str().unwrap_or_default().to_string();
-    let mut words = Vec::new();
-    let mut options = data["options"].as_array().cloned().unwrap_or_default();
-    if let Some(sub) = options.first().filter(|o| o["type"] == 1).cloned() {
-        words.push(sub["name"].as_str().unwrap_or_default().to_string());
-        options = sub["options"].as_array().cloned().unwrap_or_default();
-    }
-    for key in ["service", "target", "reason"] {
-        if let Some(v) = options
-            .iter()
-            .find(|o| o["name"] == key)
-            .and_then(|o| o["value"].as_str())
-        {
-            words.push(v.to_string());
-        }
-    }
-    (name, words.join(" "))
-}
-
-/// Parses an interaction body.
-pub fn parse_interaction(body: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(body).map_err(|e| format!("malformed interaction: {e}"))
-}
-
 /// A button's `custom_id` (`action:deploy-id`): the vote it stands for, if it is one of ours,
 /// and the deploy id (empty when it did not fit in the button).
 pub fn button_of(custom_id: &str) -> (Option<Choice>, &str) {
@@ -309,42 +249,48 @@ async fn interactions(
         tracing::warn!(error = e, "Discord interaction refused");
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": e}))).into_response();
     }
-    let v = match parse_interaction(&body) {
-        Ok(v) => v,
+    let interaction = match parse_interaction(&body) {
+        Ok(i) => i,
         Err(e) => {
             return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e}))).into_response();
         }
     };
-    if v["type"] == 1 {
+    if interaction.kind == Some(InteractionType::Ping) {
+        // Not serenity's `CreateInteractionResponse::Pong`, which adds `"data": null`: Discord
+        // documents the answer to a PING as exactly `{"type": 1}`.
         return axum::Json(json!({"type": 1})).into_response();
     }
     // Discord may deliver an interaction twice: answer the same, act once.
     let store = s.engine.store();
-    let interaction_id = v["id"].as_str().map(str::to_string);
+    let interaction_id = interaction.id.clone();
     if let Some(id) = &interaction_id
         && let Ok(Some((_, stored))) = store.delivery("discord-interactions", id).await
     {
-        let stored: Value = serde_json::from_str(&stored).unwrap_or(Value::Null);
+        let stored: serde_json::Value =
+            serde_json::from_str(&stored).unwrap_or(serde_json::Value::Null);
         return axum::Json(stored).into_response();
     }
-    let Some(member) = member_of(&v) else {
+    let Some(member) = interaction.member() else {
         return (
             StatusCode::BAD_REQUEST,
             axum::Json(json!({"error": "interaction has no user"})),
         )
             .into_response();
     };
-    let channel = v["channel_id"]
-        .as_str()
-        .or_else(|| v["channel"]["id"].as_str())
-        .unwrap_or_default()
-        .to_string();
-    let answer = match v["type"].as_u64() {
-        Some(2) => {
+    let channel = interaction.channel_id();
+    let answer = match interaction.kind {
+        Some(InteractionType::Command) => {
+            let data = match interaction.command() {
+                Ok(d) => d,
+                Err(e) => {
+                    return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e})))
+                        .into_response();
+                }
+            };
             // The options read as Slack's words do: a `service` naming a configured service (any
             // case) is the service, any other value starts the reason.
             let names = s.config.service_names();
-            let (name, text) = command_words(&v["data"]);
+            let (name, text) = data.words();
             let mut limits = crate::limits::FieldCheck::new();
             limits.text("options", &text, crate::limits::COMMAND_TEXT);
             match limits.into_result() {
@@ -353,14 +299,24 @@ async fn interactions(
                 Ok(()) => private(s.run(parse(&name, &text, &names), &channel, &member).await),
             }
         }
-        Some(3) => {
-            let custom_id = v["data"]["custom_id"].as_str().unwrap_or_default();
-            let (choice, deploy) = button_of(custom_id);
+        Some(InteractionType::Component) => {
+            let data = match interaction.component() {
+                Ok(d) => d,
+                Err(e) => {
+                    return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e})))
+                        .into_response();
+                }
+            };
+            let (choice, deploy) = button_of(&data.custom_id);
             let deploy = if deploy.is_empty() {
                 // The id did not fit in the button: the message it is on names the deploy.
-                let message = v["message"]["id"].as_str().unwrap_or_default();
+                let message = interaction
+                    .message
+                    .as_ref()
+                    .map(|m| m.id.to_string())
+                    .unwrap_or_default();
                 store
-                    .deploy_by_thread_middle("discord", message)
+                    .deploy_by_thread_middle("discord", &message)
                     .await
                     .ok()
                     .flatten()
@@ -377,15 +333,14 @@ async fn interactions(
         _ => private(help_for(None, false)),
     };
     if let Some(id) = &interaction_id {
-        let _ = store
-            .record_delivery(
-                "discord-interactions",
-                id,
-                200,
-                &answer.to_string(),
-                (s.clock)(),
-            )
-            .await;
+        match serde_json::to_string(&answer) {
+            Ok(text) => {
+                let _ = store
+                    .record_delivery("discord-interactions", id, 200, &text, (s.clock)())
+                    .await;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot keep a Discord answer for redelivery"),
+        }
     }
     axum::Json(answer).into_response()
 }
@@ -426,6 +381,30 @@ mod tests {
             Ok(())
         );
         assert!(check_request(&v, Some(&sig), Some("1700000100"), b"{ }", 1_700_000_000).is_err());
+    }
+
+    /// A private answer as Discord receives it: a message only the person sees, pinging nobody,
+    /// bold made Discord's way, outside text escaped, cut at 2,000 characters.
+    #[test]
+    fn private_answers_ping_nobody() {
+        let answer = serde_json::to_value(private("*Counted* for <@123> @everyone")).expect("json");
+        assert_eq!(answer["type"], 4);
+        let data = &answer["data"];
+        assert_eq!(data["flags"], 64);
+        assert_eq!(data["allowed_mentions"]["parse"], json!([]));
+        assert_eq!(data["allowed_mentions"]["users"], json!([]));
+        assert_eq!(data["allowed_mentions"]["roles"], json!([]));
+        let content = data["content"].as_str().expect("content");
+        assert!(content.starts_with("**Counted**"), "{content}");
+        assert!(
+            !content.contains("<@123>") && !content.contains("@everyone"),
+            "{content}"
+        );
+        let long = serde_json::to_value(private("x".repeat(2100))).expect("json");
+        assert_eq!(
+            long["data"]["content"].as_str().map(|c| c.chars().count()),
+            Some(2000)
+        );
     }
 
     /// `custom_id`s the thread's buttons carry read back as the vote and deploy they stand for.

@@ -12,7 +12,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -34,44 +35,108 @@ pub fn routes(state: FlaggerHooks) -> Router<AppState> {
 
 type Q = Query<HashMap<String, String>>;
 
+/// A Flagger webhook body (`CanaryWebhookPayload` in Flagger's source): the canary, its phase,
+/// the hash of its config and free-form `metadata`. Keys canarybot does not read are ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FlaggerPayload {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub phase: String,
+    /// The canary's config hash: every webhook about one rollout of the canary carries the same.
+    #[serde(default)]
+    pub checksum: Option<String>,
+    #[serde(default)]
+    pub metadata: FlaggerMetadata,
+}
+
+/// The `metadata` keys canarybot reads: Flagger's `eventMessage`, and what the canary's webhook
+/// definition may add (`token`, `revision`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FlaggerMetadata {
+    pub token: Option<String>,
+    #[serde(rename = "eventMessage")]
+    pub event_message: Option<String>,
+    pub revision: Option<String>,
+}
+
+impl FlaggerPayload {
+    /// The version a deploy started by this canary gets: the `revision` its webhook names, else
+    /// the config `checksum` (a re-sent phase maps to the same deploy), else `canary-<Unix
+    /// seconds>` of `now_ms`.
+    pub fn version(&self, now_ms: i64) -> String {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().filter(|v| !v.trim().is_empty())
+        }
+        given(&self.metadata.revision)
+            .or_else(|| given(&self.checksum))
+            .map(crate::server::hooks::id_part)
+            .unwrap_or_else(|| format!("canary-{}", now_ms / 1000))
+    }
+}
+
+/// Only the token of a body, read apart from the rest: a body that is otherwise malformed is
+/// answered 400 to the holder of a token, and 401 to anyone else.
+#[derive(Deserialize)]
+struct TokenOnly {
+    #[serde(default)]
+    metadata: Option<TokenMetadata>,
+}
+
+#[derive(Deserialize)]
+struct TokenMetadata {
+    #[serde(default)]
+    token: Option<String>,
+}
+
 /// Reads a Flagger webhook body and checks its token (`metadata.token`, else `?token=`): 401
-/// when the token is missing or wrong, 400 when the body is not JSON.
+/// when the token is missing or wrong, 400 when the body is not a Flagger payload.
 pub fn read_payload(
     query_token: Option<&str>,
     body: &[u8],
     tokens: &[String],
-) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let token = v["metadata"]["token"].as_str().or(query_token);
+) -> Result<FlaggerPayload, ApiError> {
+    let body_token = serde_json::from_slice::<TokenOnly>(body)
+        .ok()
+        .and_then(|t| t.metadata?.token);
+    let token = body_token.as_deref().or(query_token);
     if !token.is_some_and(|t| matches_any(t.trim().as_bytes(), tokens)) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing or wrong Flagger token (metadata.token or ?token=)",
         ));
     }
-    if v.is_null() {
-        return Err(ApiError::bad_request("malformed Flagger payload: not JSON"));
-    }
+    let payload: FlaggerPayload = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("malformed Flagger payload: {e}")))?;
     use crate::limits as l;
-    let text = |key: &str| v[key].as_str().unwrap_or_default();
-    let meta = |key: &str| v["metadata"][key].as_str();
     let mut c = l::FieldCheck::new();
-    c.text("name", text("name"), l::K8S_NAME)
-        .text("namespace", text("namespace"), l::K8S_NAME)
-        .text("phase", text("phase"), l::STATUS)
+    c.text("name", &payload.name, l::K8S_NAME)
+        .text("namespace", &payload.namespace, l::K8S_NAME)
+        .text("phase", &payload.phase, l::STATUS)
+        .opt("checksum", payload.checksum.as_deref(), l::VERSION)
         .opt(
             "metadata.eventMessage",
-            meta("eventMessage"),
+            payload.metadata.event_message.as_deref(),
             l::DESCRIPTION,
         )
-        .opt("metadata.revision", meta("revision"), l::VERSION);
+        .opt(
+            "metadata.revision",
+            payload.metadata.revision.as_deref(),
+            l::VERSION,
+        );
     c.into_result().map_err(ApiError::bad_request)?;
-    Ok(v)
+    Ok(payload)
 }
 
 impl FlaggerHooks {
     /// Token check, then the body; the error is the answer to give.
-    fn open(&self, query: &HashMap<String, String>, body: &[u8]) -> Result<Value, ApiError> {
+    fn open(
+        &self,
+        query: &HashMap<String, String>,
+        body: &[u8],
+    ) -> Result<FlaggerPayload, ApiError> {
         let tokens = self
             .config
             .flagger
@@ -85,16 +150,15 @@ impl FlaggerHooks {
         })
     }
 
-    fn service(&self, v: &Value) -> Result<&ServiceConfig, ApiError> {
-        let name = v["name"].as_str().unwrap_or_default();
-        let namespace = v["namespace"].as_str().unwrap_or_default();
+    fn service(&self, v: &FlaggerPayload) -> Result<&ServiceConfig, ApiError> {
+        let (name, namespace) = (&v.name, &v.namespace);
         self.config
             .services
             .iter()
             .find(|s| {
                 s.flagger
                     .as_ref()
-                    .is_some_and(|f| f.name == name && f.namespace == namespace)
+                    .is_some_and(|f| &f.name == name && &f.namespace == namespace)
             })
             .ok_or_else(|| {
                 ApiError::new(
@@ -126,8 +190,7 @@ impl FlaggerHooks {
             Ok(s) => s,
             Err(e) => return e.into_response(),
         };
-        let namespace = v["namespace"].as_str().unwrap_or_default();
-        let Some((id, _)) = self.current(&service.name, namespace).await else {
+        let Some((id, _)) = self.current(&service.name, &v.namespace).await else {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "no canarybot deploy for this canary yet",
@@ -186,12 +249,9 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
         Ok(svc) => svc,
         Err(e) => return e.into_response(),
     };
-    let namespace = v["namespace"].as_str().unwrap_or_default().to_string();
-    let phase = v["phase"].as_str().unwrap_or_default().to_string();
-    let message = v["metadata"]["eventMessage"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let namespace = v.namespace.clone();
+    let phase = v.phase.clone();
+    let message = v.metadata.event_message.clone().unwrap_or_default();
     let current = s.current(&service.name, &namespace).await;
     let active = current.as_ref().filter(|(_, state)| {
         !matches!(
@@ -204,10 +264,7 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
             return (StatusCode::ACCEPTED, axum::Json(json!({"ignored": format!("no active deploy for {namespace}/{}; phase {phase}", service.name)}))).into_response();
         }
         // Flagger started analysing a canary canarybot has not seen: that is a deploy.
-        let version = v["metadata"]["revision"]
-            .as_str()
-            .map(crate::server::hooks::id_part)
-            .unwrap_or_else(|| format!("canary-{}", s.engine.now() / 1000));
+        let version = v.version(s.engine.now());
         let info = DeployInfo {
             id: format!(
                 "{}:{}:{version}",
@@ -270,5 +327,79 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
         )
             .into_response(),
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "flagger-token-0123456789";
+
+    fn read(body: &str, query: Option<&str>) -> Result<FlaggerPayload, ApiError> {
+        read_payload(query, body.as_bytes(), &[TOKEN.to_string()])
+    }
+
+    /// Flagger's own body carries the canary's config hash in `checksum`: a deploy it starts is
+    /// named by it, so every webhook about that rollout names the same deploy.
+    #[test]
+    fn version_is_the_revision_else_the_checksum() {
+        let body = r#"{"name": "podinfo", "namespace": "test", "phase": "Progressing",
+                       "checksum": "85d557f47b", "metadata": {"eventMessage": "New revision detected",
+                       "eventType": "Normal", "timestamp": "1578917233"}}"#;
+        let p = read(body, Some(TOKEN)).expect("a Flagger payload");
+        assert_eq!(p.version(1_700_000_000_000), "85d557f47b");
+        assert_eq!(p.version(1_800_000_000_000), "85d557f47b", "not the clock");
+        let p = FlaggerPayload {
+            metadata: FlaggerMetadata {
+                revision: Some("podinfo/7d9f".into()),
+                ..FlaggerMetadata::default()
+            },
+            ..p
+        };
+        assert_eq!(p.version(0), "podinfo-7d9f", "a named revision comes first");
+        let p = FlaggerPayload::default();
+        assert_eq!(p.version(1_700_000_000_999), "canary-1700000000");
+        let blank = FlaggerPayload {
+            checksum: Some(" ".into()),
+            ..FlaggerPayload::default()
+        };
+        assert_eq!(blank.version(1_700_000_000_999), "canary-1700000000");
+    }
+
+    /// The token is checked before the body is judged: a malformed body is a 400 only for the
+    /// holder of a token.
+    #[test]
+    fn token_first_then_the_body() {
+        let err = |r: Result<FlaggerPayload, ApiError>| r.expect_err("refused");
+        assert_eq!(err(read("not json", None)).status, 401);
+        assert_eq!(err(read("not json", Some("wrong"))).status, 401);
+        let e = err(read("not json", Some(TOKEN)));
+        assert_eq!(e.status, 400);
+        assert!(
+            e.message.starts_with("malformed Flagger payload: "),
+            "{}",
+            e.message
+        );
+        // The token in the body opens even a body whose other fields are wrong, which is named.
+        let e = err(read(
+            &format!(r#"{{"name": 7, "metadata": {{"token": "{TOKEN}"}}}}"#),
+            None,
+        ));
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("invalid type"), "{}", e.message);
+        // The body's token wins over the query's.
+        let body = r#"{"name": "podinfo", "metadata": {"token": "wrong"}}"#;
+        assert_eq!(err(read(body, Some(TOKEN))).status, 401);
+        // Keys canarybot does not read may hold anything.
+        let body = format!(
+            r#"{{"name": "podinfo", "namespace": "test", "phase": "Failed",
+                 "metadata": {{"token": " {TOKEN} ", "retries": 3}}}}"#
+        );
+        let p = read(&body, None).expect("accepted");
+        assert_eq!((p.name.as_str(), p.phase.as_str()), ("podinfo", "Failed"));
+        let long = format!(r#"{{"checksum": "{}"}}"#, "c".repeat(129));
+        let e = err(read(&long, Some(TOKEN)));
+        assert!(e.message.contains("checksum"), "{}", e.message);
     }
 }

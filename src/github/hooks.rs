@@ -1,6 +1,10 @@
 //! `POST /hooks/github`: `deployment` and `deployment_status` events, signed with
 //! `X-Hub-Signature-256`, each `X-GitHub-Delivery` acted on once.
 
+use super::payload::{
+    Deployment, DeploymentEvent, DeploymentStatus, DeploymentStatusEvent, GithubEvent, Repository,
+    parse_payload,
+};
 use crate::auth::verify;
 use crate::config::{Config, ServiceConfig};
 use crate::domain::{DeployInfo, Input, PipelineEvent};
@@ -33,64 +37,45 @@ pub fn routes(state: GithubHook) -> Router<AppState> {
         .with_state(state)
 }
 
-/// `ref@sha7`: what GitHub deployed, readable and unique enough. Characters that cannot stand in
-/// a deploy id (`release/2.4`'s slash) become `-`.
-pub fn version_of(deployment: &Value) -> String {
-    let sha = deployment["sha"].as_str().unwrap_or_default();
-    // Seven characters, not bytes: a byte index could fall inside a character (found by fuzzing).
-    let short = sha.char_indices().nth(7).map_or(sha, |(i, _)| &sha[..i]);
-    let version = match deployment["ref"].as_str() {
-        Some(r) if !r.is_empty() && r != sha => format!("{r}@{short}"),
-        _ => short.to_string(),
-    };
-    id_part(&version)
-}
-
-/// Whether a deployment undoes another (`task: rollback`, or `payload.undoes` naming the deploy).
-pub fn is_rollback(deployment: &Value) -> bool {
-    deployment["task"] == "rollback" || deployment["payload"]["undoes"].is_string()
-}
-
 /// Lengths of the fields canarybot reads from a deployment or deployment_status payload.
-fn github_limits(v: &Value) -> Result<(), ApiError> {
+fn github_limits(d: &Deployment, st: Option<&DeploymentStatus>) -> Result<(), ApiError> {
     use crate::limits as l;
-    let d = &v["deployment"];
-    let st = &v["deployment_status"];
     let mut c = l::FieldCheck::new();
-    c.opt("deployment.ref", d["ref"].as_str(), l::GIT_REF)
-        .opt("deployment.sha", d["sha"].as_str(), l::SHA)
+    c.opt("deployment.ref", d.git_ref.as_deref(), l::GIT_REF)
+        .opt("deployment.sha", d.sha.as_deref(), l::SHA)
         .opt(
             "deployment.environment",
-            d["environment"].as_str(),
+            d.environment.as_deref(),
             l::ENVIRONMENT,
         )
         .opt(
             "deployment.description",
-            d["description"].as_str(),
+            d.description.as_deref(),
             l::DESCRIPTION,
         )
-        .opt(
-            "deployment.creator.login",
-            d["creator"]["login"].as_str(),
-            l::ACTOR,
-        )
-        .opt(
-            "deployment.payload.undoes",
-            d["payload"]["undoes"].as_str(),
-            l::DEPLOY_ID,
-        )
-        .opt("deployment_status.state", st["state"].as_str(), l::STATUS)
-        .opt(
-            "deployment_status.description",
-            st["description"].as_str(),
-            l::DESCRIPTION,
-        )
-        .opt(
-            "deployment_status.creator.login",
-            st["creator"]["login"].as_str(),
-            l::ACTOR,
-        );
+        .opt("deployment.creator.login", d.creator_login(), l::ACTOR)
+        .opt("deployment.payload.undoes", d.undoes(), l::DEPLOY_ID);
+    if let Some(st) = st {
+        c.text("deployment_status.state", &st.state, l::STATUS)
+            .opt(
+                "deployment_status.description",
+                st.description.as_deref(),
+                l::DESCRIPTION,
+            )
+            .opt(
+                "deployment_status.creator.login",
+                st.creator_login(),
+                l::ACTOR,
+            );
+    }
     c.into_result().map_err(ApiError::bad_request)
+}
+
+/// What a deployment names: its service, environment and deploy id, or why it is ignored.
+struct Target<'a> {
+    service: &'a ServiceConfig,
+    environment: String,
+    deploy_id: String,
 }
 
 impl GithubHook {
@@ -113,8 +98,13 @@ impl GithubHook {
 
     /// The deploy a rollback deployment undoes: named in its payload, else the service's latest
     /// deploy in that environment.
-    async fn undone(&self, service: &str, environment: &str, deployment: &Value) -> Option<String> {
-        if let Some(id) = deployment["payload"]["undoes"].as_str() {
+    async fn undone(
+        &self,
+        service: &str,
+        environment: &str,
+        deployment: &Deployment,
+    ) -> Option<String> {
+        if let Some(id) = deployment.undoes() {
             return Some(id.to_string());
         }
         let rows = self
@@ -128,75 +118,115 @@ impl GithubHook {
             .map(|r| r.id)
     }
 
+    /// The service, environment and deploy id a deployment names; the error is why it is
+    /// ignored.
+    fn target(
+        &self,
+        deployment: &Deployment,
+        repository: Option<&Repository>,
+    ) -> Result<Target<'_>, String> {
+        let repo = repository.map_or("", |r| r.full_name.as_str());
+        let environment = deployment
+            .environment
+            .clone()
+            .unwrap_or_else(|| "production".into());
+        let service = self.service(repo, &environment)?;
+        // Environments are free text on GitHub: the id keeps only what a link can carry.
+        let deploy_id = format!(
+            "{}:{}:{}",
+            service.name,
+            id_part(&environment),
+            deployment.version()
+        );
+        Ok(Target {
+            service,
+            environment,
+            deploy_id,
+        })
+    }
+
     async fn handle(
         &self,
-        event: &str,
-        v: &Value,
+        event: &GithubEvent,
         delivery: Option<&str>,
     ) -> Result<(StatusCode, Value), ApiError> {
-        if event == "ping" {
-            return Ok((StatusCode::OK, json!({"ok": true, "zen": v["zen"]})));
-        }
-        if event != "deployment" && event != "deployment_status" {
-            return Ok((
+        match event {
+            GithubEvent::Ping(ping) => Ok((StatusCode::OK, json!({"ok": true, "zen": ping.zen}))),
+            GithubEvent::Other(name) => Ok((
                 StatusCode::ACCEPTED,
-                json!({"ignored": format!("event `{event}` is not one canarybot reads")}),
-            ));
+                json!({"ignored": format!("event `{name}` is not one canarybot reads")}),
+            )),
+            GithubEvent::Deployment(e) => self.deployment(e).await,
+            GithubEvent::DeploymentStatus(e) => self.deployment_status(e, delivery).await,
         }
-        let deployment = &v["deployment"];
-        github_limits(v)?;
-        let repo = v["repository"]["full_name"].as_str().unwrap_or_default();
-        let environment = deployment["environment"]
-            .as_str()
-            .unwrap_or("production")
-            .to_string();
-        let service = match self.service(repo, &environment) {
-            Ok(s) => s,
+    }
+
+    /// A deployment was created: a deploy starts (a rollback deployment waits for its status).
+    async fn deployment(&self, e: &DeploymentEvent) -> Result<(StatusCode, Value), ApiError> {
+        let deployment = &e.deployment;
+        github_limits(deployment, None)?;
+        let target = match self.target(deployment, e.repository.as_ref()) {
+            Ok(t) => t,
             Err(reason) => return Ok((StatusCode::ACCEPTED, json!({"ignored": reason}))),
         };
-        let version = version_of(deployment);
-        // Environments are free text on GitHub: the id keeps only what a link can carry.
-        let deploy_id = format!("{}:{}:{}", service.name, id_part(&environment), version);
-        let actor = deployment["creator"]["login"].as_str().map(str::to_string);
-        if event == "deployment" {
-            if is_rollback(deployment) {
-                return Ok((
-                    StatusCode::ACCEPTED,
-                    json!({"noted": "rollback deployment; its status reports the rollback"}),
-                ));
-            }
-            let info = DeployInfo {
-                id: deploy_id.clone(),
-                service: service.name.clone(),
-                environment: environment.clone(),
-                version,
-                sha: deployment["sha"].as_str().map(str::to_string),
-                actor,
-                description: deployment["description"].as_str().map(str::to_string),
-                url: v["repository"]["html_url"]
-                    .as_str()
-                    .map(|u| format!("{u}/deployments")),
-                ..DeployInfo::default()
-            };
-            let policy = self
-                .config
-                .lock_policy(service, Vec::new(), &info, self.engine.now())
-                .map_err(ApiError::bad_request)?;
-            let applied = self.engine.start(info, policy, "github").await?;
+        if deployment.is_rollback() {
             return Ok((
                 StatusCode::ACCEPTED,
-                json!({"deploy_id": applied.deploy.info.id, "state": applied.deploy.state.as_str(), "created": applied.created}),
+                json!({"noted": "rollback deployment; its status reports the rollback"}),
             ));
         }
-        // deployment_status
-        let state = v["deployment_status"]["state"].as_str().unwrap_or_default();
-        let actor_name = v["deployment_status"]["creator"]["login"]
-            .as_str()
-            .or(actor.as_deref())
+        let service = target.service;
+        let info = DeployInfo {
+            id: target.deploy_id,
+            service: service.name.clone(),
+            environment: target.environment,
+            version: deployment.version(),
+            sha: deployment.sha.clone(),
+            actor: deployment.creator_login().map(str::to_string),
+            description: deployment.description.clone(),
+            url: e
+                .repository
+                .as_ref()
+                .and_then(|r| r.html_url.as_ref())
+                .map(|u| format!("{u}/deployments")),
+            ..DeployInfo::default()
+        };
+        let policy = self
+            .config
+            .lock_policy(service, Vec::new(), &info, self.engine.now())
+            .map_err(ApiError::bad_request)?;
+        let applied = self.engine.start(info, policy, "github").await?;
+        Ok((
+            StatusCode::ACCEPTED,
+            json!({"deploy_id": applied.deploy.info.id, "state": applied.deploy.state.as_str(), "created": applied.created}),
+        ))
+    }
+
+    /// A deployment's status changed: a failure or a rollback's outcome changes the deploy,
+    /// anything else is noted.
+    async fn deployment_status(
+        &self,
+        e: &DeploymentStatusEvent,
+        delivery: Option<&str>,
+    ) -> Result<(StatusCode, Value), ApiError> {
+        let deployment = &e.deployment;
+        let status = &e.deployment_status;
+        github_limits(deployment, Some(status))?;
+        let target = match self.target(deployment, e.repository.as_ref()) {
+            Ok(t) => t,
+            Err(reason) => return Ok((StatusCode::ACCEPTED, json!({"ignored": reason}))),
+        };
+        let state = status.state.as_str();
+        let actor_name = status
+            .creator_login()
+            .or(deployment.creator_login())
             .unwrap_or("github")
             .to_string();
-        let (target, input) = if is_rollback(deployment) {
-            let Some(target) = self.undone(&service.name, &environment, deployment).await else {
+        let (target, input) = if deployment.is_rollback() {
+            let Some(undone) = self
+                .undone(&target.service.name, &target.environment, deployment)
+                .await
+            else {
                 return Ok((
                     StatusCode::ACCEPTED,
                     json!({"ignored": "no deploy for this rollback to undo"}),
@@ -219,7 +249,7 @@ impl GithubHook {
                     announce: false,
                 },
             };
-            (target, input)
+            (undone, input)
         } else {
             let input = match state {
                 "failure" | "error" => Input::Pipeline {
@@ -227,8 +257,9 @@ impl GithubHook {
                     actor: Some(actor_name),
                     description: Some(format!(
                         "GitHub deployment {state}{}",
-                        v["deployment_status"]["description"]
-                            .as_str()
+                        status
+                            .description
+                            .as_deref()
                             .filter(|d| !d.is_empty())
                             .map(|d| format!(": {d}"))
                             .unwrap_or_default()
@@ -245,7 +276,7 @@ impl GithubHook {
                     announce: false,
                 },
             };
-            (deploy_id, input)
+            (target.deploy_id, input)
         };
         let key = delivery.map(|id| DeliveryKey {
             source: "github",
@@ -266,12 +297,6 @@ impl GithubHook {
             json!({"deploy_id": target, "state": applied.deploy.state.as_str()}),
         ))
     }
-}
-
-/// Parses a GitHub webhook body (any event) into JSON; the error is the answer to give.
-pub fn parse_payload(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("malformed GitHub payload: {e}")))
 }
 
 async fn receive(State(s): State<GithubHook>, headers: HeaderMap, body: Bytes) -> Response {
@@ -303,11 +328,11 @@ async fn receive(State(s): State<GithubHook>, headers: HeaderMap, body: Bytes) -
         s.engine.telemetry.duplicate();
         return redelivery_response(status, body);
     }
-    let v = match parse_payload(&body) {
-        Ok(v) => v,
+    let payload = match parse_payload(&event, &body) {
+        Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let (status, answer) = match s.handle(&event, &v, delivery.as_deref()).await {
+    let (status, answer) = match s.handle(&payload, delivery.as_deref()).await {
         Ok(r) => r,
         Err(e) if e.status == StatusCode::ALREADY_REPORTED => {
             s.engine.telemetry.duplicate();
@@ -334,31 +359,4 @@ async fn receive(State(s): State<GithubHook>, headers: HeaderMap, body: Bytes) -
             .await;
     }
     (status, axum::Json(answer)).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_is_ref_at_short_sha() {
-        let d = json!({"sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "ref": "release/2.4"});
-        assert_eq!(version_of(&d), "release-2.4@f95f852");
-        let d = json!({"sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "ref": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"});
-        assert_eq!(version_of(&d), "f95f852");
-        assert_eq!(version_of(&json!({"sha": "abc"})), "abc");
-    }
-
-    /// Fuzzing (`github_webhook` target): a sha with a multi-byte character across its seventh
-    /// byte made the short sha slice panic.
-    #[test]
-    fn short_sha_of_a_non_ascii_sha() {
-        let body = "{\"deployment\": {\"sha\": \"01234\u{202f}56788abcdef\", \"ref\": \"release/2.failur_elimi.githubuse1  z_namesollba  ck\", \"payloaavatar_urd\":  \"acme/checkout\"}}";
-        let v = parse_payload(body.as_bytes()).expect("JSON");
-        assert_eq!(
-            version_of(&v["deployment"]),
-            "release-2.failur_elimi.githubuse1--z_namesollba--ck@01234-5"
-        );
-        assert_eq!(version_of(&json!({"sha": "ééééééééé"})), "ééééééé");
-    }
 }

@@ -19,12 +19,19 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use slack_morphism::prelude::SlackMessageContent;
+use serde_json::json;
+use slack_morphism::prelude::{
+    SlackCommandEventResponse, SlackMessageContent, SlackMessageResponseType,
+};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+mod payload;
+pub use payload::{
+    BlockActions, Event, EventCallback, Interaction, SlashCommand, is_ssl_check, parse_event,
+    parse_interaction, parse_slash_command,
+};
 
 /// How long a vote waits for Slack to list a user group before the person is asked to try
 /// again: with the store's work after it, the answer stays within about 2 s of Slack's 3.
@@ -52,6 +59,17 @@ pub fn routes(state: SlackInbound) -> Router<AppState> {
 
 fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({"error": message.into()}))).into_response()
+}
+
+/// A slash command's answer, shown only to the person; canarybot's words with outside text in
+/// them, escaped here.
+fn ephemeral(text: &str) -> Response {
+    let content = SlackMessageContent::new().with_text(crate::slack::escape::text(text));
+    axum::Json(
+        SlackCommandEventResponse::new(content)
+            .with_response_type(SlackMessageResponseType::Ephemeral),
+    )
+    .into_response()
 }
 
 impl SlackInbound {
@@ -262,30 +280,6 @@ impl SlackInbound {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct SlashCommand {
-    pub command: String,
-    #[serde(default)]
-    pub text: String,
-    pub user_id: String,
-    #[serde(default)]
-    pub user_name: Option<String>,
-    pub channel_id: String,
-}
-
-/// Parses a slash command's form body; the error says what is wrong.
-pub fn parse_slash_command(body: &[u8]) -> Result<SlashCommand, String> {
-    serde_urlencoded::from_bytes(body).map_err(|e| format!("malformed slash command: {e}"))
-}
-
-/// Whether a body is Slack's certificate check (`ssl_check=1`), which it sends to the command URL
-/// when the app is set up and expects answered 200. It may come unsigned; it is answered without
-/// anything being read or written.
-pub fn is_ssl_check(body: &[u8]) -> bool {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-        .is_ok_and(|fields| fields.iter().any(|(k, v)| k == "ssl_check" && v == "1"))
-}
-
 async fn commands(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) -> Response {
     if is_ssl_check(&body) {
         return StatusCode::OK.into_response();
@@ -297,7 +291,8 @@ async fn commands(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes
         Ok(f) => f,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    if form.user_id.trim().is_empty() {
+    let user = form.user_id.0.as_str();
+    if user.trim().is_empty() {
         return refuse(
             StatusCode::BAD_REQUEST,
             "user_id: must be the Slack user id (U… or W…) of the person who typed the command",
@@ -313,63 +308,27 @@ async fn commands(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes
             crate::limits::IDENTITY,
         );
     if let Err(e) = limits.into_result() {
-        tracing::warn!(user = %form.user_id, "Slack command refused: {e}");
-        return axum::Json(
-            json!({"response_type": "ephemeral", "text": crate::slack::escape::text(&format!("⚠️ Not run: {e}."))}),
-        )
-        .into_response();
+        tracing::warn!(user = %user, "Slack command refused: {e}");
+        return ephemeral(&format!("⚠️ Not run: {e}."));
     }
     let names = s.config.service_names();
-    let command = parse(&form.command, &form.text, &names);
-    let name = form
-        .user_name
-        .clone()
-        .unwrap_or_else(|| form.user_id.clone());
-    let text = s
-        .run(command, &form.channel_id, None, &form.user_id, &name)
-        .await;
-    axum::Json(json!({"response_type": "ephemeral", "text": crate::slack::escape::text(&text)}))
-        .into_response()
-}
-
-#[derive(Debug, Deserialize)]
-struct InteractionForm {
-    payload: String,
-}
-
-/// Parses an interaction's form body: the JSON in its `payload` field.
-pub fn parse_interaction(body: &[u8]) -> Result<Value, String> {
-    serde_urlencoded::from_bytes::<InteractionForm>(body)
-        .map_err(|e| e.to_string())
-        .and_then(|f| serde_json::from_str(&f.payload).map_err(|e| e.to_string()))
-        .map_err(|e| format!("malformed interaction payload: {e}"))
-}
-
-/// Parses an Events API body.
-pub fn parse_event(body: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(body).map_err(|e| format!("malformed event: {e}"))
+    let command = parse(&form.command.0, &form.text, &names);
+    let name = form.user_name.as_deref().unwrap_or(user);
+    let text = s.run(command, &form.channel_id.0, None, user, name).await;
+    ephemeral(&text)
 }
 
 async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(e) = s.authenticate(&headers, &body) {
         return refuse(StatusCode::UNAUTHORIZED, e.to_string());
     }
-    let payload = match parse_interaction(&body) {
-        Ok(p) => p,
+    let press = match parse_interaction(&body) {
+        Ok(Interaction::BlockActions(press)) => press,
+        Ok(Interaction::Other) => return StatusCode::OK.into_response(),
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    if payload["type"] != "block_actions" {
-        return StatusCode::OK.into_response();
-    }
-    let user = payload["user"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let name = payload["user"]["username"]
-        .as_str()
-        .or_else(|| payload["user"]["name"].as_str())
-        .unwrap_or(&user)
-        .to_string();
+    let user = press.user_id().to_string();
+    let name = press.user_name().to_string();
     if user.is_empty() {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -378,34 +337,24 @@ async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: B
     }
     let mut limits = crate::limits::FieldCheck::new();
     limits.text("user.id", &user, crate::limits::IDENTITY);
-    for (i, action) in payload["actions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let value = action["value"].as_str().unwrap_or_default();
+    for (i, action) in press.actions.iter().enumerate() {
         limits.text(
             &format!("actions[{i}].value"),
-            value,
+            action.value.as_deref().unwrap_or_default(),
             crate::limits::DEPLOY_ID,
         );
     }
     if let Err(e) = limits.into_result() {
         return refuse(StatusCode::BAD_REQUEST, e);
     }
-    let here = payload["channel"]["id"]
-        .as_str()
-        .or_else(|| payload["container"]["channel_id"].as_str())
-        .unwrap_or_default()
-        .to_string();
-    for action in payload["actions"].as_array().cloned().unwrap_or_default() {
-        let choice = match action["action_id"].as_str() {
-            Some(ROLLBACK_ACTION) => Choice::Rollback,
-            Some(PROCEED_ACTION) => Choice::Promote,
+    let here = press.channel_id().to_string();
+    for action in &press.actions {
+        let choice = match action.action_id.0.as_str() {
+            ROLLBACK_ACTION => Choice::Rollback,
+            PROCEED_ACTION => Choice::Promote,
             _ => continue,
         };
-        let Some(deploy_id) = action["value"].as_str() else {
+        let Some(deploy_id) = action.value.as_deref() else {
             continue;
         };
         s.vote_within_deadline(
@@ -434,39 +383,33 @@ async fn events(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) 
     if let Err(e) = s.authenticate(&headers, &body) {
         return refuse(StatusCode::UNAUTHORIZED, e.to_string());
     }
-    let v = match parse_event(&body) {
-        Ok(v) => v,
+    let callback = match parse_event(&body) {
+        Ok(Event::UrlVerification(v)) => {
+            return axum::Json(json!({"challenge": v.challenge})).into_response();
+        }
+        Ok(Event::EventCallback(callback)) => callback,
+        Ok(Event::Other) => return StatusCode::OK.into_response(),
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    match v["type"].as_str() {
-        Some("url_verification") => {
-            return axum::Json(json!({"challenge": v["challenge"]})).into_response();
-        }
-        Some("event_callback") => {}
-        _ => return StatusCode::OK.into_response(),
-    }
     // Slack redelivers events it thinks were missed (X-Slack-Retry-Num): act once per event id.
     let store = s.engine.store();
-    if let Some(event_id) = v["event_id"].as_str() {
-        match store.delivery("slack-events", event_id).await {
+    if let Some(event_id) = &callback.event_id {
+        match store.delivery("slack-events", &event_id.0).await {
             Ok(Some(_)) => return StatusCode::OK.into_response(),
             Ok(None) => {
                 let _ = store
-                    .record_delivery("slack-events", event_id, 200, "{}", (s.clock)())
+                    .record_delivery("slack-events", &event_id.0, 200, "{}", (s.clock)())
                     .await;
             }
             Err(e) => tracing::warn!(error = %e, "cannot check Slack event id"),
         }
     }
-    let event = &v["event"];
-    if event["type"] == "app_mention" {
-        let channel = event["channel"].as_str().unwrap_or_default().to_string();
-        let user = event["user"].as_str().unwrap_or_default().to_string();
-        let text = strip_mentions(event["text"].as_str().unwrap_or_default());
-        let thread_ts = event["thread_ts"].as_str().map(str::to_string);
-        let reply_ts = thread_ts
-            .clone()
-            .or_else(|| event["ts"].as_str().map(str::to_string));
+    if let Some(mention) = callback.into_mention() {
+        let channel = mention.channel.0;
+        let user = mention.user.0;
+        let text = strip_mentions(mention.content.text.as_deref().unwrap_or_default());
+        let thread_ts = mention.origin.thread_ts.map(|ts| ts.0);
+        let reply_ts = thread_ts.clone().or(Some(mention.origin.ts.0));
         tokio::spawn(async move {
             let thread_deploy = match &thread_ts {
                 Some(ts) => s

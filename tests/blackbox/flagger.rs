@@ -4,7 +4,7 @@ use crate::on_both_backends;
 use crate::support::{Backend, FLAGGER_TOKEN, Setup, TestApp};
 use serde_json::{Value, json};
 
-on_both_backends!(events_and_gates);
+on_both_backends!(events_and_gates, a_resent_progressing_is_the_same_deploy);
 
 fn payload(phase: &str, token: Option<&str>, revision: &str) -> Value {
     let mut metadata = json!({"eventMessage": format!("{phase} canary analysis"), "eventType": "Normal",
@@ -149,5 +149,62 @@ async fn events_and_gates(b: Backend) {
     )
     .await;
     assert_eq!(status, 200);
+    app.finish().await;
+}
+
+/// Flagger's own event body: no `revision`, but the canary's config hash in `checksum`.
+fn flagger_event(phase: &str, checksum: &str) -> Value {
+    json!({"name": "podinfo", "namespace": "test", "phase": phase, "checksum": checksum,
+           "metadata": {"eventMessage": format!("{phase} canary analysis"), "eventType": "Normal",
+                        "timestamp": "1700000000000", "token": FLAGGER_TOKEN}})
+}
+
+/// A deploy Flagger starts is named by the canary's `checksum`, so a Progressing sent again for
+/// the same rollout (after the deploy ended, or to another replica) maps to the same deploy
+/// rather than a new `canary-<seconds>` one; a new rollout (new checksum) is a new deploy.
+async fn a_resent_progressing_is_the_same_deploy(b: Backend) {
+    let setup = Setup {
+        flagger: true,
+        executor: None,
+        rollback_toml: Some("[service.rollback]\nkind = \"flagger\"\n".into()),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
+    let id = "checkout:test:85d557f47b";
+    let (status, body) = post(
+        &app,
+        "/hooks/flagger/event",
+        &flagger_event("Progressing", "85d557f47b"),
+    )
+    .await;
+    assert_eq!((status, &body["deploy_id"]), (202, &json!(id)), "{body}");
+    let (_, body) = post(
+        &app,
+        "/hooks/flagger/event",
+        &flagger_event("Failed", "85d557f47b"),
+    )
+    .await;
+    assert_eq!(body["state"], "rolled_back", "{body}");
+    let (status, body) = post(
+        &app,
+        "/hooks/flagger/event",
+        &flagger_event("Progressing", "85d557f47b"),
+    )
+    .await;
+    assert_eq!((status, &body["deploy_id"]), (202, &json!(id)), "{body}");
+    assert_eq!(body["state"], "rolled_back", "the same deploy, as it is");
+    let (_, list) = app.get("/api/deploys").await;
+    let list: Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    let (_, body) = post(
+        &app,
+        "/hooks/flagger/event",
+        &flagger_event("Progressing", "9a7c1e2f30"),
+    )
+    .await;
+    assert_eq!(body["deploy_id"], "checkout:test:9a7c1e2f30", "{body}");
     app.finish().await;
 }

@@ -19,6 +19,7 @@ pub mod github;
 mod hardening;
 mod hooks;
 mod logs;
+mod payload_fixtures;
 mod postmortem;
 mod prometheus;
 mod real_prometheus;
