@@ -119,11 +119,7 @@ impl Config {
         } else if !names.insert(s.name.clone()) {
             out.push(format!("{key}.name: `{}` is configured twice", s.name));
         }
-        if let Some(c) = s
-            .name
-            .chars()
-            .find(|c| crate::server::hooks::is_unprintable(*c))
-        {
+        if let Some(c) = s.name.chars().find(|c| crate::limits::is_unprintable(*c)) {
             out.push(format!(
                 "{key}.name: contains U+{:04X}, a control or invisible format character; use printable characters",
                 c as u32

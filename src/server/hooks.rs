@@ -4,6 +4,7 @@ use super::{ApiError, AppState};
 use crate::auth::verify;
 use crate::config::criteria_problems;
 use crate::domain::{Criterion, DeployInfo, Input, PipelineEvent, Sample};
+use crate::limits::{is_format_char, is_unprintable};
 use crate::store::DeliveryKey;
 use axum::Router;
 use axum::body::Bytes;
@@ -348,21 +349,6 @@ pub fn id_part(text: &str) -> String {
     text.chars()
         .map(|c| if unfit_for_id(c) { '-' } else { c })
         .collect()
-}
-
-/// Unicode format characters (general category Cf, Unicode 15): invisible, and some reorder the
-/// text around them (U+202E right-to-left override), so a thread title could lie.
-pub fn is_format_char(c: char) -> bool {
-    matches!(c as u32,
-        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2 | 0x180E
-        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF
-        | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3
-        | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
-}
-
-/// Control (Cc) and format (Cf) characters: never wanted in a name people read.
-pub fn is_unprintable(c: char) -> bool {
-    c.is_control() || is_format_char(c)
 }
 
 fn unfit_for_id(c: char) -> bool {
