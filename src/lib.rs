@@ -15,6 +15,7 @@ pub mod github;
 pub mod limits;
 pub mod metrics;
 pub mod redact;
+pub mod registry;
 pub mod report;
 pub mod retry;
 pub mod rollback;

@@ -10,9 +10,6 @@ use crate::engine::{Applied, Engine, EngineError};
 use crate::store::{Drills, Store, StoreError};
 use std::collections::BTreeMap;
 
-/// Where chat platforms keep canary threads, in the order the postmortem lists them.
-const PLATFORMS: [&str; 3] = ["slack", "discord", "console"];
-
 /// What the stored samples are read for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charts {
@@ -52,12 +49,12 @@ pub async fn postmortem(
         points.sort_by_key(|p| p.at_ms);
     }
     let mut threads = Vec::new();
-    for platform in PLATFORMS {
-        if let Some(thread) = store.thread(deploy_id, platform).await?
-            && let Some(url) = thread_link(config, platform, &thread)
+    for platform in crate::registry::CHAT_PLATFORMS {
+        if let Some(thread) = store.thread(deploy_id, platform.name).await?
+            && let Some(url) = (platform.thread_link)(config, &thread)
         {
             threads.push(ThreadLink {
-                platform: platform.to_string(),
+                platform: platform.name.to_string(),
                 url,
             });
         }
@@ -177,13 +174,4 @@ pub async fn start_drill(
         ..DeployInfo::default()
     };
     Ok(engine.start(info, policy, source).await?)
-}
-
-/// A link to a canary thread, where the platform's address is configured.
-fn thread_link(config: &Config, platform: &str, thread: &str) -> Option<String> {
-    match platform {
-        "slack" => crate::slack::thread_link(config.slack.as_ref()?, thread),
-        "discord" => crate::discord::thread_link(config.discord.as_ref()?, thread),
-        _ => None,
-    }
 }

@@ -326,7 +326,7 @@ async fn cast_vote(
         }
         c.into_result().map_err(ApiError::bad_request)?;
     }
-    if let Err(e) = crate::domain::decision::parse_person(&v.identity) {
+    if let Err(e) = crate::registry::parse_person(&v.identity) {
         return Err(ApiError::bad_request(format!("identity: {e}")));
     }
     let name = v.name.clone().unwrap_or_else(|| v.identity.clone());
