@@ -3,7 +3,7 @@
 use crate::chat::ChatPort;
 use crate::chat::outbox::ChatWorker;
 use crate::config::Config;
-use crate::domain::Input;
+use crate::domain::{Input, State};
 use crate::engine::Engine;
 use crate::metrics::prometheus::Prometheus;
 use crate::metrics::scheduler::Scheduler;
@@ -290,7 +290,11 @@ async fn ticker(engine: Arc<Engine>, dedup_window: Duration, mut shutdown: watch
             }
         }
         // Canaries wait for their window; rolled-back deploys for their verify deadline.
-        let rows = match engine.store().active(&["canary", "rolled_back"]).await {
+        let rows = match engine
+            .store()
+            .active(&[State::Canary, State::RolledBack])
+            .await
+        {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(error = %e, "ticker cannot list deploys");

@@ -91,7 +91,7 @@ pub async fn drill_history(
             .push(DrillRun {
                 id: row.id,
                 started_at_ms: row.created_at_ms,
-                state: row.state,
+                state: row.state.as_str().to_string(),
                 phases,
             });
     }
@@ -142,15 +142,11 @@ pub async fn start_drill(
         .deploys_where(Some(service), None, Drills::Only, 10_000)
         .await
         .map_err(EngineError::from)?;
-    if let Some(open) = earlier.iter().find(|r| {
-        !matches!(
-            r.state.as_str(),
-            "rollback_verified" | "promoted" | "failed"
-        )
-    }) {
+    if let Some(open) = earlier.iter().find(|r| !r.state.is_final()) {
         return Err(DrillError::Refused(format!(
             "a drill of {service} is already running: `{}` ({})",
-            open.id, open.state
+            open.id,
+            open.state.as_str()
         )));
     }
     let policy = config

@@ -8,6 +8,7 @@ pub mod drill;
 pub mod page;
 pub mod postmortem;
 pub mod render;
+mod state;
 pub mod timeline;
 
 #[cfg(test)]

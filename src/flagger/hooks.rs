@@ -105,7 +105,11 @@ impl FlaggerHooks {
     }
 
     /// The canary's current deploy: the service's latest in that namespace.
-    async fn current(&self, service: &str, namespace: &str) -> Option<(String, String)> {
+    async fn current(
+        &self,
+        service: &str,
+        namespace: &str,
+    ) -> Option<(String, crate::domain::State)> {
         let rows = self
             .engine
             .store()
@@ -194,9 +198,10 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
         .to_string();
     let current = s.current(&service.name, &namespace).await;
     let active = current.as_ref().filter(|(_, state)| {
+        use crate::domain::State;
         !matches!(
-            state.as_str(),
-            "promoted" | "failed" | "rollback_verified" | "rolled_back"
+            state,
+            State::Promoted | State::Failed | State::RollbackVerified | State::RolledBack
         )
     });
     let Some((id, _)) = active.cloned() else {
