@@ -2,29 +2,15 @@
 
 use crate::chat::ChatPort;
 use crate::chat::outbox::ChatWorker;
-use crate::config::{Config, RollbackConfig};
-use crate::discord;
-use crate::discord::api::DiscordApi;
-use crate::discord::chat::DiscordChat;
-use crate::discord::inbound::DiscordInbound;
-use crate::domain::Input;
+use crate::config::Config;
+use crate::domain::{Input, State};
 use crate::engine::Engine;
-use crate::metrics::alertmanager::AlertHook;
 use crate::metrics::prometheus::Prometheus;
 use crate::metrics::scheduler::Scheduler;
-use crate::rollback::RollbackExecutor;
-use crate::rollback::command::CommandExecutor;
-use crate::rollback::github::WorkflowExecutor;
-use crate::rollback::webhook::WebhookExecutor;
 use crate::rollback::worker::ExecutorWorker;
-use crate::server::{AppState, Counters, router};
-use crate::slack;
-use crate::slack::api::SlackApi;
-use crate::slack::chat::SlackChat;
-use crate::slack::inbound::SlackInbound;
+use crate::server::{AppState, Counters, Inbound, router};
 use crate::store::Store;
 use crate::{Clock, system_clock};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,7 +98,7 @@ impl Running {
 }
 
 pub struct Options {
-    /// Chat platforms besides those the configuration names (`[slack]`, `[discord]`).
+    /// Chat ports besides those of the platforms the configuration turns on.
     pub chat: Vec<Arc<dyn ChatPort>>,
     pub clock: Clock,
 }
@@ -126,46 +112,6 @@ impl Default for Options {
     }
 }
 
-/// The key under which a service's drill executor is kept.
-pub fn drill_executor_key(service: &str) -> String {
-    format!("{service}#drill")
-}
-
-/// The rollback executor of each service that configures one, and each drill executor (keyed by
-/// [`drill_executor_key`]).
-pub fn executors(config: &Config) -> anyhow::Result<HashMap<String, Arc<dyn RollbackExecutor>>> {
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("canarybot/", env!("CARGO_PKG_VERSION")))
-        .build()?;
-    let mut out: HashMap<String, Arc<dyn RollbackExecutor>> = HashMap::new();
-    for s in &config.services {
-        if let Some(r) = &s.rollback {
-            out.insert(s.name.clone(), executor(config, &client, r));
-        }
-        if let Some(r) = &s.drill_executor {
-            out.insert(drill_executor_key(&s.name), executor(config, &client, r));
-        }
-    }
-    Ok(out)
-}
-
-fn executor(
-    config: &Config,
-    client: &reqwest::Client,
-    r: &RollbackConfig,
-) -> Arc<dyn RollbackExecutor> {
-    match r {
-        RollbackConfig::GithubWorkflow(g) => Arc::new(WorkflowExecutor::new(client.clone(), g)),
-        RollbackConfig::Flagger(_) => Arc::new(crate::flagger::FlaggerGate),
-        RollbackConfig::Command(c) => Arc::new(CommandExecutor::new(c)),
-        RollbackConfig::Webhook(w) => Arc::new(WebhookExecutor::new(
-            client.clone(),
-            w,
-            config.executor_secret(w),
-        )),
-    }
-}
-
 /// Connects the store, starts the workers and serves HTTP on `listener`.
 pub async fn start(
     config: Config,
@@ -176,46 +122,14 @@ pub async fn start(
     let local_addr = listener.local_addr()?;
     let store = Store::connect(&config.database.url).await?;
     let mut chat = options.chat;
-    let slack_api = match &config.slack {
-        Some(s) => Some(Arc::new(SlackApi::new(
-            &s.api_url,
-            &s.bot_token,
-            s.group_cache,
-        )?)),
-        None => None,
-    };
-    if let Some(api) = &slack_api {
-        let channels = config
-            .services
-            .iter()
-            .filter_map(|s| s.slack_channel.clone().map(|c| (s.name.clone(), c)))
-            .collect();
-        chat.push(Arc::new(SlackChat {
-            api: api.clone(),
-            channels,
-        }));
-    }
-    let discord = match &config.discord {
-        Some(d) => Some((
-            Arc::new(DiscordApi::new(
-                &d.api_url,
-                &d.bot_token,
-                &d.application_id,
-            )?),
-            Arc::new(discord::inbound::verifier(&d.public_key)?),
-        )),
-        None => None,
-    };
-    if let Some((api, _)) = &discord {
-        let channels = config
-            .services
-            .iter()
-            .filter_map(|s| s.discord_channel.clone().map(|c| (s.name.clone(), c)))
-            .collect();
-        chat.push(Arc::new(DiscordChat {
-            api: api.clone(),
-            channels,
-        }));
+    // Phase one: each configured platform's API clients and chat port; its routes need the
+    // engine, which needs the list of platforms.
+    let mut connections = Vec::new();
+    for platform in crate::registry::configured_chat(&config) {
+        if let Some(connection) = (platform.connect)(&config)? {
+            chat.push(connection.chat_port());
+            connections.push(connection);
+        }
     }
     let platforms = chat.iter().map(|c| c.platform().to_string()).collect();
     let engine = Arc::new(
@@ -247,7 +161,7 @@ pub async fn start(
     }
     let exec = ExecutorWorker::new(
         engine.clone(),
-        executors(&config)?,
+        crate::rollback::executors(&config)?,
         options.clock.clone(),
         config.delivery.lease,
     );
@@ -268,56 +182,30 @@ pub async fn start(
         background.push(tokio::spawn(scheduler.run(rx.clone())));
     }
 
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(Counters::new(crate::registry::surfaces()));
     let state = AppState {
         config: config.clone(),
         engine: engine.clone(),
         counters: counters.clone(),
+        chat_targets: crate::registry::chat_targets(&config).into(),
     };
-    let mut surfaces = Vec::new();
-    if let Some(api) = slack_api {
-        surfaces.push(slack::inbound::routes(SlackInbound {
-            engine: engine.clone(),
-            counters: counters.clone(),
-            config: config.clone(),
-            api,
-            clock: options.clock.clone(),
-        }));
-    }
-    if let Some((_, verifier)) = discord {
-        surfaces.push(discord::inbound::routes(DiscordInbound {
-            engine: engine.clone(),
-            config: config.clone(),
-            counters: counters.clone(),
-            verifier,
-            clock: options.clock.clone(),
-        }));
-    }
-    if config.flagger.is_some() {
-        surfaces.push(crate::flagger::hooks::routes(
-            crate::flagger::hooks::FlaggerHooks {
-                engine: engine.clone(),
-                config: config.clone(),
-                counters: counters.clone(),
-            },
-        ));
-    }
-    if config.github.is_some() {
-        surfaces.push(crate::github::hooks::routes(
-            crate::github::hooks::GithubHook {
-                engine: engine.clone(),
-                config: config.clone(),
-                counters: counters.clone(),
-            },
-        ));
-    }
-    if config.alertmanager.is_some() {
-        surfaces.push(crate::metrics::alertmanager::routes(AlertHook {
-            engine: engine.clone(),
-            config: config.clone(),
-            counters: counters.clone(),
-            unmatched: counters.alerts_unmatched.clone(),
-        }));
+    // Phase two: the inbound routes of the chat platforms and of the configured sources.
+    let inbound = Inbound {
+        engine: engine.clone(),
+        config: config.clone(),
+        counters: counters.clone(),
+        clock: options.clock.clone(),
+    };
+    let mut surfaces: Vec<_> = connections
+        .into_iter()
+        .map(|c| c.routes(&inbound))
+        .collect();
+    for source in crate::registry::DEPLOY_SOURCES
+        .iter()
+        .chain(crate::registry::METRIC_SOURCES)
+        .filter(|s| (s.configured)(&config))
+    {
+        surfaces.push((source.routes)(&inbound));
     }
     let addr = listener.local_addr()?;
     let app = router(state, surfaces);
@@ -402,7 +290,11 @@ async fn ticker(engine: Arc<Engine>, dedup_window: Duration, mut shutdown: watch
             }
         }
         // Canaries wait for their window; rolled-back deploys for their verify deadline.
-        let rows = match engine.store().active(&["canary", "rolled_back"]).await {
+        let rows = match engine
+            .store()
+            .active(&[State::Canary, State::RolledBack])
+            .await
+        {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(error = %e, "ticker cannot list deploys");

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod metrics;
 pub mod present;
 pub mod redact;
+pub mod registry;
 pub mod report;
 pub mod retry;
 pub mod rollback;

@@ -1,12 +1,12 @@
 use anyhow::{Context, bail};
 use canarybot::app::{self, Options};
 use canarybot::chat::ChatPort;
-use canarybot::chat::console::ConsoleChat;
 use canarybot::client::HookClient;
 use canarybot::config::{Config, LogFormat};
 use canarybot::domain::Deploy;
 use canarybot::present::export::to_json;
 use canarybot::present::postmortem::to_markdown;
+use canarybot::registry;
 use canarybot::store::Store;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
@@ -272,13 +272,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(&config.server.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-            // Slack and Discord come from the configuration; without either, the console.
-            let chat: Vec<Arc<dyn ChatPort>> = if config.slack.is_some() || config.discord.is_some()
-            {
-                Vec::new()
-            } else {
-                vec![Arc::new(ConsoleChat::stdout())]
-            };
+            // The chat platforms come from the configuration; without any, their stand-ins (the
+            // console).
+            let chat: Vec<Arc<dyn ChatPort>> =
+                if registry::configured_chat(&config).next().is_some() {
+                    Vec::new()
+                } else {
+                    registry::CHAT_PLATFORMS
+                        .iter()
+                        .filter_map(|p| p.stand_in)
+                        .map(|stand_in| stand_in())
+                        .collect()
+                };
             let running = app::start(
                 config,
                 listener,

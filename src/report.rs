@@ -10,9 +10,6 @@ use crate::present::postmortem::{ChartPoint, Postmortem, ThreadLink};
 use crate::store::{Drills, Store, StoreError};
 use std::collections::BTreeMap;
 
-/// Where chat platforms keep canary threads, in the order the postmortem lists them.
-const PLATFORMS: [&str; 3] = ["slack", "discord", "console"];
-
 /// What the stored samples are read for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charts {
@@ -52,12 +49,12 @@ pub async fn postmortem(
         points.sort_by_key(|p| p.at_ms);
     }
     let mut threads = Vec::new();
-    for platform in PLATFORMS {
-        if let Some(thread) = store.thread(deploy_id, platform).await?
-            && let Some(url) = thread_link(config, platform, &thread)
+    for platform in crate::registry::CHAT_PLATFORMS {
+        if let Some(thread) = store.thread(deploy_id, platform.name).await?
+            && let Some(url) = (platform.thread_link)(config, &thread)
         {
             threads.push(ThreadLink {
-                platform: platform.to_string(),
+                platform: platform.name.to_string(),
                 url,
             });
         }
@@ -94,7 +91,7 @@ pub async fn drill_history(
             .push(DrillRun {
                 id: row.id,
                 started_at_ms: row.created_at_ms,
-                state: row.state,
+                state: row.state.as_str().to_string(),
                 phases,
             });
     }
@@ -145,15 +142,11 @@ pub async fn start_drill(
         .deploys_where(Some(service), None, Drills::Only, 10_000)
         .await
         .map_err(EngineError::from)?;
-    if let Some(open) = earlier.iter().find(|r| {
-        !matches!(
-            r.state.as_str(),
-            "rollback_verified" | "promoted" | "failed"
-        )
-    }) {
+    if let Some(open) = earlier.iter().find(|r| !r.state.is_final()) {
         return Err(DrillError::Refused(format!(
             "a drill of {service} is already running: `{}` ({})",
-            open.id, open.state
+            open.id,
+            open.state.as_str()
         )));
     }
     let policy = config
@@ -177,13 +170,4 @@ pub async fn start_drill(
         ..DeployInfo::default()
     };
     Ok(engine.start(info, policy, source).await?)
-}
-
-/// A link to a canary thread, where the platform's address is configured.
-fn thread_link(config: &Config, platform: &str, thread: &str) -> Option<String> {
-    match platform {
-        "slack" => crate::slack::thread_link(config.slack.as_ref()?, thread),
-        "discord" => crate::discord::thread_link(config.discord.as_ref()?, thread),
-        _ => None,
-    }
 }

@@ -4,9 +4,29 @@
 use super::{Attempt, ChatError, ChatPort, ThreadTarget};
 use crate::domain::{ChatMessage, Choice};
 use crate::present::chat::RootView;
+use crate::registry::ChatPlatform;
+use crate::registry::chat::{any_id, no_problems};
 use async_trait::async_trait;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+/// The console needs no configuration and has no inbound routes: it stands in when no other
+/// platform is configured, and its people are whoever types.
+pub static PLATFORM: ChatPlatform = ChatPlatform {
+    name: "console",
+    person_prefix: "console",
+    group_prefix: None,
+    check_person_id: any_id,
+    check_group_id: any_id,
+    config_section: None,
+    configured: |_| false,
+    section_problems: no_problems,
+    channel_problems: |_, _, _| Vec::new(),
+    connect: |_| Ok(None),
+    stand_in: Some(|| Arc::new(ConsoleChat::stdout())),
+    surface: None,
+    thread_link: |_, _| None,
+};
 
 pub struct ConsoleChat {
     out: Mutex<Box<dyn Write + Send>>,
@@ -64,7 +84,7 @@ fn indent(text: &str, first: &str, rest: &str) -> String {
 #[async_trait]
 impl ChatPort for ConsoleChat {
     fn platform(&self) -> &str {
-        "console"
+        PLATFORM.name
     }
 
     async fn post_root(

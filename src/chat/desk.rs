@@ -5,7 +5,7 @@ use crate::command::{Command, Target, help_for};
 use crate::config::{Config, ServiceConfig};
 use crate::domain::decision::authorizing_entry;
 use crate::domain::timeline::phases;
-use crate::domain::{Choice, Voter};
+use crate::domain::{Choice, State, Voter};
 use crate::engine::Engine;
 use crate::present::chat::root_view;
 use crate::present::words::duration;
@@ -42,10 +42,14 @@ pub enum Answer {
 /// Something is still to be decided, done or verified: a rolled-back deploy whose recovery is
 /// being checked is active (its status is what people ask for then; a vote on it is answered
 /// that it takes none).
-fn is_active(state: &str) -> bool {
+fn is_active(state: State) -> bool {
     matches!(
         state,
-        "canary" | "breached" | "rolling_back" | "rolled_back" | "rollback_failed"
+        State::Canary
+            | State::Breached
+            | State::RollingBack
+            | State::RolledBack
+            | State::RollbackFailed
     )
 }
 
@@ -76,7 +80,7 @@ impl Desk {
     pub async fn resolve(&self, here: &[String], service: Option<&str>) -> Result<String, String> {
         if let Some(svc) = service {
             let mut rows = self.latest_of(svc).await;
-            return match rows.iter().filter(|r| is_active(&r.state)).count() {
+            return match rows.iter().filter(|r| is_active(r.state)).count() {
                 2 => Err(format!(
                     "Both a canary and a drill of {svc} are active ({}); answer in the thread you mean.",
                     rows.iter()
@@ -86,7 +90,7 @@ impl Desk {
                 )),
                 1 => Ok(rows
                     .into_iter()
-                    .find(|r| is_active(&r.state))
+                    .find(|r| is_active(r.state))
                     .map(|r| r.id)
                     .unwrap_or_default()),
                 // Nothing active: the latest real deploy, else the latest drill.
@@ -106,7 +110,7 @@ impl Desk {
                 self.latest_of(svc)
                     .await
                     .into_iter()
-                    .filter(|r| is_active(&r.state)),
+                    .filter(|r| is_active(r.state)),
             );
         }
         match active.len() {

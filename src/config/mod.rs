@@ -22,7 +22,7 @@ pub use env::substitute_env;
 pub use executor::*;
 pub use permissions::permission_warning;
 pub use schema::*;
-pub use validate::{criteria_problems, platform_id_problem};
+pub use validate::{criteria_problems, http_url_problem};
 
 use crate::domain::{Criterion, Voter};
 use serde::Deserialize;

@@ -1,41 +1,10 @@
 //! Every problem with a configuration, as `key.path: what is wrong`, one function per section.
 
 use super::*;
-use crate::domain::decision::parse_decider;
+use crate::registry::{CHAT_PLATFORMS, parse_decider, platform_id_problem};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-/// Whether an identity's id has the form its platform gives ids, so that it can ever match
-/// someone: Slack user ids `U…`/`W…`, user-group ids `S…`, Discord snowflakes. Names, @handles
-/// and `name#1234` tags never match anyone.
-pub fn platform_id_problem(identity: &str) -> Result<(), String> {
-    let (kind, id) = identity.split_once(':').unwrap_or(("", identity));
-    let slack_id = |first: &[char]| {
-        id.len() >= 2
-            && id.starts_with(first)
-            && id
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    };
-    match kind {
-        "slack" if !slack_id(&['U', 'W']) => Err(format!(
-            "`{identity}` is not a Slack user id; write slack:U… or slack:W… (profile → ⋮ → Copy member ID), not a name or @handle"
-        )),
-        "slack-group" if !slack_id(&['S']) => Err(format!(
-            "`{identity}` is not a Slack user-group id; write slack-group:S… (the group's id, not its @handle)"
-        )),
-        "discord" | "discord-role" if !snowflake(id) => Err(format!(
-            "`{identity}` is not a Discord id; write {kind}:<digits> (Developer Mode → Copy {} ID), not a name or tag",
-            if kind == "discord" { "User" } else { "Role" }
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn snowflake(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 20 && s.chars().all(|c| c.is_ascii_digit()) && s != "0"
-}
 
 impl Config {
     /// Every problem as `key.path: what is wrong`.
@@ -45,11 +14,8 @@ impl Config {
         out.extend(database_problems(&self.database));
         out.extend(delivery_problems(&self.delivery));
         out.extend(webhooks_problems(&self.webhooks));
-        if let Some(slack) = &self.slack {
-            out.extend(slack_problems(slack));
-        }
-        if let Some(discord) = &self.discord {
-            out.extend(discord_problems(discord));
+        for platform in CHAT_PLATFORMS {
+            out.extend((platform.section_problems)(self));
         }
         if let Some(github) = &self.github {
             out.extend(github_problems(github));
@@ -174,39 +140,12 @@ impl Config {
         out
     }
 
-    /// A service's `slack_channel` and `discord_channel`.
+    /// A service's channel on each chat platform (`slack_channel`, …).
     fn channel_problems(&self, key: &str, s: &ServiceConfig) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(ch) = &s.discord_channel {
-            if self.discord.is_none() {
-                out.push(format!(
-                    "{key}.discord_channel: set, but there is no [discord] section"
-                ));
-            }
-            if !snowflake(ch) {
-                out.push(format!(
-                    "{key}.discord_channel: `{ch}` must be a channel id (digits)"
-                ));
-            }
-        }
-        if let Some(ch) = &s.slack_channel {
-            if self.slack.is_none() {
-                out.push(format!(
-                    "{key}.slack_channel: set, but there is no [slack] section"
-                ));
-            }
-            let looks_like_id = ch.len() >= 2
-                && ch.starts_with(['C', 'G', 'D'])
-                && ch
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-            if !looks_like_id {
-                out.push(format!(
-                    "{key}.slack_channel: `{ch}` must be a channel id such as C0123ABCD, not a name"
-                ));
-            }
-        }
-        out
+        CHAT_PLATFORMS
+            .iter()
+            .flat_map(|p| (p.channel_problems)(self, key, s))
+            .collect()
     }
 
     /// A service's `github` and `flagger`: the deploy sources that name it.
@@ -323,7 +262,7 @@ fn retry_problems(key: &str, retries: u32, backoff: Duration) -> Vec<String> {
     out
 }
 
-fn http_url_problem(key: &str, url: &str) -> Option<String> {
+pub fn http_url_problem(key: &str, url: &str) -> Option<String> {
     (!(url.starts_with("http://") || url.starts_with("https://")))
         .then(|| format!("{key}: `{url}` must start with http:// or https://"))
 }
@@ -431,49 +370,6 @@ fn webhooks_problems(webhooks: &WebhooksConfig) -> Vec<String> {
     out
 }
 
-/// `[slack]`
-fn slack_problems(slack: &SlackConfig) -> Vec<String> {
-    let mut out = Vec::new();
-    if slack.bot_token.trim().is_empty() {
-        out.push("slack.bot_token: must not be empty".into());
-    }
-    if slack.signing_secrets.is_empty() {
-        out.push("slack.signing_secrets: at least one signing secret is needed".into());
-    }
-    for (i, s) in slack.signing_secrets.iter().enumerate() {
-        if s.trim().is_empty() {
-            out.push(format!("slack.signing_secrets[{i}]: must not be empty"));
-        }
-    }
-    out.extend(http_url_problem("slack.api_url", &slack.api_url));
-    out
-}
-
-/// `[discord]`
-fn discord_problems(d: &DiscordConfig) -> Vec<String> {
-    let mut out = Vec::new();
-    if d.bot_token.trim().is_empty() {
-        out.push("discord.bot_token: must not be empty".into());
-    }
-    if !snowflake(&d.application_id) {
-        out.push(format!(
-            "discord.application_id: `{}` is not a Discord id (digits)",
-            d.application_id
-        ));
-    }
-    let key_ok = hex::decode(d.public_key.trim())
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .is_some_and(|k| serenity::interactions_endpoint::Verifier::try_new(k).is_ok());
-    if !key_ok {
-        out.push(
-            "discord.public_key: must be the application's 64-hex-digit Ed25519 public key".into(),
-        );
-    }
-    out.extend(http_url_problem("discord.api_url", &d.api_url));
-    out
-}
-
 /// `[github]`
 fn github_problems(g: &GithubConfig) -> Vec<String> {
     if g.webhook_secrets.iter().all(|s| s.trim().is_empty()) {
@@ -525,7 +421,14 @@ fn people_problems(people: &[PersonConfig]) -> Vec<String> {
             out.push(format!("{key}.name: `{}` appears twice", p.name));
         }
         if p.identities().is_empty() {
-            out.push(format!("{key}: name at least one of slack, discord"));
+            let sections: Vec<&str> = CHAT_PLATFORMS
+                .iter()
+                .filter_map(|p| p.config_section)
+                .collect();
+            out.push(format!(
+                "{key}: name at least one of {}",
+                sections.join(", ")
+            ));
         }
         for id in p.identities() {
             if let Err(e) = platform_id_problem(&id) {

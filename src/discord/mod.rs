@@ -7,6 +7,9 @@ pub mod chat;
 pub mod escape;
 pub mod inbound;
 pub mod messages;
+pub mod platform;
+
+pub use platform::PLATFORM;
 
 /// `channel/root message/thread`: where a canary thread lives.
 pub fn thread_ref(channel: &str, message: &str, thread: &str) -> String {

@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod drill;
 /// The phases of a deploy (kept at its old path).
 pub use deploy::phases as timeline;
+mod state;
 
 pub use criteria::{Criterion, Verdict};
 pub use decision::{Choice, Vote, Voter};

@@ -169,7 +169,11 @@ impl FlaggerHooks {
     }
 
     /// The canary's current deploy: the service's latest in that namespace.
-    async fn current(&self, service: &str, namespace: &str) -> Option<(String, String)> {
+    async fn current(
+        &self,
+        service: &str,
+        namespace: &str,
+    ) -> Option<(String, crate::domain::State)> {
         let rows = self
             .engine
             .store()
@@ -254,9 +258,10 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
     let message = v.metadata.event_message.clone().unwrap_or_default();
     let current = s.current(&service.name, &namespace).await;
     let active = current.as_ref().filter(|(_, state)| {
+        use crate::domain::State;
         !matches!(
-            state.as_str(),
-            "promoted" | "failed" | "rollback_verified" | "rolled_back"
+            state,
+            State::Promoted | State::Failed | State::RollbackVerified | State::RolledBack
         )
     });
     let Some((id, _)) = active.cloned() else {

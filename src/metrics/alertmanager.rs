@@ -121,7 +121,7 @@ async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) ->
         };
         let environment = alert.labels.get(&cfg.environment_label);
         let mut hit = false;
-        for state in ["canary", "breached"] {
+        for state in [crate::domain::State::Canary, crate::domain::State::Breached] {
             let rows = match store
                 .deploys_where(
                     Some(service),

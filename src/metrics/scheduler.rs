@@ -16,7 +16,7 @@ use tokio::sync::watch;
 const SLOT_SLACK_MS: i64 = 250;
 
 /// States in which the bot reads the signals: watching the canary, or verifying the rollback.
-const WATCHED: &[&str] = &["canary", "breached", "rolled_back"];
+const WATCHED: &[State] = &[State::Canary, State::Breached, State::RolledBack];
 
 pub struct Scheduler {
     pub engine: Arc<Engine>,

@@ -1,15 +1,66 @@
 //! Rollback executors: how canarybot asks a deploy system to act on a decision.
 
+//!
+//! One rule: the executor of `kind = "<kind>"` lives in `src/rollback/<kind>.rs` (hyphens become
+//! underscores) and is built by [`build`], the one place that lists the kinds' executors.
+
 pub mod command;
-pub mod github;
+pub mod flagger;
+pub mod github_workflow;
 pub mod webhook;
 pub mod worker;
 
+use crate::config::{Config, RollbackConfig};
 use crate::domain::{DeployInfo, ExecuteRequest, ExecutorOutcome};
 use crate::retry::{Backoff, Try};
 use async_trait::async_trait;
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The executor of one `[service.rollback]` or `[service.drill_executor]`.
+pub fn build(
+    config: &Config,
+    client: &reqwest::Client,
+    r: &RollbackConfig,
+) -> Arc<dyn RollbackExecutor> {
+    match r {
+        RollbackConfig::Webhook(w) => Arc::new(webhook::WebhookExecutor::new(
+            client.clone(),
+            w,
+            config.executor_secret(w),
+        )),
+        RollbackConfig::Command(c) => Arc::new(command::CommandExecutor::new(c)),
+        RollbackConfig::GithubWorkflow(g) => {
+            Arc::new(github_workflow::WorkflowExecutor::new(client.clone(), g))
+        }
+        RollbackConfig::Flagger(_) => Arc::new(flagger::FlaggerGate),
+    }
+}
+
+/// The key under which a service's drill executor is kept.
+pub fn drill_executor_key(service: &str) -> String {
+    format!("{service}#drill")
+}
+
+/// The rollback executor of each service that configures one, and each drill executor (keyed by
+/// [`drill_executor_key`]).
+pub fn executors(config: &Config) -> anyhow::Result<HashMap<String, Arc<dyn RollbackExecutor>>> {
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("canarybot/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let mut out: HashMap<String, Arc<dyn RollbackExecutor>> = HashMap::new();
+    for s in &config.services {
+        if let Some(r) = &s.rollback {
+            out.insert(s.name.clone(), build(config, &client, r));
+        }
+        if let Some(r) = &s.drill_executor {
+            out.insert(drill_executor_key(&s.name), build(config, &client, r));
+        }
+    }
+    Ok(out)
+}
 
 /// The longest wait between two tries of an executor call, however many `retries` and however
 /// long a `backoff`: a rollback must not sleep for hours before its last try.

@@ -119,7 +119,7 @@ impl ExecutorWorker {
             .drill
             .then(|| {
                 self.executors
-                    .get(&crate::app::drill_executor_key(&exec.service))
+                    .get(&super::drill_executor_key(&exec.service))
             })
             .flatten()
             .or_else(|| self.executors.get(&exec.service));

@@ -97,6 +97,15 @@ pub fn path_id_limit(id: &str) -> Result<(), ApiError> {
     c.into_result().map_err(ApiError::bad_request)
 }
 
+/// `?state=`: one deploy state, by name.
+fn state_param(v: Option<&str>) -> Result<Option<crate::domain::State>, ApiError> {
+    v.map(|s| {
+        s.parse()
+            .map_err(|e| ApiError::bad_request(format!("state: {e}")))
+    })
+    .transpose()
+}
+
 /// `?drills=`: real deploys only unless asked.
 pub fn drills_param(v: Option<&str>) -> Result<Drills, ApiError> {
     match v.unwrap_or("exclude") {
@@ -124,7 +133,7 @@ async fn list_deploys(
         .store()
         .deploys_where(
             q.service.as_deref(),
-            q.state.as_deref(),
+            state_param(q.state.as_deref())?,
             drills_param(q.drills.as_deref())?,
             limit,
         )
@@ -138,7 +147,7 @@ async fn list_deploys(
                 "service": r.service,
                 "environment": r.environment,
                 "version": r.version,
-                "state": r.state,
+                "state": r.state.as_str(),
                 "started_at": crate::present::words::rfc3339(r.created_at_ms),
                 "updated_at": crate::present::words::rfc3339(r.updated_at_ms),
                 "drill": r.drill,
@@ -326,7 +335,7 @@ async fn cast_vote(
         }
         c.into_result().map_err(ApiError::bad_request)?;
     }
-    if let Err(e) = crate::domain::decision::parse_person(&v.identity) {
+    if let Err(e) = crate::registry::parse_person(&v.identity) {
         return Err(ApiError::bad_request(format!("identity: {e}")));
     }
     let name = v.name.clone().unwrap_or_else(|| v.identity.clone());

@@ -19,10 +19,14 @@ use std::sync::atomic::Ordering;
 pub const SIGNATURE_HEADER: &str = "X-Canarybot-Signature";
 pub const DELIVERY_HEADER: &str = "X-Canarybot-Delivery";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/hooks/deploy", post(deploy_hook))
-        .route("/hooks/metrics", post(metrics_hook))
+/// The generic deploy webhook (a deploy source).
+pub fn deploy_routes() -> Router<AppState> {
+    Router::new().route("/hooks/deploy", post(deploy_hook))
+}
+
+/// Metric samples pushed over HTTP (a metric source).
+pub fn metric_routes() -> Router<AppState> {
+    Router::new().route("/hooks/metrics", post(metrics_hook))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

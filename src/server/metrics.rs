@@ -1,7 +1,7 @@
 //! `GET /metrics` in the OpenMetrics text format (1.0.0): counters end in `_total`, the latency
 //! histogram has cumulative `le` buckets in seconds, and the exposition ends with `# EOF`.
 
-use super::{AppState, LIMITS, SURFACES};
+use super::{AppState, LIMITS};
 use crate::telemetry::{LATENCY_BOUNDS_MS, TargetStats};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -82,16 +82,7 @@ pub async fn render(State(s): State<AppState>) -> Response {
     // Every target the outbox has or may have, so that a quiet target shows 0, not nothing.
     let mut targets: BTreeSet<String> = BTreeSet::new();
     targets.insert(crate::engine::EXECUTOR_TARGET.to_string());
-    let cfg = &s.config;
-    if cfg.slack.is_some() {
-        targets.insert("chat:slack".into());
-    }
-    if cfg.discord.is_some() {
-        targets.insert("chat:discord".into());
-    }
-    if cfg.slack.is_none() && cfg.discord.is_none() {
-        targets.insert("chat:console".into());
-    }
+    targets.extend(s.chat_targets.iter().cloned());
     targets.extend(telemetry.keys().cloned());
     if let Some(d) = &depth {
         targets.extend(d.iter().map(|r| r.target.clone()));
@@ -109,11 +100,11 @@ pub async fn render(State(s): State<AppState>) -> Response {
         None,
         "Requests answered 401 (bad, missing or stale signature or token), by surface.",
     );
-    for (i, surface) in SURFACES.iter().enumerate() {
+    for (surface, refused) in c.refused() {
         x.sample(
             "canarybot_signatures_refused_total",
             &[("surface", surface)],
-            c.refused[i].load(Ordering::Relaxed),
+            refused,
         );
     }
     x.family(

@@ -9,6 +9,7 @@ pub mod serve;
 
 pub use serve::serve;
 
+use crate::Clock;
 use crate::config::Config;
 use crate::engine::{Engine, EngineError};
 use axum::Router;
@@ -18,26 +19,53 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 /// Largest request body accepted by default (`server.max_body`).
 pub const BODY_LIMIT: usize = crate::limits::DEFAULT_MAX_BODY;
 
-/// The inbound surfaces, as `/metrics` labels them (see [`serve::surface_of`]).
-pub const SURFACES: [&str; 10] = [
-    "deploy",
-    "metrics",
-    "github",
-    "flagger",
-    "alertmanager",
-    "slack",
-    "discord",
-    "api",
-    "pages",
-    "other",
+/// Paths a surface serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathMatch {
+    Exact(&'static str),
+    /// Every path under this one (`/slack/` serves `/slack/commands`, …).
+    Prefix(&'static str),
+}
+
+impl PathMatch {
+    pub fn matches(self, path: &str) -> bool {
+        match self {
+            PathMatch::Exact(p) => path == p,
+            PathMatch::Prefix(p) => path.starts_with(p),
+        }
+    }
+}
+
+/// One inbound surface as `/metrics` labels it, and the paths it serves. The chat platforms, deploy
+/// sources and metric sources bring theirs from `crate::registry`; the server's own are
+/// [`OWN_SURFACES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Surface {
+    pub label: &'static str,
+    pub paths: &'static [PathMatch],
+}
+
+/// The surfaces the server serves itself, whatever is configured. `other` is everything else.
+pub const OWN_SURFACES: [Surface; 2] = [
+    Surface {
+        label: "api",
+        paths: &[PathMatch::Prefix("/api/")],
+    },
+    Surface {
+        label: "pages",
+        paths: &[PathMatch::Exact("/deploys"), PathMatch::Prefix("/deploys/")],
+    },
 ];
+
+/// The label of requests no surface claims.
+pub const OTHER_SURFACE: &str = "other";
 
 /// The limits a request can be refused by, as `/metrics` labels them (the `[server]` keys).
 pub const LIMITS: [&str; 5] = [
@@ -48,17 +76,66 @@ pub const LIMITS: [&str; 5] = [
     "request_timeout",
 ];
 
-#[derive(Default)]
 pub struct Counters {
     pub auth_failures: AtomicU64,
     pub webhooks_accepted: AtomicU64,
     pub redeliveries: AtomicU64,
     /// Alertmanager alerts that matched no active canary.
     pub alerts_unmatched: Arc<AtomicU64>,
-    /// 401 answers, per entry of [`SURFACES`].
-    pub refused: [AtomicU64; SURFACES.len()],
+    /// The labels of `refused`, in order: the surfaces given to [`Counters::new`], then `other`.
+    surfaces: Vec<Surface>,
+    /// 401 answers, per entry of `surfaces`.
+    refused: Vec<AtomicU64>,
     /// Requests refused by a limit, per entry of [`LIMITS`].
     pub limited: [AtomicU64; LIMITS.len()],
+}
+
+impl Counters {
+    /// Counters for these surfaces (each label once), plus `other`.
+    pub fn new(surfaces: impl IntoIterator<Item = Surface>) -> Self {
+        let mut list: Vec<Surface> = Vec::new();
+        for s in surfaces {
+            if !list.iter().any(|l| l.label == s.label) {
+                list.push(s);
+            }
+        }
+        list.push(Surface {
+            label: OTHER_SURFACE,
+            paths: &[],
+        });
+        Counters {
+            auth_failures: AtomicU64::new(0),
+            webhooks_accepted: AtomicU64::new(0),
+            redeliveries: AtomicU64::new(0),
+            alerts_unmatched: Arc::new(AtomicU64::new(0)),
+            refused: list.iter().map(|_| AtomicU64::new(0)).collect(),
+            surfaces: list,
+            limited: Default::default(),
+        }
+    }
+
+    /// The surface a request path belongs to, as `/metrics` labels it.
+    pub fn surface_of(&self, path: &str) -> &'static str {
+        self.surfaces
+            .iter()
+            .find(|s| s.paths.iter().any(|p| p.matches(path)))
+            .map_or(OTHER_SURFACE, |s| s.label)
+    }
+
+    /// Counts a 401 answer on `surface`.
+    pub fn refused_on(&self, surface: &str) {
+        if let Some(i) = self.surfaces.iter().position(|s| s.label == surface) {
+            self.refused[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// 401 answers so far, per surface label.
+    pub fn refused(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.surfaces
+            .iter()
+            .zip(&self.refused)
+            .map(|(s, n)| (s.label, n.load(Ordering::Relaxed)))
+    }
 }
 
 #[derive(Clone)]
@@ -66,6 +143,18 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub engine: Arc<Engine>,
     pub counters: Arc<Counters>,
+    /// The outbox targets of the chat platforms this configuration delivers to (`chat:slack`):
+    /// `/metrics` shows them at 0 before their first message.
+    pub chat_targets: Arc<[String]>,
+}
+
+/// What an inbound surface's routes are built from, once the engine exists.
+#[derive(Clone)]
+pub struct Inbound {
+    pub engine: Arc<Engine>,
+    pub config: Arc<Config>,
+    pub counters: Arc<Counters>,
+    pub clock: Clock,
 }
 
 /// An error answer: status plus a message that names what is wrong.
@@ -112,8 +201,9 @@ impl From<EngineError> for ApiError {
     }
 }
 
-/// The whole HTTP surface. `surfaces` are inbound routers of chat platforms (already given their
-/// own state), served under the same limits, timeouts and error shape.
+/// The whole HTTP surface. `surfaces` are the inbound routers of the chat platforms, deploy sources
+/// and metric sources (see `crate::registry`), served under the same limits, timeouts and error
+/// shape.
 pub fn router(state: AppState, surfaces: Vec<Router<AppState>>) -> Router {
     let guard = serve::Guard::new(&state.config.server, state.counters.clone());
     let max_body = guard.max_body;
@@ -128,7 +218,6 @@ pub fn router(state: AppState, surfaces: Vec<Router<AppState>>) -> Router {
         )
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
-        .merge(hooks::routes())
         .merge(api::routes(state.clone()))
         .merge(pages::routes(state.clone()))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })

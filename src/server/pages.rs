@@ -58,7 +58,7 @@ async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<R
             service: r.service,
             version: r.version,
             environment: r.environment,
-            state: r.state,
+            state: r.state.as_str().to_string(),
             drill: r.drill,
             started_at_ms: r.created_at_ms,
         });

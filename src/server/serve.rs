@@ -3,7 +3,7 @@
 //! the request target and header size, reads the body within `server.body_timeout` and
 //! `server.max_body`, and gives the handler `server.request_timeout`.
 
-use super::{ApiError, Counters, LIMITS, SURFACES};
+use super::{ApiError, Counters, LIMITS};
 use crate::config::ServerConfig;
 use crate::limits::{MAX_HEADERS, MAX_URI_BYTES, human_bytes};
 use axum::Router;
@@ -52,24 +52,6 @@ impl Guard {
     }
 }
 
-/// The surface a request path belongs to, as `/metrics` labels it.
-pub fn surface_of(path: &str) -> &'static str {
-    let surface = match path {
-        "/hooks/deploy" => "deploy",
-        "/hooks/metrics" => "metrics",
-        "/hooks/github" => "github",
-        "/hooks/alertmanager" => "alertmanager",
-        p if p.starts_with("/hooks/flagger/") => "flagger",
-        p if p.starts_with("/slack/") => "slack",
-        p if p.starts_with("/discord/") => "discord",
-        p if p.starts_with("/api/") => "api",
-        p if p == "/deploys" || p.starts_with("/deploys/") => "pages",
-        _ => "other",
-    };
-    debug_assert!(SURFACES.contains(&surface));
-    surface
-}
-
 /// Size of the request line and headers as sent (`Name: value\r\n` per header).
 fn head_bytes(req: &Request) -> usize {
     let target = req.uri().path_and_query().map_or(1, |p| p.as_str().len());
@@ -85,7 +67,7 @@ fn head_bytes(req: &Request) -> usize {
 /// In front of every handler: target and header size, body size and read time, handler time.
 /// Counts 401 answers by surface for `/metrics`.
 pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
-    let surface = surface_of(req.uri().path());
+    let surface = g.counters.surface_of(req.uri().path());
     let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI_BYTES {
         return g.refuse(
@@ -160,10 +142,9 @@ pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response
             ),
         ),
         Ok(resp) => {
-            if resp.status() == StatusCode::UNAUTHORIZED
-                && let Some(i) = SURFACES.iter().position(|s| *s == surface) {
-                    g.counters.refused[i].fetch_add(1, Ordering::Relaxed);
-                }
+            if resp.status() == StatusCode::UNAUTHORIZED {
+                g.counters.refused_on(surface);
+            }
             resp
         }
     }

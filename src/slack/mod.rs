@@ -6,6 +6,9 @@ pub mod blocks;
 pub mod chat;
 pub mod escape;
 pub mod inbound;
+pub mod platform;
+
+pub use platform::PLATFORM;
 
 /// `C0123/1700000000.000100`: where a canary thread lives (channel and root ts).
 pub fn thread_ref(channel: &str, ts: &str) -> String {

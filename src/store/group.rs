@@ -353,7 +353,7 @@ mod tests {
             assert_eq!(store.events(id).await.expect("read").as_ref(), Some(events));
         }
         assert!(store.events(&bad.id).await.expect("read").is_none());
-        let listed = store.active(&["canary"]).await.expect("active");
+        let listed = store.active(&[State::Canary]).await.expect("active");
         assert!(listed.iter().all(|r| r.id != bad.id), "{listed:?}");
         assert_eq!(listed.len(), 2);
     }

@@ -62,7 +62,7 @@ pub struct DeployRow {
     pub service: String,
     pub environment: String,
     pub version: String,
-    pub state: String,
+    pub state: State,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub drill: bool,
@@ -73,7 +73,7 @@ pub struct DeployRow {
 pub struct ActiveRow {
     pub id: String,
     pub service: String,
-    pub state: String,
+    pub state: State,
     /// The last seq of its timeline: a snapshot at this seq is current.
     pub last_seq: i64,
     pub drill: i64,
@@ -289,7 +289,7 @@ impl Store {
     /// Every deploy in one of `states` (at most three), for the workers that go over all of them
     /// several times a second: one row through the driver, built by the database as JSON (as
     /// `events_after` does), however many deploys there are.
-    pub async fn active(&self, states: &[&str]) -> Result<Vec<ActiveRow>, StoreError> {
+    pub async fn active(&self, states: &[State]) -> Result<Vec<ActiveRow>, StoreError> {
         let sql = match self.backend {
             Backend::Sqlite => {
                 "SELECT COALESCE('[' || group_concat(json_object('id', id, 'service', service, 'state', state, 'last_seq', last_seq, 'drill', drill)) || ']', '[]') AS rows
@@ -303,7 +303,7 @@ impl Store {
         let Some(first) = states.first() else {
             return Ok(Vec::new());
         };
-        let state = |i: usize| states.get(i).unwrap_or(first).to_string();
+        let state = |i: usize| states.get(i).unwrap_or(first).as_str();
         let row = sqlx::query(sql)
             .bind(state(0))
             .bind(state(1))
@@ -318,7 +318,7 @@ impl Store {
     pub async fn deploys(
         &self,
         service: Option<&str>,
-        state: Option<&str>,
+        state: Option<State>,
         limit: i64,
     ) -> Result<Vec<DeployRow>, StoreError> {
         self.deploys_where(service, state, Drills::Include, limit)
@@ -329,7 +329,7 @@ impl Store {
     pub async fn deploys_where(
         &self,
         service: Option<&str>,
-        state: Option<&str>,
+        state: Option<State>,
         drills: Drills,
         limit: i64,
     ) -> Result<Vec<DeployRow>, StoreError> {
@@ -339,7 +339,7 @@ impl Store {
              ORDER BY created_at_ms DESC, id DESC LIMIT $3",
         )
         .bind(service.unwrap_or(""))
-        .bind(state.unwrap_or(""))
+        .bind(state.map_or("", State::as_str))
         .bind(limit)
         .bind(drills.code())
         .fetch_all(&self.pool)
@@ -351,7 +351,10 @@ impl Store {
                     service: r.try_get("service")?,
                     environment: r.try_get("environment")?,
                     version: r.try_get("version")?,
-                    state: r.try_get("state")?,
+                    state: r
+                        .try_get::<String, _>("state")?
+                        .parse()
+                        .map_err(|e| StoreError::Corrupt(format!("deploys.state: {e}")))?,
                     created_at_ms: r.try_get("created_at_ms")?,
                     updated_at_ms: r.try_get("updated_at_ms")?,
                     drill: r.try_get::<i64, _>("drill")? != 0,

@@ -97,6 +97,9 @@ async fn listing_and_timelines(b: Backend) {
     let ids: Vec<&str> = list.iter().filter_map(|d| d["id"].as_str()).collect();
     assert_eq!(ids, vec![second.as_str(), first.as_str()], "newest first");
     assert_eq!(list[0]["state"], "canary");
+    let (_, text) = app.get("/api/deploys?service=checkout&state=canary").await;
+    let list: Vec<serde_json::Value> = serde_json::from_str(&text).expect("list");
+    assert_eq!(list.len(), 2, "filtered by a typed state: {text}");
     let (_, text) = app.get("/api/deploys").await;
     assert_eq!(
         serde_json::from_str::<Vec<serde_json::Value>>(&text)
@@ -194,6 +197,11 @@ async fn every_error_is_json(b: Backend) {
             "limit: `0` is out of range; give a number from 1 to 500",
         ),
         ("/no/such/endpoint", 404, "no such endpoint"),
+        (
+            "/api/deploys?state=rolledback",
+            400,
+            "state: `rolledback` is not a deploy state (canary, breached, rolling_back, rolled_back, rollback_verified, rollback_failed, promoted, failed)",
+        ),
     ] {
         let (got, text) = app.get(path).await;
         assert_eq!(got, status, "{path}: {text}");

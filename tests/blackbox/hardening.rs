@@ -24,6 +24,7 @@ on_both_backends!(
     secrets_stay_out_of_the_logs,
     shutdown_lets_in_flight_requests_finish,
     a_real_prometheus_scrapes_the_metrics,
+    every_registered_surface_is_counted_in_metrics,
 );
 
 /// Every inbound surface configured (chat platforms point at a closed port: nothing is posted).
@@ -1011,5 +1012,56 @@ async fn a_real_prometheus_scrapes_the_metrics(b: Backend) {
     let target = &targets["data"]["activeTargets"][0];
     assert_eq!(target["health"], "up", "{target}");
     assert_eq!(target["lastError"], "", "{target}");
+    app.finish().await;
+}
+
+/// Every surface the registry knows (chat platforms, deploy and metric sources, the server's own)
+/// shows in `/metrics`, and a refused request counts under the surface its path belongs to.
+async fn every_registered_surface_is_counted_in_metrics(b: Backend) {
+    let Some(app) = TestApp::spawn(b, all_surfaces()).await else {
+        return;
+    };
+    let labels: Vec<&str> = canarybot::registry::surfaces()
+        .map(|s| s.label)
+        .chain(["other"])
+        .collect();
+    for platform in canarybot::registry::CHAT_PLATFORMS {
+        if let Some(surface) = platform.surface {
+            assert!(labels.contains(&surface.label), "{}", platform.name);
+        }
+    }
+    let m = scrape(&app).await;
+    for label in &labels {
+        assert_eq!(
+            m.value("canarybot_signatures_refused_total", &[("surface", label)]),
+            0.0,
+            "{label}"
+        );
+    }
+    // Unsigned requests to each chat platform and each configured source.
+    for (path, label) in [
+        ("/slack/commands", "slack"),
+        ("/discord/interactions", "discord"),
+        ("/hooks/github", "github"),
+        ("/hooks/flagger/event", "flagger"),
+        ("/hooks/alertmanager", "alertmanager"),
+        ("/hooks/metrics", "metrics"),
+    ] {
+        let resp = app
+            .http
+            .post(format!("{}{path}", app.url))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status().as_u16(), 401, "{path}");
+        let m = scrape(&app).await;
+        assert_eq!(
+            m.value("canarybot_signatures_refused_total", &[("surface", label)]),
+            1.0,
+            "{path} counts under {label}"
+        );
+    }
     app.finish().await;
 }

@@ -5,7 +5,7 @@
 
 use crate::on_both_backends;
 use crate::support::{Backend, database, drop_database};
-use canarybot::domain::{DeployInfo, Event, Input, Policy, Sample};
+use canarybot::domain::{DeployInfo, Event, Input, Policy, Sample, State};
 use canarybot::engine::Engine;
 use canarybot::store::Store;
 use serde_json::json;
@@ -195,7 +195,13 @@ async fn active_lists_what_the_workers_watch(backend: Backend) {
     let Some(db) = db(backend).await else { return };
     let store = Store::connect(&db.url).await.expect("store");
     let engine = engine(store.clone());
-    assert!(store.active(&["canary"]).await.expect("empty").is_empty());
+    assert!(
+        store
+            .active(&[State::Canary])
+            .await
+            .expect("empty")
+            .is_empty()
+    );
     for n in 0..3 {
         engine
             .start(info(&format!("checkout:production:{n}")), policy(), "test")
@@ -215,11 +221,11 @@ async fn active_lists_what_the_workers_watch(backend: Backend) {
         .await
         .expect("note");
     let mut rows = store
-        .active(&["canary", "rolled_back"])
+        .active(&[State::Canary, State::RolledBack])
         .await
         .expect("active");
     rows.sort_by(|a, b| a.id.cmp(&b.id));
-    let seen: Vec<(String, String, String, i64, i64)> = rows
+    let seen: Vec<(String, String, State, i64, i64)> = rows
         .into_iter()
         .map(|r| (r.id, r.service, r.state, r.last_seq, r.drill))
         .collect();
@@ -227,13 +233,19 @@ async fn active_lists_what_the_workers_watch(backend: Backend) {
         (
             format!("checkout:production:{n}"),
             "checkout".to_string(),
-            "canary".to_string(),
+            State::Canary,
             seq,
             0,
         )
     };
     assert_eq!(seen, vec![row(0, 2), row(1, 3), row(2, 2)]);
-    assert!(store.active(&["promoted"]).await.expect("none").is_empty());
+    assert!(
+        store
+            .active(&[State::Promoted])
+            .await
+            .expect("none")
+            .is_empty()
+    );
     store.close().await;
     drop_database(db.cleanup).await;
 }

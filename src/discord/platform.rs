@@ -1,0 +1,131 @@
+//! Discord as the registry knows it: identities, `[discord]`, the chat port and the interactions
+//! endpoint.
+
+use super::api::DiscordApi;
+use super::chat::DiscordChat;
+use super::inbound::{DiscordInbound, routes, verifier};
+use crate::chat::ChatPort;
+use crate::config::{Config, DiscordConfig, ServiceConfig, http_url_problem};
+use crate::registry::{ChatPlatform, Connection};
+use crate::server::{AppState, Inbound, PathMatch, Surface};
+use axum::Router;
+use serenity::interactions_endpoint::Verifier;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub static PLATFORM: ChatPlatform = ChatPlatform {
+    name: "discord",
+    person_prefix: "discord",
+    group_prefix: Some("discord-role"),
+    check_person_id: |identity, id| snowflake_id(identity, id, "discord", "User"),
+    check_group_id: |identity, id| snowflake_id(identity, id, "discord-role", "Role"),
+    config_section: Some("discord"),
+    configured: |c| c.discord.is_some(),
+    section_problems: |c| c.discord.as_ref().map(section_problems).unwrap_or_default(),
+    channel_problems,
+    connect,
+    stand_in: None,
+    surface: Some(Surface {
+        label: "discord",
+        paths: &[PathMatch::Prefix("/discord/")],
+    }),
+    thread_link: |c, thread| super::thread_link(c.discord.as_ref()?, thread),
+};
+
+/// Discord ids are snowflakes: up to 20 digits, never 0.
+pub fn is_snowflake(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 20 && s.chars().all(|c| c.is_ascii_digit()) && s != "0"
+}
+
+fn snowflake_id(identity: &str, id: &str, kind: &str, what: &str) -> Result<(), String> {
+    if is_snowflake(id) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{identity}` is not a Discord id; write {kind}:<digits> (Developer Mode → Copy {what} ID), not a name or tag"
+        ))
+    }
+}
+
+/// `[discord]`
+fn section_problems(d: &DiscordConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if d.bot_token.trim().is_empty() {
+        out.push("discord.bot_token: must not be empty".into());
+    }
+    if !is_snowflake(&d.application_id) {
+        out.push(format!(
+            "discord.application_id: `{}` is not a Discord id (digits)",
+            d.application_id
+        ));
+    }
+    let key_ok = hex::decode(d.public_key.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .is_some_and(|k| Verifier::try_new(k).is_ok());
+    if !key_ok {
+        out.push(
+            "discord.public_key: must be the application's 64-hex-digit Ed25519 public key".into(),
+        );
+    }
+    out.extend(http_url_problem("discord.api_url", &d.api_url));
+    out
+}
+
+/// A service's `discord_channel`.
+fn channel_problems(config: &Config, key: &str, s: &ServiceConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(ch) = &s.discord_channel {
+        if config.discord.is_none() {
+            out.push(format!(
+                "{key}.discord_channel: set, but there is no [discord] section"
+            ));
+        }
+        if !is_snowflake(ch) {
+            out.push(format!(
+                "{key}.discord_channel: `{ch}` must be a channel id (digits)"
+            ));
+        }
+    }
+    out
+}
+
+struct Connected {
+    chat: Arc<DiscordChat>,
+    verifier: Arc<Verifier>,
+}
+
+fn connect(config: &Config) -> anyhow::Result<Option<Box<dyn Connection>>> {
+    let Some(d) = &config.discord else {
+        return Ok(None);
+    };
+    let api = Arc::new(DiscordApi::new(
+        &d.api_url,
+        &d.bot_token,
+        &d.application_id,
+    )?);
+    let verifier = Arc::new(verifier(&d.public_key)?);
+    let channels: HashMap<String, String> = config
+        .services
+        .iter()
+        .filter_map(|s| s.discord_channel.clone().map(|c| (s.name.clone(), c)))
+        .collect();
+    let chat = Arc::new(DiscordChat { api, channels });
+    Ok(Some(Box::new(Connected { chat, verifier })))
+}
+
+impl Connection for Connected {
+    fn chat_port(&self) -> Arc<dyn ChatPort> {
+        self.chat.clone()
+    }
+
+    fn routes(self: Box<Self>, inbound: &Inbound) -> Router<AppState> {
+        routes(DiscordInbound {
+            engine: inbound.engine.clone(),
+            config: inbound.config.clone(),
+            counters: inbound.counters.clone(),
+            verifier: self.verifier,
+            clock: inbound.clock.clone(),
+        })
+    }
+}
