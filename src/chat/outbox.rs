@@ -375,6 +375,25 @@ mod tests {
         assert_eq!(backoff_ms(1, Some(600_000), max, 0.5), 60_000);
     }
 
+    /// Outbox rows as stored by earlier releases: after an upgrade they still read, and the
+    /// engine writes the same shape.
+    #[test]
+    fn stored_chat_rows_read_back_and_are_written_the_same() {
+        let rows = [
+            r#"{"service":"checkout","effect":{"op":"reply","message":{"text":"🗳️ alice votes *rollback* (1/2)","buttons":["rollback","promote"],"loud":true,"mentions":["slack:U01ALICE","slack-group:S01SRE"],"person":{"identity":"slack:U01ALICE","start":5,"end":10}}}}"#,
+            r#"{"service":"checkout","effect":{"op":"reply","message":{"text":"✅ Metrics readable again.","buttons":[],"loud":false,"mentions":[]}}}"#,
+            r#"{"service":"checkout","effect":{"op":"notice","to":"slack:U09MALLORY","text":"Your rollback vote is already counted."}}"#,
+        ];
+        for row in rows {
+            let item: ChatItem = serde_json::from_str(row).expect("reads");
+            assert_eq!(serde_json::to_string(&item).expect("writes"), row);
+        }
+        // Rows written before `buttons`, `mentions` and `person` existed.
+        let old = r#"{"service":"checkout","effect":{"op":"reply","message":{"text":"hi"}}}"#;
+        let item: ChatItem = serde_json::from_str(old).expect("reads");
+        assert!(serde_json::to_string(&item).expect("writes").contains(r#""text":"hi""#));
+    }
+
     #[test]
     fn item_keys_fit_a_discord_nonce_and_differ_per_deploy() {
         let a = item_key("checkout:production:v1", 7);
