@@ -2,8 +2,8 @@
 //! chat platform is configured.
 
 use super::{Attempt, ChatError, ChatPort, ThreadTarget};
-use crate::domain::{ChatMessage, Choice};
-use crate::present::chat::RootView;
+use crate::domain::Choice;
+use crate::present::chat::{ChatMessage, RootView};
 use async_trait::async_trait;
 use std::io::Write;
 use std::sync::Mutex;

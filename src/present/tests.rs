@@ -1,8 +1,12 @@
 //! The aggregate end to end, without a runtime, as people read it.
 
-use crate::domain::deploy::start;
 use crate::domain::timeline::phases;
 use crate::domain::*;
+// The domain's answers in words, as the engine writes them.
+use crate::present::chat::RenderedChat as ChatEffect;
+use crate::present::outcome::{
+    RenderedEffect as Effect, RenderedOutcome as Outcome, handle, start,
+};
 
 fn policy() -> Policy {
     Policy {
@@ -78,10 +82,7 @@ impl Harness {
     }
     fn feed(&mut self, input: Input, advance_ms: i64) -> Outcome {
         self.now += advance_ms;
-        let out = self
-            .deploy()
-            .handle(input, self.now, "test")
-            .expect("handle");
+        let out = handle(&self.deploy(), input, self.now, "test").expect("handle");
         self.events.extend(out.events.clone());
         self.effects.extend(out.effects.clone());
         out
@@ -714,7 +715,7 @@ fn no_data_for_the_limit_is_a_breach() {
     assert_eq!(h.state(), State::Canary);
     silent(&mut h);
     assert_eq!(h.state(), State::Breached);
-    let EventData::BreachDetected { criteria } = &h.events.last().expect("breach").data else {
+    let EventData::BreachDetected { criteria, .. } = &h.events.last().expect("breach").data else {
         panic!("breach expected")
     };
     assert_eq!(criteria, &vec!["p99 latency".to_string()]);
