@@ -1,11 +1,11 @@
-//! The engine applies one input to one deploy: load the timeline, run the pure core, store the new
-//! events and the effects they cause in one transaction, then wake the workers.
+//! The engine applies one input to one deploy: load the timeline, run the pure core, word what it
+//! produced (`crate::present`), store the new events and the effects they cause in one
+//! transaction, then wake the workers.
 
 use crate::Clock;
 use crate::chat::outbox::{ChatItem, target_of};
-use crate::domain::{
-    self, Deploy, DeployInfo, DomainError, Effect, ExecuteRequest, Input, Outcome, Policy,
-};
+use crate::domain::{self, Deploy, DeployInfo, DomainError, ExecuteRequest, Input, Policy};
+use crate::present::outcome::{RenderedEffect, RenderedOutcome, render};
 use crate::store::{Append, DeliveryKey, NewOutbox, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -50,11 +50,11 @@ impl From<DomainError> for EngineError {
     }
 }
 
-/// The deploy after an input, and what the input produced.
+/// The deploy after an input, and what the input produced, in words.
 #[derive(Debug, Clone)]
 pub struct Applied {
     pub deploy: Deploy,
-    pub outcome: Outcome,
+    pub outcome: RenderedOutcome,
     /// False when a `started` named a deploy that already existed.
     pub created: bool,
 }
@@ -242,13 +242,14 @@ impl Engine {
         if let Some(deploy) = self.snapshot(&info.id) {
             return Ok(Applied {
                 deploy,
-                outcome: Outcome::default(),
+                outcome: RenderedOutcome::default(),
                 created: false,
             });
         }
         let now = self.now();
         let outcome = domain::deploy::start(info.clone(), policy, now, source);
         let deploy = Deploy::fold(&outcome.events)?;
+        let outcome = render(outcome);
         let outbox = self.outbox_rows(&info, &outcome.effects);
         let result = self
             .store
@@ -280,7 +281,7 @@ impl Engine {
                 let deploy = self.deploy(&info.id).await?;
                 Ok(Applied {
                     deploy,
-                    outcome: Outcome::default(),
+                    outcome: RenderedOutcome::default(),
                     created: false,
                 })
             }
@@ -323,6 +324,8 @@ impl Engine {
             for e in &outcome.events {
                 after.apply(e);
             }
+            // Worded here, written with the events below.
+            let outcome = render(outcome);
             if outcome.events.is_empty() && outcome.effects.is_empty() && samples.is_empty() {
                 return Ok(Applied {
                     deploy: after,
@@ -364,21 +367,21 @@ impl Engine {
         Err(EngineError::Busy(deploy_id.to_string()))
     }
 
-    fn wake(&self, outcome: &Outcome) {
+    fn wake(&self, outcome: &RenderedOutcome) {
         for e in &outcome.effects {
             match e {
-                Effect::Chat(_) => self.chat_wake.notify_waiters(),
-                Effect::Execute(_) => self.executor_wake.notify_waiters(),
+                RenderedEffect::Chat(_) => self.chat_wake.notify_waiters(),
+                RenderedEffect::Execute(_) => self.executor_wake.notify_waiters(),
             }
         }
     }
 
-    fn outbox_rows(&self, info: &DeployInfo, effects: &[Effect]) -> Vec<NewOutbox> {
+    fn outbox_rows(&self, info: &DeployInfo, effects: &[RenderedEffect]) -> Vec<NewOutbox> {
         let service = info.service.as_str();
         let mut rows = Vec::new();
         for effect in effects {
             match effect {
-                Effect::Chat(chat) => {
+                RenderedEffect::Chat(chat) => {
                     for platform in &self.chat_platforms {
                         let item = ChatItem {
                             service: service.to_string(),
@@ -390,7 +393,7 @@ impl Engine {
                         });
                     }
                 }
-                Effect::Execute(request) => {
+                RenderedEffect::Execute(request) => {
                     let item = ExecItem {
                         service: service.to_string(),
                         request: request.clone(),

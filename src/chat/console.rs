@@ -2,8 +2,8 @@
 //! chat platform is configured.
 
 use super::{Attempt, ChatError, ChatPort, ThreadTarget};
-use crate::domain::{ChatMessage, Choice};
-use crate::present::chat::RootView;
+use crate::domain::Choice;
+use crate::present::chat::{ChatMessage, RootView};
 use crate::registry::ChatPlatform;
 use crate::registry::chat::{any_id, no_problems};
 use async_trait::async_trait;

@@ -5,7 +5,7 @@ pub mod console;
 pub mod desk;
 pub mod outbox;
 
-use crate::domain::ChatMessage;
+use crate::present::chat::ChatMessage;
 use crate::present::chat::RootView;
 use async_trait::async_trait;
 

@@ -7,7 +7,7 @@
 
 use super::{Attempt, ChatError, ChatPort, ThreadTarget};
 use crate::Clock;
-use crate::domain::ChatEffect;
+use crate::present::chat::RenderedChat;
 use crate::store::{Failed, OutboxItem, Store, StoreError};
 use crate::telemetry::Telemetry;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatItem {
     pub service: String,
-    pub effect: ChatEffect,
+    pub effect: RenderedChat,
 }
 
 pub fn target_of(platform: &str) -> String {
@@ -291,7 +291,7 @@ impl ChatWorker {
             .ok()
             .and_then(|t| t.get(&item.deploy_id).cloned());
         // A root's first try: no thread can exist yet (only this item opens it).
-        let first_root = item.attempts == 0 && matches!(chat.effect, ChatEffect::PostRoot { .. });
+        let first_root = item.attempts == 0 && matches!(chat.effect, RenderedChat::PostRoot { .. });
         let thread = match known {
             Some(thread) => Some(thread),
             None if first_root => None,
@@ -311,7 +311,7 @@ impl ChatWorker {
             }
         };
         match chat.effect {
-            ChatEffect::PostRoot { root } => {
+            RenderedChat::PostRoot { root } => {
                 if thread.is_some() {
                     return Ok(()); // already opened (a retry after a crash)
                 }
@@ -327,15 +327,15 @@ impl ChatWorker {
                 }
                 Ok(())
             }
-            ChatEffect::UpdateRoot { root } => match thread {
+            RenderedChat::UpdateRoot { root } => match thread {
                 Some(t) => self.port.update_root(&target, &t, &root).await,
                 None => Ok(()),
             },
-            ChatEffect::Reply { message } => match thread {
+            RenderedChat::Reply { message } => match thread {
                 Some(t) => self.port.reply(&target, &t, &message, attempt).await,
                 None => Ok(()),
             },
-            ChatEffect::Notice { to, text } => {
+            RenderedChat::Notice { to, text } => {
                 self.port
                     .notice(&target, thread.as_deref(), &to, &text)
                     .await
@@ -373,6 +373,29 @@ mod tests {
         assert_eq!(backoff_ms(1, Some(1_000), max, 0.5), 1_000);
         assert_eq!(backoff_ms(1, Some(10_000), max, 0.5), 10_000);
         assert_eq!(backoff_ms(1, Some(600_000), max, 0.5), 60_000);
+    }
+
+    /// Outbox rows as stored by earlier releases: after an upgrade they still read, and the
+    /// engine writes the same shape.
+    #[test]
+    fn stored_chat_rows_read_back_and_are_written_the_same() {
+        let rows = [
+            r#"{"service":"checkout","effect":{"op":"reply","message":{"text":"🗳️ alice votes *rollback* (1/2)","buttons":["rollback","promote"],"loud":true,"mentions":["slack:U01ALICE","slack-group:S01SRE"],"person":{"identity":"slack:U01ALICE","start":5,"end":10}}}}"#,
+            r#"{"service":"checkout","effect":{"op":"reply","message":{"text":"✅ Metrics readable again.","buttons":[],"loud":false,"mentions":[]}}}"#,
+            r#"{"service":"checkout","effect":{"op":"notice","to":"slack:U09MALLORY","text":"Your rollback vote is already counted."}}"#,
+        ];
+        for row in rows {
+            let item: ChatItem = serde_json::from_str(row).expect("reads");
+            assert_eq!(serde_json::to_string(&item).expect("writes"), row);
+        }
+        // Rows written before `buttons`, `mentions` and `person` existed.
+        let old = r#"{"service":"checkout","effect":{"op":"reply","message":{"text":"hi"}}}"#;
+        let item: ChatItem = serde_json::from_str(old).expect("reads");
+        assert!(
+            serde_json::to_string(&item)
+                .expect("writes")
+                .contains(r#""text":"hi""#)
+        );
     }
 
     #[test]

@@ -7,8 +7,9 @@ use crate::Clock;
 use crate::chat::desk::{Answer, Desk, Place};
 use crate::command::{Command, help_for, parse};
 use crate::config::Config;
-use crate::domain::{ChatEffect, Choice, Effect, EventData, Input, Vote};
+use crate::domain::{Choice, EventData, Input, Vote};
 use crate::engine::Engine;
+use crate::present::{RenderedEffect, chat::RenderedChat};
 use crate::server::{AppState, Counters};
 use axum::Router;
 use axum::body::Bytes;
@@ -146,7 +147,7 @@ impl DiscordInbound {
             Err(e) => return format!("Your vote was not counted: {e}"),
         };
         let notice = applied.outcome.effects.iter().find_map(|e| match e {
-            Effect::Chat(ChatEffect::Notice { text, .. }) => Some(text.clone()),
+            RenderedEffect::Chat(RenderedChat::Notice { text, .. }) => Some(text.clone()),
             _ => None,
         });
         for e in &applied.outcome.events {

@@ -2,8 +2,8 @@
 //! row of buttons whose `custom_id` carries the deploy.
 
 use super::escape::text as esc;
-use crate::domain::{ChatMessage, Choice, State};
-use crate::present::chat::RootView;
+use crate::domain::{Choice, State};
+use crate::present::chat::{ChatMessage, RootView};
 use serenity::all::ButtonStyle;
 use serenity::builder::{
     CreateActionRow, CreateAllowedMentions, CreateButton, CreateEmbed, CreateEmbedFooter,

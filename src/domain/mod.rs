@@ -1,6 +1,9 @@
 //! The pure domain core: no I/O, no async. A deploy is an event-sourced aggregate; this module
-//! turns (state, input) into (events, effects) and renders timelines for people.
+//! turns (state, input) into (events, effects). It states facts; the words people read are
+//! `crate::present`'s. It uses nothing of the crate outside `crate::domain` (a test checks).
 
+#[cfg(test)]
+mod boundary;
 pub mod criteria;
 pub mod decision;
 pub mod deploy;
@@ -12,7 +15,7 @@ mod state;
 pub use criteria::{Criterion, Verdict};
 pub use decision::{Choice, Vote, Voter};
 pub use deploy::{
-    BOT, ChatEffect, ChatMessage, Deploy, DeployInfo, DomainError, Drill, Effect, Event, EventData,
-    ExecuteRequest, ExecutorOutcome, Input, NamedPerson, OnBreach, OnPass, Outcome, PipelineEvent,
-    Policy, Sample, State,
+    BOT, BreachCause, ChatEffect, Deploy, DeployInfo, DomainError, Drill, Effect, Event, EventData,
+    ExecuteRequest, ExecutorOutcome, Input, Notice, OnBreach, OnPass, Outcome, PipelineEvent,
+    Policy, Said, Sample, State,
 };

@@ -6,9 +6,13 @@ pub mod chat;
 pub mod drills;
 pub mod export;
 pub mod html;
+pub mod outcome;
 pub mod page;
 pub mod postmortem;
+pub mod summary;
 pub mod words;
+
+pub use outcome::{RenderedEffect, RenderedOutcome};
 
 #[cfg(test)]
 mod tests;

@@ -267,7 +267,7 @@ pub fn markers(events: &[Event]) -> Vec<Marker> {
         .iter()
         .filter_map(|e| {
             let (kind, label, criteria) = match &e.data {
-                EventData::BreachDetected { criteria } => (
+                EventData::BreachDetected { criteria, .. } => (
                     MarkerKind::Breach,
                     format!("breach: {}", criteria.join(", ")),
                     criteria.clone(),

@@ -1,8 +1,12 @@
 //! The aggregate end to end, without a runtime, as people read it.
 
-use crate::domain::deploy::start;
 use crate::domain::timeline::phases;
 use crate::domain::*;
+// The domain's answers in words, as the engine writes them.
+use crate::present::chat::RenderedChat as ChatEffect;
+use crate::present::outcome::{
+    RenderedEffect as Effect, RenderedOutcome as Outcome, handle, start,
+};
 
 fn policy() -> Policy {
     Policy {
@@ -78,10 +82,7 @@ impl Harness {
     }
     fn feed(&mut self, input: Input, advance_ms: i64) -> Outcome {
         self.now += advance_ms;
-        let out = self
-            .deploy()
-            .handle(input, self.now, "test")
-            .expect("handle");
+        let out = handle(&self.deploy(), input, self.now, "test").expect("handle");
         self.events.extend(out.events.clone());
         self.effects.extend(out.effects.clone());
         out
@@ -714,7 +715,7 @@ fn no_data_for_the_limit_is_a_breach() {
     assert_eq!(h.state(), State::Canary);
     silent(&mut h);
     assert_eq!(h.state(), State::Breached);
-    let EventData::BreachDetected { criteria } = &h.events.last().expect("breach").data else {
+    let EventData::BreachDetected { criteria, .. } = &h.events.last().expect("breach").data else {
         panic!("breach expected")
     };
     assert_eq!(criteria, &vec!["p99 latency".to_string()]);
@@ -900,5 +901,74 @@ fn the_final_root_shows_the_recovery_checks() {
         super::chat::status_table(&folded).contains("✅ pass"),
         "{}",
         super::chat::status_table(&folded)
+    );
+}
+
+/// The domain decides when the root is rewritten from its own facts (`Deploy::root_facts`); the
+/// words come from `root_view`. They must agree: a fact missing there would leave the root stale,
+/// one too many would rewrite it for nothing.
+#[test]
+fn the_root_is_rewritten_exactly_when_what_it_shows_changes() {
+    use crate::domain::deploy::ChatEffect as Fact;
+    use crate::present::chat::root_view;
+    let mut p = policy();
+    p.rollback_quorum = 2;
+    let mut events = crate::domain::deploy::start(info(), p, 1_000_000, "test").events;
+    let sample = |name: &str, canary: Option<f64>| Sample {
+        criterion: name.into(),
+        canary,
+        baseline: Some(0.004),
+        no_data_reason: None,
+    };
+    let check = |five_xx: Option<f64>, p99: Option<f64>| Input::Check {
+        at_ms: None,
+        samples: vec![sample("5xx ratio", five_xx), sample("p99 latency", p99)],
+    };
+    let vote = |who: &str, choice: Choice, reason: &str| {
+        Input::Vote(Vote {
+            voter: Voter {
+                identity: who.into(),
+                name: who.into(),
+                groups: vec![],
+                person: None,
+                aliases: vec![],
+            },
+            choice,
+            reason: Some(reason.into()),
+        })
+    };
+    let inputs = vec![
+        check(Some(0.002), Some(0.2)),
+        check(Some(0.002), Some(0.2)), // the same values again: nothing to show
+        check(Some(0.003), Some(0.2)), // a new value, no event
+        check(None, Some(0.2)),
+        check(Some(0.02), Some(0.9)),
+        check(Some(0.02), Some(0.9)),
+        vote("slack:U09MALLORY", Choice::Rollback, "no"),
+        vote("slack:U01ALICE", Choice::Rollback, "p99 doubled"),
+        vote("slack:U01ALICE", Choice::Rollback, "again"),
+        Input::Tick,
+    ];
+    let (mut now, mut rewrites, mut quiet) = (1_000_000, 0, 0);
+    for input in inputs {
+        now += 30_000;
+        let before = Deploy::fold(&events).expect("fold");
+        let out = before.handle(input.clone(), now, "test").expect("handle");
+        let rewritten = out
+            .effects
+            .iter()
+            .any(|e| matches!(e, crate::domain::Effect::Chat(Fact::UpdateRoot)));
+        let changed = root_view(&out.deploy) != root_view(&before);
+        assert_eq!(rewritten, changed, "after {input:?}");
+        if changed {
+            rewrites += 1
+        } else {
+            quiet += 1
+        }
+        events.extend(out.events);
+    }
+    assert!(
+        rewrites >= 4 && quiet >= 2,
+        "{rewrites} rewrites, {quiet} quiet"
     );
 }

@@ -2,9 +2,10 @@
 
 use super::{ApiError, AppState};
 use crate::auth::api_token_ok;
-use crate::domain::{ChatEffect, Choice, Effect, EventData, Input, Vote};
+use crate::domain::{Choice, EventData, Input, Vote};
 use crate::present::export::{deploy_json, to_json};
 use crate::present::postmortem::to_markdown;
+use crate::present::{RenderedEffect, chat::RenderedChat};
 use crate::store::Drills;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -346,7 +347,7 @@ async fn cast_vote(
     };
     let applied = s.engine.apply(&id, Input::Vote(vote), "votes-api").await?;
     let notice = applied.outcome.effects.iter().find_map(|e| match e {
-        Effect::Chat(ChatEffect::Notice { text, .. }) => Some(text.clone()),
+        RenderedEffect::Chat(RenderedChat::Notice { text, .. }) => Some(text.clone()),
         _ => None,
     });
     let denied = applied

@@ -1,8 +1,8 @@
 //! Block Kit layouts of the canary thread.
 
 use super::escape::{link, text as esc};
-use crate::domain::{ChatMessage, Choice};
-use crate::present::chat::{RootView, table};
+use crate::domain::Choice;
+use crate::present::chat::{ChatMessage, RootView, table};
 use slack_morphism::prelude::*;
 use std::collections::HashMap;
 

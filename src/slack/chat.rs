@@ -4,7 +4,7 @@ use super::api::{SlackApi, metadata};
 use super::blocks::{reply_content, root_content};
 use super::{parse_thread_ref, thread_ref};
 use crate::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
-use crate::domain::ChatMessage;
+use crate::present::chat::ChatMessage;
 use crate::present::chat::RootView;
 use async_trait::async_trait;
 use std::collections::HashMap;

@@ -8,7 +8,7 @@ use canarybot::app::{self, Options, Running};
 use canarybot::auth::sign;
 use canarybot::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
 use canarybot::config::Config;
-use canarybot::domain::ChatMessage;
+use canarybot::present::chat::ChatMessage;
 use canarybot::present::chat::RootView;
 use serde_json::{Value, json};
 use sqlx::Connection;

@@ -1,81 +1,130 @@
-//! Effects: what the shell must do after the events are stored (chat, the deploy system).
+//! Effects: what the shell must do after the events are stored (chat, the deploy system). Chat
+//! effects are facts — what happened, to whom — and the presentation layer (`crate::present`)
+//! words them.
 
+use super::event::BreachCause;
+use super::model::State;
 use crate::domain::decision::Choice;
-use crate::present::chat::RootView;
 use serde::{Deserialize, Serialize};
 
 /// Something the shell must do after the events are stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "effect", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Chat(ChatEffect),
     Execute(ExecuteRequest),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+/// What the canary thread must hear; each is worded against the deploy after the input.
+#[derive(Debug, Clone, PartialEq)]
 pub enum ChatEffect {
     /// Open the canary thread: the root pins the locked criteria and the live status.
-    PostRoot {
-        root: Box<RootView>,
-    },
-    /// Rewrite the root with the current status.
-    UpdateRoot {
-        root: Box<RootView>,
-    },
-    Reply {
-        message: ChatMessage,
-    },
-    /// A private notice to one person (identity such as `slack:U01ALICE`).
-    Notice {
-        to: String,
-        text: String,
-    },
+    PostRoot,
+    /// What the root shows changed: rewrite it.
+    UpdateRoot,
+    /// Say something in the thread.
+    Reply { said: Said },
+    /// A private answer to one person (identity such as `slack:U01ALICE`).
+    Notice { to: String, notice: Notice },
 }
 
-/// Platform-neutral message; each chat adapter renders it its own way.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    pub text: String,
-    /// Buttons to offer (Roll back / Proceed).
-    #[serde(default)]
-    pub buttons: Vec<Choice>,
-    /// Worth a highlight: breaches and failed rollbacks.
-    #[serde(default)]
-    pub loud: bool,
-    /// Decider identities to mention (`slack:U…`, `slack-group:S…`); each adapter renders the
-    /// ones of its own platform.
-    #[serde(default)]
-    pub mentions: Vec<String>,
-    /// The person the message is about (a voter), named in `text`: an adapter may show them its
-    /// own way (a Slack identity as `<@U…>`, so Slack shows the real account, not a claimed name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub person: Option<NamedPerson>,
+/// What the thread is told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Said {
+    /// The metric source answers again after an outage.
+    MetricsRestored,
+    /// The metric source cannot be read (once per outage).
+    MetricsUnavailable { error: String },
+    /// A criterion failed for the first time in a row.
+    Failing {
+        criterion: String,
+        consecutive: u32,
+        failure_limit: u32,
+        reasons: Vec<String>,
+    },
+    /// A criterion started having no data.
+    NoData { criterion: String, reason: String },
+    /// A criterion that failed or had no data passes again.
+    PassingAgain {
+        criterion: String,
+        canary: Option<f64>,
+        baseline: Option<f64>,
+    },
+    /// The breach; what follows is the policy's `on_breach`.
+    Breach {
+        criteria: Vec<String>,
+        cause: BreachCause,
+    },
+    /// A vote by someone who is not a decider was refused.
+    VoteRefused {
+        identity: String,
+        name: String,
+        choice: Choice,
+    },
+    /// A vote was counted.
+    VoteCast {
+        identity: String,
+        name: String,
+        choice: Choice,
+        count: u32,
+        quorum: u32,
+        reason: Option<String>,
+    },
+    /// A decision was made.
+    Decided {
+        action: Choice,
+        decided_by: Vec<String>,
+        reason: String,
+    },
+    /// Something went wrong that people must see; `text` is the note recorded about it.
+    Warning { text: String },
+    /// The deploy system accepted the rollback.
+    RollbackStarted { detail: String },
+    /// The rollback is done; `verify_checks` passing checks will verify recovery, or `None`
+    /// when no criterion can (no absolute bounds).
+    RolledBack {
+        detail: String,
+        verify_checks: Option<u32>,
+    },
+    /// The rollback failed: people must roll back by hand or vote again.
+    RollbackFailed { error: String },
+    /// A recovery check after the rollback failed.
+    RecoveryCheckFailed { reasons: Vec<String> },
+    /// Enough recovery checks passed in a row.
+    RecoveryVerified { checks: u32 },
+    /// The deploy system promoted the deploy itself.
+    PromotedByPipeline {
+        actor: String,
+        description: Option<String>,
+    },
+    /// The deploy system reports the deploy failed.
+    DeployFailed { actor: String, reason: String },
+    /// An alert fired or resolved without calling a breach.
+    Alert {
+        name: String,
+        firing: bool,
+        summary: String,
+    },
+    /// The canary window passed with every criterion passing; the deciders are asked.
+    WindowPassed,
+    /// No recovery within the verify timeout after the rollback.
+    NoRecovery { after_s: u64 },
+    /// A deploy system's note, announced.
+    Note { text: String },
+    /// The deploy reached a final state.
+    Closed,
 }
 
-/// Where `text` names a person: the identity, and the byte range of their name in the text. The
-/// range is set by the state machine, never found by searching, so no outside text can make a
-/// mention.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NamedPerson {
-    pub identity: String,
-    pub start: usize,
-    pub end: usize,
-}
-
-impl ChatMessage {
-    /// The text split around the person: `(before, identity, name, after)`, when a person is
-    /// named and the range still fits the text.
-    pub fn person_split(&self) -> Option<(&str, &str, &str, &str)> {
-        let p = self.person.as_ref()?;
-        let name = self.text.get(p.start..p.end)?;
-        Some((
-            &self.text[..p.start],
-            p.identity.as_str(),
-            name,
-            &self.text[p.end..],
-        ))
-    }
+/// A private answer to a voter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// The deploy is in a state where this vote decides nothing.
+    VoteNotOpen { choice: Choice, state: State },
+    /// The same refused vote again.
+    VoteAlreadyRefused { choice: Choice },
+    /// The voter is not a decider.
+    NotADecider { choice: Choice },
+    /// The same counted vote again.
+    VoteAlreadyCounted { choice: Choice },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -66,6 +66,9 @@ pub enum EventData {
     },
     BreachDetected {
         criteria: Vec<String>,
+        /// Why it is a breach. Absent from events stored before it was kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<BreachCause>,
     },
     CanaryWindowPassed {
         window_s: u64,
@@ -119,6 +122,10 @@ pub enum EventData {
     },
     Promoted {
         decision_id: Option<String>,
+        /// What the deploy system said when it promoted the deploy itself. Absent when the
+        /// deciders promoted it, and from events stored before it was kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
     },
     DeployFailed {
         reason: String,
@@ -127,6 +134,25 @@ pub enum EventData {
         text: String,
     },
 }
+
+/// Why a breach was called.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreachCause {
+    /// The criteria failed `failure_limit` checks in a row.
+    FailureLimit,
+    /// The criteria had no data for `checks` checks in a row.
+    NoData { checks: u32 },
+    /// An Alertmanager alert is firing; `summary` is its summary or description annotation.
+    AlertFiring {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        summary: String,
+    },
+}
+
+/// The note recorded when a rollback is done but no criterion can verify recovery.
+pub const CANNOT_VERIFY: &str =
+    "recovery cannot be verified: no criterion has absolute bounds (max/min)";
 
 /// One criterion in a recovery check after a rollback: its verdict and the values checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,5 +245,25 @@ mod tests {
         let e = EventData::from_parts("verify_check", old).expect("reads");
         assert!(matches!(&e, EventData::VerifyCheck { criteria, .. } if criteria.is_empty()));
         assert_eq!(e.details_json(), old, "and is stored as it was");
+    }
+
+    #[test]
+    fn breaches_and_promotions_stored_before_their_new_facts_read_and_store_as_they_were() {
+        for (kind, old) in [
+            ("breach_detected", r#"{"criteria":["p99 latency"]}"#),
+            ("promoted", r#"{"decision_id":null}"#),
+            ("promoted", r#"{"decision_id":"d/decision-7"}"#),
+        ] {
+            let e = EventData::from_parts(kind, old).expect("reads");
+            assert_eq!(e.details_json(), old, "{kind} is stored as it was");
+        }
+        let new = EventData::BreachDetected {
+            criteria: vec!["alert:Down".into()],
+            cause: Some(BreachCause::AlertFiring {
+                summary: "a \"quoted\" summary".into(),
+            }),
+        };
+        let back = EventData::from_parts("breach_detected", &new.details_json()).expect("reads");
+        assert_eq!(back, new);
     }
 }

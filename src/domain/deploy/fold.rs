@@ -100,13 +100,28 @@ impl Deploy {
                 "second event is not criteria_locked".into(),
             ));
         };
+        let mut d = Deploy::opened(first, info, policy, hash, second.seq);
+        for e in it {
+            d.apply(e);
+        }
+        Ok(d)
+    }
+
+    /// The deploy as its first two events open it: `first` started it under `policy`.
+    pub(super) fn opened(
+        first: &Event,
+        info: &DeployInfo,
+        policy: &Policy,
+        hash: &str,
+        last_seq: i64,
+    ) -> Deploy {
         let mut d = Deploy {
             info: info.clone(),
             policy: policy.clone(),
-            policy_hash: hash.clone(),
+            policy_hash: hash.to_string(),
             state: State::Canary,
             started_at_ms: first.at_ms,
-            last_seq: second.seq,
+            last_seq,
             criteria: policy
                 .criteria
                 .iter()
@@ -139,10 +154,7 @@ impl Deploy {
             milestones: Milestones::default(),
         };
         d.milestones.observe(first);
-        for e in it {
-            d.apply(e);
-        }
-        Ok(d)
+        d
     }
 
     /// Applies one stored event. Unknown criteria are ignored: the fold never fails midway.
@@ -205,7 +217,7 @@ impl Deploy {
                     (s.canary, s.baseline) = (*canary, *baseline);
                 }
             }
-            EventData::BreachDetected { criteria } => {
+            EventData::BreachDetected { criteria, .. } => {
                 if self.state == State::Canary {
                     self.state = State::Breached;
                 }

@@ -4,6 +4,7 @@
 //! - [`model`]: the deploy, its policy and states;
 //! - [`event`]: timeline events; [`input`]: what a deploy reacts to; [`effect`]: what the shell does;
 //! - [`fold`]: the state rebuilt from events; [`phases`]: detect/decide/execute/verify timing;
+//! - [`root`]: what the thread root shows that can change;
 //! - `machine`: the state machine, split by concern.
 
 pub mod effect;
@@ -13,6 +14,7 @@ pub mod input;
 mod machine;
 pub mod model;
 pub mod phases;
+pub mod root;
 
 pub use effect::*;
 pub use event::*;
@@ -20,3 +22,4 @@ pub use fold::*;
 pub use input::*;
 pub use machine::{CriterionReport, Outcome, start};
 pub use model::*;
+pub use root::RootFacts;

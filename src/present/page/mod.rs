@@ -406,11 +406,12 @@ mod tests {
     use crate::domain::deploy::State;
     use crate::domain::deploy::{
         DeployInfo, Drill, Event, ExecutorOutcome, Input, OnPass, PipelineEvent, Policy, Sample,
-        start,
     };
+    // The domain's answers in words (summaries filled), as the engine writes them.
     use crate::domain::timeline::Phases;
     use crate::domain::timeline::phases;
     use crate::present::html::escape;
+    use crate::present::outcome::{handle, start};
     use crate::present::postmortem::ThreadLink;
     use crate::present::postmortem::{Marker, MarkerKind};
     use std::collections::BTreeMap;
@@ -483,10 +484,7 @@ mod tests {
         }
         fn feed(&mut self, input: Input, advance_ms: i64) {
             self.now += advance_ms;
-            let out = self
-                .deploy()
-                .handle(input, self.now, "test")
-                .expect("handle");
+            let out = handle(&self.deploy(), input, self.now, "test").expect("handle");
             self.events.extend(out.events);
         }
         fn check(&mut self, samples: &[(&str, Option<f64>, Option<f64>)]) {

@@ -3,10 +3,10 @@
 use super::{CriterionReport, Work};
 use crate::domain::criteria::Verdict;
 use crate::domain::decision::Choice;
-use crate::domain::deploy::event::EventData;
+use crate::domain::deploy::effect::Said;
+use crate::domain::deploy::event::{BreachCause, EventData};
 use crate::domain::deploy::fold::DomainError;
 use crate::domain::deploy::model::{BOT, OnBreach, Sample, State};
-use crate::present::words;
 
 impl Work {
     pub(super) fn check(&mut self, samples: Vec<Sample>) -> Result<(), DomainError> {
@@ -38,12 +38,8 @@ impl Work {
             seen.push(s.criterion.as_str());
         }
         if self.d.metrics_down {
-            self.emit(
-                BOT,
-                "metrics readable again".into(),
-                EventData::MetricsRestored {},
-            );
-            self.reply("✅ Metrics readable again.".into(), vec![], false);
+            self.emit(BOT, EventData::MetricsRestored {});
+            self.say(Said::MetricsRestored);
         }
         match self.d.state {
             State::Canary | State::Breached => self.canary_check(&samples),
@@ -85,12 +81,6 @@ impl Work {
                     let consecutive = status.consecutive_failures + 1;
                     self.emit(
                         BOT,
-                        format!(
-                            "{} failing {consecutive}/{}: {}",
-                            c.name,
-                            c.failure_limit,
-                            ev.reasons.join("; ")
-                        ),
                         EventData::CheckFailed {
                             criterion: c.name.clone(),
                             canary: s.canary,
@@ -103,16 +93,12 @@ impl Work {
                     // The thread hears when a criterion starts failing and when it breaches;
                     // the counts in between show in the root's live status.
                     if consecutive == 1 && consecutive < c.failure_limit {
-                        self.reply(
-                            format!(
-                                "⚠️ *{}* failing ({consecutive}/{}): {}",
-                                c.name,
-                                c.failure_limit,
-                                ev.reasons.join("; ")
-                            ),
-                            vec![],
-                            false,
-                        );
+                        self.say(Said::Failing {
+                            criterion: c.name.clone(),
+                            consecutive,
+                            failure_limit: c.failure_limit,
+                            reasons: ev.reasons.clone(),
+                        });
                     }
                     if consecutive >= c.failure_limit {
                         breaching.push(c.name.clone());
@@ -131,7 +117,6 @@ impl Work {
                     if consecutive == 1 || (limit > 0 && consecutive <= limit) {
                         self.emit(
                             BOT,
-                            format!("{}: no data ({reason})", c.name),
                             EventData::NoData {
                                 criterion: c.name.clone(),
                                 reason: reason.clone(),
@@ -140,14 +125,10 @@ impl Work {
                         );
                     }
                     if consecutive == 1 {
-                        self.reply(
-                            format!(
-                                "❔ *{}*: no data ({reason}) — not counted as a pass",
-                                c.name
-                            ),
-                            vec![],
-                            false,
-                        );
+                        self.say(Said::NoData {
+                            criterion: c.name.clone(),
+                            reason,
+                        });
                     }
                     if limit > 0 && consecutive == limit {
                         no_data_breach.push(c.name.clone());
@@ -155,28 +136,24 @@ impl Work {
                 }
                 Verdict::Pass => {
                     if matches!(status.last, Some(Verdict::Fail | Verdict::NoData)) {
-                        let values = words::values(s.canary, s.baseline);
                         self.emit(
                             BOT,
-                            format!("{} passing again ({values})", c.name),
                             EventData::Recovered {
                                 criterion: c.name.clone(),
                                 canary: s.canary,
                                 baseline: s.baseline,
                             },
                         );
-                        self.reply(
-                            format!("✅ *{}* passing again ({values})", c.name),
-                            vec![],
-                            false,
-                        );
+                        self.say(Said::PassingAgain {
+                            criterion: c.name.clone(),
+                            canary: s.canary,
+                            baseline: s.baseline,
+                        });
                     } else if status.last.is_none() {
                         // The first pass is recorded so the fold knows every criterion has been
                         // seen passing (the canary window needs it); later plain passes are not.
-                        let values = words::values(s.canary, s.baseline);
                         self.emit(
                             BOT,
-                            format!("{} passing ({values})", c.name),
                             EventData::CheckPassed {
                                 criterion: c.name.clone(),
                                 canary: s.canary,
@@ -200,14 +177,11 @@ impl Work {
             });
         }
         if !breaching.is_empty() {
-            self.breach(breaching, "reached the failure limit");
+            self.breach(breaching, BreachCause::FailureLimit);
         }
         if !no_data_breach.is_empty() {
-            let limit = self.d.policy.no_data_limit;
-            self.breach(
-                no_data_breach,
-                &format!("had no data for {limit} checks in a row"),
-            );
+            let checks = self.d.policy.no_data_limit;
+            self.breach(no_data_breach, BreachCause::NoData { checks });
         }
     }
 
@@ -217,59 +191,32 @@ impl Work {
         }
         self.emit(
             BOT,
-            format!("metrics unavailable: {error}"),
             EventData::MetricsUnavailable {
                 error: error.clone(),
             },
         );
-        self.reply(
-            format!("⚠️ Cannot read the metrics: {error}. Retrying every check interval."),
-            vec![],
-            true,
-        );
+        self.say(Said::MetricsUnavailable { error });
     }
 
     /// Declares a breach (once per deploy) and does what the policy says.
-    pub(super) fn breach(&mut self, breaching: Vec<String>, why: &str) {
+    pub(super) fn breach(&mut self, breaching: Vec<String>, cause: BreachCause) {
         if self.d.state != State::Canary {
             return;
         }
         self.emit(
             BOT,
-            format!("BREACH: {} {why}", breaching.join(", ")),
             EventData::BreachDetected {
                 criteria: breaching.clone(),
+                cause: Some(cause.clone()),
             },
         );
-        match self.d.policy.on_breach {
-            OnBreach::Ask => {
-                let q = self.d.policy.rollback_quorum;
-                self.call_deciders(
-                    format!(
-                        "🚨 *BREACH* on {} {}: {} {why}. Deciders: vote *Roll back* or *Proceed* ({q} rollback vote{} decide{}).",
-                        self.d.info.service,
-                        self.d.info.version,
-                        breaching.join(", "),
-                        if q == 1 { "" } else { "s" },
-                        if q == 1 { "s" } else { "" },
-                    ),
-                    vec![Choice::Rollback, Choice::Promote],
-                );
-            }
-            OnBreach::Rollback => {
-                let reason = format!("breach: {}", breaching.join(", "));
-                self.reply(
-                    format!(
-                        "🚨 *BREACH* on {} {}: {} {why}. Policy says roll back at once.",
-                        self.d.info.service,
-                        self.d.info.version,
-                        breaching.join(", ")
-                    ),
-                    vec![],
-                    true,
-                );
-                self.decide(Choice::Rollback, vec![BOT.to_string()], reason, BOT);
-            }
+        self.say(Said::Breach {
+            criteria: breaching.clone(),
+            cause,
+        });
+        if self.d.policy.on_breach == OnBreach::Rollback {
+            let reason = format!("breach: {}", breaching.join(", "));
+            self.decide(Choice::Rollback, vec![BOT.to_string()], reason, BOT);
         }
     }
 }

@@ -8,14 +8,12 @@ mod rollback;
 mod ticks;
 mod votes;
 
-use super::effect::{ChatEffect, ChatMessage, Effect, NamedPerson};
+use super::effect::{ChatEffect, Effect, Notice, Said};
 use super::event::{Event, EventData};
 use super::fold::{Deploy, DomainError};
 use super::input::Input;
 use super::model::{BOT, DeployInfo, Policy};
 use crate::domain::criteria::Verdict;
-use crate::domain::decision::Choice;
-use crate::present::chat::{closing_summary, root_view};
 use serde::Serialize;
 
 /// The report of one criterion after a check, for the caller.
@@ -28,53 +26,55 @@ pub struct CriterionReport {
     pub reasons: Vec<String>,
 }
 
-/// What one input produced.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What one input produced. Events carry no `summary` yet: the presentation words them, and the
+/// chat effects, against `deploy`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub events: Vec<Event>,
     pub effects: Vec<Effect>,
     pub reports: Vec<CriterionReport>,
+    /// The deploy as the thread shows it after the input: the new events applied, and the latest
+    /// values of each criterion checked (shown live, though no event records a plain pass).
+    pub deploy: Deploy,
+}
+
+/// What the steps of one input produce, gathered as they go.
+#[derive(Debug, Default)]
+struct Produced {
+    events: Vec<Event>,
+    effects: Vec<Effect>,
+    reports: Vec<CriterionReport>,
 }
 
 /// Opens a deploy: `deploy_started`, `criteria_locked`, and the canary thread.
 pub fn start(info: DeployInfo, policy: Policy, now_ms: i64, source: &str) -> Outcome {
     let actor = info.actor.clone().unwrap_or_else(|| "pipeline".to_string());
     let hash = policy.hash();
-    let mut out = Outcome::default();
-    out.events.push(Event {
+    let started = Event {
         seq: 1,
         at_ms: now_ms,
-        actor: actor.clone(),
+        actor,
         source: source.to_string(),
-        summary: format!(
-            "{} {} started in {}",
-            info.service, info.version, info.environment
-        ),
-        data: EventData::DeployStarted { deploy: info },
-    });
-    out.events.push(Event {
+        summary: String::new(),
+        data: EventData::DeployStarted {
+            deploy: info.clone(),
+        },
+    };
+    let deploy = Deploy::opened(&started, &info, &policy, &hash, 2);
+    let locked = Event {
         seq: 2,
         at_ms: now_ms,
         actor: BOT.to_string(),
         source: source.to_string(),
-        summary: format!(
-            "criteria locked: {} (hash {})",
-            policy
-                .criteria
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            &hash[..12]
-        ),
+        summary: String::new(),
         data: EventData::CriteriaLocked { policy, hash },
-    });
-    if let Ok(deploy) = Deploy::fold(&out.events) {
-        out.effects.push(Effect::Chat(ChatEffect::PostRoot {
-            root: Box::new(root_view(&deploy)),
-        }));
+    };
+    Outcome {
+        events: vec![started, locked],
+        effects: vec![Effect::Chat(ChatEffect::PostRoot)],
+        reports: Vec::new(),
+        deploy,
     }
-    out
 }
 
 impl Deploy {
@@ -82,7 +82,7 @@ impl Deploy {
     pub fn handle(&self, input: Input, now_ms: i64, source: &str) -> Result<Outcome, DomainError> {
         let mut w = Work {
             d: self.clone(),
-            out: Outcome::default(),
+            out: Produced::default(),
             now_ms,
             source: source.to_string(),
         };
@@ -112,9 +112,9 @@ impl Deploy {
                 text,
                 announce,
             } => {
-                w.emit(&actor, text.clone(), EventData::Note { text: text.clone() });
+                w.emit(&actor, EventData::Note { text: text.clone() });
                 if announce {
-                    w.reply(format!("ℹ️ {text}"), vec![], false);
+                    w.say(Said::Note { text });
                 }
             }
             Input::Alert {
@@ -124,89 +124,54 @@ impl Deploy {
             } => w.alert(name, firing, annotations),
         }
         if !self.state.is_final() && w.d.state.is_final() {
-            let summary = closing_summary(&w.d);
-            w.reply(summary, vec![], false);
+            w.say(Said::Closed);
         }
-        let root = root_view(&w.d);
-        if root != root_view(self) {
-            w.out.effects.push(Effect::Chat(ChatEffect::UpdateRoot {
-                root: Box::new(root),
-            }));
+        if w.d.root_facts() != self.root_facts() {
+            w.out.effects.push(Effect::Chat(ChatEffect::UpdateRoot));
         }
-        Ok(w.out)
+        Ok(Outcome {
+            events: w.out.events,
+            effects: w.out.effects,
+            reports: w.out.reports,
+            deploy: w.d,
+        })
     }
 }
 
 /// A working copy: every emitted event is applied at once, so later steps see it.
 struct Work {
     d: Deploy,
-    out: Outcome,
+    out: Produced,
     now_ms: i64,
     source: String,
 }
 
 impl Work {
-    pub(super) fn emit(&mut self, actor: &str, summary: String, data: EventData) {
+    pub(super) fn emit(&mut self, actor: &str, data: EventData) {
         let e = Event {
             seq: self.d.last_seq + 1,
             at_ms: self.now_ms,
             actor: actor.to_string(),
             source: self.source.clone(),
-            summary,
+            summary: String::new(),
             data,
         };
         self.d.apply(&e);
         self.out.events.push(e);
     }
 
-    pub(super) fn reply(&mut self, text: String, buttons: Vec<Choice>, loud: bool) {
-        self.out.effects.push(Effect::Chat(ChatEffect::Reply {
-            message: ChatMessage {
-                text,
-                buttons,
-                loud,
-                mentions: Vec::new(),
-                person: None,
-            },
-        }));
+    /// Tells the thread.
+    pub(super) fn say(&mut self, said: Said) {
+        self.out
+            .effects
+            .push(Effect::Chat(ChatEffect::Reply { said }));
     }
 
-    /// A reply that names a person: `before`, their name, `after`.
-    pub(super) fn reply_about(&mut self, identity: &str, name: &str, before: &str, after: String) {
-        let start = before.len();
-        self.out.effects.push(Effect::Chat(ChatEffect::Reply {
-            message: ChatMessage {
-                text: format!("{before}{name}{after}"),
-                buttons: Vec::new(),
-                loud: false,
-                mentions: Vec::new(),
-                person: Some(NamedPerson {
-                    identity: identity.to_string(),
-                    start,
-                    end: start + name.len(),
-                }),
-            },
-        }));
-    }
-
-    /// A loud reply that calls the deciders by name.
-    pub(super) fn call_deciders(&mut self, text: String, buttons: Vec<Choice>) {
-        let mentions = self.d.policy.deciders.clone();
-        self.out.effects.push(Effect::Chat(ChatEffect::Reply {
-            message: ChatMessage {
-                text,
-                buttons,
-                loud: true,
-                mentions,
-                person: None,
-            },
-        }));
-    }
-
-    pub(super) fn notice(&mut self, to: &str, text: String) {
+    /// Answers one person privately.
+    pub(super) fn notice(&mut self, to: &str, notice: Notice) {
         self.out.effects.push(Effect::Chat(ChatEffect::Notice {
             to: to.to_string(),
-            text,
+            notice,
         }));
     }
 }

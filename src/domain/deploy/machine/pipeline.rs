@@ -2,7 +2,8 @@
 
 use super::Work;
 use crate::domain::decision::Choice;
-use crate::domain::deploy::event::EventData;
+use crate::domain::deploy::effect::Said;
+use crate::domain::deploy::event::{BreachCause, EventData};
 use crate::domain::deploy::model::{PipelineEvent, State};
 use std::collections::BTreeMap;
 
@@ -14,7 +15,10 @@ impl Work {
         description: Option<String>,
     ) {
         let actor = actor.unwrap_or_else(|| "pipeline".to_string());
-        let said = description.map(|d| format!(": {d}")).unwrap_or_default();
+        let said = description
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
         match (event, self.d.state) {
             (PipelineEvent::RolledBack, State::RolledBack | State::RollbackVerified) => {}
             (PipelineEvent::RolledBack, _) => {
@@ -30,25 +34,20 @@ impl Work {
             (PipelineEvent::Promoted, State::Canary | State::Breached) => {
                 self.emit(
                     &actor,
-                    format!(
-                        "{} {} promoted{said}",
-                        self.d.info.service, self.d.info.version
-                    ),
-                    EventData::Promoted { decision_id: None },
+                    EventData::Promoted {
+                        decision_id: None,
+                        description: description.clone(),
+                    },
                 );
-                self.reply(
-                    format!("✅ Promoted by {actor}{said}. Watching ends."),
-                    vec![],
-                    false,
-                );
+                self.say(Said::PromotedByPipeline { actor, description });
             }
             (PipelineEvent::Promoted, state) => {
                 let text = format!(
                     "{actor} reported a promotion while the deploy is {}{said}; state unchanged",
                     state.as_str()
                 );
-                self.emit(&actor, text.clone(), EventData::Note { text: text.clone() });
-                self.reply(format!("⚠️ {text}"), vec![], true);
+                self.emit(&actor, EventData::Note { text: text.clone() });
+                self.say(Said::Warning { text });
             }
             (PipelineEvent::Failed, State::RollingBack) => {
                 let decision_id = self.d.rollback_decision_id();
@@ -64,16 +63,11 @@ impl Work {
                 };
                 self.emit(
                     &actor,
-                    format!("deploy failed: {reason}"),
                     EventData::DeployFailed {
                         reason: reason.clone(),
                     },
                 );
-                self.reply(
-                    format!("❌ Deploy failed ({actor}): {reason}"),
-                    vec![],
-                    true,
-                );
+                self.say(Said::DeployFailed { actor, reason });
             }
         }
     }
@@ -93,17 +87,8 @@ impl Work {
             .or_else(|| annotations.get("description"))
             .cloned()
             .unwrap_or_default();
-        let said = if summary.is_empty() {
-            String::new()
-        } else {
-            format!(": {summary}")
-        };
         self.emit(
             "alertmanager",
-            format!(
-                "alert {name} {}{said}",
-                if firing { "firing" } else { "resolved" }
-            ),
             EventData::Alert {
                 name: name.clone(),
                 firing,
@@ -111,17 +96,16 @@ impl Work {
             },
         );
         if firing && self.d.state == State::Canary {
-            self.breach(vec![format!("alert:{name}")], &format!("is firing{said}"));
-        } else {
-            self.reply(
-                format!(
-                    "{} Alert *{name}* {}{said}",
-                    if firing { "🔔" } else { "🔕" },
-                    if firing { "firing" } else { "resolved" }
-                ),
-                vec![],
-                firing,
+            self.breach(
+                vec![format!("alert:{name}")],
+                BreachCause::AlertFiring { summary },
             );
+        } else {
+            self.say(Said::Alert {
+                name,
+                firing,
+                summary,
+            });
         }
     }
 
@@ -134,11 +118,6 @@ impl Work {
         }
         self.emit(
             &asked_by,
-            format!(
-                "{asked_by} {} gate: {}",
-                gate.as_str(),
-                if open { "open" } else { "closed" }
-            ),
             EventData::GateAnswered {
                 gate,
                 open,

@@ -3,7 +3,8 @@
 use super::{CriterionReport, Work};
 use crate::domain::criteria::{Criterion, Evaluation, Verdict};
 use crate::domain::decision::Choice;
-use crate::domain::deploy::event::{EventData, RecoveryVerdict};
+use crate::domain::deploy::effect::Said;
+use crate::domain::deploy::event::{CANNOT_VERIFY, EventData, RecoveryVerdict};
 use crate::domain::deploy::model::{BOT, ExecutorOutcome, Sample, State};
 
 impl Work {
@@ -24,12 +25,8 @@ impl Work {
                 let text = format!(
                     "promote call to the deploy system failed after {attempts} attempts: {error}"
                 );
-                self.emit(
-                    "executor",
-                    text.clone(),
-                    EventData::Note { text: text.clone() },
-                );
-                self.reply(format!("⚠️ {text}"), vec![], true);
+                self.emit("executor", EventData::Note { text: text.clone() });
+                self.say(Said::Warning { text });
             }
             return;
         }
@@ -41,20 +38,18 @@ impl Work {
                 if !self.d.rollback_started {
                     self.emit(
                         "executor",
-                        format!("rollback started: {detail}"),
                         EventData::RollbackStarted {
                             decision_id,
                             detail: detail.clone(),
                         },
                     );
-                    self.reply(format!("🔄 Rollback started: {detail}"), vec![], false);
+                    self.say(Said::RollbackStarted { detail });
                 }
             }
             ExecutorOutcome::Done { detail } => {
                 if !self.d.rollback_started {
                     self.emit(
                         "executor",
-                        format!("rollback started: {detail}"),
                         EventData::RollbackStarted {
                             decision_id: decision_id.clone(),
                             detail: detail.clone(),
@@ -77,38 +72,29 @@ impl Work {
     ) {
         self.emit(
             actor,
-            format!("rollback succeeded: {detail}"),
             EventData::RollbackSucceeded {
                 decision_id,
                 detail: detail.clone(),
             },
         );
-        let needed = self.d.policy.verify_checks;
-        if self
+        let verifiable = self
             .d
             .policy
             .criteria
             .iter()
-            .any(Criterion::has_absolute_bounds)
-        {
-            self.reply(
-                format!(
-                    "↩️ Rolled back ({detail}). Verifying recovery: {needed} consecutive passing check{} of the absolute bounds needed.",
-                    if needed == 1 { "" } else { "s" }
-                ),
-                vec![],
-                false,
-            );
-        } else {
-            let text = "recovery cannot be verified: no criterion has absolute bounds (max/min)"
-                .to_string();
-            self.emit(BOT, text.clone(), EventData::Note { text: text.clone() });
-            self.reply(
-                format!("↩️ Rolled back ({detail}). ⚠️ {text}."),
-                vec![],
-                true,
+            .any(Criterion::has_absolute_bounds);
+        if !verifiable {
+            self.emit(
+                BOT,
+                EventData::Note {
+                    text: CANNOT_VERIFY.to_string(),
+                },
             );
         }
+        self.say(Said::RolledBack {
+            detail,
+            verify_checks: verifiable.then_some(self.d.policy.verify_checks),
+        });
     }
 
     pub(super) fn rollback_failed(
@@ -120,20 +106,13 @@ impl Work {
     ) {
         self.emit(
             actor,
-            format!("ROLLBACK FAILED: {error}"),
             EventData::RollbackFailed {
                 decision_id,
                 error: error.clone(),
                 attempts,
             },
         );
-        self.call_deciders(
-            format!(
-                "🚨 ROLLBACK FAILED for {} {}: {error}. Roll back by hand now; deciders can vote rollback again to retry.",
-                self.d.info.service, self.d.info.version
-            ),
-            vec![Choice::Rollback],
-        );
+        self.say(Said::RollbackFailed { error });
     }
 
     pub(super) fn verify_check(&mut self, samples: &[Sample]) {
@@ -187,39 +166,28 @@ impl Work {
         } else {
             self.d.verify_consecutive + 1
         };
-        let summary = if failed {
-            format!("recovery check failed: {}", reasons.join("; "))
-        } else {
-            format!("recovery check passed ({consecutive}/{needed})")
-        };
         self.emit(
             BOT,
-            summary.clone(),
             EventData::VerifyCheck {
                 passed: !failed,
                 consecutive,
                 needed,
-                reasons,
+                reasons: reasons.clone(),
                 criteria,
             },
         );
         if failed {
-            self.reply(format!("⚠️ After the rollback, {summary}"), vec![], true);
+            self.say(Said::RecoveryCheckFailed { reasons });
         } else if consecutive >= needed {
             self.emit(
                 BOT,
-                format!("recovery verified after {consecutive} passing checks"),
                 EventData::RollbackVerified {
                     checks: consecutive,
                 },
             );
-            self.reply(
-                format!(
-                    "✅ Recovery verified: {consecutive} consecutive passing checks after the rollback."
-                ),
-                vec![],
-                false,
-            );
+            self.say(Said::RecoveryVerified {
+                checks: consecutive,
+            });
         }
     }
 }

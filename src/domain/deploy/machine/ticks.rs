@@ -3,9 +3,9 @@
 use super::Work;
 use crate::domain::criteria::Verdict;
 use crate::domain::decision::Choice;
+use crate::domain::deploy::effect::Said;
 use crate::domain::deploy::event::EventData;
 use crate::domain::deploy::model::{BOT, OnPass, State};
-use crate::present::words;
 
 impl Work {
     pub(super) fn window(&mut self) {
@@ -25,14 +25,7 @@ impl Work {
             return;
         }
         let window_s = self.d.policy.canary_window_s;
-        self.emit(
-            BOT,
-            format!(
-                "canary window of {} passed with every criterion passing",
-                words::duration(window_s as f64)
-            ),
-            EventData::CanaryWindowPassed { window_s },
-        );
+        self.emit(BOT, EventData::CanaryWindowPassed { window_s });
         match self.d.policy.on_pass {
             OnPass::Promote => self.decide(
                 Choice::Promote,
@@ -40,17 +33,7 @@ impl Work {
                 "canary window passed".to_string(),
                 BOT,
             ),
-            OnPass::Ask => {
-                let q = self.d.policy.promote_quorum;
-                self.reply(
-                    format!(
-                        "🟢 Canary window passed with every criterion passing. Deciders: *Proceed* to promote ({q} vote{} needed).",
-                        if q == 1 { "" } else { "s" }
-                    ),
-                    vec![Choice::Promote, Choice::Rollback],
-                    false,
-                );
-            }
+            OnPass::Ask => self.say(Said::WindowPassed),
         }
     }
 
@@ -66,22 +49,7 @@ impl Work {
             return;
         }
         let after_s = self.d.policy.verify_timeout_s;
-        self.emit(
-            BOT,
-            format!(
-                "no recovery {} after the rollback",
-                words::duration(after_s as f64)
-            ),
-            EventData::VerifyTimedOut { after_s },
-        );
-        self.call_deciders(
-            format!(
-                "🚨 No recovery {} after rolling back {} {}: the signals are still outside their bounds or silent. Look now.",
-                words::duration(after_s as f64),
-                self.d.info.service,
-                self.d.info.version
-            ),
-            vec![],
-        );
+        self.emit(BOT, EventData::VerifyTimedOut { after_s });
+        self.say(Said::NoRecovery { after_s });
     }
 }

@@ -2,7 +2,7 @@
 
 use super::Work;
 use crate::domain::decision::{Choice, Vote, authorizing_entry};
-use crate::domain::deploy::effect::{Effect, ExecuteRequest};
+use crate::domain::deploy::effect::{Effect, ExecuteRequest, Notice, Said};
 use crate::domain::deploy::event::EventData;
 use crate::domain::deploy::model::State;
 
@@ -23,13 +23,10 @@ impl Work {
         if !open {
             self.notice(
                 &reply_to,
-                format!(
-                    "Your {} vote was not counted: {} {} is {}.",
-                    vote.choice.as_str(),
-                    self.d.info.service,
-                    self.d.info.version,
-                    self.d.state.as_str()
-                ),
+                Notice::VoteNotOpen {
+                    choice: vote.choice,
+                    state: self.d.state,
+                },
             );
             return;
         }
@@ -40,11 +37,9 @@ impl Work {
                 // A double click or a retry: the refusal is on record already.
                 self.notice(
                     &reply_to,
-                    format!(
-                        "Your {} vote was already refused: you are not a decider for {}.",
-                        vote.choice.as_str(),
-                        self.d.info.service
-                    ),
+                    Notice::VoteAlreadyRefused {
+                        choice: vote.choice,
+                    },
                 );
                 return;
             }
@@ -54,38 +49,32 @@ impl Work {
             );
             self.emit(
                 &who,
-                format!("{} vote by {name} refused: {why}", vote.choice.as_str()),
                 EventData::VoteDenied {
                     voter: who.clone(),
                     name: name.clone(),
                     choice: vote.choice,
-                    why: why.clone(),
+                    why,
                 },
             );
-            self.reply_about(
-                &reply_to,
-                &name,
-                "⛔ ",
-                format!(
-                    "'s {} vote was not counted: not a decider",
-                    vote.choice.as_str()
-                ),
-            );
+            self.say(Said::VoteRefused {
+                identity: reply_to.clone(),
+                name,
+                choice: vote.choice,
+            });
             self.notice(
                 &reply_to,
-                format!(
-                    "You are not a decider for {}, so your {} vote was not counted. Deciders: {}.",
-                    self.d.info.service,
-                    vote.choice.as_str(),
-                    self.d.policy.deciders.join(", ")
-                ),
+                Notice::NotADecider {
+                    choice: vote.choice,
+                },
             );
             return;
         };
         if self.d.tally.choice_of(&who) == Some(vote.choice) {
             self.notice(
                 &reply_to,
-                format!("Your {} vote is already counted.", vote.choice.as_str()),
+                Notice::VoteAlreadyCounted {
+                    choice: vote.choice,
+                },
             );
             return;
         }
@@ -97,17 +86,8 @@ impl Work {
         let mut tally = self.d.tally.clone();
         tally.record(&who, vote.choice);
         let count = tally.count(vote.choice);
-        let why = vote
-            .reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
         self.emit(
             &who,
-            format!(
-                "{name} votes {} ({count}/{quorum}){why}",
-                vote.choice.as_str()
-            ),
             EventData::VoteCast {
                 voter: who.clone(),
                 name: name.clone(),
@@ -118,12 +98,14 @@ impl Work {
                 quorum,
             },
         );
-        self.reply_about(
-            &reply_to,
-            &name,
-            "🗳️ ",
-            format!(" votes *{}* ({count}/{quorum}){why}", vote.choice.as_str()),
-        );
+        self.say(Said::VoteCast {
+            identity: reply_to,
+            name,
+            choice: vote.choice,
+            count,
+            quorum,
+            reason: vote.reason.clone(),
+        });
         if count >= quorum {
             let decided_by = self.d.tally.voters_for(vote.choice);
             let reason = vote
@@ -144,11 +126,6 @@ impl Work {
         let id = format!("{}/decision-{}", self.d.info.id, self.d.last_seq + 1);
         self.emit(
             actor,
-            format!(
-                "decision: {} by {} ({reason})",
-                action.as_str(),
-                decided_by.join(", ")
-            ),
             EventData::Decision {
                 id: id.clone(),
                 action,
@@ -156,46 +133,21 @@ impl Work {
                 reason: reason.clone(),
             },
         );
-        let has_executor = self.d.policy.executor.is_some();
-        match action {
-            Choice::Rollback => {
-                self.reply(
-                    format!(
-                        "⏪ Decision: *roll back* {} {} (by {}; {reason}).{}",
-                        self.d.info.service,
-                        self.d.info.version,
-                        decided_by.join(", "),
-                        if has_executor {
-                            " Calling the deploy system…"
-                        } else {
-                            " No rollback executor is configured: roll back by hand, then announce `rolled_back`."
-                        }
-                    ),
-                    vec![],
-                    true,
-                );
-            }
-            Choice::Promote => {
-                self.emit(
-                    actor,
-                    format!("{} {} promoted", self.d.info.service, self.d.info.version),
-                    EventData::Promoted {
-                        decision_id: Some(id.clone()),
-                    },
-                );
-                self.reply(
-                    format!(
-                        "✅ Decision: *promote* {} {} (by {}; {reason}).",
-                        self.d.info.service,
-                        self.d.info.version,
-                        decided_by.join(", ")
-                    ),
-                    vec![],
-                    false,
-                );
-            }
+        if action == Choice::Promote {
+            self.emit(
+                actor,
+                EventData::Promoted {
+                    decision_id: Some(id.clone()),
+                    description: None,
+                },
+            );
         }
-        if has_executor {
+        self.say(Said::Decided {
+            action,
+            decided_by: decided_by.clone(),
+            reason: reason.clone(),
+        });
+        if self.d.policy.executor.is_some() {
             self.out.effects.push(Effect::Execute(ExecuteRequest {
                 decision_id: id,
                 action,

@@ -1,10 +1,10 @@
-//! The canary thread as chat shows it: the root (criteria, live status, outcome) and the closing
-//! summary. Each chat adapter lays these out its own way.
+//! The thread root (criteria, live status, outcome) and the closing summary. Each chat adapter
+//! lays these out its own way.
 
-use super::words::{duration, state_words, values, with_unit};
 use crate::domain::criteria::Verdict;
 use crate::domain::decision::Choice;
 use crate::domain::deploy::{Deploy, OnBreach, State};
+use crate::present::words::{duration, state_words, values, with_unit};
 use serde::{Deserialize, Serialize};
 
 /// One row of the root's criteria table: the agreement and the live status.
@@ -235,7 +235,9 @@ pub fn status_table(root: &RootView) -> String {
     )
 }
 
-/// The root as it stands for this deploy.
+/// The root as it stands for this deploy: the deploy's info and policy, and its
+/// [`root_facts`](crate::domain::deploy::Deploy::root_facts) — a change in those and only those
+/// changes the root.
 pub fn root_view(d: &Deploy) -> RootView {
     let p = &d.policy;
     let criteria = p

@@ -1,0 +1,243 @@
+//! The words of the thread's replies and of private notices, one arm per fact.
+
+use super::closing_summary;
+use super::message::ChatMessage;
+use crate::domain::decision::Choice;
+use crate::domain::deploy::{BreachCause, CANNOT_VERIFY, Deploy, Notice, OnBreach, Said};
+use crate::present::words::{duration, values};
+
+/// `s` when `n` is not one.
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `: text`, or nothing for no text.
+fn colon(text: Option<&str>) -> String {
+    text.map(|t| format!(": {t}")).unwrap_or_default()
+}
+
+/// Why a breach was called: `reached the failure limit`, `is firing: …`.
+pub fn breach_cause(cause: &BreachCause) -> String {
+    match cause {
+        BreachCause::FailureLimit => "reached the failure limit".to_string(),
+        BreachCause::NoData { checks } => format!("had no data for {checks} checks in a row"),
+        BreachCause::AlertFiring { summary } => {
+            format!(
+                "is firing{}",
+                colon(Some(summary).filter(|s| !s.is_empty()).map(String::as_str))
+            )
+        }
+    }
+}
+
+/// A loud message that calls the deciders by name.
+fn calling_deciders(d: &Deploy, text: String, buttons: Vec<Choice>) -> ChatMessage {
+    ChatMessage {
+        buttons,
+        loud: true,
+        mentions: d.policy.deciders.clone(),
+        ..ChatMessage::plain(text)
+    }
+}
+
+fn loud(text: String) -> ChatMessage {
+    ChatMessage {
+        loud: true,
+        ..ChatMessage::plain(text)
+    }
+}
+
+/// The reply that tells the thread `said`, about `d` (the deploy after the input).
+pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
+    let (service, version) = (&d.info.service, &d.info.version);
+    match said {
+        Said::MetricsRestored => ChatMessage::plain("✅ Metrics readable again.".into()),
+        Said::MetricsUnavailable { error } => loud(format!(
+            "⚠️ Cannot read the metrics: {error}. Retrying every check interval."
+        )),
+        Said::Failing {
+            criterion,
+            consecutive,
+            failure_limit,
+            reasons,
+        } => ChatMessage::plain(format!(
+            "⚠️ *{criterion}* failing ({consecutive}/{failure_limit}): {}",
+            reasons.join("; ")
+        )),
+        Said::NoData { criterion, reason } => ChatMessage::plain(format!(
+            "❔ *{criterion}*: no data ({reason}) — not counted as a pass"
+        )),
+        Said::PassingAgain {
+            criterion,
+            canary,
+            baseline,
+        } => ChatMessage::plain(format!(
+            "✅ *{criterion}* passing again ({})",
+            values(*canary, *baseline)
+        )),
+        Said::Breach { criteria, cause } => {
+            let head = format!(
+                "🚨 *BREACH* on {service} {version}: {} {}.",
+                criteria.join(", "),
+                breach_cause(cause)
+            );
+            match d.policy.on_breach {
+                OnBreach::Ask => {
+                    let q = d.policy.rollback_quorum;
+                    calling_deciders(
+                        d,
+                        format!(
+                            "{head} Deciders: vote *Roll back* or *Proceed* ({q} rollback vote{} decide{}).",
+                            plural(q),
+                            if q == 1 { "s" } else { "" },
+                        ),
+                        vec![Choice::Rollback, Choice::Promote],
+                    )
+                }
+                OnBreach::Rollback => loud(format!("{head} Policy says roll back at once.")),
+            }
+        }
+        Said::VoteRefused {
+            identity,
+            name,
+            choice,
+        } => ChatMessage::about(
+            identity,
+            name,
+            "⛔ ",
+            &format!("'s {} vote was not counted: not a decider", choice.as_str()),
+        ),
+        Said::VoteCast {
+            identity,
+            name,
+            choice,
+            count,
+            quorum,
+            reason,
+        } => ChatMessage::about(
+            identity,
+            name,
+            "🗳️ ",
+            &format!(
+                " votes *{}* ({count}/{quorum}){}",
+                choice.as_str(),
+                colon(reason.as_deref())
+            ),
+        ),
+        Said::Decided {
+            action: Choice::Rollback,
+            decided_by,
+            reason,
+        } => loud(format!(
+            "⏪ Decision: *roll back* {service} {version} (by {}; {reason}).{}",
+            decided_by.join(", "),
+            if d.policy.executor.is_some() {
+                " Calling the deploy system…"
+            } else {
+                " No rollback executor is configured: roll back by hand, then announce `rolled_back`."
+            }
+        )),
+        Said::Decided {
+            action: Choice::Promote,
+            decided_by,
+            reason,
+        } => ChatMessage::plain(format!(
+            "✅ Decision: *promote* {service} {version} (by {}; {reason}).",
+            decided_by.join(", ")
+        )),
+        Said::Warning { text } => loud(format!("⚠️ {text}")),
+        Said::RollbackStarted { detail } => {
+            ChatMessage::plain(format!("🔄 Rollback started: {detail}"))
+        }
+        Said::RolledBack {
+            detail,
+            verify_checks: Some(needed),
+        } => ChatMessage::plain(format!(
+            "↩️ Rolled back ({detail}). Verifying recovery: {needed} consecutive passing check{} of the absolute bounds needed.",
+            plural(*needed)
+        )),
+        Said::RolledBack {
+            detail,
+            verify_checks: None,
+        } => loud(format!("↩️ Rolled back ({detail}). ⚠️ {CANNOT_VERIFY}.")),
+        Said::RollbackFailed { error } => calling_deciders(
+            d,
+            format!(
+                "🚨 ROLLBACK FAILED for {service} {version}: {error}. Roll back by hand now; deciders can vote rollback again to retry."
+            ),
+            vec![Choice::Rollback],
+        ),
+        Said::RecoveryCheckFailed { reasons } => loud(format!(
+            "⚠️ After the rollback, recovery check failed: {}",
+            reasons.join("; ")
+        )),
+        Said::RecoveryVerified { checks } => ChatMessage::plain(format!(
+            "✅ Recovery verified: {checks} consecutive passing checks after the rollback."
+        )),
+        Said::PromotedByPipeline { actor, description } => ChatMessage::plain(format!(
+            "✅ Promoted by {actor}{}. Watching ends.",
+            colon(description.as_deref())
+        )),
+        Said::DeployFailed { actor, reason } => {
+            loud(format!("❌ Deploy failed ({actor}): {reason}"))
+        }
+        Said::Alert {
+            name,
+            firing,
+            summary,
+        } => ChatMessage {
+            loud: *firing,
+            ..ChatMessage::plain(format!(
+                "{} Alert *{name}* {}{}",
+                if *firing { "🔔" } else { "🔕" },
+                if *firing { "firing" } else { "resolved" },
+                colon(Some(summary.as_str()).filter(|s| !s.is_empty()))
+            ))
+        },
+        Said::WindowPassed => {
+            let q = d.policy.promote_quorum;
+            ChatMessage {
+                buttons: vec![Choice::Promote, Choice::Rollback],
+                ..ChatMessage::plain(format!(
+                    "🟢 Canary window passed with every criterion passing. Deciders: *Proceed* to promote ({q} vote{} needed).",
+                    plural(q)
+                ))
+            }
+        }
+        Said::NoRecovery { after_s } => calling_deciders(
+            d,
+            format!(
+                "🚨 No recovery {} after rolling back {service} {version}: the signals are still outside their bounds or silent. Look now.",
+                duration(*after_s as f64)
+            ),
+            vec![],
+        ),
+        Said::Note { text } => ChatMessage::plain(format!("ℹ️ {text}")),
+        Said::Closed => ChatMessage::plain(closing_summary(d)),
+    }
+}
+
+/// The text of a private notice about `d`.
+pub fn notice(notice: &Notice, d: &Deploy) -> String {
+    let service = &d.info.service;
+    match notice {
+        Notice::VoteNotOpen { choice, state } => format!(
+            "Your {} vote was not counted: {service} {} is {}.",
+            choice.as_str(),
+            d.info.version,
+            state.as_str()
+        ),
+        Notice::VoteAlreadyRefused { choice } => format!(
+            "Your {} vote was already refused: you are not a decider for {service}.",
+            choice.as_str()
+        ),
+        Notice::NotADecider { choice } => format!(
+            "You are not a decider for {service}, so your {} vote was not counted. Deciders: {}.",
+            choice.as_str(),
+            d.policy.deciders.join(", ")
+        ),
+        Notice::VoteAlreadyCounted { choice } => {
+            format!("Your {} vote is already counted.", choice.as_str())
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The one-line summary of each timeline event, stored with it and shown in the timeline, the
+//! postmortem and the page.
+
+use super::chat::said::breach_cause;
+use super::words::{duration, values};
+use crate::domain::deploy::{Deploy, Event, EventData};
+
+/// `: text`, or nothing when there is none.
+fn colon(text: Option<&str>) -> String {
+    text.map(|t| format!(": {t}")).unwrap_or_default()
+}
+
+/// The summary of event `data` of deploy `d` (the deploy after the input that caused it).
+pub fn summary(data: &EventData, d: &Deploy) -> String {
+    match data {
+        EventData::DeployStarted { deploy } => format!(
+            "{} {} started in {}",
+            deploy.service, deploy.version, deploy.environment
+        ),
+        EventData::CriteriaLocked { policy, hash } => format!(
+            "criteria locked: {} (hash {})",
+            policy
+                .criteria
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            hash.get(..12).unwrap_or(hash)
+        ),
+        EventData::CheckFailed {
+            criterion,
+            reasons,
+            consecutive,
+            failure_limit,
+            ..
+        } => format!(
+            "{criterion} failing {consecutive}/{failure_limit}: {}",
+            reasons.join("; ")
+        ),
+        EventData::CheckPassed {
+            criterion,
+            canary,
+            baseline,
+        } => format!("{criterion} passing ({})", values(*canary, *baseline)),
+        EventData::NoData {
+            criterion, reason, ..
+        } => format!("{criterion}: no data ({reason})"),
+        EventData::MetricsUnavailable { error } => format!("metrics unavailable: {error}"),
+        EventData::MetricsRestored {} => "metrics readable again".to_string(),
+        EventData::VerifyTimedOut { after_s } => format!(
+            "no recovery {} after the rollback",
+            duration(*after_s as f64)
+        ),
+        EventData::GateAnswered {
+            gate,
+            open,
+            asked_by,
+        } => format!(
+            "{asked_by} {} gate: {}",
+            gate.as_str(),
+            if *open { "open" } else { "closed" }
+        ),
+        EventData::Alert {
+            name,
+            firing,
+            annotations,
+        } => {
+            let said = annotations
+                .get("summary")
+                .or_else(|| annotations.get("description"))
+                .filter(|s| !s.is_empty());
+            let said = colon(said.map(String::as_str));
+            format!(
+                "alert {name} {}{said}",
+                if *firing { "firing" } else { "resolved" }
+            )
+        }
+        EventData::Recovered {
+            criterion,
+            canary,
+            baseline,
+        } => format!("{criterion} passing again ({})", values(*canary, *baseline)),
+        EventData::BreachDetected { criteria, cause } => match cause {
+            Some(cause) => format!("BREACH: {} {}", criteria.join(", "), breach_cause(cause)),
+            None => format!("BREACH: {}", criteria.join(", ")),
+        },
+        EventData::CanaryWindowPassed { window_s } => format!(
+            "canary window of {} passed with every criterion passing",
+            duration(*window_s as f64)
+        ),
+        EventData::VoteCast {
+            name,
+            choice,
+            reason,
+            tally,
+            quorum,
+            ..
+        } => format!(
+            "{name} votes {} ({tally}/{quorum}){}",
+            choice.as_str(),
+            colon(reason.as_deref())
+        ),
+        EventData::VoteDenied {
+            name, choice, why, ..
+        } => format!("{} vote by {name} refused: {why}", choice.as_str()),
+        EventData::Decision {
+            action,
+            decided_by,
+            reason,
+            ..
+        } => format!(
+            "decision: {} by {} ({reason})",
+            action.as_str(),
+            decided_by.join(", ")
+        ),
+        EventData::RollbackStarted { detail, .. } => format!("rollback started: {detail}"),
+        EventData::RollbackSucceeded { detail, .. } => format!("rollback succeeded: {detail}"),
+        EventData::RollbackFailed { error, .. } => format!("ROLLBACK FAILED: {error}"),
+        EventData::VerifyCheck {
+            passed,
+            consecutive,
+            needed,
+            reasons,
+            ..
+        } => {
+            if *passed {
+                format!("recovery check passed ({consecutive}/{needed})")
+            } else {
+                format!("recovery check failed: {}", reasons.join("; "))
+            }
+        }
+        EventData::RollbackVerified { checks } => {
+            format!("recovery verified after {checks} passing checks")
+        }
+        EventData::Promoted { description, .. } => format!(
+            "{} {} promoted{}",
+            d.info.service,
+            d.info.version,
+            colon(description.as_deref())
+        ),
+        EventData::DeployFailed { reason } => format!("deploy failed: {reason}"),
+        EventData::Note { text } => text.clone(),
+    }
+}
+
+/// Fills the summary of each new event of `d`.
+pub fn fill(events: &mut [Event], d: &Deploy) {
+    for e in events {
+        e.summary = summary(&e.data, d);
+    }
+}
