@@ -91,7 +91,7 @@ pub async fn drill_history(
             .push(DrillRun {
                 id: row.id,
                 started_at_ms: row.created_at_ms,
-                state: row.state.as_str().to_string(),
+                state: row.state,
                 phases,
             });
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 pub struct DrillRun {
     pub id: String,
     pub started_at_ms: i64,
-    pub state: String,
+    pub state: State,
     pub phases: Phases,
 }
 
@@ -101,7 +101,7 @@ pub fn history(service: &str, mut runs: Vec<DrillRun>) -> ServiceDrills {
     runs.sort_by_key(|r| (r.started_at_ms, r.id.clone()));
     let completed: Vec<&DrillRun> = runs
         .iter()
-        .filter(|r| r.state == State::RollbackVerified.as_str())
+        .filter(|r| r.state == State::RollbackVerified)
         .collect();
     let latest = completed.last().map(|r| (*r).clone());
     let previous = completed.len().checked_sub(2).map(|i| completed[i]);
@@ -181,12 +181,12 @@ pub fn to_text(services: &[ServiceDrills]) -> String {
             .drills
             .iter()
             .rev()
-            .filter(|r| r.state != State::RollbackVerified.as_str())
+            .filter(|r| r.state != State::RollbackVerified)
         {
             out.push_str(&format!(
                 "  open    {} ({}): {}\n",
                 r.id,
-                r.state,
+                r.state.as_str(),
                 phases_line(&r.phases)
             ));
         }
@@ -200,7 +200,7 @@ pub fn to_json(services: &[ServiceDrills]) -> serde_json::Value {
         serde_json::json!({
             "id": r.id,
             "started_at": rfc3339(r.started_at_ms),
-            "state": r.state,
+            "state": r.state.as_str(),
             "phases": r.phases,
         })
     };
@@ -225,7 +225,7 @@ mod tests {
         DrillRun {
             id: id.into(),
             started_at_ms: at,
-            state: state.as_str().into(),
+            state,
             phases: Phases {
                 detect_s: Some(30.0),
                 decide_s: Some(decide_s),

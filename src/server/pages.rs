@@ -58,7 +58,7 @@ async fn list(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Result<R
             service: r.service,
             version: r.version,
             environment: r.environment,
-            state: r.state.as_str().to_string(),
+            state: r.state,
             drill: r.drill,
             started_at_ms: r.created_at_ms,
         });

@@ -15,17 +15,10 @@ pub struct ListRow {
     pub service: String,
     pub version: String,
     pub environment: String,
-    pub state: String,
+    pub state: State,
     pub drill: bool,
     pub started_at_ms: i64,
     pub phases: Phases,
-}
-
-fn state_cell(state: &str) -> &str {
-    match serde_json::from_value::<State>(serde_json::Value::String(state.to_string())) {
-        Ok(st) => state_words(st),
-        Err(_) => state,
-    }
 }
 
 /// The full HTML document for GET /deploys (rows already newest first). `drills_shown` says
@@ -59,7 +52,7 @@ pub fn deploys_page(rows: &[ListRow], drills_shown: bool) -> String {
                 b,
                 "<tr data-id=\"{}\" data-state=\"{}\"><td class=\"time\">{}</td><td>{}{}</td><td>{}</td><td>{}</td><td class=\"state\">{}</td><td class=\"duration\">{}</td><td class=\"duration\">{}</td><td class=\"duration\">{}</td><td class=\"duration\">{}</td><td class=\"duration\">{}</td><td><a href=\"/deploys/{}\"><code>{}</code></a></td></tr>\n",
                 r.id,
-                r.state,
+                r.state.as_str(),
                 timestamp(r.started_at_ms),
                 r.service,
                 if r.drill {
@@ -69,7 +62,7 @@ pub fn deploys_page(rows: &[ListRow], drills_shown: bool) -> String {
                 },
                 r.version,
                 r.environment,
-                state_cell(&r.state),
+                state_words(r.state),
                 opt_duration(p.detect_s),
                 opt_duration(p.decide_s),
                 opt_duration(p.execute_s),

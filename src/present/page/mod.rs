@@ -1017,7 +1017,7 @@ mod tests {
             service: service.into(),
             version: "1.0".into(),
             environment: "production".into(),
-            state: state.into(),
+            state: state.parse().expect("a deploy state"),
             drill,
             started_at_ms: at,
             phases: Phases {
