@@ -10,7 +10,8 @@
 //! Reads stay on the sqlx pool (WAL: readers never wait for the writer).
 
 use super::exec::{Arg, Exec, Lite};
-use super::{Append, DeliveryKey, NewOutbox, StoreError, write_append};
+use super::timeline::write_append;
+use super::{Append, DeliveryKey, NewOutbox, StoreError};
 use crate::domain::{DeployInfo, Event, Sample, State};
 use std::path::Path;
 use tokio::sync::{mpsc, oneshot};

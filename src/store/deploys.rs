@@ -1,0 +1,125 @@
+//! Deploys as rows: the lists the workers, the API and chat commands read.
+
+use super::*;
+
+/// A deploy row as listed.
+#[derive(Debug, Clone)]
+pub struct DeployRow {
+    pub id: String,
+    pub service: String,
+    pub environment: String,
+    pub version: String,
+    pub state: State,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub drill: bool,
+}
+
+/// A deploy in one of the states the workers watch: what they need to know without reading it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ActiveRow {
+    pub id: String,
+    pub service: String,
+    pub state: State,
+    /// The last seq of its timeline: a snapshot at this seq is current.
+    pub last_seq: i64,
+    pub drill: i64,
+}
+
+/// Whether a list of deploys holds drills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drills {
+    /// Real deploys only: what lists and figures mean unless asked.
+    Exclude,
+    Include,
+    Only,
+}
+
+impl Drills {
+    fn code(self) -> i64 {
+        match self {
+            Drills::Exclude => 0,
+            Drills::Only => 1,
+            Drills::Include => 2,
+        }
+    }
+}
+
+impl Store {
+    /// Every deploy in one of `states` (at most three), for the workers that go over all of them
+    /// several times a second: one row through the driver, built by the database as JSON (as
+    /// `events_after` does), however many deploys there are.
+    pub async fn active(&self, states: &[State]) -> Result<Vec<ActiveRow>, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COALESCE('[' || group_concat(json_object('id', id, 'service', service, 'state', state, 'last_seq', last_seq, 'drill', drill)) || ']', '[]') AS rows
+                 FROM deploys WHERE state IN ($1, $2, $3)"
+            }
+            Backend::Postgres => {
+                "SELECT COALESCE(json_agg(json_build_object('id', id, 'service', service, 'state', state, 'last_seq', last_seq, 'drill', drill))::text, '[]') AS rows
+                 FROM deploys WHERE state IN ($1, $2, $3)"
+            }
+        };
+        let Some(first) = states.first() else {
+            return Ok(Vec::new());
+        };
+        let state = |i: usize| states.get(i).unwrap_or(first).as_str();
+        let row = sqlx::query(sql)
+            .bind(state(0))
+            .bind(state(1))
+            .bind(state(2))
+            .fetch_one(&self.pool)
+            .await?;
+        let text: String = row.try_get("rows")?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("deploys: {e}")))
+    }
+
+    /// Deploys and drills, newest first: what is going on, for the workers and chat commands.
+    pub async fn deploys(
+        &self,
+        service: Option<&str>,
+        state: Option<State>,
+        limit: i64,
+    ) -> Result<Vec<DeployRow>, StoreError> {
+        self.deploys_where(service, state, Drills::Include, limit)
+            .await
+    }
+
+    /// Deploys, newest first, with or without drills.
+    pub async fn deploys_where(
+        &self,
+        service: Option<&str>,
+        state: Option<State>,
+        drills: Drills,
+        limit: i64,
+    ) -> Result<Vec<DeployRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, service, environment, version, state, created_at_ms, updated_at_ms, drill FROM deploys
+             WHERE ($1 = '' OR service = $1) AND ($2 = '' OR state = $2) AND ($4 = 2 OR drill = $4)
+             ORDER BY created_at_ms DESC, id DESC LIMIT $3",
+        )
+        .bind(service.unwrap_or(""))
+        .bind(state.map_or("", State::as_str))
+        .bind(limit)
+        .bind(drills.code())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(DeployRow {
+                    id: r.try_get("id")?,
+                    service: r.try_get("service")?,
+                    environment: r.try_get("environment")?,
+                    version: r.try_get("version")?,
+                    state: r
+                        .try_get::<String, _>("state")?
+                        .parse()
+                        .map_err(|e| StoreError::Corrupt(format!("deploys.state: {e}")))?,
+                    created_at_ms: r.try_get("created_at_ms")?,
+                    updated_at_ms: r.try_get("updated_at_ms")?,
+                    drill: r.try_get::<i64, _>("drill")? != 0,
+                })
+            })
+            .collect()
+    }
+}
