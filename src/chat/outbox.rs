@@ -8,6 +8,7 @@
 use super::{Attempt, ChatError, ChatPort, ThreadTarget};
 use crate::Clock;
 use crate::present::chat::RenderedChat;
+use crate::retry::Backoff;
 use crate::store::{Failed, OutboxItem, Store, StoreError};
 use crate::telemetry::Telemetry;
 use serde::{Deserialize, Serialize};
@@ -47,23 +48,17 @@ const RETRY_AFTER_CAP_MS: i64 = 60_000;
 /// (it does not grow the backoff); otherwise the wait doubles with each of the item's
 /// `failures` (this one included) from half a second up to `max`, jittered by `jitter` (0..1)
 /// to between half and all of it, so that threads waiting out one outage do not retry in step.
+/// The doubling is [`Backoff`]'s, the rule every retry follows; only the stored schedule is ours.
 pub fn backoff_ms(failures: i64, retry_after_ms: Option<u64>, max: Duration, jitter: f64) -> i64 {
     match retry_after_ms {
         Some(ms) => (ms as i64).clamp(1, RETRY_AFTER_CAP_MS),
         None => {
-            let full = (500i64 << (failures - 1).clamp(0, 20)).min(max.as_millis() as i64);
-            full / 2 + (full as f64 / 2.0 * jitter.clamp(0.0, 1.0)) as i64
+            let n = u32::try_from(failures.max(1)).unwrap_or(u32::MAX);
+            Backoff::new(Duration::from_millis(500), max)
+                .delay(n, jitter)
+                .as_millis() as i64
         }
     }
-}
-
-/// A number in 0..1 that differs between calls (the sub-second clock).
-fn jitter() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    f64::from(nanos % 1_000_000) / 1_000_000.0
 }
 
 pub struct ChatWorker {
@@ -254,7 +249,12 @@ impl ChatWorker {
         let target = target_of(self.port.platform());
         let grows_backoff = retry_after_ms.is_none();
         let failures = item.failures + i64::from(grows_backoff);
-        let wait = backoff_ms(failures, retry_after_ms, self.max_backoff, jitter());
+        let wait = backoff_ms(
+            failures,
+            retry_after_ms,
+            self.max_backoff,
+            crate::retry::jitter(),
+        );
         let failed = Failed {
             error: message,
             maybe_sent,
@@ -362,7 +362,7 @@ mod tests {
         assert!((500..1_000).contains(&jittered), "{jittered}");
         // However long the outage, never more than the cap.
         for failures in 1..200 {
-            assert!(backoff_ms(failures, None, max, jitter()) <= max_ms);
+            assert!(backoff_ms(failures, None, max, crate::retry::jitter()) <= max_ms);
         }
     }
 
