@@ -2,6 +2,7 @@
 //! row of buttons whose `custom_id` carries the deploy.
 
 use super::escape::text as esc;
+use super::platform::is_snowflake;
 use crate::domain::{Choice, State};
 use crate::present::chat::{ChatMessage, RootView};
 use serenity::all::ButtonStyle;
@@ -24,11 +25,6 @@ pub fn custom_id(action: &str, deploy_id: &str) -> String {
     } else {
         action.to_string()
     }
-}
-
-/// A Discord snowflake: digits only.
-fn is_snowflake(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 20 && id.chars().all(|c| c.is_ascii_digit())
 }
 
 /// `discord:123` → `<@123>`, `discord-role:456` → `<@&456>`; anything that is not a snowflake of

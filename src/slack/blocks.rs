@@ -26,21 +26,19 @@ fn section(text: impl Into<String>) -> SlackBlock {
     SlackSectionBlock::new().with_text(mrkdwn(text)).into()
 }
 
-/// A Slack id as Slack makes them (`U01ALICE`, `S01SRE`): upper-case letters and digits.
-fn is_slack_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 32
-        && id
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+/// The forms a Slack id may take in a mention: the same checks the configuration uses.
+fn is_user_id(id: &str) -> bool {
+    super::platform::slack_id(id, &['U', 'W'])
 }
 
 /// `slack:U…` → `<@U…>`, `slack-group:S…` → `<!subteam^S…>`; other platforms (and anything
 /// that is not a Slack id) are shown as escaped code.
 pub fn mention(identity: &str) -> String {
     match identity.split_once(':') {
-        Some(("slack", u)) if is_slack_id(u) => format!("<@{u}>"),
-        Some(("slack-group", g)) if is_slack_id(g) => format!("<!subteam^{g}>"),
+        Some(("slack", u)) if is_user_id(u) => format!("<@{u}>"),
+        Some(("slack-group", g)) if super::platform::slack_id(g, &['S']) => {
+            format!("<!subteam^{g}>")
+        }
         _ => format!("`{}`", esc(identity)),
     }
 }
@@ -51,7 +49,7 @@ pub fn message_text(message: &ChatMessage) -> String {
     match message.person_split() {
         Some((before, identity, name, after)) => {
             let who = match identity.strip_prefix("slack:") {
-                Some(u) if is_slack_id(u) => format!("<@{u}>"),
+                Some(u) if is_user_id(u) => format!("<@{u}>"),
                 _ => esc(name),
             };
             format!("{}{who}{}", esc(before), esc(after))

@@ -47,7 +47,7 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
 };
 
 /// Slack ids: an upper-case letter saying what they name, then upper-case letters and digits.
-fn slack_id(id: &str, first: &[char]) -> bool {
+pub(crate) fn slack_id(id: &str, first: &[char]) -> bool {
     id.len() >= 2
         && id.starts_with(first)
         && id
