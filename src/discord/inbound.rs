@@ -86,8 +86,7 @@ pub fn check_request(
 /// A private answer; the shared texts mark bold Slack's way (`*x*`), Discord wants `**x**`.
 /// Outside text in it is escaped, and it may ping nobody.
 fn private(text: impl Into<String>) -> CreateInteractionResponse {
-    let content: String = crate::discord::escape::text(&text.into())
-        .replace('*', "**")
+    let content: String = crate::discord::messages::words(&text.into())
         .chars()
         .take(2000)
         .collect();

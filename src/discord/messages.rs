@@ -58,20 +58,25 @@ fn web_url(url: &str) -> Option<&str> {
     ok.then_some(url)
 }
 
+/// canarybot's words for Discord: outside text in them escaped, and bold marked Discord's way
+/// (`**x**`; the shared texts mark it Slack's way, `*x*`). Replies and interaction answers alike.
+pub fn words(text: &str) -> String {
+    esc(text).replace('*', "**")
+}
+
 /// A reply's text for Discord: the shared texts mark bold Slack's way (`*x*`), Discord wants
 /// `**x**`; outside text is escaped, and the person it names is shown as a mention when they are
 /// a Discord user (not pinged: `allowed_mentions` names only the deciders called).
 pub fn message_text(message: &ChatMessage) -> String {
-    let bold = |s: &str| esc(s).replace('*', "**");
     match message.person_split() {
         Some((before, identity, name, after)) => {
             let who = match identity.strip_prefix("discord:") {
                 Some(u) if is_snowflake(u) => format!("<@{u}>"),
                 _ => esc(name),
             };
-            format!("{}{who}{}", bold(before), bold(after))
+            format!("{}{who}{}", words(before), words(after))
         }
-        None => bold(&message.text),
+        None => words(&message.text),
     }
 }
 
