@@ -81,21 +81,6 @@ pub struct Engine {
 /// How many deploy states are kept; beyond it finished deploys go first, then all.
 const SNAPSHOTS: usize = 4096;
 
-/// A name for this process that no other replica has: host, pid and start time.
-fn replica_name() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "canarybot".into());
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{host}/{}/{started}", std::process::id())
-}
-
 const STRIPES: usize = 64;
 /// Tries of an input that keeps meeting appends of other replicas to the same deploy (a burst of
 /// votes spread over replicas), each after a short, growing, jittered pause.
@@ -104,16 +89,14 @@ const APPEND_ATTEMPTS: u32 = 12;
 /// The pause before try `attempt` (1-based) after a concurrent append: up to 2^attempt ms
 /// (capped at 64 ms), jittered so that two replicas do not retry in step.
 fn conflict_pause(attempt: u32) -> std::time::Duration {
-    let cap = 1u64 << attempt.min(6);
-    let jitter = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::from(d.subsec_nanos()))
-        .unwrap_or_default();
-    std::time::Duration::from_micros(500 + jitter % (cap * 1000))
+    let cap_us = (1u64 << attempt.min(6)) * 1000;
+    let jitter = (crate::retry::jitter() * cap_us as f64) as u64;
+    std::time::Duration::from_micros(500 + jitter.min(cap_us - 1))
 }
 
 impl Engine {
     pub fn new(store: Store, chat_platforms: Vec<String>, clock: Clock) -> Self {
+        let replica = store.holder().to_string();
         Engine {
             store,
             chat_platforms,
@@ -123,7 +106,7 @@ impl Engine {
             executor_wake: Arc::new(Notify::new()),
             public_url: None,
             telemetry: Arc::new(crate::telemetry::Telemetry::default()),
-            replica: replica_name(),
+            replica,
             snapshots: std::sync::Mutex::new(HashMap::new()),
         }
     }

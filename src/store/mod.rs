@@ -62,11 +62,17 @@ pub struct Store {
     /// SQLite: appends go through one writer that commits whatever is queued together (group
     /// commit: one sync to disk for many appends). PostgreSQL groups concurrent commits itself.
     writer: Option<group::GroupWriter>,
-    /// This store, as the outbox rows it holds name it.
+    /// This store, as the outbox rows and leases it holds name it.
     holder: std::sync::Arc<str>,
 }
 
 impl Store {
+    /// This process and store as its outbox rows and leases name it (see [`Owner`]): the one
+    /// identity a replica has among those sharing the store.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
     /// Connects, creating a SQLite file on first run, and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         install_default_drivers();
