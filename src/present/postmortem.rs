@@ -4,7 +4,7 @@
 use super::words::{duration, state_words, timestamp};
 use crate::domain::criteria::{Criterion, fmt_num};
 use crate::domain::decision::Choice;
-use crate::domain::deploy::{Deploy, Event, EventData, OnBreach, State};
+use crate::domain::deploy::{Deploy, Event, EventData, State};
 use crate::domain::timeline::Milestones;
 use std::collections::BTreeMap;
 
@@ -414,10 +414,7 @@ pub fn to_markdown(pm: &Postmortem) -> String {
         p.deciders.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
         p.rollback_quorum,
         p.promote_quorum,
-        match p.on_breach {
-            OnBreach::Ask => "ask the deciders",
-            OnBreach::Rollback => "roll back at once",
-        },
+        crate::present::words::on_breach(p.on_breach),
         duration(p.canary_window_s as f64),
         p.verify_checks
     ));

@@ -63,3 +63,11 @@ pub fn with_unit(v: Option<f64>, unit: Option<&str>) -> String {
         (Some(v), Some(u)) => format!("{} {u}", fmt_num(v)),
     }
 }
+
+/// What a breach does, as the postmortem and the page say it.
+pub fn on_breach(o: crate::domain::OnBreach) -> &'static str {
+    match o {
+        crate::domain::OnBreach::Ask => "ask the deciders",
+        crate::domain::OnBreach::Rollback => "roll back at once",
+    }
+}

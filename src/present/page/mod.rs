@@ -17,7 +17,7 @@ use super::postmortem::{
 };
 use super::words::{duration, state_words, timestamp};
 use crate::domain::criteria::fmt_num;
-use crate::domain::deploy::{Deploy, EventData, OnBreach};
+use crate::domain::deploy::{Deploy, EventData};
 use crate::html;
 
 // ---------------------------------------------------------------------------------------------
@@ -251,10 +251,7 @@ fn criteria_section(b: &mut Html, pm: &Postmortem) {
         deciders,
         p.rollback_quorum,
         p.promote_quorum,
-        match p.on_breach {
-            OnBreach::Ask => "ask the deciders",
-            OnBreach::Rollback => "roll back at once",
-        },
+        crate::present::words::on_breach(p.on_breach),
         duration(p.canary_window_s as f64),
         p.verify_checks
     );

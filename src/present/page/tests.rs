@@ -6,7 +6,8 @@ use crate::domain::criteria::Criterion;
 use crate::domain::decision::{Choice, Vote, Voter};
 use crate::domain::deploy::State;
 use crate::domain::deploy::{
-    DeployInfo, Drill, Event, ExecutorOutcome, Input, OnPass, PipelineEvent, Policy, Sample,
+    DeployInfo, Drill, Event, ExecutorOutcome, Input, OnBreach, OnPass, PipelineEvent, Policy,
+    Sample,
 };
 // The domain's answers in words (summaries filled), as the engine writes them.
 use crate::domain::timeline::Phases;
