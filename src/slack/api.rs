@@ -230,13 +230,17 @@ impl SlackApi {
         Ok(())
     }
 
+    /// Members of a user group (`S…`) as cached, if the cache is still fresh.
+    fn cached_members(&self, group: &str) -> Option<Vec<String>> {
+        let cache = self.groups.lock().ok()?;
+        let (at, members) = cache.get(group)?;
+        (at.elapsed() < self.group_cache).then(|| members.clone())
+    }
+
     /// Members of a user group (`S…`), cached for `group_cache`.
     pub async fn group_members(&self, group: &str) -> Result<Vec<String>, ChatError> {
-        if let Ok(cache) = self.groups.lock()
-            && let Some((at, members)) = cache.get(group)
-            && at.elapsed() < self.group_cache
-        {
-            return Ok(members.clone());
+        if let Some(members) = self.cached_members(group) {
+            return Ok(members);
         }
         let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
         // A short wait is worth it: the person is waiting for their vote to count (and the
@@ -287,6 +291,11 @@ impl SlackApi {
         deciders: &[String],
         wait: Duration,
     ) -> Result<Vec<String>, ChatError> {
+        // Most votes need no call to Slack (named deciders, a warm cache): answer those here,
+        // without a task and a timer for a lookup that will not happen.
+        if let Some(groups) = self.groups_known(user, deciders) {
+            return Ok(groups);
+        }
         let me = self.clone();
         let (user, deciders) = (user.to_string(), deciders.to_vec());
         let lookup = tokio::spawn(async move { me.groups_of(&user, &deciders).await });
@@ -306,6 +315,23 @@ impl SlackApi {
         }
     }
 
+    /// [`SlackApi::groups_of`] when it needs no call to Slack, else `None`.
+    fn groups_known(&self, user: &str, deciders: &[String]) -> Option<Vec<String>> {
+        if deciders.iter().any(|d| *d == format!("slack:{user}")) {
+            return Some(Vec::new());
+        }
+        let mut out = Vec::new();
+        for d in deciders {
+            let Some(group) = d.strip_prefix("slack-group:") else {
+                continue;
+            };
+            if self.cached_members(group)?.iter().any(|m| m == user) {
+                out.push(d.clone());
+            }
+        }
+        Some(out)
+    }
+
     /// Which of the `slack-group:S…` deciders this user belongs to. A user listed by name needs
     /// no lookup; a group that cannot be read is an error, never an assumption either way.
     pub async fn groups_of(
@@ -313,10 +339,10 @@ impl SlackApi {
         user: &str,
         deciders: &[String],
     ) -> Result<Vec<String>, ChatError> {
-        let mut out = Vec::new();
-        if deciders.iter().any(|d| *d == format!("slack:{user}")) {
-            return Ok(out);
+        if let Some(groups) = self.groups_known(user, deciders) {
+            return Ok(groups);
         }
+        let mut out = Vec::new();
         for d in deciders {
             let Some(group) = d.strip_prefix("slack-group:") else {
                 continue;
