@@ -4,3 +4,20 @@
 //! Its executor kind, the gate, is `rollback::flagger`.
 
 pub mod hooks;
+
+/// `/hooks/flagger/…`: Flagger's event webhook and its gates.
+pub static SOURCE: crate::registry::HookSource = crate::registry::HookSource {
+    name: "flagger",
+    surface: crate::server::Surface {
+        label: "flagger",
+        paths: &[crate::server::PathMatch::Prefix("/hooks/flagger/")],
+    },
+    configured: |c| c.flagger.is_some(),
+    routes: |i| {
+        hooks::routes(hooks::FlaggerHooks {
+            engine: i.engine.clone(),
+            config: i.config.clone(),
+            counters: i.counters.clone(),
+        })
+    },
+};

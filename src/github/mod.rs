@@ -2,3 +2,20 @@
 
 pub mod hooks;
 pub mod payload;
+
+/// `POST /hooks/github`: GitHub `deployment` and `deployment_status` events.
+pub static SOURCE: crate::registry::HookSource = crate::registry::HookSource {
+    name: "github",
+    surface: crate::server::Surface {
+        label: "github",
+        paths: &[crate::server::PathMatch::Exact("/hooks/github")],
+    },
+    configured: |c| c.github.is_some(),
+    routes: |i| {
+        hooks::routes(hooks::GithubHook {
+            engine: i.engine.clone(),
+            config: i.config.clone(),
+            counters: i.counters.clone(),
+        })
+    },
+};

@@ -169,3 +169,21 @@ async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) ->
     )
         .into_response()
 }
+
+/// `POST /hooks/alertmanager`: firing alerts count as breaches of the matching canary.
+pub static SOURCE: crate::registry::HookSource = crate::registry::HookSource {
+    name: "alertmanager",
+    surface: crate::server::Surface {
+        label: "alertmanager",
+        paths: &[crate::server::PathMatch::Exact("/hooks/alertmanager")],
+    },
+    configured: |c| c.alertmanager.is_some(),
+    routes: |i| {
+        routes(AlertHook {
+            engine: i.engine.clone(),
+            config: i.config.clone(),
+            counters: i.counters.clone(),
+            unmatched: i.counters.alerts_unmatched.clone(),
+        })
+    },
+};

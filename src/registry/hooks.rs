@@ -2,7 +2,6 @@
 //! sources that push over HTTP. Prometheus is pulled by `metrics::scheduler` and has no route.
 
 use crate::config::Config;
-use crate::metrics::alertmanager::AlertHook;
 use crate::server::{AppState, Inbound, PathMatch, Surface};
 use axum::Router;
 
@@ -17,11 +16,17 @@ pub struct HookSource {
     pub routes: fn(&Inbound) -> Router<AppState>,
 }
 
-/// Every deploy source.
-pub static DEPLOY_SOURCES: &[&HookSource] = &[&DEPLOY_WEBHOOK, &GITHUB, &FLAGGER];
+/// Every deploy source. Each folder exports its own (`github::SOURCE`, `flagger::SOURCE`); the
+/// generic webhooks are the server's and stand here, as the server never names the registry.
+pub static DEPLOY_SOURCES: &[&HookSource] = &[
+    &DEPLOY_WEBHOOK,
+    &crate::github::SOURCE,
+    &crate::flagger::SOURCE,
+];
 
 /// Every metric source that pushes.
-pub static METRIC_SOURCES: &[&HookSource] = &[&PUSHED_SAMPLES, &ALERTMANAGER];
+pub static METRIC_SOURCES: &[&HookSource] =
+    &[&PUSHED_SAMPLES, &crate::metrics::alertmanager::SOURCE];
 
 /// `POST /hooks/deploy`: any pipeline, signed with `[webhooks] secrets`.
 pub static DEPLOY_WEBHOOK: HookSource = HookSource {
@@ -34,40 +39,6 @@ pub static DEPLOY_WEBHOOK: HookSource = HookSource {
     routes: |_| crate::server::hooks::deploy_routes(),
 };
 
-/// `POST /hooks/github`: GitHub `deployment` and `deployment_status` events.
-pub static GITHUB: HookSource = HookSource {
-    name: "github",
-    surface: Surface {
-        label: "github",
-        paths: &[PathMatch::Exact("/hooks/github")],
-    },
-    configured: |c| c.github.is_some(),
-    routes: |i| {
-        crate::github::hooks::routes(crate::github::hooks::GithubHook {
-            engine: i.engine.clone(),
-            config: i.config.clone(),
-            counters: i.counters.clone(),
-        })
-    },
-};
-
-/// `/hooks/flagger/…`: Flagger's event webhook and its gates.
-pub static FLAGGER: HookSource = HookSource {
-    name: "flagger",
-    surface: Surface {
-        label: "flagger",
-        paths: &[PathMatch::Prefix("/hooks/flagger/")],
-    },
-    configured: |c| c.flagger.is_some(),
-    routes: |i| {
-        crate::flagger::hooks::routes(crate::flagger::hooks::FlaggerHooks {
-            engine: i.engine.clone(),
-            config: i.config.clone(),
-            counters: i.counters.clone(),
-        })
-    },
-};
-
 /// `POST /hooks/metrics`: samples pushed by anything, signed with `[webhooks] secrets`.
 pub static PUSHED_SAMPLES: HookSource = HookSource {
     name: "metrics",
@@ -77,22 +48,4 @@ pub static PUSHED_SAMPLES: HookSource = HookSource {
     },
     configured: |_| true,
     routes: |_| crate::server::hooks::metric_routes(),
-};
-
-/// `POST /hooks/alertmanager`: firing alerts count as breaches of the matching canary.
-pub static ALERTMANAGER: HookSource = HookSource {
-    name: "alertmanager",
-    surface: Surface {
-        label: "alertmanager",
-        paths: &[PathMatch::Exact("/hooks/alertmanager")],
-    },
-    configured: |c| c.alertmanager.is_some(),
-    routes: |i| {
-        crate::metrics::alertmanager::routes(AlertHook {
-            engine: i.engine.clone(),
-            config: i.config.clone(),
-            counters: i.counters.clone(),
-            unmatched: i.counters.alerts_unmatched.clone(),
-        })
-    },
 };

@@ -5,7 +5,8 @@
 //!
 //! Adding a chat platform: a folder `src/<name>/` whose `platform.rs` exports a
 //! [`ChatPlatform`], and one line in [`CHAT_PLATFORMS`]. Adding a deploy or metric source: its
-//! folder with its routes, and one [`HookSource`] line below.
+//! folder with its routes, exporting one [`HookSource`] (`github::SOURCE`), and one line in
+//! `DEPLOY_SOURCES` or `METRIC_SOURCES`.
 
 pub mod chat;
 pub mod hooks;
