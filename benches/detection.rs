@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use canarybot::app::{self, Options};
 use canarybot::auth::sign;
 use canarybot::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
-use canarybot::config::Config;
 use canarybot::present::chat::ChatMessage;
 use canarybot::present::chat::RootView;
 use serde_json::json;
@@ -128,7 +127,7 @@ async fn run() {
         "[[service.criteria]]\nname = \"error ratio\"\nquery = 'errors{track=\"{{track}}\"}'\nmax = 0.05\nfailure_limit = 1\n",
     ]
     .concat();
-    let config = Config::from_toml(&text, &|_| None).expect("bench config");
+    let config = canarybot::registry::config_from_toml(&text, &|_| None).expect("bench config");
     let (tx, mut breaches) = mpsc::unbounded_channel();
     let chat: Vec<Arc<dyn ChatPort>> = vec![Arc::new(Stopwatch { breaches: tx })];
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -5,10 +5,11 @@ use crate::chat::outbox::ChatWorker;
 use crate::config::Config;
 use crate::domain::{Input, State};
 use crate::engine::Engine;
+use crate::http::{AppState, Counters, Inbound};
 use crate::metrics::prometheus::Prometheus;
 use crate::metrics::scheduler::Scheduler;
 use crate::rollback::worker::ExecutorWorker;
-use crate::server::{AppState, Counters, Inbound, router};
+use crate::server::router;
 use crate::store::Store;
 use crate::{Clock, system_clock};
 use std::net::SocketAddr;
@@ -182,7 +183,7 @@ pub async fn start(
         background.push(tokio::spawn(scheduler.run(rx.clone())));
     }
 
-    let counters = Arc::new(Counters::new(crate::registry::surfaces()));
+    let counters = Arc::new(Counters::new(crate::server::surfaces()));
     let state = AppState {
         config: config.clone(),
         engine: engine.clone(),

@@ -2,7 +2,7 @@
 //! what a shell pipeline would do with curl.
 
 use crate::auth::sign;
-use crate::server::hooks::{DELIVERY_HEADER, SIGNATURE_HEADER};
+use crate::webhooks::{DELIVERY_HEADER, SIGNATURE_HEADER};
 use serde_json::Value;
 
 pub struct HookClient {

@@ -7,9 +7,8 @@ use crate::auth::verify;
 use crate::chat::ChatPort;
 use crate::chat::console::ConsoleChat;
 use crate::client::HookClient;
-use crate::config::Config;
 use crate::domain::State;
-use crate::server::hooks::SIGNATURE_HEADER;
+use crate::webhooks::SIGNATURE_HEADER;
 use anyhow::{Context, bail};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
@@ -61,7 +60,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         ("CANARYBOT_DEMO_SECRET", secret.clone()),
         ("CANARYBOT_DEMO_EXECUTOR_URL", executor_url.clone()),
     ];
-    let config = Config::from_toml(DEMO_CONFIG, &|name| {
+    let config = crate::registry::config_from_toml(DEMO_CONFIG, &|name| {
         vars.iter()
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.clone())
@@ -300,7 +299,7 @@ async fn drill(running: &Running, api: &reqwest::Client, token: &str) -> anyhow:
     wait_for_state(running, &id, State::RollbackVerified).await?;
     settle(running).await;
     say("the drill history, as `canarybot drills` and `/canary drills` show it:\n");
-    let history = crate::report::drill_history(running.engine.store(), Some(SERVICE)).await?;
+    let history = crate::drill::drill_history(running.engine.store(), Some(SERVICE)).await?;
     print!("{}", crate::present::drills::to_text(&history));
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! transaction, then wake the workers.
 
 use crate::Clock;
-use crate::chat::outbox::{ChatItem, target_of};
 use crate::domain::{self, Deploy, DeployInfo, DomainError, ExecuteRequest, Input, Policy};
+use crate::present::chat::RenderedChat;
 use crate::present::outcome::{RenderedEffect, RenderedOutcome, render};
 use crate::store::{Append, DeliveryKey, NewOutbox, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,18 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tokio::sync::{Mutex, Notify};
+
+/// What the engine writes to the outbox for each chat platform (`chat::outbox` delivers it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatItem {
+    pub service: String,
+    pub effect: RenderedChat,
+}
+
+/// The outbox target of a chat platform's effects.
+pub fn target_of(platform: &str) -> String {
+    format!("chat:{platform}")
+}
 
 /// The outbox target of executor calls.
 pub const EXECUTOR_TARGET: &str = "executor";

@@ -9,12 +9,15 @@ pub mod config;
 pub mod demo;
 pub mod discord;
 pub mod domain;
+pub mod drill;
 pub mod engine;
 pub mod flagger;
 pub mod github;
+pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod present;
+pub mod promql;
 pub mod redact;
 pub mod registry;
 pub mod report;
@@ -25,6 +28,7 @@ pub mod slack;
 pub mod store;
 pub mod telemetry;
 pub mod template;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -188,6 +188,18 @@ pub fn human_bytes(n: usize) -> String {
     }
 }
 
+/// A part of a deploy id made from what another system sent (a GitHub environment, a Flagger
+/// revision): every character a deploy id cannot hold becomes `-`, so links to it work.
+pub fn id_part(text: &str) -> String {
+    text.chars()
+        .map(|c| if unfit_for_id(c) { '-' } else { c })
+        .collect()
+}
+
+pub fn unfit_for_id(c: char) -> bool {
+    c.is_whitespace() || is_unprintable(c) || matches!(c, '/' | '?' | '#' | '%' | '\\')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

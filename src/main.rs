@@ -225,7 +225,7 @@ fn init_tracing(default: &str, format: LogFormat) {
 
 fn load(path: &Path) -> anyhow::Result<Config> {
     warn_if_others_can_read(path);
-    Config::load(path).with_context(|| format!("configuration {}", path.display()))
+    registry::load_config(path).with_context(|| format!("configuration {}", path.display()))
 }
 
 /// The configuration names secrets (or the variables holding them) and who may decide a
@@ -303,7 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig { config } => {
             warn_if_others_can_read(&config);
-            match Config::load(&config) {
+            match registry::load_config(&config) {
                 Ok(c) => {
                     for w in c.warnings() {
                         eprintln!("warning: {w}");
@@ -430,7 +430,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             let store = Store::connect(&config.database.url).await?;
-            let history = canarybot::report::drill_history(&store, service.as_deref()).await?;
+            let history = canarybot::drill::drill_history(&store, service.as_deref()).await?;
             match format {
                 HistoryFormat::Text => print!("{}", canarybot::present::drills::to_text(&history)),
                 HistoryFormat::Json => println!(

@@ -4,7 +4,7 @@
 //! usable criterion evaluated as the engine would.
 #![no_main]
 
-use canarybot::server::hooks::{
+use canarybot::webhooks::{
     DeployEventKind, check_deploy_id, parse_deploy_hook, started_criteria_problems,
 };
 use libfuzzer_sys::fuzz_target;

@@ -10,7 +10,7 @@ use canarybot::command::parse;
 use canarybot::discord::inbound::{button_of, parse_interaction};
 use canarybot::discord::messages::{PROCEED, ROLLBACK, custom_id};
 use canarybot::domain::Choice;
-use canarybot::server::hooks::check_deploy_id;
+use canarybot::webhooks::check_deploy_id;
 use libfuzzer_sys::fuzz_target;
 
 const SERVICES: &[&str] = &["checkout", "search"];

@@ -4,7 +4,7 @@
 #![no_main]
 
 use canarybot::domain::{Criterion, Verdict};
-use canarybot::server::hooks::{check_deploy_id, parse_metrics_hook};
+use canarybot::webhooks::{check_deploy_id, parse_metrics_hook};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,10 +2,10 @@
 //! chat platform is configured.
 
 use super::{Attempt, ChatError, ChatPort, ThreadTarget};
+use crate::chat::ChatPlatform;
+use crate::chat::platform::{any_id, no_problems};
 use crate::domain::Choice;
 use crate::present::chat::{ChatMessage, RootView};
-use crate::registry::ChatPlatform;
-use crate::registry::chat::{any_id, no_problems};
 use async_trait::async_trait;
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -202,7 +202,7 @@ impl Desk {
 
     /// The drill history, as chat shows it.
     pub async fn drills_text(&self, service: Option<&str>) -> String {
-        match crate::report::drill_history(self.engine.store(), service).await {
+        match crate::drill::drill_history(self.engine.store(), service).await {
             Ok(h) => crate::present::drills::to_text(&h),
             Err(e) => format!("Cannot read the drill history: {e}"),
         }
@@ -220,11 +220,11 @@ impl Desk {
                 svc.deciders.join(", ")
             );
         }
-        match crate::report::start_drill(
+        match crate::drill::start_drill(
             &self.engine,
             &self.config,
             service,
-            crate::report::DEFAULT_BREACH_AFTER_S,
+            crate::drill::DEFAULT_BREACH_AFTER_S,
             &voter.name,
             source,
         )
@@ -233,7 +233,7 @@ impl Desk {
             Ok(applied) => format!(
                 "🧯 Drill `{}` started for {service}: a synthetic breach of `drill` in {}. The canary thread opens now; vote there as for real.",
                 applied.deploy.info.id,
-                duration(crate::report::DEFAULT_BREACH_AFTER_S as f64)
+                duration(crate::drill::DEFAULT_BREACH_AFTER_S as f64)
             ),
             Err(e) => format!("No drill started: {e}"),
         }

@@ -4,10 +4,13 @@
 pub mod console;
 pub mod desk;
 pub mod outbox;
+pub mod platform;
 
 use crate::present::chat::ChatMessage;
 use crate::present::chat::RootView;
 use async_trait::async_trait;
+
+pub use platform::{ChatPlatform, Connection};
 
 /// Which deploy a message is about; adapters map the service to their channel.
 #[derive(Debug, Clone, PartialEq)]

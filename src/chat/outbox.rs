@@ -7,28 +7,17 @@
 
 use super::{Attempt, ChatError, ChatPort, ThreadTarget};
 use crate::Clock;
+use crate::engine::{ChatItem, target_of};
 use crate::present::chat::RenderedChat;
 use crate::retry::Backoff;
 use crate::store::{Failed, OutboxItem, Store, StoreError};
 use crate::telemetry::Telemetry;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
-
-/// What the engine writes for each chat platform.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChatItem {
-    pub service: String,
-    pub effect: RenderedChat,
-}
-
-pub fn target_of(platform: &str) -> String {
-    format!("chat:{platform}")
-}
 
 /// How many threads get messages at once: a slow thread must not hold up the others, and the
 /// platforms' per-channel rate limits make more pointless.

@@ -11,6 +11,7 @@ mod debug;
 mod env;
 mod executor;
 mod permissions;
+mod platforms;
 mod policy;
 mod schema;
 #[cfg(test)]
@@ -21,6 +22,7 @@ mod validate;
 pub use env::substitute_env;
 pub use executor::*;
 pub use permissions::permission_warning;
+pub use platforms::{ChatRules, Platforms};
 pub use schema::*;
 pub use validate::{criteria_problems, http_url_problem};
 
@@ -76,19 +78,22 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads, substitutes from the process environment, parses and validates.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    /// Reads, substitutes from the process environment, parses and validates against these chat
+    /// platforms (`crate::registry::load_config` gives them all).
+    pub fn load(path: &Path, chat: Platforms) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Config::from_toml(&text, &|name| std::env::var(name).ok())
+        Config::from_toml(&text, &|name| std::env::var(name).ok(), chat)
     }
 
-    /// Parses TOML, takes `${VAR}` in its string values from `lookup`, then validates.
+    /// Parses TOML, takes `${VAR}` in its string values from `lookup`, then validates against
+    /// these chat platforms.
     pub fn from_toml(
         text: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
+        chat: Platforms,
     ) -> Result<Config, ConfigError> {
         let mut document =
             toml::de::DeTable::parse(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
@@ -110,7 +115,7 @@ impl Config {
                 }
                 ConfigError::Parse(message)
             })?;
-        let problems = config.problems();
+        let problems = config.problems(chat);
         if problems.is_empty() {
             Ok(config)
         } else {

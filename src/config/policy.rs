@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::{DeployInfo, Policy};
-use crate::metrics::promql;
+use crate::promql;
 use crate::template;
 
 impl ServiceConfig {

@@ -35,7 +35,7 @@ fn env(name: &str) -> Option<String> {
 
 #[test]
 fn parses_with_env_and_defaults() {
-    let c = Config::from_toml(GOOD, &env).expect("valid");
+    let c = crate::registry::config_from_toml(GOOD, &env).expect("valid");
     assert_eq!(c.webhooks.secrets[0], "secret-0123456789abcdef");
     let s = c.service("checkout").expect("service");
     assert_eq!(s.canary_window, Duration::from_secs(900));
@@ -50,7 +50,9 @@ fn parses_with_env_and_defaults() {
 
 #[test]
 fn missing_env_var_is_named() {
-    let err = Config::from_toml(GOOD, &|n| if n == "TOKEN" { env(n) } else { None }).unwrap_err();
+    let err =
+        crate::registry::config_from_toml(GOOD, &|n| if n == "TOKEN" { env(n) } else { None })
+            .unwrap_err();
     assert!(
         err.to_string()
             .contains("environment variable SECRET is not set"),
@@ -61,7 +63,7 @@ fn missing_env_var_is_named() {
 #[test]
 fn unknown_keys_are_errors() {
     let text = GOOD.replace("max_ratio = 1.5", "max_ratoi = 1.5");
-    let err = Config::from_toml(&text, &env).unwrap_err();
+    let err = crate::registry::config_from_toml(&text, &env).unwrap_err();
     assert!(err.to_string().contains("max_ratoi"), "{err}");
 }
 
@@ -70,7 +72,9 @@ fn problems_carry_key_paths() {
     let text = GOOD
         .replace("max_ratio = 1.5", "max_ratio = 0")
         .replace("\"slack-group:S01SRE\"", "\"slak:U02\"");
-    let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&text, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("service[checkout].criteria[0].max_ratio: must be > 0"),
         "{err}"
@@ -88,7 +92,9 @@ fn ids_that_can_never_match_are_refused() {
         "deciders = [\"slack:@bob\", \"slack-group:sre-oncall\", \"discord:mason#1337\", \"discord-role:oncall\", \"slack:W0123ABC\", \"discord:445566778899\"]",
     );
     assert_ne!(text, GOOD);
-    let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&text, &env)
+        .unwrap_err()
+        .to_string();
     for expected in [
         "deciders[0]: `slack:@bob` is not a Slack user id; write slack:U… or slack:W…",
         "deciders[1]: `slack-group:sre-oncall` is not a Slack user-group id; write slack-group:S…",
@@ -103,7 +109,9 @@ fn ids_that_can_never_match_are_refused() {
     );
     let people =
         format!("{GOOD}\n[[people]]\nname = \"bob\"\nslack = \"bob\"\ndiscord = \"mason#1337\"\n");
-    let err = Config::from_toml(&people, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&people, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("people[0].slack: `slack:bob` is not a Slack user id"),
         "{err}"
@@ -118,14 +126,18 @@ fn ids_that_can_never_match_are_refused() {
 fn durations_need_a_unit_and_the_window_time() {
     for bare in ["\"900\"", "900"] {
         let text = GOOD.replace("\"15m\"", bare);
-        let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+        let err = crate::registry::config_from_toml(&text, &env)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("`900` has no unit; write e.g. 15m"),
             "{bare}: {err}"
         );
     }
     let text = GOOD.replace("\"15m\"", "\"0s\"");
-    let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&text, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("service[checkout].canary_window: must be > 0"),
         "{err}"
@@ -135,7 +147,9 @@ fn durations_need_a_unit_and_the_window_time() {
 #[test]
 fn bad_duration_is_explained() {
     let text = GOOD.replace("\"15m\"", "\"fifteen\"");
-    let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&text, &env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`fifteen` is not a duration"), "{err}");
 }
 
@@ -144,13 +158,13 @@ fn open_api_on_a_public_address_warns() {
     let text = GOOD
         .replace("api_tokens = [\"${TOKEN}\"]", "")
         .replace("127.0.0.1:8080", "0.0.0.0:8080");
-    let c = Config::from_toml(&text, &env).expect("valid");
+    let c = crate::registry::config_from_toml(&text, &env).expect("valid");
     assert!(c.warnings()[0].contains("server.api_tokens"));
 }
 
 #[test]
 fn extra_criteria_merge_and_clash() {
-    let c = Config::from_toml(GOOD, &env).expect("valid");
+    let c = crate::registry::config_from_toml(GOOD, &env).expect("valid");
     let s = c.service("checkout").expect("service");
     let extra = Criterion {
         name: "cart errors".into(),
@@ -188,7 +202,7 @@ fn comments_are_not_substituted() {
         "V" => Some("v".to_string()),
         _ => env(n),
     };
-    let c = Config::from_toml(&text, &lookup).expect("comments skipped");
+    let c = crate::registry::config_from_toml(&text, &lookup).expect("comments skipped");
     assert_eq!(c.server.public_url.as_deref(), Some("https://x#v"));
 }
 
@@ -198,13 +212,17 @@ fn slack_channel_needs_a_slack_section() {
         "canary_window = ",
         "slack_channel = \"C0CHECKOUT\"\ncanary_window = ",
     );
-    let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&text, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("service[checkout].slack_channel: set, but there is no [slack] section"),
         "{err}"
     );
     let named = text.replace("C0CHECKOUT", "checkout");
-    let err = Config::from_toml(&named, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&named, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("must be a channel id such as C0123ABCD"),
         "{err}"
@@ -213,7 +231,7 @@ fn slack_channel_needs_a_slack_section() {
         "[database]",
         "[slack]\nbot_token = \"xoxb-1\"\nsigning_secrets = [\"s1\", \"s0\"]\n[database]",
     );
-    let c = Config::from_toml(&with_slack, &env).expect("valid");
+    let c = crate::registry::config_from_toml(&with_slack, &env).expect("valid");
     assert_eq!(
         c.slack.as_ref().map(|s| s.api_url.as_str()),
         Some("https://slack.com/api")
@@ -226,7 +244,9 @@ fn rollback_kinds_need_their_keys() {
         "kind = \"webhook\"\nurl = \"http://127.0.0.1:9/rollback\"",
         "kind = \"command\"",
     );
-    let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&text, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("service[checkout].rollback.argv: name the program"),
         "{err}"
@@ -235,7 +255,7 @@ fn rollback_kinds_need_their_keys() {
         "kind = \"command\"",
         "kind = \"command\"\nargv = [\"kubectl\", \"argo\", \"rollouts\", \"abort\", \"checkout\"]",
     );
-    let c = Config::from_toml(&ok, &env).expect("valid");
+    let c = crate::registry::config_from_toml(&ok, &env).expect("valid");
     let p = c
         .service("checkout")
         .expect("svc")
@@ -243,7 +263,9 @@ fn rollback_kinds_need_their_keys() {
         .expect("policy");
     assert_eq!(p.executor.as_deref(), Some("command"));
     let no_url = GOOD.replace("url = \"http://127.0.0.1:9/rollback\"\n", "");
-    let err = Config::from_toml(&no_url, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&no_url, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("rollback.url: required for kind = \"webhook\""),
         "{err}"
@@ -305,7 +327,7 @@ env = { KUBE_TOKEN = "SECRET-command-env-0016" }
 
 #[test]
 fn debug_never_shows_a_secret() {
-    let c = match Config::from_toml(ALL_SECRETS, &|_| None) {
+    let c = match crate::registry::config_from_toml(ALL_SECRETS, &|_| None) {
         Ok(c) => c,
         Err(e) => panic!("valid: {e}"),
     };
@@ -331,14 +353,16 @@ fn debug_never_shows_a_secret() {
 #[test]
 fn parse_errors_show_the_variable_not_its_value() {
     let text = "[server]\napi_tokens = \"${TOKEN}\"\n";
-    let err = Config::from_toml(text, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(text, &env)
+        .unwrap_err()
+        .to_string();
     assert!(!err.contains("token-0123456789abcdef"), "{err}");
     assert!(err.contains("${TOKEN}"), "{err}");
 }
 
 #[test]
 fn server_limits_parse_and_are_checked() {
-    let c = Config::from_toml(GOOD, &env).expect("valid");
+    let c = crate::registry::config_from_toml(GOOD, &env).expect("valid");
     assert_eq!(c.server.max_body, 1024 * 1024);
     assert_eq!(c.server.max_header_bytes, 16 * 1024);
     assert_eq!(c.server.header_timeout, Duration::from_secs(10));
@@ -348,7 +372,7 @@ fn server_limits_parse_and_are_checked() {
         "listen = \"127.0.0.1:8080\"",
         "listen = \"127.0.0.1:8080\"\nmax_body = \"256KiB\"\nmax_header_bytes = 32768\nheader_timeout = \"5s\"\nbody_timeout = \"2s\"\nrequest_timeout = \"1m\"",
     );
-    let c = Config::from_toml(&text, &env).expect("valid");
+    let c = crate::registry::config_from_toml(&text, &env).expect("valid");
     assert_eq!(c.server.max_body, 256 * 1024);
     assert_eq!(c.server.max_header_bytes, 32768);
     assert_eq!(c.server.request_timeout, Duration::from_secs(60));
@@ -356,7 +380,9 @@ fn server_limits_parse_and_are_checked() {
         "listen = \"127.0.0.1:8080\"",
         "listen = \"127.0.0.1:8080\"\nmax_body = \"10\"\nbody_timeout = \"0s\"",
     );
-    let err = Config::from_toml(&bad, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&bad, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("server.max_body: 10 bytes is outside 1 KiB to 64 MiB"),
         "{err}"
@@ -366,7 +392,9 @@ fn server_limits_parse_and_are_checked() {
         "listen = \"127.0.0.1:8080\"",
         "listen = \"127.0.0.1:8080\"\nmax_body = \"1 parsec\"",
     );
-    let err = Config::from_toml(&unit, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&unit, &env)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown unit"), "{err}");
 }
 
@@ -423,7 +451,7 @@ fn secrets_with_quotes_backslashes_and_newlines_arrive_unchanged() {
         "SECRET" => Some(secret.to_string()),
         _ => env(n),
     };
-    let c = Config::from_toml(&text, &lookup).expect("valid");
+    let c = crate::registry::config_from_toml(&text, &lookup).expect("valid");
     assert_eq!(c.webhooks.secrets[0], secret);
     let slack = c.slack.as_ref().expect("slack");
     assert_eq!(slack.bot_token, secret);
@@ -437,7 +465,7 @@ fn secrets_with_quotes_backslashes_and_newlines_arrive_unchanged() {
     assert_eq!(c.executor_secret(w), secret);
     // `$${` stays a literal `${`, and a value is never substituted again.
     let literal = GOOD.replace("${TOKEN}", "$${TOKEN}-0123456789abcdef");
-    let c = Config::from_toml(&literal, &|n| match n {
+    let c = crate::registry::config_from_toml(&literal, &|n| match n {
         "SECRET" => Some("${TOKEN}-0123456789".into()),
         _ => None,
     })
@@ -448,9 +476,10 @@ fn secrets_with_quotes_backslashes_and_newlines_arrive_unchanged() {
 
 #[test]
 fn an_unset_variable_is_named_with_its_key_path_and_line() {
-    let err = Config::from_toml(GOOD, &|n| if n == "TOKEN" { env(n) } else { None })
-        .unwrap_err()
-        .to_string();
+    let err =
+        crate::registry::config_from_toml(GOOD, &|n| if n == "TOKEN" { env(n) } else { None })
+            .unwrap_err()
+            .to_string();
     assert_eq!(
         err,
         "webhooks.secrets[0] (line 8): environment variable SECRET is not set"
@@ -459,7 +488,7 @@ fn an_unset_variable_is_named_with_its_key_path_and_line() {
         "url = \"http://127.0.0.1:9/rollback\"",
         "url = \"http://127.0.0.1:9/rollback?t=${ROLLBACK_TOKEN}\"",
     );
-    let err = Config::from_toml(&in_service, &env)
+    let err = crate::registry::config_from_toml(&in_service, &env)
         .unwrap_err()
         .to_string();
     assert!(
@@ -502,7 +531,9 @@ fn a_key_of_another_executor_kind_is_refused_naming_it() {
             table,
         );
         assert_ne!(text, GOOD);
-        let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+        let err = crate::registry::config_from_toml(&text, &env)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(expected), "{table}: {err}");
         assert!(err.contains("[service.rollback]"), "{table}: {err}");
     }
@@ -514,7 +545,9 @@ fn retry_values_that_make_no_sense_are_refused_with_the_range() {
         "timeout = \"10s\"",
         "timeout = \"10s\"\nretries = 1000\nbackoff = \"0s\"",
     );
-    let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&text, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("service[checkout].rollback.retries: 1000 is outside 0 to 10"),
         "{err}"
@@ -524,18 +557,20 @@ fn retry_values_that_make_no_sense_are_refused_with_the_range() {
         "{err}"
     );
     let days = GOOD.replace("timeout = \"10s\"", "timeout = \"10s\"\nbackoff = \"1h\"");
-    let err = Config::from_toml(&days, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&days, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("service[checkout].rollback.backoff: 1h is outside 10ms to 1m"),
         "{err}"
     );
     let negative = GOOD.replace("timeout = \"10s\"", "timeout = \"10s\"\nretries = -1");
-    assert!(Config::from_toml(&negative, &env).is_err());
+    assert!(crate::registry::config_from_toml(&negative, &env).is_err());
     let edge = GOOD.replace(
         "timeout = \"10s\"",
         "timeout = \"10s\"\nretries = 10\nbackoff = \"1m\"",
     );
-    Config::from_toml(&edge, &env).expect("the bounds themselves are allowed");
+    crate::registry::config_from_toml(&edge, &env).expect("the bounds themselves are allowed");
 }
 
 #[test]
@@ -549,7 +584,9 @@ fn misspelled_placeholders_are_refused_naming_the_key_and_the_known_names() {
             "failure_limit = 3",
             "failure_limit = 3\nquery = 'rate(errors{track=\"{{trak}}\",v=\"{{ version }}\"}[1m])'\nlink = \"https://grafana/d?from={{ from }}&to={{form}}\"",
         );
-    let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&text, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("service[checkout].criteria[0].query: unknown placeholder `{{trak}}`; this template knows {{track}}, {{service}}, {{environment}}, {{version}}"),
         "{err}"
@@ -562,13 +599,16 @@ fn misspelled_placeholders_are_refused_naming_the_key_and_the_known_names() {
     let fixed = text
         .replace("{{trak}}", "{{track}}")
         .replace("{{form}}", "{{to}}");
-    Config::from_toml(&fixed, &env).expect("known placeholders, with or without spaces");
+    crate::registry::config_from_toml(&fixed, &env)
+        .expect("known placeholders, with or without spaces");
 
     let workflow = GOOD.replace(
         "kind = \"webhook\"\nurl = \"http://127.0.0.1:9/rollback\"",
         "kind = \"github-workflow\"\nrepo = \"acme/checkout\"\nworkflow = \"rollback.yml\"\nref = \"main\"\ntoken = \"t\"\ninputs = { decision = \"{{decision_id}}\", why = \"{{ reasn }}\" }",
     );
-    let err = Config::from_toml(&workflow, &env).unwrap_err().to_string();
+    let err = crate::registry::config_from_toml(&workflow, &env)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("service[checkout].rollback.inputs.why: unknown placeholder `{{reasn}}`; this template knows {{deploy_id}}"),
         "{err}"
@@ -583,7 +623,7 @@ fn locked_links_are_filled() {
         "failure_limit = 3",
         "failure_limit = 3\nlink = \"https://grafana/d?s={{ service }}&v={{version}}&from={{from}}&to={{to}}\"",
     );
-    let c = Config::from_toml(&text, &env).expect("valid");
+    let c = crate::registry::config_from_toml(&text, &env).expect("valid");
     let s = c.service("checkout").expect("service");
     let info = crate::domain::DeployInfo {
         service: "checkout".into(),

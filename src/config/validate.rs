@@ -1,21 +1,21 @@
 //! Every problem with a configuration, as `key.path: what is wrong`, one function per section.
 
+use super::platforms::Platforms;
 use super::*;
-use crate::registry::{CHAT_PLATFORMS, parse_decider, platform_id_problem};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 impl Config {
-    /// Every problem as `key.path: what is wrong`.
-    pub fn problems(&self) -> Vec<String> {
+    /// Every problem as `key.path: what is wrong`, with these chat platforms.
+    pub fn problems(&self, chat: Platforms) -> Vec<String> {
         let mut out = Vec::new();
         out.extend(server_problems(&self.server));
         out.extend(database_problems(&self.database));
         out.extend(delivery_problems(&self.delivery));
         out.extend(webhooks_problems(&self.webhooks));
-        for platform in CHAT_PLATFORMS {
-            out.extend((platform.section_problems)(self));
+        for platform in chat.0 {
+            out.extend(platform.section_problems(self));
         }
         if let Some(github) = &self.github {
             out.extend(github_problems(github));
@@ -29,10 +29,10 @@ impl Config {
         if let Some(prometheus) = &self.prometheus {
             out.extend(prometheus_problems(prometheus));
         }
-        out.extend(people_problems(&self.people));
+        out.extend(people_problems(&self.people, chat));
         let mut names = HashSet::new();
         for (i, s) in self.services.iter().enumerate() {
-            out.extend(self.service_problems(i, s, &mut names));
+            out.extend(self.service_problems(chat, i, s, &mut names));
         }
         out
     }
@@ -65,6 +65,7 @@ impl Config {
     /// Problems with one `[[service]]`; `names` collects the names seen so far.
     fn service_problems(
         &self,
+        chat: Platforms,
         i: usize,
         s: &ServiceConfig,
         names: &mut HashSet<String>,
@@ -97,7 +98,10 @@ impl Config {
             ));
         }
         for (j, d) in s.deciders.iter().enumerate() {
-            if let Err(e) = parse_decider(d).and_then(|()| platform_id_problem(d)) {
+            if let Err(e) = chat
+                .parse_decider(d)
+                .and_then(|()| chat.platform_id_problem(d))
+            {
                 out.push(format!("{key}.deciders[{j}]: {e}"));
             }
         }
@@ -119,7 +123,7 @@ impl Config {
         if s.criteria.is_empty() {
             out.push(format!("{key}.criteria: at least one criterion is needed"));
         }
-        out.extend(self.channel_problems(&key, s));
+        out.extend(self.channel_problems(chat, &key, s));
         out.extend(criteria_problems(&key, &s.criteria));
         for (j, c) in s.criteria.iter().enumerate() {
             if c.query.is_some() && self.prometheus.is_none() {
@@ -141,10 +145,10 @@ impl Config {
     }
 
     /// A service's channel on each chat platform (`slack_channel`, …).
-    fn channel_problems(&self, key: &str, s: &ServiceConfig) -> Vec<String> {
-        CHAT_PLATFORMS
+    fn channel_problems(&self, chat: Platforms, key: &str, s: &ServiceConfig) -> Vec<String> {
+        chat.0
             .iter()
-            .flat_map(|p| (p.channel_problems)(self, key, s))
+            .flat_map(|p| p.channel_problems(self, key, s))
             .collect()
     }
 
@@ -409,7 +413,7 @@ fn prometheus_problems(p: &PrometheusConfig) -> Vec<String> {
 }
 
 /// `[[people]]`: names unique, at least one identity each, no identity tied to two people.
-fn people_problems(people: &[PersonConfig]) -> Vec<String> {
+fn people_problems(people: &[PersonConfig], chat: Platforms) -> Vec<String> {
     let mut out = Vec::new();
     let mut names = HashSet::new();
     let mut tied = HashSet::new();
@@ -421,17 +425,14 @@ fn people_problems(people: &[PersonConfig]) -> Vec<String> {
             out.push(format!("{key}.name: `{}` appears twice", p.name));
         }
         if p.identities().is_empty() {
-            let sections: Vec<&str> = CHAT_PLATFORMS
-                .iter()
-                .filter_map(|p| p.config_section)
-                .collect();
+            let sections = chat.sections();
             out.push(format!(
                 "{key}: name at least one of {}",
                 sections.join(", ")
             ));
         }
         for id in p.identities() {
-            if let Err(e) = platform_id_problem(&id) {
+            if let Err(e) = chat.platform_id_problem(&id) {
                 let field = id.split(':').next().unwrap_or_default();
                 out.push(format!("{key}.{field}: {e}"));
             }

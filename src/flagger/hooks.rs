@@ -5,7 +5,7 @@ use crate::auth::matches_any;
 use crate::config::{Config, ServiceConfig};
 use crate::domain::{Choice, DeployInfo, Input, PipelineEvent};
 use crate::engine::Engine;
-use crate::server::{ApiError, AppState, Counters};
+use crate::http::{ApiError, AppState, Counters};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -72,7 +72,7 @@ impl FlaggerPayload {
         }
         given(&self.metadata.revision)
             .or_else(|| given(&self.checksum))
-            .map(crate::server::hooks::id_part)
+            .map(crate::limits::id_part)
             .unwrap_or_else(|| format!("canary-{}", now_ms / 1000))
     }
 }
@@ -274,7 +274,7 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
             id: format!(
                 "{}:{}:{version}",
                 service.name,
-                crate::server::hooks::id_part(&namespace)
+                crate::limits::id_part(&namespace)
             ),
             service: service.name.clone(),
             environment: namespace.clone(),

@@ -6,11 +6,11 @@
 pub mod hooks;
 
 /// `/hooks/flagger/…`: Flagger's event webhook and its gates.
-pub static SOURCE: crate::registry::HookSource = crate::registry::HookSource {
+pub static SOURCE: crate::http::HookSource = crate::http::HookSource {
     name: "flagger",
-    surface: crate::server::Surface {
+    surface: crate::http::Surface {
         label: "flagger",
-        paths: &[crate::server::PathMatch::Prefix("/hooks/flagger/")],
+        paths: &[crate::http::PathMatch::Prefix("/hooks/flagger/")],
     },
     configured: |c| c.flagger.is_some(),
     routes: |i| {

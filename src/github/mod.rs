@@ -4,11 +4,11 @@ pub mod hooks;
 pub mod payload;
 
 /// `POST /hooks/github`: GitHub `deployment` and `deployment_status` events.
-pub static SOURCE: crate::registry::HookSource = crate::registry::HookSource {
+pub static SOURCE: crate::http::HookSource = crate::http::HookSource {
     name: "github",
-    surface: crate::server::Surface {
+    surface: crate::http::Surface {
         label: "github",
-        paths: &[crate::server::PathMatch::Exact("/hooks/github")],
+        paths: &[crate::http::PathMatch::Exact("/hooks/github")],
     },
     configured: |c| c.github.is_some(),
     routes: |i| {

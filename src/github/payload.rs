@@ -2,8 +2,8 @@
 //! structs of their own: only the fields canarybot uses, each optional where GitHub may leave it
 //! out or send `null`. Every other event is only checked to be JSON.
 
-use crate::server::ApiError;
-use crate::server::hooks::id_part;
+use crate::http::ApiError;
+use crate::limits::id_part;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 

@@ -6,7 +6,7 @@ use crate::auth::bearer_ok;
 use crate::config::Config;
 use crate::domain::Input;
 use crate::engine::Engine;
-use crate::server::{ApiError, AppState, Counters};
+use crate::http::{ApiError, AppState, Counters};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -171,11 +171,11 @@ async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) ->
 }
 
 /// `POST /hooks/alertmanager`: firing alerts count as breaches of the matching canary.
-pub static SOURCE: crate::registry::HookSource = crate::registry::HookSource {
+pub static SOURCE: crate::http::HookSource = crate::http::HookSource {
     name: "alertmanager",
-    surface: crate::server::Surface {
+    surface: crate::http::Surface {
         label: "alertmanager",
-        paths: &[crate::server::PathMatch::Exact("/hooks/alertmanager")],
+        paths: &[crate::http::PathMatch::Exact("/hooks/alertmanager")],
     },
     configured: |c| c.alertmanager.is_some(),
     routes: |i| {

@@ -3,5 +3,4 @@
 
 pub mod alertmanager;
 pub mod prometheus;
-pub mod promql;
 pub mod scheduler;

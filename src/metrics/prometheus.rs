@@ -4,7 +4,7 @@ use crate::config::PrometheusConfig;
 use std::time::Duration;
 
 // The scheduler fills queries with these.
-pub use super::promql::{Vars, render};
+pub use crate::promql::{Vars, render};
 
 pub struct Prometheus {
     http: reqwest::Client,

@@ -11,11 +11,14 @@
 pub mod chat;
 pub mod hooks;
 
-pub use chat::{ChatPlatform, Connection, parse_decider, parse_person, platform_id_problem};
-pub use hooks::{DEPLOY_SOURCES, HookSource, METRIC_SOURCES};
+pub use chat::{parse_decider, parse_person, platform_id_problem};
+pub use hooks::{DEPLOY_SOURCES, METRIC_SOURCES};
 
-use crate::config::Config;
-use crate::server::Surface;
+use crate::chat::ChatPlatform;
+use crate::config::{ChatRules, Config, ConfigError, Platforms};
+use crate::http::Surface;
+use std::path::Path;
+use std::sync::LazyLock;
 
 /// Every chat platform, in the order the postmortem lists their threads.
 pub static CHAT_PLATFORMS: &[&ChatPlatform] = &[
@@ -23,6 +26,32 @@ pub static CHAT_PLATFORMS: &[&ChatPlatform] = &[
     &crate::discord::PLATFORM,
     &crate::chat::console::PLATFORM,
 ];
+
+/// The chat platforms as the configuration checks them.
+static CHAT_RULES: LazyLock<Vec<&'static dyn ChatRules>> = LazyLock::new(|| {
+    CHAT_PLATFORMS
+        .iter()
+        .map(|p| *p as &'static dyn ChatRules)
+        .collect()
+});
+
+/// Every chat platform, as the configuration checks its identities, sections and channels.
+pub fn platforms() -> Platforms<'static> {
+    Platforms(&CHAT_RULES)
+}
+
+/// Reads a configuration file and checks it against every chat platform.
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    Config::load(path, platforms())
+}
+
+/// Parses and checks a configuration against every chat platform; `${VAR}` comes from `lookup`.
+pub fn config_from_toml(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    Config::from_toml(text, lookup, platforms())
+}
 
 /// The chat platforms the configuration turns on.
 pub fn configured_chat(config: &Config) -> impl Iterator<Item = &'static ChatPlatform> + '_ {
@@ -47,20 +76,20 @@ pub fn chat_targets(config: &Config) -> Vec<String> {
 }
 
 /// Every inbound surface the registry knows, in `/metrics` order: deploy sources, metric sources,
-/// chat platforms, then the server's own.
+/// then chat platforms (`server::surfaces` adds the server's own).
 pub fn surfaces() -> impl Iterator<Item = Surface> {
     let sources = DEPLOY_SOURCES
         .iter()
         .chain(METRIC_SOURCES)
         .map(|s| s.surface);
     let chat = CHAT_PLATFORMS.iter().filter_map(|p| p.surface);
-    sources.chain(chat).chain(crate::server::OWN_SURFACES)
+    sources.chain(chat)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::{Counters, OTHER_SURFACE, PathMatch};
+    use crate::http::{Counters, OTHER_SURFACE, PathMatch};
     use std::collections::HashSet;
 
     fn unique<'a>(what: &str, names: impl IntoIterator<Item = &'a str>) {
@@ -90,11 +119,11 @@ mod tests {
         );
         unique(
             "surface label",
-            surfaces()
+            crate::server::surfaces()
                 .map(|s| s.label)
                 .chain(std::iter::once(OTHER_SURFACE)),
         );
-        let paths: Vec<&str> = surfaces()
+        let paths: Vec<&str> = crate::server::surfaces()
             .flat_map(|s| s.paths.iter())
             .map(|p| match p {
                 PathMatch::Exact(p) | PathMatch::Prefix(p) => *p,
@@ -102,12 +131,12 @@ mod tests {
             .collect();
         unique("route path", paths.iter().copied());
         // No surface's paths may be claimed by another one's prefix.
-        for s in surfaces() {
+        for s in crate::server::surfaces() {
             for p in s.paths {
                 let path = match p {
                     PathMatch::Exact(p) | PathMatch::Prefix(p) => *p,
                 };
-                let claimed: Vec<&str> = surfaces()
+                let claimed: Vec<&str> = crate::server::surfaces()
                     .filter(|o| o.paths.iter().any(|m| m.matches(path)))
                     .map(|o| o.label)
                     .collect();
@@ -118,7 +147,7 @@ mod tests {
 
     #[test]
     fn each_surface_counts_its_own_paths() {
-        let counters = Counters::new(surfaces());
+        let counters = Counters::new(crate::server::surfaces());
         for (path, label) in [
             ("/hooks/deploy", "deploy"),
             ("/hooks/metrics", "metrics"),

@@ -1,8 +1,8 @@
 //! The read API (deploys, timelines) and the votes API, behind bearer tokens when configured.
 
-use super::{ApiError, AppState};
 use crate::auth::api_token_ok;
 use crate::domain::{Choice, EventData, Input, Vote};
+use crate::http::{ApiError, AppState};
 use crate::present::export::{deploy_json, to_json};
 use crate::present::postmortem::to_markdown;
 use crate::present::{RenderedEffect, chat::RenderedChat};
@@ -224,7 +224,7 @@ async fn list_drills(
             ),
         ));
     }
-    let history = crate::report::drill_history(s.engine.store(), q.service.as_deref())
+    let history = crate::drill::drill_history(s.engine.store(), q.service.as_deref())
         .await
         .map_err(crate::engine::EngineError::from)?;
     Ok(axum::Json(crate::present::drills::to_json(&history)).into_response())
@@ -258,7 +258,7 @@ async fn start_drill(
         c.into_result().map_err(ApiError::bad_request)?;
     }
     let breach_after_s = match b.breach_after.as_deref() {
-        None => crate::report::DEFAULT_BREACH_AFTER_S,
+        None => crate::drill::DEFAULT_BREACH_AFTER_S,
         Some(t) => humantime::parse_duration(t)
             .map_err(|e| {
                 ApiError::bad_request(format!(
@@ -268,7 +268,7 @@ async fn start_drill(
             .as_secs(),
     };
     let actor = b.actor.unwrap_or_else(|| "api".into());
-    let applied = crate::report::start_drill(
+    let applied = crate::drill::start_drill(
         &s.engine,
         &s.config,
         &b.service,
@@ -278,14 +278,14 @@ async fn start_drill(
     )
     .await
     .map_err(|e| match e {
-        crate::report::DrillError::Refused(m) if m.starts_with("service:") => {
+        crate::drill::DrillError::Refused(m) if m.starts_with("service:") => {
             ApiError::new(StatusCode::NOT_FOUND, m)
         }
-        crate::report::DrillError::Refused(m) if m.starts_with("a drill") => {
+        crate::drill::DrillError::Refused(m) if m.starts_with("a drill") => {
             ApiError::new(StatusCode::CONFLICT, m)
         }
-        crate::report::DrillError::Refused(m) => ApiError::bad_request(m),
-        crate::report::DrillError::Engine(e) => e.into(),
+        crate::drill::DrillError::Refused(m) => ApiError::bad_request(m),
+        crate::drill::DrillError::Engine(e) => e.into(),
     })?;
     let d = &applied.deploy;
     Ok((

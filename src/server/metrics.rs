@@ -1,7 +1,7 @@
 //! `GET /metrics` in the OpenMetrics text format (1.0.0): counters end in `_total`, the latency
 //! histogram has cumulative `le` buckets in seconds, and the exposition ends with `# EOF`.
 
-use super::{AppState, LIMITS};
+use crate::http::{AppState, LIMITS};
 use crate::telemetry::{LATENCY_BOUNDS_MS, TargetStats};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};

@@ -2,7 +2,7 @@
 //! (no scripts, no external assets), behind the same token rule as the API.
 
 use super::api::{drills_param, require_token};
-use super::{ApiError, AppState};
+use crate::http::{ApiError, AppState};
 use crate::present::page::{ListRow, deploy_page, deploys_page};
 use axum::Router;
 use axum::extract::{Path, Query, State};

@@ -3,8 +3,8 @@
 //! the request target and header size, reads the body within `server.body_timeout` and
 //! `server.max_body`, and gives the handler `server.request_timeout`.
 
-use super::{ApiError, Counters, LIMITS};
 use crate::config::ServerConfig;
+use crate::http::{ApiError, Counters, LIMITS};
 use crate::limits::{MAX_HEADERS, MAX_URI_BYTES, human_bytes};
 use axum::Router;
 use axum::body::Body;

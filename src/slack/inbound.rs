@@ -12,7 +12,7 @@ use crate::command::{Command, parse};
 use crate::config::Config;
 use crate::domain::{Choice, Input, Vote};
 use crate::engine::{Engine, EngineError};
-use crate::server::{AppState, Counters};
+use crate::http::{AppState, Counters};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;

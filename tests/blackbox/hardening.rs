@@ -1021,7 +1021,7 @@ async fn every_registered_surface_is_counted_in_metrics(b: Backend) {
     let Some(app) = TestApp::spawn(b, all_surfaces()).await else {
         return;
     };
-    let labels: Vec<&str> = canarybot::registry::surfaces()
+    let labels: Vec<&str> = canarybot::server::surfaces()
         .map(|s| s.label)
         .chain(["other"])
         .collect();

@@ -7,7 +7,6 @@ use axum::http::{HeaderMap, StatusCode};
 use canarybot::app::{self, Options, Running};
 use canarybot::auth::sign;
 use canarybot::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
-use canarybot::config::Config;
 use canarybot::present::chat::ChatMessage;
 use canarybot::present::chat::RootView;
 use serde_json::{Value, json};
@@ -641,7 +640,8 @@ impl TestApp {
     /// as after a crash or a deploy of canarybot itself.
     pub async fn restart(mut self, chat: Arc<RecordingChat>) -> TestApp {
         self.running.stop().await;
-        let config = Config::from_toml(&self.config_text, &|_| None).expect("test config is valid");
+        let config = canarybot::registry::config_from_toml(&self.config_text, &|_| None)
+            .expect("test config is valid");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let options = Options {
             chat: vec![chat.clone() as Arc<dyn ChatPort>],
@@ -901,7 +901,8 @@ impl TestApp {
             &database_url,
             executor.as_ref().map(|e| e.url.as_str()),
         ));
-        let config = Config::from_toml(&text, &|_| None).expect("test config is valid");
+        let config =
+            canarybot::registry::config_from_toml(&text, &|_| None).expect("test config is valid");
         let chat = Arc::new(RecordingChat::default());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let options = Options {

@@ -1,9 +1,10 @@
 //! Signed webhooks: deploy events from pipelines and metric samples.
 
-use super::{ApiError, AppState};
 use crate::auth::verify;
 use crate::config::criteria_problems;
 use crate::domain::{Criterion, DeployInfo, Input, PipelineEvent, Sample};
+use crate::http::{ApiError, AppState, HookSource, PathMatch, Surface, redelivery_response};
+use crate::limits::unfit_for_id;
 use crate::limits::{is_format_char, is_unprintable};
 use crate::store::DeliveryKey;
 use axum::Router;
@@ -18,6 +19,28 @@ use std::sync::atomic::Ordering;
 
 pub const SIGNATURE_HEADER: &str = "X-Canarybot-Signature";
 pub const DELIVERY_HEADER: &str = "X-Canarybot-Delivery";
+
+/// `POST /hooks/deploy`: any pipeline, signed with `[webhooks] secrets`.
+pub static DEPLOY_WEBHOOK: HookSource = HookSource {
+    name: "deploy",
+    surface: Surface {
+        label: "deploy",
+        paths: &[PathMatch::Exact("/hooks/deploy")],
+    },
+    configured: |_| true,
+    routes: |_| deploy_routes(),
+};
+
+/// `POST /hooks/metrics`: samples pushed by anything, signed with `[webhooks] secrets`.
+pub static PUSHED_SAMPLES: HookSource = HookSource {
+    name: "metrics",
+    surface: Surface {
+        label: "metrics",
+        paths: &[PathMatch::Exact("/hooks/metrics")],
+    },
+    configured: |_| true,
+    routes: |_| metric_routes(),
+};
 
 /// The generic deploy webhook (a deploy source).
 pub fn deploy_routes() -> Router<AppState> {
@@ -259,28 +282,6 @@ fn delivery_id(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The first answer to a delivery, replayed with `x-canarybot-redelivery: true`. A delivery that
-/// was acted on but whose answer was never recorded (a crash in between) gets 202.
-pub fn redelivery_response(status: u16, body: String) -> Response {
-    let (status, body) = if status == 0 || body.is_empty() {
-        (
-            StatusCode::ACCEPTED,
-            json!({"redelivery": true, "note": "this delivery was already processed"}).to_string(),
-        )
-    } else {
-        (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body)
-    };
-    (
-        status,
-        [
-            ("content-type", "application/json"),
-            ("x-canarybot-redelivery", "true"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
 /// Runs `handle` once per delivery id: a redelivery gets the first answer and changes nothing.
 /// `handle` gets the id to store with what it writes, so that a crash between writing and
 /// recording the answer cannot make a redelivery act twice.
@@ -345,18 +346,6 @@ where
         s.counters.webhooks_accepted.fetch_add(1, Ordering::Relaxed);
     }
     (status, axum::Json(body)).into_response()
-}
-
-/// A part of a deploy id made from what another system sent (a GitHub environment, a Flagger
-/// revision): every character a deploy id cannot hold becomes `-`, so links to it work.
-pub fn id_part(text: &str) -> String {
-    text.chars()
-        .map(|c| if unfit_for_id(c) { '-' } else { c })
-        .collect()
-}
-
-fn unfit_for_id(c: char) -> bool {
-    c.is_whitespace() || is_unprintable(c) || matches!(c, '/' | '?' | '#' | '%' | '\\')
 }
 
 /// `U+202E (a format character)`: a character named so that the message shows it.
@@ -572,6 +561,7 @@ async fn handle_metrics(
 #[cfg(test)]
 mod id_tests {
     use super::*;
+    use crate::limits::id_part;
 
     #[test]
     fn id_parts_from_other_systems_are_path_safe() {
