@@ -54,12 +54,14 @@ pub const DEFAULT_BREACH_AFTER_S: u64 = 30;
 pub const MAX_BREACH_AFTER_S: u64 = 3600;
 
 /// Opens a drill of `service`: a deploy marked DRILL whose synthetic signal breaches after
-/// `breach_after_s`. One drill per service at a time.
+/// `breach_after_s`; its escalation pages only when `page` says so. One drill per service at a
+/// time.
 pub async fn start_drill(
     engine: &Engine,
     config: &Config,
     service: &str,
     breach_after_s: u64,
+    page: bool,
     actor: &str,
     source: &str,
 ) -> Result<Applied, DrillError> {
@@ -87,7 +89,7 @@ pub async fn start_drill(
         )));
     }
     let policy = config
-        .drill_policy(svc, breach_after_s)
+        .drill_policy(svc, breach_after_s, page)
         .map_err(DrillError::Refused)?;
     let now = engine.now();
     let stamp = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now)
@@ -103,7 +105,10 @@ pub async fn start_drill(
             "Rollback drill: a synthetic breach of `drill` after {}",
             crate::present::words::duration(breach_after_s as f64)
         )),
-        drill: Some(Drill { breach_after_s }),
+        drill: Some(Drill {
+            breach_after_s,
+            page,
+        }),
         ..DeployInfo::default()
     };
     Ok(engine.start(info, policy, source).await?)

@@ -6,6 +6,7 @@ use crate::Clock;
 use crate::domain::{self, Deploy, DeployInfo, DomainError, ExecuteRequest, Input, Policy};
 use crate::present::chat::RenderedChat;
 use crate::present::outcome::{RenderedEffect, RenderedOutcome, render};
+use crate::present::paging::PageMessage;
 use crate::store::{Append, DeliveryKey, NewOutbox, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -24,6 +25,18 @@ pub struct ChatItem {
 /// The outbox target of a chat platform's effects.
 pub fn target_of(platform: &str) -> String {
     format!("chat:{platform}")
+}
+
+/// What the engine writes to the outbox for each paging provider a page goes to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PageItem {
+    pub provider: String,
+    pub page: PageMessage,
+}
+
+/// The outbox target of a paging provider's pages (`page:pagerduty`).
+pub fn page_target(provider: &str) -> String {
+    format!("page:{provider}")
 }
 
 /// The outbox target of executor calls.
@@ -79,6 +92,7 @@ pub struct Engine {
     locks: Vec<Mutex<()>>,
     pub chat_wake: Arc<Notify>,
     pub executor_wake: Arc<Notify>,
+    pub page_wake: Arc<Notify>,
     /// The server's public URL: each deploy's page link is made from it.
     public_url: Option<String>,
     /// Delivery figures the workers keep, for `/metrics`.
@@ -116,6 +130,7 @@ impl Engine {
             locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             chat_wake: Arc::new(Notify::new()),
             executor_wake: Arc::new(Notify::new()),
+            page_wake: Arc::new(Notify::new()),
             public_url: None,
             telemetry: Arc::new(crate::telemetry::Telemetry::default()),
             replica,
@@ -367,6 +382,7 @@ impl Engine {
             match e {
                 RenderedEffect::Chat(_) => self.chat_wake.notify_waiters(),
                 RenderedEffect::Execute(_) => self.executor_wake.notify_waiters(),
+                RenderedEffect::Page(_) => self.page_wake.notify_waiters(),
             }
         }
     }
@@ -384,6 +400,18 @@ impl Engine {
                         };
                         rows.push(NewOutbox {
                             target: target_of(platform),
+                            payload: serde_json::to_string(&item).unwrap_or_default(),
+                        });
+                    }
+                }
+                RenderedEffect::Page(page) => {
+                    for provider in &page.providers {
+                        let item = PageItem {
+                            provider: provider.clone(),
+                            page: page.clone(),
+                        };
+                        rows.push(NewOutbox {
+                            target: page_target(provider),
                             payload: serde_json::to_string(&item).unwrap_or_default(),
                         });
                     }

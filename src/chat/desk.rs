@@ -225,6 +225,7 @@ impl Desk {
             &self.config,
             service,
             crate::drill::DEFAULT_BREACH_AFTER_S,
+            false,
             &voter.name,
             source,
         )

@@ -103,4 +103,18 @@ pub trait ChatPort: Send + Sync {
         to: &str,
         text: &str,
     ) -> Result<(), ChatError>;
+
+    /// A direct message to one person, outside the thread (Slack: `chat.postMessage` to the
+    /// user id; Discord: the DM channel). `to` is a decider identity: adapters deliver their own
+    /// people's and skip the rest — groups are mentioned in the thread, never messaged one by
+    /// one. A platform without direct messages skips them all.
+    async fn direct(
+        &self,
+        _target: &ThreadTarget,
+        _to: &str,
+        _message: &ChatMessage,
+        _attempt: &Attempt,
+    ) -> Result<(), ChatError> {
+        Ok(())
+    }
 }

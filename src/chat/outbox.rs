@@ -329,6 +329,9 @@ impl ChatWorker {
                     .notice(&target, thread.as_deref(), &to, &text)
                     .await
             }
+            RenderedChat::Direct { to, message } => {
+                self.port.direct(&target, &to, &message, attempt).await
+            }
         }
     }
 }

@@ -53,6 +53,10 @@ pub struct Config {
     pub github: Option<GithubConfig>,
     #[serde(default)]
     pub flagger: Option<FlaggerConfig>,
+    #[serde(default)]
+    pub pagerduty: Option<PagerDutyConfig>,
+    #[serde(default)]
+    pub opsgenie: Option<OpsgenieConfig>,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,
     /// Ties one person's identities across platforms: one person, one vote.
@@ -121,6 +125,18 @@ impl Config {
         } else {
             Err(ConfigError::Invalid(problems))
         }
+    }
+
+    /// The paging providers configured, by name (`pagerduty`, `opsgenie`).
+    pub fn pagers(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.pagerduty.is_some() {
+            out.push("pagerduty".to_string());
+        }
+        if self.opsgenie.is_some() {
+            out.push("opsgenie".to_string());
+        }
+        out
     }
 
     /// The voter behind a platform identity, with the person it is tied to, if any.

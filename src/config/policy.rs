@@ -2,6 +2,7 @@
 //! deploy's own merged in), each given its side-by-side link, and the executor that acts.
 
 use super::*;
+use crate::domain::deploy::Escalation;
 use crate::domain::{DeployInfo, Policy};
 use crate::promql;
 use crate::template;
@@ -34,6 +35,16 @@ impl ServiceConfig {
                 .map(|r| r.kind().as_str().to_string()),
             no_data_limit: self.no_data_limit,
             verify_timeout_s: self.verify_timeout.as_secs(),
+            escalation: self.escalation.as_ref().map(|e| Escalation {
+                remind_after_s: e.remind_after.map(|d| d.as_secs()),
+                page_after_s: e.page_after.map(|d| d.as_secs()),
+                decide_after_s: e.decide_after.map(|d| d.as_secs()),
+                default_decision: e.default_decision,
+                // Filled by `Config::lock_policy`, which knows the providers.
+                pagers: Vec::new(),
+            }),
+            require_reason: self.require_reason,
+            forbid_self_promote: self.forbid_self_promote,
         })
     }
 }
@@ -50,19 +61,34 @@ impl Config {
     ) -> Result<Policy, String> {
         let mut policy = service.policy(extra)?;
         self.lock_links(&service.tracks, info, now_ms, &mut policy.criteria);
+        // A drill pages only when it asks to.
+        let pages = info.drill.is_none_or(|d| d.page);
+        if let Some(e) = &mut policy.escalation
+            && pages
+        {
+            e.pagers = self.pagers();
+        }
         Ok(policy)
     }
 
     /// The agreement a drill of `service` runs under: the service's deciders, quorums and
     /// verification, its drill executor if it has one, and the synthetic `drill` criterion.
+    /// The drill escalates as the service does (so it times the whole chain), and pages only
+    /// when `page` asks it to.
     pub fn drill_policy(
         &self,
         service: &ServiceConfig,
         breach_after_s: u64,
+        page: bool,
     ) -> Result<Policy, String> {
         let mut policy = crate::domain::drill::policy(service.policy(Vec::new())?, breach_after_s);
         if let Some(r) = &service.drill_executor {
             policy.executor = Some(r.kind().as_str().to_string());
+        }
+        if let Some(e) = &mut policy.escalation
+            && page
+        {
+            e.pagers = self.pagers();
         }
         Ok(policy)
     }

@@ -1,8 +1,9 @@
 //! The configuration's shape: one type per TOML section, with its defaults. What each value
 //! must satisfy is checked in `validate`; how secrets print is in `debug`.
 
-use super::units::{bytes_serde, humantime_serde};
+use super::units::{bytes_serde, humantime_serde, step_serde};
 use super::{Criterion, RollbackConfig};
+use crate::domain::deploy::DefaultDecision;
 use crate::domain::{OnBreach, OnPass};
 use serde::Deserialize;
 use std::time::Duration;
@@ -46,9 +47,25 @@ pub struct PersonConfig {
     /// Discord user id (a snowflake).
     #[serde(default)]
     pub discord: Option<String>,
+    /// GitHub login: deploys GitHub announces name this person as their deployer.
+    #[serde(default)]
+    pub github: Option<String>,
+    /// Other names deploy systems give this person as the deploy's actor (`ci-alice`).
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 impl PersonConfig {
+    /// The names a deploy's `actor` may give this person: the GitHub login and the aliases.
+    pub fn deployer_names(&self) -> Vec<String> {
+        self.github
+            .iter()
+            .chain(&self.aliases)
+            .filter(|n| !n.trim().is_empty())
+            .cloned()
+            .collect()
+    }
+
     pub fn identities(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(s) = &self.slack {
@@ -367,6 +384,76 @@ pub struct ServiceConfig {
     /// The Flagger canary that is this service.
     #[serde(default)]
     pub flagger: Option<ServiceFlagger>,
+    /// How an unanswered decision escalates; without it a decision waits for people.
+    #[serde(default)]
+    pub escalation: Option<EscalationConfig>,
+    /// A vote counts only with a reason: buttons ask for one in a modal.
+    #[serde(default)]
+    pub require_reason: bool,
+    /// The person who deployed cannot count toward promote (their rollback votes count).
+    #[serde(default)]
+    pub forbid_self_promote: bool,
+}
+
+/// `[service.escalation]`: remind, page, then decide, each counted from the moment a decision was
+/// asked for. Each step is on with the default shown unless written `"off"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationConfig {
+    #[serde(default = "default_remind_after", with = "step_serde")]
+    pub remind_after: Option<Duration>,
+    #[serde(default = "default_page_after", with = "step_serde")]
+    pub page_after: Option<Duration>,
+    #[serde(default = "default_decide_after", with = "step_serde")]
+    pub decide_after: Option<Duration>,
+    #[serde(default)]
+    pub default_decision: DefaultDecision,
+}
+
+fn default_remind_after() -> Option<Duration> {
+    Some(Duration::from_secs(5 * 60))
+}
+fn default_page_after() -> Option<Duration> {
+    Some(Duration::from_secs(10 * 60))
+}
+fn default_decide_after() -> Option<Duration> {
+    Some(Duration::from_secs(20 * 60))
+}
+
+/// `[pagerduty]`: the Events API v2 integration pages go to.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyConfig {
+    /// The integration's routing key (`${PD_ROUTING_KEY}`).
+    pub routing_key: String,
+    #[serde(default = "default_pagerduty_api_url")]
+    pub api_url: String,
+    /// Also send deploy started / promoted / rolled back as PagerDuty change events.
+    #[serde(default)]
+    pub change_events: bool,
+}
+
+pub const PAGERDUTY_API_URL: &str = "https://events.pagerduty.com";
+
+fn default_pagerduty_api_url() -> String {
+    PAGERDUTY_API_URL.into()
+}
+
+/// `[opsgenie]`: the Alert API pages go to.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsgenieConfig {
+    /// An API integration key (`${OPSGENIE_KEY}`), sent as `Authorization: GenieKey …`.
+    pub api_key: String,
+    /// `https://api.opsgenie.com`, or `https://api.eu.opsgenie.com` for the EU instance.
+    #[serde(default = "default_opsgenie_api_url")]
+    pub api_url: String,
+}
+
+pub const OPSGENIE_API_URL: &str = "https://api.opsgenie.com";
+
+fn default_opsgenie_api_url() -> String {
+    OPSGENIE_API_URL.into()
 }
 
 fn one() -> u32 {

@@ -51,3 +51,28 @@ pub(super) mod bytes_serde {
         }
     }
 }
+
+/// Serde glue for an escalation step: a duration (`5m`), or `"off"` for no such step.
+pub(super) mod step_serde {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Other(toml::Value),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(s) if s.trim() == "off" => Ok(None),
+            Raw::Text(s) => super::humantime_serde::deserialize(
+                serde::de::value::StrDeserializer::<D::Error>::new(&s),
+            )
+            .map(Some),
+            Raw::Other(v) => Err(serde::de::Error::custom(format!(
+                "`{v}` is not a duration; write e.g. 5m, or \"off\" for no such step"
+            ))),
+        }
+    }
+}

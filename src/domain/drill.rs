@@ -80,6 +80,9 @@ mod tests {
                 executor: None,
                 no_data_limit: 3,
                 verify_timeout_s: 600,
+                escalation: None,
+                require_reason: false,
+                forbid_self_promote: false,
             },
             30,
         );

@@ -15,7 +15,8 @@ mod state;
 pub use criteria::{Criterion, Verdict};
 pub use decision::{Choice, Vote, Voter};
 pub use deploy::{
-    BOT, BreachCause, ChatEffect, Deploy, DeployInfo, DomainError, Drill, Effect, Event, EventData,
-    ExecuteRequest, ExecutorOutcome, Input, Notice, OnBreach, OnPass, Outcome, PipelineEvent,
-    Policy, Said, Sample, State,
+    BOT, BreachCause, ChatEffect, DefaultDecision, Deploy, DeployInfo, Direct, DomainError, Drill,
+    Effect, Escalation, Event, EventData, ExecuteRequest, ExecutorOutcome, Input, Notice, OnBreach,
+    OnPass, Outcome, PageAction, PageReason, PageRequest, PipelineEvent, Policy, Said, Sample,
+    State,
 };

@@ -8,6 +8,7 @@ pub mod export;
 pub mod html;
 pub mod outcome;
 pub mod page;
+pub mod paging;
 pub mod postmortem;
 pub mod summary;
 pub mod words;

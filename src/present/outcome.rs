@@ -2,6 +2,7 @@
 //! against the deploy after the input. The engine writes this; tests read it as people would.
 
 use super::chat::{RenderedChat, render as render_chat};
+use super::paging::PageMessage;
 use super::summary;
 use crate::domain::deploy::{
     self, CriterionReport, Deploy, DeployInfo, DomainError, Effect, Event, ExecuteRequest, Input,
@@ -13,6 +14,7 @@ use crate::domain::deploy::{
 pub enum RenderedEffect {
     Chat(RenderedChat),
     Execute(ExecuteRequest),
+    Page(PageMessage),
 }
 
 /// What one input produced, in words.
@@ -38,6 +40,7 @@ pub fn render(outcome: Outcome) -> RenderedOutcome {
         .map(|e| match e {
             Effect::Chat(chat) => RenderedEffect::Chat(render_chat(chat, &deploy)),
             Effect::Execute(x) => RenderedEffect::Execute(x.clone()),
+            Effect::Page(p) => RenderedEffect::Page(super::paging::render(p, &deploy)),
         })
         .collect();
     RenderedOutcome {

@@ -140,6 +140,22 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
         ),
         EventData::DeployFailed { reason } => format!("deploy failed: {reason}"),
         EventData::Note { text } => text.clone(),
+        EventData::EscalationReminded { after_s, deciders } => format!(
+            "no decision after {}: reminded {}",
+            duration(*after_s as f64),
+            deciders.join(", ")
+        ),
+        EventData::Paged {
+            providers, reason, ..
+        } => format!(
+            "paged through {} ({})",
+            providers.join(", "),
+            super::chat::said::page_reason(*reason, d)
+        ),
+        EventData::PageResolved { .. } => "page resolved".to_string(),
+        EventData::PageFailed { provider, error } => {
+            format!("page through {provider} failed: {error}")
+        }
     }
 }
 

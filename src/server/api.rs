@@ -240,6 +240,9 @@ struct DrillBody {
     /// Who starts it, for the timeline (default `api`).
     #[serde(default)]
     actor: Option<String>,
+    /// Whether the drill's escalation pages through `[pagerduty]`/`[opsgenie]` (default no).
+    #[serde(default)]
+    page: bool,
 }
 
 /// Starts a rollback drill; answers 201 with the drill's id and page.
@@ -273,6 +276,7 @@ async fn start_drill(
         &s.config,
         &b.service,
         breach_after_s,
+        b.page,
         &actor,
         "drills-api",
     )

@@ -2,7 +2,7 @@
 //! effects are facts — what happened, to whom — and the presentation layer (`crate::present`)
 //! words them.
 
-use super::event::BreachCause;
+use super::event::{BreachCause, PageReason};
 use super::model::State;
 use crate::domain::decision::Choice;
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,29 @@ use serde::{Deserialize, Serialize};
 pub enum Effect {
     Chat(ChatEffect),
     Execute(ExecuteRequest),
+    /// Page people, or resolve a page, through the paging providers.
+    Page(PageRequest),
+}
+
+/// A page to send or resolve. The words (summary, details) are `crate::present`'s; each provider
+/// in `providers` gets one outbox item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageRequest {
+    pub action: PageAction,
+    /// The same key triggers and resolves (PagerDuty `dedup_key`, Opsgenie `alias`).
+    pub dedup_key: String,
+    pub reason: PageReason,
+    pub providers: Vec<String>,
+    /// When the decision was asked for (UTC ms), if one is waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageAction {
+    Trigger,
+    Resolve,
 }
 
 /// What the canary thread must hear; each is worded against the deploy after the input.
@@ -25,6 +48,16 @@ pub enum ChatEffect {
     Reply { said: Said },
     /// A private answer to one person (identity such as `slack:U01ALICE`).
     Notice { to: String, notice: Notice },
+    /// A direct message to one person decider (identity such as `slack:U01ALICE`), outside the
+    /// thread: the platform's DM.
+    Direct { to: String, direct: Direct },
+}
+
+/// What a person is told in a direct message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Direct {
+    /// A decision has waited `waiting_s` in the thread.
+    DecisionWaiting { waiting_s: u64 },
 }
 
 /// What the thread is told.
@@ -112,6 +145,18 @@ pub enum Said {
     Note { text: String },
     /// The deploy reached a final state.
     Closed,
+    /// Nobody decided within `waiting_s`: the deciders are mentioned again.
+    Reminder {
+        waiting_s: u64,
+        deciders: Vec<String>,
+    },
+    /// People were paged through `providers`.
+    Paged {
+        providers: Vec<String>,
+        reason: PageReason,
+    },
+    /// A provider refused the page for good: nobody was paged through it.
+    PageFailed { provider: String, error: String },
 }
 
 /// A private answer to a voter.
@@ -125,6 +170,10 @@ pub enum Notice {
     NotADecider { choice: Choice },
     /// The same counted vote again.
     VoteAlreadyCounted { choice: Choice },
+    /// The service asks for a reason with every vote, and none was given.
+    ReasonRequired { choice: Choice },
+    /// The person who deployed cannot count toward *promote*.
+    SelfPromote,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -133,6 +133,39 @@ pub enum EventData {
     Note {
         text: String,
     },
+    /// Nobody decided within `after_s`: the deciders were mentioned again and messaged.
+    EscalationReminded {
+        after_s: u64,
+        deciders: Vec<String>,
+    },
+    /// People were paged (`providers`), under `dedup_key`, because of `reason`.
+    Paged {
+        providers: Vec<String>,
+        dedup_key: String,
+        reason: PageReason,
+    },
+    /// The page under `dedup_key` was resolved: a decision was recorded, or the deploy ended.
+    PageResolved {
+        dedup_key: String,
+    },
+    /// A provider refused a page for good (a bad routing key, say): people must know nobody
+    /// was paged.
+    PageFailed {
+        provider: String,
+        error: String,
+    },
+}
+
+/// Why people were paged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageReason {
+    /// Nobody decided within `page_after`.
+    NoDecision,
+    /// The rollback failed: people must roll back by hand.
+    RollbackFailed,
+    /// No recovery within the verify timeout after the rollback.
+    VerifyTimedOut,
 }
 
 /// Why a breach was called.
@@ -193,6 +226,10 @@ impl EventData {
             EventData::Promoted { .. } => "promoted",
             EventData::DeployFailed { .. } => "deploy_failed",
             EventData::Note { .. } => "note",
+            EventData::EscalationReminded { .. } => "escalation_reminded",
+            EventData::Paged { .. } => "paged",
+            EventData::PageResolved { .. } => "page_resolved",
+            EventData::PageFailed { .. } => "page_failed",
         }
     }
 

@@ -1,7 +1,7 @@
 //! The state of a deploy as a fold over its timeline.
 
-use super::event::{Event, EventData};
-use super::model::{DeployInfo, Policy, State};
+use super::event::{Event, EventData, PageReason};
+use super::model::{DeployInfo, OnPass, Policy, State};
 use super::phases::Milestones;
 use crate::domain::criteria::Verdict;
 use crate::domain::decision::{Choice, Tally};
@@ -60,6 +60,22 @@ pub struct Deploy {
     pub verify_timed_out: bool,
     /// When detect, decide, execute and verify were reached, for phases and the closing summary.
     pub milestones: Milestones,
+    /// Where an unanswered decision stands in its escalation.
+    pub escalation: EscalationState,
+}
+
+/// The escalation of the decision asked for now, from the timeline (so it survives restarts).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EscalationState {
+    /// When a decision was asked for (the breach, or the window passing with `on_pass = "ask"`)
+    /// and none has been recorded since.
+    pub asked_at_ms: Option<i64>,
+    /// The deciders were reminded of this ask.
+    pub reminded: bool,
+    /// People were paged because nobody decided this ask.
+    pub paged: bool,
+    /// The dedup key of a page sent and not resolved yet.
+    pub open_page: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,6 +168,7 @@ impl Deploy {
             rolled_back_at_ms: None,
             verify_timed_out: false,
             milestones: Milestones::default(),
+            escalation: EscalationState::default(),
         };
         d.milestones.observe(first);
         d
@@ -220,10 +237,27 @@ impl Deploy {
             EventData::BreachDetected { criteria, .. } => {
                 if self.state == State::Canary {
                     self.state = State::Breached;
+                    self.ask_decision(e.at_ms);
                 }
                 self.breached_criteria.extend(criteria.iter().cloned());
             }
-            EventData::CanaryWindowPassed { .. } => self.window_passed = true,
+            EventData::CanaryWindowPassed { .. } => {
+                self.window_passed = true;
+                if self.policy.on_pass == OnPass::Ask {
+                    self.ask_decision(e.at_ms);
+                }
+            }
+            EventData::EscalationReminded { .. } => self.escalation.reminded = true,
+            EventData::Paged {
+                dedup_key, reason, ..
+            } => {
+                self.escalation.open_page = Some(dedup_key.clone());
+                if *reason == PageReason::NoDecision {
+                    self.escalation.paged = true;
+                }
+            }
+            EventData::PageResolved { .. } => self.escalation.open_page = None,
+            EventData::PageFailed { .. } => {}
             EventData::VoteCast { voter, choice, .. } => self.tally.record(voter, *choice),
             EventData::VoteDenied { voter, choice, .. } => {
                 self.denied.insert((voter.clone(), *choice));
@@ -235,6 +269,7 @@ impl Deploy {
                 decided_by,
                 reason,
             } => {
+                self.escalation.asked_at_ms = None;
                 self.decisions += 1;
                 self.tally.clear();
                 self.denied.clear();
@@ -292,6 +327,17 @@ impl Deploy {
         match &self.current_decision {
             Some(d) if d.action == Choice::Rollback => Some(d.id.clone()),
             _ => None,
+        }
+    }
+}
+
+impl Deploy {
+    /// A decision is asked for from `at_ms` on, unless one already is.
+    fn ask_decision(&mut self, at_ms: i64) {
+        if self.escalation.asked_at_ms.is_none() {
+            self.escalation.asked_at_ms = Some(at_ms);
+            self.escalation.reminded = false;
+            self.escalation.paged = false;
         }
     }
 }

@@ -46,4 +46,9 @@ pub enum Input {
         /// Also post it in the thread.
         announce: bool,
     },
+    /// A paging provider refused a page for good (it will not be retried).
+    PageFailed {
+        provider: String,
+        error: String,
+    },
 }

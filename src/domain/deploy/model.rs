@@ -35,6 +35,10 @@ pub struct DeployInfo {
 pub struct Drill {
     /// When the synthetic breach starts, after the drill opens.
     pub breach_after_s: u64,
+    /// Whether the drill's escalation pages (a drill times the whole chain, paging only when
+    /// asked to).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub page: bool,
 }
 
 /// The criterion a drill breaches.
@@ -82,6 +86,51 @@ pub struct Policy {
     /// How long recovery may take after a rollback before it is called out.
     #[serde(default = "default_verify_timeout_s")]
     pub verify_timeout_s: u64,
+    /// How an unanswered decision escalates; none: it waits for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
+    /// A vote counts only with a reason (buttons ask for it in a modal).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_reason: bool,
+    /// The person who deployed cannot count toward *promote* (their rollback votes count).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub forbid_self_promote: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The steps of an unanswered decision, each counted from the moment the decision was asked for
+/// (the breach, or the canary window passing with `on_pass = "ask"`). A step that is `None` is
+/// skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// Mention the deciders again in the thread and message each person decider directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_after_s: Option<u64>,
+    /// Page through the configured providers (named here; none: no page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_after_s: Option<u64>,
+    /// canarybot decides `default_decision` itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decide_after_s: Option<u64>,
+    #[serde(default)]
+    pub default_decision: DefaultDecision,
+    /// The paging providers a page goes to (`pagerduty`, `opsgenie`); empty: nobody is paged,
+    /// also not when a rollback fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pagers: Vec<String>,
+}
+
+/// What canarybot decides when nobody did within `decide_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultDecision {
+    #[default]
+    Rollback,
+    /// Nothing: the deploy waits for people.
+    None,
 }
 
 fn default_no_data_limit() -> u32 {

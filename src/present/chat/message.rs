@@ -28,6 +28,11 @@ pub enum RenderedChat {
         to: String,
         text: String,
     },
+    /// A direct message to one person (identity such as `slack:U01ALICE`), outside the thread.
+    Direct {
+        to: String,
+        message: ChatMessage,
+    },
 }
 
 /// Platform-neutral message; each chat adapter renders it its own way.
@@ -114,6 +119,10 @@ pub fn render(effect: &ChatEffect, d: &Deploy) -> RenderedChat {
         ChatEffect::Notice { to, notice } => RenderedChat::Notice {
             to: to.clone(),
             text: said::notice(notice, d),
+        },
+        ChatEffect::Direct { to, direct } => RenderedChat::Direct {
+            to: to.clone(),
+            message: said::direct(direct, d),
         },
     }
 }

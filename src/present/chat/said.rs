@@ -3,7 +3,9 @@
 use super::closing_summary;
 use super::message::ChatMessage;
 use crate::domain::decision::Choice;
-use crate::domain::deploy::{BreachCause, CANNOT_VERIFY, Deploy, Notice, OnBreach, Said};
+use crate::domain::deploy::{
+    BreachCause, CANNOT_VERIFY, Deploy, Direct, Notice, OnBreach, PageReason, Said,
+};
 use crate::present::words::{duration, values};
 
 /// `s` when `n` is not one.
@@ -214,6 +216,88 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
         ),
         Said::Note { text } => ChatMessage::plain(format!("ℹ️ {text}")),
         Said::Closed => ChatMessage::plain(closing_summary(d)),
+        Said::Reminder {
+            waiting_s,
+            deciders,
+        } => {
+            let buttons = match d.state {
+                crate::domain::deploy::State::Canary => vec![Choice::Promote, Choice::Rollback],
+                _ => vec![Choice::Rollback, Choice::Promote],
+            };
+            ChatMessage {
+                buttons,
+                loud: true,
+                mentions: deciders.clone(),
+                ..ChatMessage::plain(format!(
+                    "⏰ Still waiting for a decision on {service} {version} after {}.{}",
+                    duration(*waiting_s as f64),
+                    next_step(d, *waiting_s)
+                ))
+            }
+        }
+        Said::Paged { providers, reason } => loud(format!(
+            "📟 Paged through {} ({}).",
+            providers.join(" and "),
+            page_reason(*reason, d)
+        )),
+        Said::PageFailed { provider, error } => calling_deciders(
+            d,
+            format!("🚨 PAGE FAILED through {provider}: {error}. Nobody was paged through it."),
+            vec![],
+        ),
+    }
+}
+
+/// What happens next if nobody decides: `` Paging in 5m.``, `` canarybot rolls back in 15m.``
+fn next_step(d: &Deploy, waited_s: u64) -> String {
+    let Some(e) = &d.policy.escalation else {
+        return String::new();
+    };
+    let page = e
+        .page_after_s
+        .filter(|at| *at > waited_s && !e.pagers.is_empty() && !d.escalation.paged)
+        .map(|at| format!(" Paging in {}.", duration((at - waited_s) as f64)));
+    let decide = e
+        .decide_after_s
+        .filter(|at| {
+            *at > waited_s
+                && e.default_decision == crate::domain::deploy::DefaultDecision::Rollback
+                && d.state == crate::domain::deploy::State::Breached
+        })
+        .map(|at| {
+            format!(
+                " canarybot rolls back in {}.",
+                duration((at - waited_s) as f64)
+            )
+        });
+    [page, decide].into_iter().flatten().collect()
+}
+
+/// Why people were paged, in words.
+pub fn page_reason(reason: PageReason, d: &Deploy) -> String {
+    match reason {
+        PageReason::NoDecision => match d.escalation.asked_at_ms {
+            Some(_) => "no decision yet".to_string(),
+            None => "no decision".to_string(),
+        },
+        PageReason::RollbackFailed => "the rollback failed".to_string(),
+        PageReason::VerifyTimedOut => "no recovery after the rollback".to_string(),
+    }
+}
+
+/// The text of a direct message about `d`.
+pub fn direct(direct: &Direct, d: &Deploy) -> ChatMessage {
+    let (service, version, env) = (&d.info.service, &d.info.version, &d.info.environment);
+    match direct {
+        Direct::DecisionWaiting { waiting_s } => ChatMessage::plain(format!(
+            "⏰ {service} {version} in {env} has waited {} for your decision. Vote in the canary thread.{}",
+            duration(*waiting_s as f64),
+            d.info
+                .page_url
+                .as_deref()
+                .map(|u| format!(" Timeline: {u}"))
+                .unwrap_or_default()
+        )),
     }
 }
 
@@ -239,5 +323,13 @@ pub fn notice(notice: &Notice, d: &Deploy) -> String {
         Notice::VoteAlreadyCounted { choice } => {
             format!("Your {} vote is already counted.", choice.as_str())
         }
+        Notice::ReasonRequired { choice } => format!(
+            "Your {} vote was not counted: {service} asks for a reason with every vote. Press the button again and fill in the reason, or type `/rollback {service} <reason>` (`/canary promote {service} <reason>` to promote).",
+            choice.as_str()
+        ),
+        Notice::SelfPromote => format!(
+            "Your promote vote was not counted: you deployed {service} {}, and {service} needs someone else to promote it. Your rollback votes count.",
+            d.info.version
+        ),
     }
 }

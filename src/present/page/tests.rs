@@ -49,6 +49,9 @@ fn policy() -> Policy {
         executor: Some("webhook".into()),
         no_data_limit: 3,
         verify_timeout_s: 600,
+        escalation: None,
+        require_reason: false,
+        forbid_self_promote: false,
     }
 }
 
@@ -581,7 +584,10 @@ fn criteria_changes_are_called_out() {
 #[test]
 fn drills_wear_the_banner() {
     let mut i = info();
-    i.drill = Some(Drill { breach_after_s: 60 });
+    i.drill = Some(Drill {
+        breach_after_s: 60,
+        page: false,
+    });
     let mut r = Run::new(i, crate::domain::drill::policy(policy(), 60));
     r.check(&[("drill", Some(0.0), Some(0.0))]);
     r.check(&[("drill", Some(1.0), Some(0.0))]);

@@ -3,16 +3,17 @@
 //! deploy system's reports, and the passing of time.
 
 mod checks;
+mod escalation;
 mod pipeline;
 mod rollback;
 mod ticks;
 mod votes;
 
 use super::effect::{ChatEffect, Effect, Notice, Said};
-use super::event::{Event, EventData};
+use super::event::{Event, EventData, PageReason};
 use super::fold::{Deploy, DomainError};
 use super::input::Input;
-use super::model::{BOT, DeployInfo, Policy};
+use super::model::{BOT, DeployInfo, Policy, State};
 use crate::domain::criteria::Verdict;
 use serde::Serialize;
 
@@ -104,7 +105,9 @@ impl Deploy {
             Input::Tick => {
                 w.window();
                 w.verify_deadline();
+                w.escalate();
             }
+            Input::PageFailed { provider, error } => w.page_failed(provider, error),
             Input::MetricsUnavailable { error } => w.metrics_unavailable(error),
             Input::Gate { gate, asked_by } => w.gate(gate, asked_by),
             Input::Note {
@@ -122,6 +125,23 @@ impl Deploy {
                 firing,
                 annotations,
             } => w.alert(name, firing, annotations),
+        }
+        // A page is resolved once a decision is recorded or the deploy ends; the rollback failing
+        // or recovery overdue pages at once.
+        if w.d.escalation.open_page.is_some()
+            && (w.d.decisions > self.decisions || w.d.state.is_final())
+            && w.out
+                .events
+                .iter()
+                .all(|e| !matches!(e.data, EventData::Paged { .. }))
+        {
+            w.resolve_page(PageReason::NoDecision);
+        }
+        if self.state != State::RollbackFailed && w.d.state == State::RollbackFailed {
+            w.page(PageReason::RollbackFailed);
+        }
+        if !self.verify_timed_out && w.d.verify_timed_out {
+            w.page(PageReason::VerifyTimedOut);
         }
         if !self.state.is_final() && w.d.state.is_final() {
             w.say(Said::Closed);
