@@ -78,7 +78,8 @@ impl From<DomainError> for EngineError {
 /// The deploy after an input, and what the input produced, in words.
 #[derive(Debug, Clone)]
 pub struct Applied {
-    pub deploy: Deploy,
+    /// The deploy after the input, shared with the engine's snapshot.
+    pub deploy: Arc<Deploy>,
     pub outcome: RenderedOutcome,
     /// False when a `started` named a deploy that already existed.
     pub created: bool,
@@ -101,7 +102,7 @@ pub struct Engine {
     replica: String,
     /// Deploy states as of their last seq: an input reads only the events after it (none, unless
     /// another replica appended) instead of the whole timeline, and folds only those.
-    snapshots: std::sync::Mutex<HashMap<String, Deploy>>,
+    snapshots: std::sync::Mutex<HashMap<String, Arc<Deploy>>>,
 }
 
 /// How many deploy states are kept; beyond it finished deploys go first, then all.
@@ -175,17 +176,24 @@ impl Engine {
 
     /// The deploy as it is now, without reading its whole timeline when it was seen before.
     pub async fn deploy(&self, deploy_id: &str) -> Result<Deploy, EngineError> {
+        Ok(Arc::unwrap_or_clone(self.current(deploy_id).await?))
+    }
+
+    /// [`Self::deploy`], shared with the snapshot: copied only when newer events change it.
+    async fn current(&self, deploy_id: &str) -> Result<Arc<Deploy>, EngineError> {
         let Some(mut deploy) = self.snapshot(deploy_id) else {
             let (deploy, _) = self.load(deploy_id).await?;
-            self.remember(&deploy);
+            let deploy = Arc::new(deploy);
+            self.remember(deploy.clone());
             return Ok(deploy);
         };
         let newer = self.store.events_after(deploy_id, deploy.last_seq).await?;
         if !newer.is_empty() {
+            let d = Arc::make_mut(&mut deploy);
             for e in &newer {
-                deploy.apply(e);
+                d.apply(e);
             }
-            self.remember(&deploy);
+            self.remember(deploy.clone());
         }
         Ok(deploy)
     }
@@ -210,11 +218,11 @@ impl Engine {
     }
 
     /// The deploy as this engine last saw it (perhaps behind the store).
-    fn snapshot(&self, deploy_id: &str) -> Option<Deploy> {
+    fn snapshot(&self, deploy_id: &str) -> Option<Arc<Deploy>> {
         self.snapshots.lock().ok()?.get(deploy_id).cloned()
     }
 
-    fn remember(&self, deploy: &Deploy) {
+    fn remember(&self, deploy: Arc<Deploy>) {
         let Ok(mut snapshots) = self.snapshots.lock() else {
             return;
         };
@@ -224,7 +232,7 @@ impl Engine {
                 snapshots.clear();
             }
         }
-        snapshots.insert(deploy.info.id.clone(), deploy.clone());
+        snapshots.insert(deploy.info.id.clone(), deploy);
     }
 
     /// The deploy and its timeline.
@@ -278,8 +286,9 @@ impl Engine {
             .await;
         match result {
             Ok(()) => {
+                let deploy = Arc::new(deploy);
                 self.wake(&outcome);
-                self.remember(&deploy);
+                self.remember(deploy.clone());
                 Ok(Applied {
                     deploy,
                     outcome,
@@ -288,7 +297,7 @@ impl Engine {
             }
             // Another replica opened it first.
             Err(StoreError::Conflict(_)) => {
-                let deploy = self.deploy(&info.id).await?;
+                let deploy = self.current(&info.id).await?;
                 Ok(Applied {
                     deploy,
                     outcome: RenderedOutcome::default(),
@@ -323,17 +332,20 @@ impl Engine {
             if attempt > 0 {
                 tokio::time::sleep(conflict_pause(attempt)).await;
             }
-            let deploy = self.deploy(deploy_id).await?;
+            let deploy = self.current(deploy_id).await?;
             let now = self.now();
             let (samples, samples_at_ms) = match &input {
                 Input::Check { samples, at_ms } => (samples.clone(), at_ms.unwrap_or(now)),
                 _ => (Vec::new(), now),
             };
             let outcome = deploy.handle(input.clone(), now, source)?;
-            let mut after = deploy.clone();
+            // The snapshot is the fold of the timeline: the outcome's own deploy also holds live
+            // values no event records.
+            let mut after = Deploy::clone(&deploy);
             for e in &outcome.events {
                 after.apply(e);
             }
+            let after = Arc::new(after);
             // Worded here, written with the events below.
             let outcome = render(outcome);
             if outcome.events.is_empty() && outcome.effects.is_empty() && samples.is_empty() {
@@ -362,7 +374,7 @@ impl Engine {
             match result {
                 Ok(()) => {
                     self.wake(&outcome);
-                    self.remember(&after);
+                    self.remember(after.clone());
                     return Ok(Applied {
                         deploy: after,
                         outcome,
