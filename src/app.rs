@@ -293,7 +293,7 @@ async fn ticker(engine: Arc<Engine>, dedup_window: Duration, mut shutdown: watch
         // Canaries wait for their window; rolled-back deploys for their verify deadline.
         let rows = match engine
             .store()
-            .active(&[State::Canary, State::RolledBack])
+            .active(&[State::Canary, State::Breached, State::RolledBack])
             .await
         {
             Ok(rows) => rows,

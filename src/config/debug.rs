@@ -36,25 +36,6 @@ impl fmt::Debug for WebhooksConfig {
     }
 }
 
-impl fmt::Debug for PagerDutyConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PagerDutyConfig")
-            .field("routing_key", &redact::Redacted)
-            .field("api_url", &redact::url(&self.api_url))
-            .field("change_events", &self.change_events)
-            .finish()
-    }
-}
-
-impl fmt::Debug for OpsgenieConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpsgenieConfig")
-            .field("api_key", &redact::Redacted)
-            .field("api_url", &redact::url(&self.api_url))
-            .finish()
-    }
-}
-
 impl fmt::Debug for SlackConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SlackConfig")

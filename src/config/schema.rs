@@ -47,25 +47,9 @@ pub struct PersonConfig {
     /// Discord user id (a snowflake).
     #[serde(default)]
     pub discord: Option<String>,
-    /// GitHub login: deploys GitHub announces name this person as their deployer.
-    #[serde(default)]
-    pub github: Option<String>,
-    /// Other names deploy systems give this person as the deploy's actor (`ci-alice`).
-    #[serde(default)]
-    pub aliases: Vec<String>,
 }
 
 impl PersonConfig {
-    /// The names a deploy's `actor` may give this person: the GitHub login and the aliases.
-    pub fn deployer_names(&self) -> Vec<String> {
-        self.github
-            .iter()
-            .chain(&self.aliases)
-            .filter(|n| !n.trim().is_empty())
-            .cloned()
-            .collect()
-    }
-
     pub fn identities(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(s) = &self.slack {
@@ -387,12 +371,6 @@ pub struct ServiceConfig {
     /// How an unanswered decision escalates; without it a decision waits for people.
     #[serde(default)]
     pub escalation: Option<EscalationConfig>,
-    /// A vote counts only with a reason: buttons ask for one in a modal.
-    #[serde(default)]
-    pub require_reason: bool,
-    /// The person who deployed cannot count toward promote (their rollback votes count).
-    #[serde(default)]
-    pub forbid_self_promote: bool,
 }
 
 /// `[service.escalation]`: remind, page, then decide, each counted from the moment a decision was
@@ -418,42 +396,6 @@ fn default_page_after() -> Option<Duration> {
 }
 fn default_decide_after() -> Option<Duration> {
     Some(Duration::from_secs(20 * 60))
-}
-
-/// `[pagerduty]`: the Events API v2 integration pages go to.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PagerDutyConfig {
-    /// The integration's routing key (`${PD_ROUTING_KEY}`).
-    pub routing_key: String,
-    #[serde(default = "default_pagerduty_api_url")]
-    pub api_url: String,
-    /// Also send deploy started / promoted / rolled back as PagerDuty change events.
-    #[serde(default)]
-    pub change_events: bool,
-}
-
-pub const PAGERDUTY_API_URL: &str = "https://events.pagerduty.com";
-
-fn default_pagerduty_api_url() -> String {
-    PAGERDUTY_API_URL.into()
-}
-
-/// `[opsgenie]`: the Alert API pages go to.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OpsgenieConfig {
-    /// An API integration key (`${OPSGENIE_KEY}`), sent as `Authorization: GenieKey …`.
-    pub api_key: String,
-    /// `https://api.opsgenie.com`, or `https://api.eu.opsgenie.com` for the EU instance.
-    #[serde(default = "default_opsgenie_api_url")]
-    pub api_url: String,
-}
-
-pub const OPSGENIE_API_URL: &str = "https://api.opsgenie.com";
-
-fn default_opsgenie_api_url() -> String {
-    OPSGENIE_API_URL.into()
 }
 
 fn one() -> u32 {

@@ -638,3 +638,79 @@ fn locked_links_are_filled() {
         Some("https://grafana/d?s=checkout&v=2.4.1&from=300000&to=now")
     );
 }
+
+/// `GOOD` with checkout's `[service.escalation]` set to `keys` (before its criteria).
+fn with_escalation(keys: &str) -> Result<Config, ConfigError> {
+    let text = GOOD.replace(
+        "check_interval = \"30s\"\n",
+        &format!("check_interval = \"30s\"\n[service.escalation]\n{keys}\n"),
+    );
+    crate::registry::config_from_toml(&text, &env)
+}
+
+#[test]
+fn escalation_steps_default_as_documented_and_lock_into_the_policy() {
+    let c = with_escalation("").expect("valid");
+    let s = c.service("checkout").expect("service");
+    let p = s.policy(Vec::new()).expect("policy");
+    let e = p.escalation.expect("escalation");
+    assert_eq!(e.remind_after_s, Some(300));
+    assert_eq!(e.page_after_s, Some(600));
+    assert_eq!(e.decide_after_s, Some(1200));
+    assert_eq!(e.default_decision, crate::domain::DefaultDecision::Rollback);
+    // A service without the section waits for people, and its policy hash is unchanged by the
+    // new keys (stored policies keep their hashes).
+    let plain = crate::registry::config_from_toml(GOOD, &env).expect("valid");
+    let p = plain
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
+    assert!(p.escalation.is_none());
+    assert!(
+        !serde_json::to_string(&p)
+            .expect("json")
+            .contains("escalation")
+    );
+
+    let c = with_escalation(
+        "page_after = \"off\"\ndecide_after = \"30m\"\ndefault_decision = \"none\"",
+    )
+    .expect("valid");
+    let p = c
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
+    let e = p.escalation.expect("escalation");
+    assert_eq!(e.page_after_s, None);
+    assert_eq!(e.decide_after_s, Some(1800));
+    assert_eq!(e.default_decision, crate::domain::DefaultDecision::None);
+}
+
+#[test]
+fn escalation_steps_out_of_order_or_unreadable_are_named() {
+    let e = with_escalation("remind_after = \"15m\"\npage_after = \"10m\"")
+        .expect_err("out of order")
+        .to_string();
+    assert!(
+        e.contains("service[checkout].escalation.page_after: 10m comes before remind_after (15m)"),
+        "{e}"
+    );
+    let e = with_escalation("remind_after = \"0s\"")
+        .expect_err("zero")
+        .to_string();
+    assert!(e.contains("escalation.remind_after: must be > 0"), "{e}");
+    let e = with_escalation("remind_after = 5")
+        .expect_err("no unit")
+        .to_string();
+    assert!(e.contains("not a duration"), "{e}");
+    let e = with_escalation("remind_after = \"soon\"")
+        .expect_err("bad")
+        .to_string();
+    assert!(e.contains("`soon` is not a duration"), "{e}");
+    let e = with_escalation("default_decision = \"promote\"")
+        .expect_err("bad")
+        .to_string();
+    assert!(e.contains("default_decision"), "{e}");
+}

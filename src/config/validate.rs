@@ -132,6 +132,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(e) = &s.escalation {
+            out.extend(escalation_problems(&key, e));
+        }
         out.extend(self.deploy_source_problems(s));
         for (field, executor) in [
             ("rollback", &s.rollback),
@@ -408,6 +411,38 @@ fn prometheus_problems(p: &PrometheusConfig) -> Vec<String> {
     out.extend(http_url_problem("prometheus.url", &p.url));
     if p.timeout.is_zero() {
         out.push("prometheus.timeout: must be > 0".into());
+    }
+    out
+}
+
+/// `[service.escalation]`: each step after the one before it, none at zero.
+fn escalation_problems(key: &str, e: &EscalationConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    let steps = [
+        ("remind_after", e.remind_after),
+        ("page_after", e.page_after),
+        ("decide_after", e.decide_after),
+    ];
+    for (name, step) in steps {
+        if step.is_some_and(|d| d.is_zero()) {
+            out.push(format!(
+                "{key}.escalation.{name}: must be > 0; write e.g. 5m, or \"off\""
+            ));
+        }
+    }
+    let set: Vec<(&str, Duration)> = steps
+        .iter()
+        .filter_map(|(n, d)| d.map(|d| (*n, d)))
+        .collect();
+    for pair in set.windows(2) {
+        let ((a, da), (b, db)) = (pair[0], pair[1]);
+        if db <= da {
+            out.push(format!(
+                "{key}.escalation.{b}: {} comes before {a} ({}); the steps run in the order remind, page, decide",
+                humantime::format_duration(db),
+                humantime::format_duration(da)
+            ));
+        }
     }
     out
 }

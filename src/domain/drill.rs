@@ -64,7 +64,10 @@ mod tests {
             service: "x".into(),
             environment: "drill".into(),
             version: "drill #1".into(),
-            drill: Some(crate::domain::Drill { breach_after_s: 30 }),
+            drill: Some(crate::domain::Drill {
+                breach_after_s: 30,
+                page: false,
+            }),
             ..DeployInfo::default()
         };
         let p = policy(

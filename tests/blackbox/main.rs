@@ -9,6 +9,7 @@ mod command_executor;
 pub mod crash;
 mod discord;
 mod drills;
+mod escalation;
 mod escaping;
 pub mod fake_discord;
 pub mod fake_prometheus;

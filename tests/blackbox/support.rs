@@ -272,6 +272,8 @@ pub struct Setup {
     pub github: bool,
     /// Accept Flagger webhooks with `FLAGGER_TOKEN`; checkout is the canary test/podinfo.
     pub flagger: bool,
+    /// The keys of checkout's `[service.escalation]`; none: no such section.
+    pub escalation: Option<&'static str>,
 }
 
 impl Default for Setup {
@@ -293,6 +295,7 @@ impl Default for Setup {
             rollback_toml: None,
             github: false,
             flagger: false,
+            escalation: None,
         }
     }
 }
@@ -482,6 +485,7 @@ on_pass = "{on_pass}"
 canary_window = "{window}"
 check_interval = "30s"
 verify_checks = 2
+{escalation}
 
 [[service.criteria]]
 name = "5xx ratio"
@@ -507,6 +511,10 @@ max = 5
         on_breach = setup.on_breach,
         on_pass = setup.on_pass,
         window = setup.canary_window,
+        escalation = setup
+            .escalation
+            .map(|keys| format!("\n[service.escalation]\n{keys}\n"))
+            .unwrap_or_default(),
         search_channel = if setup.search_in_slack && setup.slack_api.is_some() {
             "slack_channel = \"C0CHECKOUT\""
         } else {

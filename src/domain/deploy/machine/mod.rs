@@ -128,13 +128,17 @@ impl Deploy {
         }
         // A page is resolved once a decision is recorded or the deploy ends; the rollback failing
         // or recovery overdue pages at once.
-        if w.d.escalation.open_page.is_some()
-            && (w.d.decisions > self.decisions || w.d.state.is_final())
-            && w.out
-                .events
-                .iter()
-                .all(|e| !matches!(e.data, EventData::Paged { .. }))
-        {
+        let last = |kind: fn(&EventData) -> bool| w.out.events.iter().rposition(|e| kind(&e.data));
+        let paged_at = last(|d| matches!(d, EventData::Paged { .. }));
+        let decided_at = last(|d| matches!(d, EventData::Decision { .. }));
+        // A decision recorded after the page resolves it; a page sent after the decision (the
+        // rollback it called failed) stays open.
+        let decided_since_page = match (decided_at, paged_at) {
+            (Some(d), Some(p)) => d > p,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if w.d.escalation.open_page.is_some() && (decided_since_page || w.d.state.is_final()) {
             w.resolve_page(PageReason::NoDecision);
         }
         if self.state != State::RollbackFailed && w.d.state == State::RollbackFailed {
