@@ -126,6 +126,20 @@ impl DiscordApi {
         Self::id_of("create message", &v)
     }
 
+    /// The DM channel with a user (`POST /users/@me/channels {"recipient_id"}`); returns its id.
+    pub async fn dm_channel(&self, user: &str) -> Result<String, ChatError> {
+        id("user", user)?;
+        let v = self
+            .call(
+                "open DM",
+                Route::UserMeDmChannels,
+                LightMethod::Post,
+                &serde_json::json!({ "recipient_id": user }),
+            )
+            .await?;
+        Self::id_of("open DM", &v)
+    }
+
     /// Starts a thread from a message; returns the thread's channel id.
     pub async fn start_thread(
         &self,

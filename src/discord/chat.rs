@@ -97,4 +97,24 @@ impl ChatPort for DiscordChat {
     ) -> Result<(), ChatError> {
         Ok(())
     }
+
+    /// Opens (or finds: Discord answers with the existing one) the DM channel with the person and
+    /// posts there, once per outbox item (the nonce). Roles and other platforms' people are
+    /// skipped.
+    async fn direct(
+        &self,
+        target: &ThreadTarget,
+        to: &str,
+        message: &ChatMessage,
+        attempt: &Attempt,
+    ) -> Result<(), ChatError> {
+        let Some(user) = to.strip_prefix("discord:") else {
+            return Ok(());
+        };
+        let channel = self.api.dm_channel(user).await?;
+        self.api
+            .send(&channel, &once(reply(&target.deploy_id, message), attempt))
+            .await
+            .map(|_| ())
+    }
 }

@@ -122,4 +122,29 @@ impl ChatPort for SlackChat {
             .ephemeral(&channel, user, &super::escape::text(text), ts)
             .await
     }
+
+    /// `chat.postMessage` with the user id as the channel: Slack delivers it in the app's DM
+    /// with that person. Groups (`slack-group:`) and other platforms' people are skipped.
+    async fn direct(
+        &self,
+        target: &ThreadTarget,
+        to: &str,
+        message: &ChatMessage,
+        attempt: &Attempt,
+    ) -> Result<(), ChatError> {
+        let Some(user) = to.strip_prefix("slack:") else {
+            return Ok(());
+        };
+        if attempt.retry
+            && self
+                .look_for_earlier_try(user, None, attempt)
+                .await?
+                .is_some()
+        {
+            return Ok(()); // an earlier try got through
+        }
+        let content = reply_content(&target.deploy_id, message)
+            .with_metadata(metadata(&target.deploy_id, &attempt.key));
+        self.api.post(user, content, None).await.map(|_| ())
+    }
 }

@@ -1,6 +1,7 @@
 //! The decide phase, bounded: an unanswered breach reminds the deciders in the thread, then
 //! canarybot decides the service's default itself; a vote stops what is left.
 
+use crate::fake_discord::FakeDiscord;
 use crate::fake_slack::FakeSlack;
 use crate::on_both_backends;
 use crate::support::{Backend, ExecutorMode, Setup, TestApp};
@@ -10,21 +11,23 @@ on_both_backends!(
     a_vote_after_the_reminder_stops_the_automatic_decision,
 );
 
-async fn escalating(b: Backend, keys: &'static str) -> Option<(TestApp, FakeSlack)> {
+async fn escalating(b: Backend, keys: &'static str) -> Option<(TestApp, FakeSlack, FakeDiscord)> {
     let slack = FakeSlack::start().await;
+    let discord = FakeDiscord::start().await;
     let setup = Setup {
         slack_api: Some(slack.api_url.clone()),
+        discord_api: Some(discord.api_url.clone()),
         executor: Some(ExecutorMode::Done),
         escalation: Some(keys),
         ..Setup::default()
     };
     let app = TestApp::spawn(b, setup).await?;
-    Some((app, slack))
+    Some((app, slack, discord))
 }
 
 async fn an_unanswered_breach_is_reminded_then_rolled_back_by_canarybot(b: Backend) {
     let keys = "remind_after = \"1s\"\npage_after = \"off\"\ndecide_after = \"3s\"";
-    let Some((app, slack)) = escalating(b, keys).await else {
+    let Some((app, slack, discord)) = escalating(b, keys).await else {
         return;
     };
     let id = app.start_deploy("7.1.0").await;
@@ -43,6 +46,45 @@ async fn an_unanswered_breach_is_reminded_then_rolled_back_by_canarybot(b: Backe
             })
         })
         .await;
+    // Each person decider gets a direct message; groups and roles are mentioned, not messaged.
+    slack
+        .wait_for("a direct message to Alice", |calls| {
+            calls.iter().any(|c| {
+                c.method == "chat.postMessage"
+                    && c.body["channel"] == "U01ALICE"
+                    && c.body
+                        .to_string()
+                        .contains("has waited 1.0s for your decision")
+            })
+        })
+        .await;
+    assert!(
+        slack
+            .calls_to("chat.postMessage")
+            .iter()
+            .all(|c| c.body["channel"] != "S01SRE"),
+        "a user group is never messaged"
+    );
+    discord
+        .wait_for(
+            "a DM channel opened with 4455, and the message in it",
+            |calls| {
+                calls.iter().any(|c| {
+                    c.path.ends_with("/users/@me/channels") && c.body["recipient_id"] == "4455"
+                }) && calls.iter().any(|c| {
+                    c.path.ends_with("/channels/774455/messages")
+                        && c.body.to_string().contains("for your decision")
+                })
+            },
+        )
+        .await;
+    assert!(
+        discord
+            .calls()
+            .iter()
+            .all(|c| c.body["recipient_id"] != "6677"),
+        "a role is never messaged"
+    );
     app.wait_state(&id, "rolled_back").await;
     let t = app.timeline(&id).await;
     let events = t["events"].as_array().expect("events");
@@ -72,7 +114,7 @@ async fn an_unanswered_breach_is_reminded_then_rolled_back_by_canarybot(b: Backe
 
 async fn a_vote_after_the_reminder_stops_the_automatic_decision(b: Backend) {
     let keys = "remind_after = \"1s\"\npage_after = \"off\"\ndecide_after = \"4s\"\ndefault_decision = \"rollback\"";
-    let Some((app, _slack)) = escalating(b, keys).await else {
+    let Some((app, _slack, _discord)) = escalating(b, keys).await else {
         return;
     };
     let id = app.start_deploy("7.2.0").await;
@@ -97,6 +139,7 @@ async fn a_vote_after_the_reminder_stops_the_automatic_decision(b: Backend) {
         .find(|e| e["kind"] == "decision")
         .cloned()
         .expect("a decision");
-    assert_eq!(decision["actor"], "slack:U01ALICE");
+    // Alice, as her `[[people]]` entry ties her Slack and Discord identities.
+    assert_eq!(decision["actor"], "person:alice");
     app.finish().await;
 }

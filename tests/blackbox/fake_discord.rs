@@ -190,6 +190,11 @@ impl FakeDiscord {
                 threads.push(message.to_string());
                 (ok, json!({"id": message, "type": 11}))
             }
+            // The DM channel with a user: the same one each time, as Discord answers.
+            ("POST", ["users", "@me", "channels"]) => {
+                let recipient = body["recipient_id"].as_str().unwrap_or_default();
+                (ok, json!({"id": format!("77{recipient}"), "type": 1}))
+            }
             ("PATCH", ["channels", channel, "messages", message]) => {
                 (ok, json!({"id": message, "channel_id": channel}))
             }
