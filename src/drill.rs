@@ -22,6 +22,15 @@ pub async fn drill_history(
             continue;
         };
         let phases = crate::domain::timeline::phases(&events);
+        let paged = events.iter().any(|e| {
+            matches!(
+                e.data,
+                crate::domain::EventData::Paged {
+                    reason: crate::domain::PageReason::NoDecision,
+                    ..
+                }
+            )
+        });
         by_service
             .entry(row.service.clone())
             .or_default()
@@ -30,6 +39,7 @@ pub async fn drill_history(
                 started_at_ms: row.created_at_ms,
                 state: row.state,
                 phases,
+                paged,
             });
     }
     Ok(by_service

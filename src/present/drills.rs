@@ -13,6 +13,8 @@ pub struct DrillRun {
     pub started_at_ms: i64,
     pub state: State,
     pub phases: Phases,
+    /// Whether the drill's escalation paged someone before the decision.
+    pub paged: bool,
 }
 
 /// Reads one phase's seconds.
@@ -50,6 +52,9 @@ pub struct ServiceDrills {
     pub best: Phases,
     pub latest: Option<DrillRun>,
     pub trend: Vec<PhaseTrend>,
+    /// Median time to decision of the completed drills that paged, and of those that did not.
+    pub decide_paged_s: Option<f64>,
+    pub decide_unpaged_s: Option<f64>,
 }
 
 fn stat(values: &[f64], pick: impl Fn(&[f64]) -> f64) -> Option<f64> {
@@ -119,8 +124,18 @@ pub fn history(service: &str, mut runs: Vec<DrillRun>) -> ServiceDrills {
             }
         }
     }
+    let decide_median = |paged: bool| {
+        let v: Vec<f64> = completed
+            .iter()
+            .filter(|r| r.paged == paged)
+            .filter_map(|r| r.phases.decide_s)
+            .collect();
+        stat(&v, median)
+    };
     ServiceDrills {
         service: service.to_string(),
+        decide_paged_s: decide_median(true),
+        decide_unpaged_s: decide_median(false),
         completed: completed.len(),
         median: per_phase(&completed, median),
         best: per_phase(&completed, |v| v[0]),
@@ -168,6 +183,16 @@ pub fn to_text(services: &[ServiceDrills]) -> String {
                 ));
                 out.push_str(&format!("  median  {}\n", phases_line(&s.median)));
                 out.push_str(&format!("  best    {}\n", phases_line(&s.best)));
+                if let Some(paged) = s.decide_paged_s {
+                    let unpaged = s
+                        .decide_unpaged_s
+                        .map(duration)
+                        .unwrap_or_else(|| "—".to_string());
+                    out.push_str(&format!(
+                        "  decide  median {} with paging, {unpaged} without\n",
+                        duration(paged)
+                    ));
+                }
                 if s.trend.is_empty() {
                     out.push_str("  trend   (needs two completed drills)\n");
                 }
@@ -202,6 +227,7 @@ pub fn to_json(services: &[ServiceDrills]) -> serde_json::Value {
             "started_at": rfc3339(r.started_at_ms),
             "state": r.state.as_str(),
             "phases": r.phases,
+            "paged": r.paged,
         })
     };
     serde_json::json!({
@@ -213,6 +239,7 @@ pub fn to_json(services: &[ServiceDrills]) -> serde_json::Value {
             "best": s.best,
             "latest": s.latest.as_ref().map(run),
             "trend": s.trend,
+            "decide_median_s": {"paged": s.decide_paged_s, "not_paged": s.decide_unpaged_s},
         })).collect::<Vec<_>>(),
     })
 }
@@ -226,6 +253,7 @@ mod tests {
             id: id.into(),
             started_at_ms: at,
             state,
+            paged: false,
             phases: Phases {
                 detect_s: Some(30.0),
                 decide_s: Some(decide_s),
@@ -234,6 +262,39 @@ mod tests {
                 total_s: Some(62.0 + decide_s),
             },
         }
+    }
+
+    #[test]
+    fn time_to_decision_is_told_with_and_without_paging() {
+        let paged = |id: &str, at: i64, decide_s: f64| DrillRun {
+            paged: true,
+            ..run(id, at, State::RollbackVerified, decide_s)
+        };
+        let h = history(
+            "checkout",
+            vec![
+                run("a", 1_000, State::RollbackVerified, 300.0),
+                paged("b", 2_000, 660.0),
+                paged("c", 3_000, 700.0),
+                run("d", 4_000, State::RollbackVerified, 100.0),
+            ],
+        );
+        assert_eq!(h.decide_paged_s, Some(680.0));
+        assert_eq!(h.decide_unpaged_s, Some(200.0));
+        let text = to_text(std::slice::from_ref(&h));
+        assert!(
+            text.contains("decide  median 11m 20s with paging, 3m 20s without"),
+            "{text}"
+        );
+        let json = to_json(&[h]);
+        assert_eq!(json["services"][0]["decide_median_s"]["paged"], 680.0);
+        assert_eq!(json["services"][0]["drills"][1]["paged"], true);
+        // Without a paged drill, the line is not there.
+        let h = history(
+            "checkout",
+            vec![run("a", 1_000, State::RollbackVerified, 300.0)],
+        );
+        assert!(!to_text(&[h]).contains("with paging"));
     }
 
     #[test]

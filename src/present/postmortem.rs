@@ -106,6 +106,41 @@ pub fn phase_rows(m: &Milestones) -> Vec<PhaseRow> {
     ]
 }
 
+/// The decide phase as it went, when it escalated: `reminded at 5m, paged (pagerduty) at 10m,
+/// decided by slack:U01ALICE at 12m 40s`, each counted from the detection.
+pub fn decide_story(m: &Milestones, events: &[Event]) -> Option<String> {
+    let from = m.detected.or(m.started)?;
+    let since = |at: i64| duration((at - from).max(0) as f64 / 1000.0);
+    let mut parts = Vec::new();
+    let mut escalated = false;
+    for e in events.iter().filter(|e| e.at_ms >= from) {
+        match &e.data {
+            EventData::EscalationReminded { .. } => {
+                escalated = true;
+                parts.push(format!("reminded at {}", since(e.at_ms)));
+            }
+            EventData::Paged { providers, .. } => {
+                escalated = true;
+                parts.push(format!(
+                    "paged ({}) at {}",
+                    providers.join(", "),
+                    since(e.at_ms)
+                ));
+            }
+            EventData::Decision { decided_by, .. } => {
+                parts.push(format!(
+                    "decided by {} at {}",
+                    decided_by.join(", "),
+                    since(e.at_ms)
+                ));
+                break;
+            }
+            _ => {}
+        }
+    }
+    escalated.then(|| parts.join(", "))
+}
+
 fn same_bounds(a: &Criterion, b: &Criterion) -> bool {
     a.max == b.max
         && a.min == b.min
@@ -389,6 +424,9 @@ pub fn to_markdown(pm: &Postmortem) -> String {
             },
             r.secs.map(duration).unwrap_or_else(|| "—".into())
         ));
+    }
+    if let Some(story) = decide_story(&d.milestones, &pm.events) {
+        md.push_str(&format!("\nDecide: {story}.\n"));
     }
 
     md.push_str(&format!(

@@ -1069,6 +1069,12 @@ fn an_unanswered_breach_reminds_pages_then_rolls_back_once_each() {
     let resolved = pages(&out);
     assert_eq!(resolved[0].action, PageAction::Resolve);
     assert!(tick(&mut h, 60_000).events.is_empty());
+    // The postmortem and the page tell the decide phase as it went.
+    let story = crate::present::postmortem::decide_story(&h.deploy().milestones, &h.events);
+    assert_eq!(
+        story.as_deref(),
+        Some("reminded at 5m 00s, paged (pagerduty) at 10m 00s, decided by canarybot at 20m 01s")
+    );
 }
 
 #[test]

@@ -107,6 +107,16 @@ async fn an_unanswered_breach_is_reminded_then_rolled_back_by_canarybot(b: Backe
         1
     );
     assert_eq!(kinds.iter().filter(|k| **k == "decision").count(), 1);
+    // The postmortem tells the decide phase as it went.
+    let (status, md) = app.get(&format!("/api/deploys/{id}/timeline.md")).await;
+    assert_eq!(status, 200);
+    // (The ticker runs every two seconds, so the moments are the first ticks after each step.)
+    let story = md
+        .lines()
+        .find(|l| l.starts_with("Decide: "))
+        .unwrap_or_else(|| panic!("no decide line in the postmortem:\n{md}"));
+    assert!(story.starts_with("Decide: reminded at "), "{story}");
+    assert!(story.contains(", decided by canarybot at "), "{story}");
     // The executor was called as for any decision.
     assert_eq!(app.executor.as_ref().expect("executor").calls().len(), 1);
     app.finish().await;

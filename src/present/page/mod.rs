@@ -12,12 +12,12 @@ pub use list::{ListRow, deploys_page};
 
 use super::html::{Html, Markup};
 use super::postmortem::{
-    ChartPoint, Postmortem, criteria_changes, decisions, markers, outcome, path_segment,
-    phase_rows, title, votes,
+    ChartPoint, Postmortem, criteria_changes, decide_story, decisions, markers, outcome,
+    path_segment, phase_rows, title, votes,
 };
 use super::words::{duration, state_words, timestamp};
 use crate::domain::criteria::fmt_num;
-use crate::domain::deploy::{Deploy, EventData};
+use crate::domain::deploy::{Deploy, Event, EventData};
 use crate::html;
 
 // ---------------------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ pub fn deploy_page(pm: &Postmortem) -> String {
     }
 
     summary_section(&mut b, pm, &md_url);
-    phases_section(&mut b, d);
+    phases_section(&mut b, d, &pm.events);
     criteria_section(&mut b, pm);
     charts_section(&mut b, pm);
     decision_section(&mut b, pm);
@@ -184,7 +184,7 @@ fn summary_section(b: &mut Html, pm: &Postmortem, md_url: &str) {
     b.push_raw("</tbody>\n</table>\n</section>\n");
 }
 
-fn phases_section(b: &mut Html, d: &Deploy) {
+fn phases_section(b: &mut Html, d: &Deploy, events: &[Event]) {
     b.push_raw("<section class=\"phases\">\n<h2>Phases</h2>\n<div class=\"wrap\">\n<table id=\"phases\">\n");
     b.push_raw("<thead><tr><th>Phase</th><th>From</th><th>To</th><th>Duration</th></tr></thead>\n<tbody>\n");
     for r in phase_rows(&d.milestones) {
@@ -209,7 +209,11 @@ fn phases_section(b: &mut Html, d: &Deploy) {
             opt_duration(r.secs)
         );
     }
-    b.push_raw("</tbody>\n</table>\n</div>\n</section>\n");
+    b.push_raw("</tbody>\n</table>\n</div>\n");
+    if let Some(story) = decide_story(&d.milestones, events) {
+        html!(b, "<p class=\"escalation\">Decide: {}.</p>\n", story);
+    }
+    b.push_raw("</section>\n");
 }
 
 fn criteria_section(b: &mut Html, pm: &Postmortem) {
