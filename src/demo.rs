@@ -207,6 +207,10 @@ async fn play(running: &Running, hooks: &HookClient, token: &str) -> anyhow::Res
         pause(running).await;
     }
 
+    say("nobody answers the breach: after `remind_after` (2s here) canarybot reminds the deciders");
+    wait_for_event(running, &deploy_id, "escalation_reminded").await?;
+    settle(running).await;
+
     let vote = |identity: &str, name: &str, reason: &str| json!({"identity": identity, "name": name, "choice": "rollback", "reason": reason});
     say("Mallory (slack:U09MALLORY, not a decider) presses Roll back");
     let resp = api
@@ -325,6 +329,18 @@ async fn settle(running: &Running) {
 async fn pause(running: &Running) {
     settle(running).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
+}
+
+async fn wait_for_event(running: &Running, deploy_id: &str, kind: &str) -> anyhow::Result<()> {
+    // The ticker that runs escalation steps asks every two seconds.
+    for _ in 0..200 {
+        let (_, events) = running.engine.load(deploy_id).await?;
+        if events.iter().any(|e| e.data.kind() == kind) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("timed out waiting for `{kind}`")
 }
 
 async fn wait_for_state(running: &Running, deploy_id: &str, want: State) -> anyhow::Result<()> {

@@ -392,6 +392,7 @@ fn demo_plays_the_whole_loop() {
     );
     for expected in [
         "BREACH",
+        "⏰ Still waiting for a decision on checkout 2.4.1 after 2.0s.",
         "only slack:U09MALLORY sees",
         "Decision: *roll back*",
         "deploy system: signed rollback request",
