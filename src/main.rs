@@ -445,7 +445,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             action: CommandsAction::RegisterDiscord { config, guild },
         } => {
             let config = load(&config)?;
-            let Some(d) = &config.discord else {
+            let Some(d) = canarybot::discord::DiscordConfig::of(&config) else {
                 bail!("discord: the configuration has no [discord] section");
             };
             let api = canarybot::discord::api::DiscordApi::new(

@@ -19,6 +19,7 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
     check_person_id: any_id,
     check_group_id: any_id,
     config_section: None,
+    parse_section: None,
     configured: |_| false,
     section_problems: no_problems,
     channel_problems: |_, _, _| Vec::new(),

@@ -3,7 +3,7 @@
 //! platforms is derived from that one.
 
 use super::ChatPort;
-use crate::config::{ChatRules, Config, ServiceConfig};
+use crate::config::{ChatRules, Config, ParseSection, ServiceConfig};
 use crate::http::{AppState, Inbound, Surface};
 use axum::Router;
 use std::sync::Arc;
@@ -28,6 +28,8 @@ pub struct ChatPlatform {
     pub config_section: Option<&'static str>,
     /// Whether the configuration turns the platform on.
     pub configured: fn(&Config) -> bool,
+    /// Reads the platform's section (`[slack]`), when it has one.
+    pub parse_section: Option<ParseSection>,
     /// Problems with the platform's section, keyed `<section>.<key>: …`.
     pub section_problems: fn(&Config) -> Vec<String>,
     /// Problems with a service's channel on the platform, keyed `<key>.<field>: …`.
@@ -62,6 +64,12 @@ impl ChatPlatform {
 }
 
 impl ChatRules for ChatPlatform {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn parse_section(&self) -> Option<ParseSection> {
+        self.parse_section
+    }
     fn person_prefix(&self) -> &'static str {
         self.person_prefix
     }

@@ -36,30 +36,6 @@ impl fmt::Debug for WebhooksConfig {
     }
 }
 
-impl fmt::Debug for SlackConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlackConfig")
-            .field("bot_token", &redact::Redacted)
-            .field("signing_secrets", &redact::list(&self.signing_secrets))
-            .field("api_url", &redact::url(&self.api_url))
-            .field("group_cache", &self.group_cache)
-            .field("workspace_url", &self.workspace_url)
-            .finish()
-    }
-}
-
-impl fmt::Debug for DiscordConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiscordConfig")
-            .field("bot_token", &redact::Redacted)
-            .field("application_id", &self.application_id)
-            .field("public_key", &self.public_key)
-            .field("api_url", &redact::url(&self.api_url))
-            .field("guild_id", &self.guild_id)
-            .finish()
-    }
-}
-
 impl fmt::Debug for PrometheusConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrometheusConfig")

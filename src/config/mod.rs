@@ -16,13 +16,13 @@ mod policy;
 mod schema;
 #[cfg(test)]
 mod tests;
-mod units;
+pub(crate) mod units;
 mod validate;
 
 pub use env::substitute_env;
 pub use executor::*;
 pub use permissions::permission_warning;
-pub use platforms::{ChatRules, Platforms};
+pub use platforms::{ChatRules, ChatSection, ChatSections, ParseSection, Platforms};
 pub use schema::*;
 pub use validate::{criteria_problems, http_url_problem};
 
@@ -42,10 +42,6 @@ pub struct Config {
     #[serde(default)]
     pub webhooks: WebhooksConfig,
     #[serde(default)]
-    pub slack: Option<SlackConfig>,
-    #[serde(default)]
-    pub discord: Option<DiscordConfig>,
-    #[serde(default)]
     pub prometheus: Option<PrometheusConfig>,
     #[serde(default)]
     pub alertmanager: Option<AlertmanagerConfig>,
@@ -61,6 +57,10 @@ pub struct Config {
     pub people: Vec<PersonConfig>,
     #[serde(default)]
     pub log: LogConfig,
+    /// The chat platforms' own sections (`[slack]`, `[discord]`), each read by its platform
+    /// (`crate::slack::SlackConfig::of`).
+    #[serde(skip)]
+    pub chat: ChatSections,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,23 +99,32 @@ impl Config {
         let mut document =
             toml::de::DeTable::parse(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         let used = env::substitute_document(text, &mut document, lookup)?;
-        let config =
-            Config::deserialize(toml::de::Deserializer::from(document)).map_err(|mut e| {
-                // The error quotes the line as written (`${VAR}`); its message may quote a value:
-                // show the variable there too, never the secret.
-                e.set_input(Some(text));
-                let mut message = e.to_string();
-                for (name, value) in &used {
-                    if value.len() >= 4 {
-                        let quoted = format!("{value:?}");
-                        let quoted = &quoted[1..quoted.len() - 1];
-                        message = message
-                            .replace(quoted, &format!("${{{name}}}"))
-                            .replace(value.as_str(), &format!("${{{name}}}"));
-                    }
+        let fail = |mut e: toml::de::Error| {
+            // The error quotes the line as written (`${VAR}`); its message may quote a value:
+            // show the variable there too, never the secret.
+            e.set_input(Some(text));
+            let mut message = e.to_string();
+            for (name, value) in &used {
+                if value.len() >= 4 {
+                    let quoted = format!("{value:?}");
+                    let quoted = &quoted[1..quoted.len() - 1];
+                    message = message
+                        .replace(quoted, &format!("${{{name}}}"))
+                        .replace(value.as_str(), &format!("${{{name}}}"));
                 }
-                ConfigError::Parse(message)
-            })?;
+            }
+            ConfigError::Parse(message)
+        };
+        let taken = platforms::take_platform_keys(&mut document, chat, &fail)?;
+        let mut config =
+            Config::deserialize(toml::de::Deserializer::from(document)).map_err(fail)?;
+        config.chat = taken.sections;
+        for (service, channels) in config.services.iter_mut().zip(taken.channels) {
+            service.channels = channels;
+        }
+        for (person, ids) in config.people.iter_mut().zip(taken.ids) {
+            person.ids = ids;
+        }
         let problems = config.problems(chat);
         if problems.is_empty() {
             Ok(config)

@@ -1,12 +1,55 @@
 //! What the configuration knows of chat platforms: each one's identities (`slack:U…`,
 //! `slack-group:S…`), its section and each service's channel on it. The configuration never names
 //! a platform: the registry hands the platforms in when it loads a configuration
-//! (`crate::registry::load_config`), so adding one touches no file here.
+//! (`crate::registry::load_config`), so adding one touches no file here. Each platform's own keys
+//! — its section (`[slack]`), a service's `<name>_channel`, a person's `<name> = "id"` — are taken
+//! out of the file by the platform before the rest is read, so every other key is still refused
+//! when unknown.
 
 use super::{Config, ServiceConfig};
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A platform's own section, as the platform read it (`crate::slack::SlackConfig`). Its `Debug`
+/// is the platform's, secrets redacted.
+pub trait ChatSection: Any + fmt::Debug + Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Reads a platform's section: the deserializer holds one key, the section's name, so that
+/// errors quote the file as written (`slack.bot_tokn: unknown field`).
+pub type ParseSection =
+    fn(toml::de::Deserializer<'_>) -> Result<Arc<dyn ChatSection>, toml::de::Error>;
+
+/// The chat platforms' sections of one configuration, by section name.
+#[derive(Clone, Default)]
+pub struct ChatSections(BTreeMap<&'static str, Arc<dyn ChatSection>>);
+
+impl ChatSections {
+    pub(super) fn insert(&mut self, name: &'static str, section: Arc<dyn ChatSection>) {
+        self.0.insert(name, section);
+    }
+
+    /// The section `name` as its platform's type, if the file has it.
+    pub fn get<T: 'static>(&self, name: &str) -> Option<&T> {
+        self.0.get(name)?.as_any().downcast_ref::<T>()
+    }
+}
+
+impl fmt::Debug for ChatSections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.iter()).finish()
+    }
+}
 
 /// A chat platform as the configuration sees it. `crate::chat::ChatPlatform` implements it.
 pub trait ChatRules: Sync {
+    /// The platform's name: a service's channel on it is `<name>_channel`.
+    fn name(&self) -> &'static str;
+    /// Reads the platform's section (named [`Self::config_section`]).
+    fn parse_section(&self) -> Option<ParseSection>;
     /// A person is `<person_prefix>:<id>` (`slack:U01ALICE`).
     fn person_prefix(&self) -> &'static str;
     /// A group every member of which may decide is `<group_prefix>:<id>` (`slack-group:S01SRE`).
@@ -105,5 +148,94 @@ impl<'a> Platforms<'a> {
             return p.check_group_id(identity, id);
         }
         Ok(())
+    }
+}
+
+/// The platforms' keys, taken out of a file before the rest is read.
+#[derive(Default)]
+pub(super) struct Taken {
+    pub sections: ChatSections,
+    /// Per `[[service]]`, in file order: platform name → channel.
+    pub channels: Vec<BTreeMap<String, String>>,
+    /// Per `[[people]]`, in file order: (person prefix, id), in the platforms' order.
+    pub ids: Vec<Vec<(String, String)>>,
+}
+
+/// Takes each platform's keys out of `root`; `fail` turns a section's parse error into the
+/// configuration's error (quoting the file, secrets masked).
+pub(super) fn take_platform_keys(
+    root: &mut toml::Spanned<toml::de::DeTable<'_>>,
+    chat: Platforms,
+    fail: &dyn Fn(toml::de::Error) -> super::ConfigError,
+) -> Result<Taken, super::ConfigError> {
+    use toml::de::{DeTable, DeValue};
+    let mut taken = Taken::default();
+    let mut problems = Vec::new();
+    let table = root.get_mut();
+    for p in chat.0 {
+        let (Some(name), Some(parse)) = (p.config_section(), p.parse_section()) else {
+            continue;
+        };
+        let Some((key, value)) = table.remove_entry(name) else {
+            continue;
+        };
+        let span = value.span();
+        let mut one = DeTable::new();
+        one.insert(key, value);
+        let section =
+            parse(toml::de::Deserializer::from(toml::Spanned::new(span, one))).map_err(fail)?;
+        taken.sections.insert(name, section);
+    }
+    // A string, or a problem naming the key.
+    let text_of =
+        |v: &toml::Spanned<DeValue<'_>>, key: &str, problems: &mut Vec<String>| match v.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
+            other => {
+                problems.push(format!("{key}: must be a string, not {}", other.type_str()));
+                None
+            }
+        };
+    if let Some(DeValue::Array(items)) = table.get_mut("service").map(|v| v.get_mut()) {
+        for (i, item) in items.iter_mut().enumerate() {
+            let mut channels = BTreeMap::new();
+            if let DeValue::Table(t) = item.get_mut() {
+                let label = match t.get("name").map(|v| v.get_ref()) {
+                    Some(DeValue::String(n)) => n.to_string(),
+                    _ => i.to_string(),
+                };
+                for p in chat.0 {
+                    let key = format!("{}_channel", p.name());
+                    if let Some(v) = t.remove(key.as_str()) {
+                        let path = format!("service[{label}].{key}");
+                        if let Some(c) = text_of(&v, &path, &mut problems) {
+                            channels.insert(p.name().to_string(), c);
+                        }
+                    }
+                }
+            }
+            taken.channels.push(channels);
+        }
+    }
+    if let Some(DeValue::Array(items)) = table.get_mut("people").map(|v| v.get_mut()) {
+        for (i, item) in items.iter_mut().enumerate() {
+            let mut ids = Vec::new();
+            if let DeValue::Table(t) = item.get_mut() {
+                for p in chat.0 {
+                    let prefix = p.person_prefix();
+                    if let Some(v) = t.remove(prefix) {
+                        let path = format!("people[{i}].{prefix}");
+                        if let Some(id) = text_of(&v, &path, &mut problems) {
+                            ids.push((prefix.to_string(), id));
+                        }
+                    }
+                }
+            }
+            taken.ids.push(ids);
+        }
+    }
+    if problems.is_empty() {
+        Ok(taken)
+    } else {
+        Err(super::ConfigError::Invalid(problems))
     }
 }

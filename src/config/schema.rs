@@ -41,43 +41,20 @@ impl std::str::FromStr for LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct PersonConfig {
     pub name: String,
-    /// Slack user id (`U…`).
-    #[serde(default)]
-    pub slack: Option<String>,
-    /// Discord user id (a snowflake).
-    #[serde(default)]
-    pub discord: Option<String>,
+    /// The person's id on each chat platform, as `<person prefix> = "id"` in the file
+    /// (`slack = "U01ALICE"`, `discord = "445566…"`), in the platforms' order. Taken out of the
+    /// file by the platforms (`config::platforms`).
+    #[serde(skip)]
+    pub ids: Vec<(String, String)>,
 }
 
 impl PersonConfig {
     pub fn identities(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(s) = &self.slack {
-            out.push(format!("slack:{s}"));
-        }
-        if let Some(d) = &self.discord {
-            out.push(format!("discord:{d}"));
-        }
-        out
+        self.ids
+            .iter()
+            .map(|(prefix, id)| format!("{prefix}:{id}"))
+            .collect()
     }
-}
-
-/// A Slack app: the bot token for the Web API and the signing secrets for inbound requests.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackConfig {
-    pub bot_token: String,
-    /// Any one of these may sign a Slack request (rotation).
-    pub signing_secrets: Vec<String>,
-    /// Every Web API call goes here (a fake on loopback in tests).
-    #[serde(default = "default_slack_api_url")]
-    pub api_url: String,
-    /// How long user-group memberships are trusted before asking Slack again.
-    #[serde(default = "default_group_cache", with = "humantime_serde")]
-    pub group_cache: Duration,
-    /// `https://acme.slack.com`: lets postmortems link to the canary threads.
-    #[serde(default)]
-    pub workspace_url: Option<String>,
 }
 
 /// Flagger's webhooks: tokens accepted as `metadata.token` or `?token=`.
@@ -151,35 +128,6 @@ pub struct PrometheusConfig {
 
 fn default_prometheus_timeout() -> Duration {
     Duration::from_secs(5)
-}
-
-/// A Discord application: the bot token for REST, the public key that signs interactions.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiscordConfig {
-    pub bot_token: String,
-    pub application_id: String,
-    /// The application's Ed25519 public key, hex.
-    pub public_key: String,
-    /// Every REST call goes here (a fake on loopback in tests).
-    #[serde(default = "default_discord_api_url")]
-    pub api_url: String,
-    /// The server (guild) id: lets postmortems link to the canary threads.
-    #[serde(default)]
-    pub guild_id: Option<String>,
-}
-
-pub const DISCORD_API_URL: &str = "https://discord.com/api/v10";
-
-fn default_discord_api_url() -> String {
-    DISCORD_API_URL.into()
-}
-
-fn default_slack_api_url() -> String {
-    "https://slack.com/api".into()
-}
-fn default_group_cache() -> Duration {
-    Duration::from_secs(300)
 }
 
 #[derive(Clone, Deserialize)]
@@ -356,12 +304,11 @@ pub struct ServiceConfig {
     /// same keys as `rollback`. Without it, drills call `rollback` with `"drill": true`.
     #[serde(default)]
     pub drill_executor: Option<RollbackConfig>,
-    /// Slack channel id (`C…`) for this service's canary threads; none means no Slack thread.
-    #[serde(default)]
-    pub slack_channel: Option<String>,
-    /// Discord channel id for this service's canary threads; none means no Discord thread.
-    #[serde(default)]
-    pub discord_channel: Option<String>,
+    /// The service's channel on each chat platform (platform name → channel id), written
+    /// `<platform>_channel = "…"` (`slack_channel = "C0123ABCD"`); a platform without one gives
+    /// the service no thread there. Taken out of the file by the platforms.
+    #[serde(skip)]
+    pub channels: std::collections::BTreeMap<String, String>,
     /// GitHub deployments that announce this service's deploys.
     #[serde(default)]
     pub github: Option<ServiceGithub>,
@@ -396,6 +343,13 @@ fn default_page_after() -> Option<Duration> {
 }
 fn default_decide_after() -> Option<Duration> {
     Some(Duration::from_secs(20 * 60))
+}
+
+impl ServiceConfig {
+    /// The service's channel on `platform`, if it has one.
+    pub fn channel(&self, platform: &str) -> Option<&str> {
+        self.channels.get(platform).map(String::as_str)
+    }
 }
 
 fn one() -> u32 {

@@ -1,7 +1,7 @@
 //! Serde glue for the units people write: durations (`30s`, `15m`) and sizes (`1MiB`).
 
 /// Serde glue for `30s` / `15m` / `1h` durations.
-pub(super) mod humantime_serde {
+pub(crate) mod humantime_serde {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! Discord REST calls through serenity's `Http`: its rate limiter in production; against another
 //! `api_url` (a fake on loopback) the proxy setting, which serenity applies only without it.
 
+use super::config::DISCORD_API_URL;
 use crate::chat::ChatError;
-use crate::config::DISCORD_API_URL;
 use serde_json::Value;
 use serenity::http::{Http, HttpBuilder, HttpError, LightMethod, Request, Route};
 use serenity::model::id::{ApplicationId, ChannelId, GuildId, MessageId};

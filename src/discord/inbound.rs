@@ -118,8 +118,7 @@ impl DiscordInbound {
     }
 
     fn services_in(&self, channel: &str) -> Vec<String> {
-        self.desk()
-            .services_in(channel, |s| s.discord_channel.as_deref())
+        self.desk().services_in(channel, |s| s.channel("discord"))
     }
 
     /// Counts a vote and says what came of it, privately.

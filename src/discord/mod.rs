@@ -4,11 +4,13 @@
 
 pub mod api;
 pub mod chat;
+pub mod config;
 pub mod escape;
 pub mod inbound;
 pub mod messages;
 pub mod platform;
 
+pub use config::DiscordConfig;
 pub use platform::PLATFORM;
 
 /// `channel/root message/thread`: where a canary thread lives.
@@ -28,6 +30,6 @@ pub fn permalink(guild_id: &str, thread: &str) -> Option<String> {
 }
 
 /// The web link of a canary thread, when `[discord] guild_id` says which server it is in.
-pub fn thread_link(config: &crate::config::DiscordConfig, thread: &str) -> Option<String> {
+pub fn thread_link(config: &config::DiscordConfig, thread: &str) -> Option<String> {
     permalink(config.guild_id.as_deref()?, thread)
 }

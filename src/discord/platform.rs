@@ -3,10 +3,11 @@
 
 use super::api::DiscordApi;
 use super::chat::DiscordChat;
+use super::config::DiscordConfig;
 use super::inbound::{DiscordInbound, routes, verifier};
 use crate::chat::ChatPort;
 use crate::chat::{ChatPlatform, Connection};
-use crate::config::{Config, DiscordConfig, ServiceConfig, http_url_problem};
+use crate::config::{Config, ServiceConfig, http_url_problem};
 use crate::http::{AppState, Inbound, PathMatch, Surface};
 use axum::Router;
 use serenity::interactions_endpoint::Verifier;
@@ -20,8 +21,13 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
     check_person_id: |identity, id| snowflake_id(identity, id, "discord", "User"),
     check_group_id: |identity, id| snowflake_id(identity, id, "discord-role", "Role"),
     config_section: Some("discord"),
-    configured: |c| c.discord.is_some(),
-    section_problems: |c| c.discord.as_ref().map(section_problems).unwrap_or_default(),
+    parse_section: Some(DiscordConfig::parse),
+    configured: |c| DiscordConfig::of(c).is_some(),
+    section_problems: |c| {
+        DiscordConfig::of(c)
+            .map(section_problems)
+            .unwrap_or_default()
+    },
     channel_problems,
     connect,
     stand_in: None,
@@ -29,7 +35,7 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
         label: "discord",
         paths: &[PathMatch::Prefix("/discord/")],
     }),
-    thread_link: |c, thread| super::thread_link(c.discord.as_ref()?, thread),
+    thread_link: |c, thread| super::thread_link(DiscordConfig::of(c)?, thread),
 };
 
 /// Discord ids are snowflakes: up to 20 digits, never 0.
@@ -75,8 +81,8 @@ fn section_problems(d: &DiscordConfig) -> Vec<String> {
 /// A service's `discord_channel`.
 fn channel_problems(config: &Config, key: &str, s: &ServiceConfig) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(ch) = &s.discord_channel {
-        if config.discord.is_none() {
+    if let Some(ch) = s.channel("discord") {
+        if DiscordConfig::of(config).is_none() {
             out.push(format!(
                 "{key}.discord_channel: set, but there is no [discord] section"
             ));
@@ -96,7 +102,7 @@ struct Connected {
 }
 
 fn connect(config: &Config) -> anyhow::Result<Option<Box<dyn Connection>>> {
-    let Some(d) = &config.discord else {
+    let Some(d) = DiscordConfig::of(config) else {
         return Ok(None);
     };
     let api = Arc::new(DiscordApi::new(
@@ -108,7 +114,10 @@ fn connect(config: &Config) -> anyhow::Result<Option<Box<dyn Connection>>> {
     let channels: HashMap<String, String> = config
         .services
         .iter()
-        .filter_map(|s| s.discord_channel.clone().map(|c| (s.name.clone(), c)))
+        .filter_map(|s| {
+            s.channel("discord")
+                .map(|c| (s.name.clone(), c.to_string()))
+        })
         .collect();
     let chat = Arc::new(DiscordChat { api, channels });
     Ok(Some(Box::new(Connected { chat, verifier })))

@@ -75,10 +75,7 @@ fn ephemeral(text: &str) -> Response {
 impl SlackInbound {
     fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), SignatureError> {
         let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-        let secrets = self
-            .config
-            .slack
-            .as_ref()
+        let secrets = super::SlackConfig::of(&self.config)
             .map(|s| s.signing_secrets.clone())
             .unwrap_or_default();
         verify_slack(
@@ -178,8 +175,8 @@ impl SlackInbound {
         let deploy = self.engine.deploy(deploy_id).await.ok()?;
         self.config
             .service(&deploy.info.service)?
-            .slack_channel
-            .clone()
+            .channel("slack")
+            .map(str::to_string)
     }
 
     /// Starts the vote in the background; Slack must hear back within 3 s.
@@ -212,8 +209,7 @@ impl SlackInbound {
 
     /// The services whose threads go to this Slack channel.
     fn services_in(&self, channel: &str) -> Vec<String> {
-        self.desk()
-            .services_in(channel, |s| s.slack_channel.as_deref())
+        self.desk().services_in(channel, |s| s.channel("slack"))
     }
 
     /// Runs a parsed command; returns what to tell the person. `thread_deploy` is the deploy whose

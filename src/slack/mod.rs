@@ -4,10 +4,12 @@
 pub mod api;
 pub mod blocks;
 pub mod chat;
+pub mod config;
 pub mod escape;
 pub mod inbound;
 pub mod platform;
 
+pub use config::SlackConfig;
 pub use platform::PLATFORM;
 
 /// `C0123/1700000000.000100`: where a canary thread lives (channel and root ts).
@@ -30,6 +32,6 @@ pub fn permalink(workspace_url: &str, thread: &str) -> Option<String> {
 }
 
 /// The web link of a canary thread, when `[slack] workspace_url` says where the workspace is.
-pub fn thread_link(config: &crate::config::SlackConfig, thread: &str) -> Option<String> {
+pub fn thread_link(config: &config::SlackConfig, thread: &str) -> Option<String> {
     permalink(config.workspace_url.as_deref()?, thread)
 }

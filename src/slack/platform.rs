@@ -2,10 +2,11 @@
 
 use super::api::SlackApi;
 use super::chat::SlackChat;
+use super::config::SlackConfig;
 use super::inbound::{SlackInbound, routes};
 use crate::chat::ChatPort;
 use crate::chat::{ChatPlatform, Connection};
-use crate::config::{Config, ServiceConfig, SlackConfig, http_url_problem};
+use crate::config::{Config, ServiceConfig, http_url_problem};
 use crate::http::{AppState, Inbound, PathMatch, Surface};
 use axum::Router;
 use std::collections::HashMap;
@@ -34,8 +35,9 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
         }
     },
     config_section: Some("slack"),
-    configured: |c| c.slack.is_some(),
-    section_problems: |c| c.slack.as_ref().map(section_problems).unwrap_or_default(),
+    parse_section: Some(SlackConfig::parse),
+    configured: |c| SlackConfig::of(c).is_some(),
+    section_problems: |c| SlackConfig::of(c).map(section_problems).unwrap_or_default(),
     channel_problems,
     connect,
     stand_in: None,
@@ -43,7 +45,7 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
         label: "slack",
         paths: &[PathMatch::Prefix("/slack/")],
     }),
-    thread_link: |c, thread| super::thread_link(c.slack.as_ref()?, thread),
+    thread_link: |c, thread| super::thread_link(SlackConfig::of(c)?, thread),
 };
 
 /// Slack ids: an upper-case letter saying what they name, then upper-case letters and digits.
@@ -76,8 +78,8 @@ fn section_problems(slack: &SlackConfig) -> Vec<String> {
 /// A service's `slack_channel`.
 fn channel_problems(config: &Config, key: &str, s: &ServiceConfig) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(ch) = &s.slack_channel {
-        if config.slack.is_none() {
+    if let Some(ch) = s.channel("slack") {
+        if SlackConfig::of(config).is_none() {
             out.push(format!(
                 "{key}.slack_channel: set, but there is no [slack] section"
             ));
@@ -97,14 +99,14 @@ struct Connected {
 }
 
 fn connect(config: &Config) -> anyhow::Result<Option<Box<dyn Connection>>> {
-    let Some(s) = &config.slack else {
+    let Some(s) = SlackConfig::of(config) else {
         return Ok(None);
     };
     let api = Arc::new(SlackApi::new(&s.api_url, &s.bot_token, s.group_cache)?);
     let channels: HashMap<String, String> = config
         .services
         .iter()
-        .filter_map(|s| s.slack_channel.clone().map(|c| (s.name.clone(), c)))
+        .filter_map(|s| s.channel("slack").map(|c| (s.name.clone(), c.to_string())))
         .collect();
     let chat = Arc::new(SlackChat {
         api: api.clone(),
