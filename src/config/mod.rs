@@ -148,6 +148,7 @@ impl Config {
                     .into_iter()
                     .filter(|i| i != identity)
                     .collect(),
+                deploys_as: p.deploy_names(),
             },
             None => Voter {
                 identity: identity.to_string(),
@@ -155,6 +156,7 @@ impl Config {
                 groups,
                 person: None,
                 aliases: Vec::new(),
+                deploys_as: Vec::new(),
             },
         }
     }
