@@ -248,6 +248,27 @@ impl Desk {
         }
     }
 
+    /// How to give a reason, when the deploy's agreement asks for one with every vote and this
+    /// command gave none: the vote is then not counted, only answered. (The domain refuses such a
+    /// vote too; asked here, the person hears it at once instead of "counting your vote".)
+    async fn reason_missing(
+        &self,
+        deploy_id: &str,
+        choice: Choice,
+        reason: &Option<String>,
+    ) -> Option<String> {
+        if reason.as_deref().is_some_and(|r| !r.trim().is_empty()) {
+            return None;
+        }
+        let deploy = self.engine.deploy(deploy_id).await.ok()?;
+        deploy.policy.require_reason.then(|| {
+            crate::present::chat::said::notice(
+                &crate::domain::deploy::Notice::ReasonRequired { choice },
+                &deploy,
+            )
+        })
+    }
+
     /// Answers a command the same way on every platform.
     pub async fn answer(&self, command: Command, place: &Place) -> Answer {
         let text = match command {
@@ -285,6 +306,9 @@ impl Desk {
                 reason,
             } => match self.pick(place, service).await {
                 Ok(deploy_id) => {
+                    if let Some(ask) = self.reason_missing(&deploy_id, choice, &reason).await {
+                        return Answer::Text(ask);
+                    }
                     return Answer::Vote {
                         deploy_id,
                         choice,

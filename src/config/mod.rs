@@ -157,6 +157,7 @@ impl Config {
                     .into_iter()
                     .filter(|i| i != identity)
                     .collect(),
+                deploys_as: p.deploy_names(),
             },
             None => Voter {
                 identity: identity.to_string(),
@@ -164,6 +165,7 @@ impl Config {
                 groups,
                 person: None,
                 aliases: Vec::new(),
+                deploys_as: Vec::new(),
             },
         }
     }

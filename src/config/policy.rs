@@ -43,10 +43,8 @@ impl ServiceConfig {
                 // Filled by `Config::lock_policy`, which knows the providers.
                 pagers: Vec::new(),
             }),
-            // Enforced by the votes with the modal and four-eyes work of issue 17; not
-            // configurable until then.
-            require_reason: false,
-            forbid_self_promote: false,
+            require_reason: self.require_reason,
+            forbid_self_promote: self.forbid_self_promote,
         })
     }
 }

@@ -46,6 +46,13 @@ pub struct PersonConfig {
     /// file by the platforms (`config::platforms`).
     #[serde(skip)]
     pub ids: Vec<(String, String)>,
+    /// GitHub login: a deploy whose `actor` is this login was deployed by this person (four eyes,
+    /// `forbid_self_promote`). Compared without regard to case, as GitHub does.
+    #[serde(default)]
+    pub github: Option<String>,
+    /// Other names a deploy's `actor` may give this person (`ci-alice`, a deploy system's user).
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 impl PersonConfig {
@@ -53,6 +60,17 @@ impl PersonConfig {
         self.ids
             .iter()
             .map(|(prefix, id)| format!("{prefix}:{id}"))
+            .collect()
+    }
+
+    /// The names a deploy's `actor` may give this person besides their chat identities: the
+    /// GitHub login and the aliases.
+    pub fn deploy_names(&self) -> Vec<String> {
+        self.github
+            .iter()
+            .chain(self.aliases.iter())
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
             .collect()
     }
 }
@@ -318,6 +336,14 @@ pub struct ServiceConfig {
     /// How an unanswered decision escalates; without it a decision waits for people.
     #[serde(default)]
     pub escalation: Option<EscalationConfig>,
+    /// A vote counts only with a reason: the buttons ask for it in a modal, a command without one
+    /// is answered with how to give one.
+    #[serde(default)]
+    pub require_reason: bool,
+    /// Four eyes: the person who deployed (the deploy's `actor`, matched against their chat
+    /// identities and `[[people]]` `github`/`aliases`) cannot count toward promote.
+    #[serde(default)]
+    pub forbid_self_promote: bool,
 }
 
 /// `[service.escalation]`: remind, page, then decide, each counted from the moment a decision was

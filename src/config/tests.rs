@@ -832,3 +832,64 @@ fn platform_keys_of_the_wrong_type_or_platform_are_named() {
         .to_string();
     assert!(e.contains("unknown field `slak_channel`"), "{e}");
 }
+
+/// `require_reason` and `forbid_self_promote` default off (a policy without them keeps its hash)
+/// and lock into the policy when set.
+#[test]
+fn reasons_and_four_eyes_lock_into_the_policy() {
+    let plain = crate::registry::config_from_toml(GOOD, &env).expect("valid");
+    let p = plain
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
+    assert!(!p.require_reason && !p.forbid_self_promote);
+    let json = serde_json::to_string(&p).expect("json");
+    assert!(
+        !json.contains("require_reason") && !json.contains("forbid_self_promote"),
+        "{json}"
+    );
+    let text = GOOD.replace(
+        "canary_window = \"15m\"",
+        "canary_window = \"15m\"\nrequire_reason = true\nforbid_self_promote = true",
+    );
+    let c = crate::registry::config_from_toml(&text, &env).expect("valid");
+    let p = c
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
+    assert!(p.require_reason && p.forbid_self_promote);
+    let e = crate::registry::config_from_toml(
+        &GOOD.replace("canary_window = \"15m\"", "require_reason = \"yes\""),
+        &env,
+    )
+    .expect_err("not a boolean")
+    .to_string();
+    assert!(e.contains("require_reason"), "{e}");
+}
+
+/// `[[people]]` `github` and `aliases` become the names a voter deploys as; bad ones are named
+/// by their key, and a name tied to two people is refused.
+#[test]
+fn people_deploy_as_their_github_login_and_aliases() {
+    let people = "\n[[people]]\nname = \"alice\"\nslack = \"U01ALICE\"\ngithub = \"alice-gh\"\naliases = [\"ci-alice\"]\n";
+    let c = crate::registry::config_from_toml(&format!("{GOOD}{people}"), &env).expect("valid");
+    let v = c.voter("slack:U01ALICE", "Alice A.", vec![]);
+    assert_eq!(v.person.as_deref(), Some("alice"));
+    assert_eq!(v.deploys_as, vec!["alice-gh", "ci-alice"]);
+    assert!(c.voter("slack:U02BOB", "bob", vec![]).deploys_as.is_empty());
+
+    let bad = "\n[[people]]\nname = \"alice\"\nslack = \"U01ALICE\"\ngithub = \"-alice_\"\naliases = [\"ci-alice\", \" \"]\n\
+               [[people]]\nname = \"bob\"\nslack = \"U02BOB\"\naliases = [\"CI-Alice\"]\n";
+    let e = crate::registry::config_from_toml(&format!("{GOOD}{bad}"), &env)
+        .expect_err("bad people")
+        .to_string();
+    for expected in [
+        "people[0].github: `-alice_` is not a GitHub login",
+        "people[0].aliases[1]: must not be empty",
+        "people[1]: the deploy actor `CI-Alice` (github or aliases) is tied to two people",
+    ] {
+        assert!(e.contains(expected), "{expected}: {e}");
+    }
+}

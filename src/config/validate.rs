@@ -452,6 +452,7 @@ fn people_problems(people: &[PersonConfig], chat: Platforms) -> Vec<String> {
     let mut out = Vec::new();
     let mut names = HashSet::new();
     let mut tied = HashSet::new();
+    let mut deploy_names = HashSet::new();
     for (i, p) in people.iter().enumerate() {
         let key = format!("people[{i}]");
         if p.name.trim().is_empty() {
@@ -475,8 +476,58 @@ fn people_problems(people: &[PersonConfig], chat: Platforms) -> Vec<String> {
                 out.push(format!("{key}: `{id}` is tied to two people"));
             }
         }
+        if let Some(login) = &p.github
+            && let Some(problem) = github_login_problem(login)
+        {
+            out.push(format!("{key}.github: {problem}"));
+        }
+        for (j, alias) in p.aliases.iter().enumerate() {
+            if alias.trim().is_empty() {
+                out.push(format!("{key}.aliases[{j}]: must not be empty"));
+            } else if alias.chars().count() > crate::limits::ACTOR {
+                out.push(format!(
+                    "{key}.aliases[{j}]: longer than {} characters (a deploy's actor is at most that long)",
+                    crate::limits::ACTOR
+                ));
+            } else if let Some(c) = alias.chars().find(|c| crate::limits::is_unprintable(*c)) {
+                out.push(format!(
+                    "{key}.aliases[{j}]: contains U+{:04X}, a control or invisible format character",
+                    c as u32
+                ));
+            }
+        }
+        // A deploy's actor must name one person at most: four eyes refuses the wrong person
+        // otherwise. Compared as the votes compare them, without regard to case.
+        let mut mine = HashSet::new();
+        for name in p.deploy_names() {
+            let folded = name.to_lowercase();
+            if !mine.insert(folded.clone()) {
+                continue;
+            }
+            if !deploy_names.insert(folded) {
+                out.push(format!(
+                    "{key}: the deploy actor `{name}` (github or aliases) is tied to two people"
+                ));
+            }
+        }
     }
     out
+}
+
+/// What is wrong with a GitHub login, if anything: 1 to 39 letters, digits or single hyphens,
+/// not at either end.
+fn github_login_problem(login: &str) -> Option<String> {
+    let ok = !login.is_empty()
+        && login.len() <= 39
+        && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !login.starts_with('-')
+        && !login.ends_with('-')
+        && !login.contains("--");
+    (!ok).then(|| {
+        format!(
+            "`{login}` is not a GitHub login (1 to 39 letters, digits or single hyphens, not at either end)"
+        )
+    })
 }
 
 /// Problems with a list of criteria, keyed `{prefix}.criteria[i].field`: each criterion's own,

@@ -3,11 +3,12 @@
 //! while Discord waits, and the person gets the outcome privately.
 
 use super::messages::{PROCEED, ROLLBACK};
+use super::modal;
 use crate::Clock;
 use crate::chat::desk::{Answer, Desk, Place};
 use crate::command::{Command, help_for, parse};
 use crate::config::Config;
-use crate::domain::{Choice, EventData, Input, Vote};
+use crate::domain::{Choice, Deploy, EventData, Input, Vote};
 use crate::engine::Engine;
 use crate::http::{AppState, Counters};
 use crate::present::{RenderedEffect, chat::RenderedChat};
@@ -226,6 +227,34 @@ impl DiscordInbound {
     }
 }
 
+impl DiscordInbound {
+    /// The deploy a button or modal names: its `custom_id`'s id, else (when the id did not fit)
+    /// the deploy whose thread root the button is on.
+    async fn deploy_named(
+        &self,
+        from_custom_id: &str,
+        interaction: &Interaction,
+    ) -> Option<String> {
+        if !from_custom_id.is_empty() {
+            return Some(from_custom_id.to_string());
+        }
+        let message = interaction.message.as_ref()?.id.to_string();
+        self.engine
+            .store()
+            .deploy_by_thread_middle("discord", &message)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The deploy, when its agreement asks for a reason with every vote: a press then opens the
+    /// modal. A deploy that cannot be read goes the vote's way, which says so.
+    async fn asking_reason(&self, deploy_id: &str) -> Option<Deploy> {
+        let deploy = self.engine.deploy(deploy_id).await.ok()?;
+        deploy.policy.require_reason.then_some(deploy)
+    }
+}
+
 /// A button's `custom_id` (`action:deploy-id`): the vote it stands for, if it is one of ours,
 /// and the deploy id (empty when it did not fit in the button).
 pub fn button_of(custom_id: &str) -> (Option<Choice>, &str) {
@@ -307,26 +336,43 @@ async fn interactions(
                 }
             };
             let (choice, deploy) = button_of(&data.custom_id);
-            let deploy = if deploy.is_empty() {
-                // The id did not fit in the button: the message it is on names the deploy.
-                let message = interaction
-                    .message
-                    .as_ref()
-                    .map(|m| m.id.to_string())
-                    .unwrap_or_default();
-                store
-                    .deploy_by_thread_middle("discord", &message)
-                    .await
-                    .ok()
-                    .flatten()
-            } else {
-                Some(deploy.to_string())
-            };
+            let deploy = s.deploy_named(deploy, &interaction).await;
             match (choice, deploy) {
-                (Some(choice), Some(id)) => {
-                    private(s.vote_within_deadline(id, &member, choice, None).await)
-                }
+                (Some(choice), Some(id)) => match s.asking_reason(&id).await {
+                    // The vote counts when the modal comes back with the reason (MODAL_SUBMIT).
+                    Some(d) => modal::ask_reason(&id, choice, &d.info.service, &d.info.version),
+                    None => private(s.vote_within_deadline(id, &member, choice, None).await),
+                },
                 _ => private("That button is not one of canarybot's."),
+            }
+        }
+        Some(InteractionType::Modal) => {
+            let data = match interaction.modal() {
+                Ok(d) => d,
+                Err(e) => {
+                    return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e})))
+                        .into_response();
+                }
+            };
+            let Some((choice, deploy)) = modal::read_custom_id(&data.custom_id) else {
+                return axum::Json(private("That form is not one of canarybot's.")).into_response();
+            };
+            let reason = modal::reason(&data);
+            match s.deploy_named(deploy, &interaction).await {
+                None => private("That form no longer names a deploy; your vote was not counted."),
+                Some(_) if reason.is_empty() => private(format!(
+                    "Your {} vote was not counted: write why in the form (press the button again).",
+                    choice.as_str()
+                )),
+                Some(_) if reason.chars().count() > crate::limits::REASON => private(format!(
+                    "Your {} vote was not counted: the reason is longer than {} characters.",
+                    choice.as_str(),
+                    crate::limits::REASON
+                )),
+                Some(id) => private(
+                    s.vote_within_deadline(id, &member, choice, Some(reason))
+                        .await,
+                ),
             }
         }
         _ => private(help_for(None, false)),

@@ -1,5 +1,5 @@
 //! Discord over HTTP only (serenity's REST client and interaction verifier; no gateway): the
-//! canary thread (`chat`), REST calls (`api`), and the signed interactions endpoint (`inbound`).
+//! canary thread (`chat`), REST calls (`api`), and the signed interactions endpoint (`inbound`), the reason modal (`modal`).
 //! Nothing here knows Slack.
 
 pub mod api;
@@ -8,6 +8,7 @@ pub mod config;
 pub mod escape;
 pub mod inbound;
 pub mod messages;
+pub mod modal;
 pub mod platform;
 
 pub use config::DiscordConfig;

@@ -40,6 +40,10 @@ pub struct Voter {
     /// together are one vote.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Other names a deploy's `actor` may give the person (their GitHub login, aliases such as
+    /// `ci-alice`): with their identities, what four eyes matches the deployer against.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deploys_as: Vec<String>,
 }
 
 impl Voter {
@@ -71,6 +75,18 @@ pub fn authorizing_entry<'a>(deciders: &'a [String], voter: &Voter) -> Option<&'
                 || voter.groups.iter().any(|g| g == *d)
         })
         .map(String::as_str)
+}
+
+/// Whether the deploy's `actor` names this voter: their identity, their other identities, or one
+/// of the names they deploy as. Compared trimmed and without regard to case (GitHub logins are
+/// case-insensitive, and for four eyes a refusal too many is the safe side).
+pub fn is_deployer(actor: &str, voter: &Voter) -> bool {
+    let actor = actor.trim();
+    !actor.is_empty()
+        && std::iter::once(&voter.identity)
+            .chain(&voter.aliases)
+            .chain(&voter.deploys_as)
+            .any(|n| n.trim().eq_ignore_ascii_case(actor))
 }
 
 /// Counts each person's latest vote once.
@@ -121,7 +137,25 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             person: None,
             aliases: Vec::new(),
+            deploys_as: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_deployer_is_found_by_identity_tied_identity_login_or_alias() {
+        let alice = Voter {
+            person: Some("alice".into()),
+            aliases: vec!["slack:U01ALICE".into()],
+            deploys_as: vec!["alice-gh".into(), "ci-alice".into()],
+            ..voter("discord:4455", &[])
+        };
+        for actor in ["discord:4455", "slack:U01ALICE", "Alice-GH", " ci-alice "] {
+            assert!(is_deployer(actor, &alice), "{actor}");
+        }
+        for actor in ["ci", "alice", "", "  "] {
+            assert!(!is_deployer(actor, &alice), "{actor:?}");
+        }
+        assert!(!is_deployer("ci-alice", &voter("slack:U02BOB", &[])));
     }
 
     #[test]

@@ -16,4 +16,6 @@ pub mod words;
 pub use outcome::{RenderedEffect, RenderedOutcome};
 
 #[cfg(test)]
+mod decisions_tests;
+#[cfg(test)]
 mod tests;

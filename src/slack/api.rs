@@ -230,6 +230,19 @@ impl SlackApi {
         Ok(())
     }
 
+    /// Opens a modal for the person whose press carried `trigger_id` (valid for 3 s after it).
+    /// The answer's view is not read, so only Slack's `ok` is checked.
+    pub async fn open_view(&self, trigger_id: &str, view: SlackView) -> Result<(), ChatError> {
+        let req = SlackApiViewsOpenRequest::new(trigger_id.to_string().into(), view);
+        let session = self.client.open_session(&self.token);
+        session
+            .http_session_api
+            .http_post::<_, serde::de::IgnoredAny>("views.open", &req, None)
+            .await
+            .map_err(|e| chat_error("views.open", e))?;
+        Ok(())
+    }
+
     /// Members of a user group (`S…`) as cached, if the cache is still fresh.
     fn cached_members(&self, group: &str) -> Option<Vec<String>> {
         let cache = self.groups.lock().ok()?;

@@ -4,15 +4,18 @@
 
 use super::api::SlackApi;
 use super::blocks::{PROCEED_ACTION, ROLLBACK_ACTION};
+use super::modal;
 use super::thread_ref;
 use crate::Clock;
 use crate::auth::{SignatureError, verify_slack};
 use crate::chat::desk::{Answer, Desk, Place};
 use crate::command::{Command, parse};
 use crate::config::Config;
-use crate::domain::{Choice, Input, Vote};
+use crate::domain::deploy::Notice;
+use crate::domain::{Choice, Deploy, Input, Vote};
 use crate::engine::{Engine, EngineError};
 use crate::http::{AppState, Counters};
+use crate::present::chat::said;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -29,8 +32,8 @@ use std::time::Duration;
 
 mod payload;
 pub use payload::{
-    BlockActions, Event, EventCallback, Interaction, SlashCommand, is_ssl_check, parse_event,
-    parse_interaction, parse_slash_command,
+    BlockActions, Event, EventCallback, Interaction, SlashCommand, SubmittedView, ViewSubmission,
+    is_ssl_check, parse_event, parse_interaction, parse_slash_command,
 };
 
 /// How long a vote waits for Slack to list a user group before the person is asked to try
@@ -39,6 +42,9 @@ pub const GROUP_LOOKUP_WAIT: Duration = Duration::from_millis(1_500);
 /// How long an answer waits for a vote to be stored (a press Slack was told about survives a
 /// crash); a slower count goes on after the answer.
 pub const VOTE_WAIT: Duration = Duration::from_millis(2_000);
+/// How long a press waits for `views.open`: the trigger expires 3 s after the press, and Slack
+/// wants the press answered within the same 3 s.
+pub const VIEW_OPEN_WAIT: Duration = Duration::from_millis(2_500);
 
 #[derive(Clone)]
 pub struct SlackInbound {
@@ -59,6 +65,15 @@ pub fn routes(state: SlackInbound) -> Router<AppState> {
 
 fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({"error": message.into()}))).into_response()
+}
+
+/// Keeps the reason modal open with `message` beside the reason field.
+fn field_error(message: &str) -> Response {
+    axum::Json(json!({
+        "response_action": "errors",
+        "errors": {modal::BLOCK_ID: message},
+    }))
+    .into_response()
 }
 
 /// A slash command's answer, shown only to the person; canarybot's words with outside text in
@@ -200,6 +215,112 @@ impl SlackInbound {
         let _ = tokio::time::timeout(VOTE_WAIT, task).await;
     }
 
+    /// The deploy, when its agreement asks for a reason with every vote: a press then opens the
+    /// modal. A deploy that cannot be read goes the vote's way, which says so.
+    async fn asking_reason(&self, deploy_id: &str) -> Option<Deploy> {
+        let deploy = self.engine.deploy(deploy_id).await.ok()?;
+        deploy.policy.require_reason.then_some(deploy)
+    }
+
+    /// Opens the modal asking why, within Slack's 3 s of the press; when it cannot be opened the
+    /// person is told privately how else to give the reason, and nothing is counted.
+    async fn ask_reason(
+        &self,
+        press: &BlockActions,
+        deploy: &Deploy,
+        choice: Choice,
+        user: &str,
+        here: &str,
+    ) {
+        let info = &deploy.info;
+        let problem = match press.trigger_id.as_deref().filter(|t| !t.is_empty()) {
+            None => "the press carried no trigger_id".to_string(),
+            Some(trigger) => {
+                let view = modal::reason_view(&info.id, choice, &info.service, &info.version);
+                match tokio::time::timeout(VIEW_OPEN_WAIT, self.api.open_view(trigger, view)).await
+                {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => format!(
+                        "Slack did not answer views.open within {} ms",
+                        VIEW_OPEN_WAIT.as_millis()
+                    ),
+                }
+            }
+        };
+        tracing::warn!(deploy = %info.id, problem = %problem, "cannot open the reason modal");
+        let how = said::notice(&Notice::ReasonRequired { choice }, deploy);
+        self.tell_later(
+            here.to_string(),
+            user,
+            format!("I could not open the form for your reason ({problem}). {how}"),
+        );
+    }
+
+    /// A submitted reason modal: the vote counts with its reason, and the modal closes (an empty
+    /// 200); an empty reason keeps the modal open with the error beside the field.
+    async fn submitted(&self, submission: ViewSubmission) -> Response {
+        if submission.view.callback_id.as_deref() != Some(modal::CALLBACK_ID) {
+            // Not a modal of canarybot's: closed, nothing done.
+            return StatusCode::OK.into_response();
+        }
+        let user = submission.user_id().to_string();
+        let mut limits = crate::limits::FieldCheck::new();
+        limits.text("user.id", &user, crate::limits::IDENTITY).text(
+            "user.username",
+            submission.user_name(),
+            crate::limits::IDENTITY,
+        );
+        if let Err(e) = limits.into_result() {
+            return refuse(StatusCode::BAD_REQUEST, e);
+        }
+        if user.is_empty() {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "view_submission payload has no user.id",
+            );
+        }
+        let pending = match modal::Pending::read(
+            submission
+                .view
+                .private_metadata
+                .as_deref()
+                .unwrap_or_default(),
+        ) {
+            Ok(p) => p,
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+        };
+        let reason = submission
+            .value(modal::BLOCK_ID, modal::ACTION_ID)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        if reason.is_empty() {
+            return field_error("Write why: a vote here counts only with its reason.");
+        }
+        if reason.chars().count() > crate::limits::REASON {
+            return field_error(&format!(
+                "At most {} characters, please.",
+                crate::limits::REASON
+            ));
+        }
+        let here = self
+            .channel_of(&pending.deploy_id)
+            .await
+            .unwrap_or_default();
+        self.vote_within_deadline(
+            here,
+            pending.deploy_id,
+            user.clone(),
+            submission.user_name().to_string(),
+            pending.choice,
+            Some(reason),
+        )
+        .await;
+        // An empty 200 closes the modal; the outcome goes to the thread.
+        StatusCode::OK.into_response()
+    }
+
     fn desk(&self) -> Desk {
         Desk {
             engine: self.engine.clone(),
@@ -320,6 +441,7 @@ async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: B
     }
     let press = match parse_interaction(&body) {
         Ok(Interaction::BlockActions(press)) => press,
+        Ok(Interaction::ViewSubmission(submission)) => return s.submitted(*submission).await,
         Ok(Interaction::Other) => return StatusCode::OK.into_response(),
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
@@ -353,6 +475,11 @@ async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: B
         let Some(deploy_id) = action.value.as_deref() else {
             continue;
         };
+        if let Some(deploy) = s.asking_reason(deploy_id).await {
+            // The vote counts when the modal comes back with the reason (`view_submission`).
+            s.ask_reason(&press, &deploy, choice, &user, &here).await;
+            continue;
+        }
         s.vote_within_deadline(
             here.clone(),
             deploy_id.to_string(),

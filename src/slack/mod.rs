@@ -1,5 +1,5 @@
 //! Slack: the canary thread as Block Kit (`chat`), the Web API (`api`), and the signed inbound
-//! surfaces for slash commands, buttons and mentions (`inbound`). Nothing here knows Discord.
+//! surfaces for slash commands, buttons, mentions and the reason modal (`inbound`, `modal`). Nothing here knows Discord.
 
 pub mod api;
 pub mod blocks;
@@ -7,6 +7,7 @@ pub mod chat;
 pub mod config;
 pub mod escape;
 pub mod inbound;
+pub mod modal;
 pub mod platform;
 
 pub use config::SlackConfig;

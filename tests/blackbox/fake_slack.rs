@@ -257,6 +257,25 @@ impl FakeSlack {
                 json!({"ok": true, "channel": channel, "ts": body["ts"], "message": {"text": body["text"]}})
             }
             "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000000.999999"}),
+            // A trigger is good once, as Slack's (which also expire 3 s after the press).
+            "views.open" => {
+                let trigger = body["trigger_id"].as_str().unwrap_or_default();
+                let used = self
+                    .calls()
+                    .iter()
+                    .filter(|c| c.method == "views.open" && c.body["trigger_id"] == trigger)
+                    .count();
+                if trigger.is_empty() || used > 1 {
+                    json!({"ok": false, "error": "invalid_trigger_id"})
+                } else {
+                    let mut view = body["view"].clone();
+                    view["id"] = json!("V0FAKE");
+                    view["team_id"] = json!("T1");
+                    view["hash"] = json!("1.2");
+                    view["state"] = json!({"values": {}});
+                    json!({"ok": true, "view": view})
+                }
+            }
             "usergroups.users.list" if self.groups_down.load(Ordering::SeqCst) => {
                 json!({"ok": false, "error": "internal_error"})
             }

@@ -20,6 +20,7 @@ pub mod github;
 mod hardening;
 mod hooks;
 mod logs;
+mod modals;
 mod payload_fixtures;
 mod postmortem;
 mod prometheus;

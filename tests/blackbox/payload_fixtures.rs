@@ -81,6 +81,20 @@ fn slack_interaction_payload(body: &[u8]) -> Result<(), String> {
         Interaction::BlockActions(press) if press.user_id().is_empty() => {
             Err("a press without a user".into())
         }
+        Interaction::ViewSubmission(sub)
+            if sub.user_id().is_empty()
+                || sub.view.private_metadata.is_none()
+                || sub
+                    .value(
+                        canarybot::slack::modal::BLOCK_ID,
+                        canarybot::slack::modal::ACTION_ID,
+                    )
+                    .is_none() =>
+        {
+            Err(format!(
+                "a submission without user, metadata or reason: {sub:?}"
+            ))
+        }
         _ => serde_json::from_str::<SlackInteractionEvent>(json)
             .map(drop)
             .map_err(|e| format!("slack-morphism's SlackInteractionEvent: {e}")),

@@ -6,7 +6,9 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
-use serenity::model::application::{CommandOptionType, ComponentInteractionData, InteractionType};
+use serenity::model::application::{
+    CommandOptionType, ComponentInteractionData, InteractionType, ModalInteractionData,
+};
 use serenity::model::channel::PartialChannel;
 use serenity::model::guild::PartialMember;
 use serenity::model::id::{ChannelId, MessageId};
@@ -176,6 +178,17 @@ impl Interaction {
             .data
             .as_ref()
             .ok_or("malformed interaction: a button press without data")?;
+        serde_json::from_str(data.get()).map_err(|e| format!("malformed interaction: data: {e}"))
+    }
+}
+
+impl Interaction {
+    /// A modal submission's data (serenity's `ModalInteractionData`).
+    pub fn modal(&self) -> Result<ModalInteractionData, String> {
+        let data = self
+            .data
+            .as_ref()
+            .ok_or("malformed interaction: a modal submission without data")?;
         serde_json::from_str(data.get()).map_err(|e| format!("malformed interaction: data: {e}"))
     }
 }

@@ -324,8 +324,12 @@ pub fn notice(notice: &Notice, d: &Deploy) -> String {
             format!("Your {} vote is already counted.", choice.as_str())
         }
         Notice::ReasonRequired { choice } => format!(
-            "Your {} vote was not counted: {service} asks for a reason with every vote. Press the button again and fill in the reason, or type `/rollback {service} <reason>` (`/canary promote {service} <reason>` to promote).",
-            choice.as_str()
+            "Your {} vote was not counted: {service} asks for a reason with every vote. Press the button again and write the reason in the form it opens, or type `{}`.",
+            choice.as_str(),
+            match choice {
+                Choice::Rollback => format!("/rollback {service} <reason>"),
+                Choice::Promote => format!("/canary proceed {service} <reason>"),
+            }
         ),
         Notice::SelfPromote => format!(
             "Your promote vote was not counted: you deployed {service} {}, and {service} needs someone else to promote it. Your rollback votes count.",

@@ -135,6 +135,7 @@ impl Run {
                     groups: groups.iter().map(|s| s.to_string()).collect(),
                     person: None,
                     aliases: Vec::new(),
+                    deploys_as: Vec::new(),
                 },
                 choice,
                 reason: Some("p99 <doubled>".into()),

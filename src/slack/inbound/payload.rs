@@ -7,7 +7,7 @@ use serde::Deserialize;
 use slack_morphism::prelude::{
     SlackAppMentionEvent, SlackBasicChannelInfo, SlackBasicUserInfo, SlackChannelId,
     SlackCommandId, SlackEventCallbackBody, SlackEventId, SlackInteractionActionContainer,
-    SlackInteractionActionInfo, SlackUrlVerificationEvent, SlackUserId,
+    SlackInteractionActionInfo, SlackUrlVerificationEvent, SlackUserId, SlackViewState,
 };
 
 /// A slash command's form body. slack-morphism's `SlackCommandEvent` requires `team_id`,
@@ -43,9 +43,56 @@ pub fn is_ssl_check(body: &[u8]) -> bool {
 pub enum Interaction {
     #[serde(rename = "block_actions")]
     BlockActions(Box<BlockActions>),
-    /// Any other interaction (`view_submission`, `shortcut`, …): canarybot asks for none.
+    /// A modal submitted: the reason a vote asked for.
+    #[serde(rename = "view_submission")]
+    ViewSubmission(Box<ViewSubmission>),
+    /// Any other interaction (`view_closed`, `shortcut`, …): canarybot asks for none.
     #[serde(other)]
     Other,
+}
+
+/// A modal submitted. slack-morphism's `SlackInteractionViewSubmissionEvent` requires `team` and
+/// a whole stateful view (`id`, `team_id`, `hash`, the blocks as written), none of which
+/// canarybot reads and which it accepts a submission without: the envelope and the view are
+/// ours; the user and the state are slack-morphism's.
+#[derive(Debug, Deserialize)]
+pub struct ViewSubmission {
+    #[serde(default)]
+    pub user: Option<SlackBasicUserInfo>,
+    pub view: SubmittedView,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SubmittedView {
+    #[serde(default)]
+    pub callback_id: Option<String>,
+    #[serde(default)]
+    pub private_metadata: Option<String>,
+    #[serde(default)]
+    pub state: Option<SlackViewState>,
+}
+
+impl ViewSubmission {
+    /// The id of the person who submitted; empty when the payload names nobody.
+    pub fn user_id(&self) -> &str {
+        self.user.as_ref().map_or("", |u| u.id.0.as_str())
+    }
+
+    /// The person's name as Slack shows it: `username`, else `name`, else the id.
+    pub fn user_name(&self) -> &str {
+        self.user
+            .as_ref()
+            .and_then(|u| u.username.as_deref().or(u.name.as_deref()))
+            .unwrap_or(self.user_id())
+    }
+
+    /// The text typed in `block_id`'s `action_id` (`view.state.values[block][action].value`).
+    pub fn value(&self, block_id: &str, action_id: &str) -> Option<&str> {
+        let values = &self.view.state.as_ref()?.values;
+        let (_, actions) = values.iter().find(|(b, _)| b.0 == block_id)?;
+        let (_, v) = actions.iter().find(|(a, _)| a.0 == action_id)?;
+        v.value.as_deref()
+    }
 }
 
 /// A press of a button. slack-morphism's `SlackInteractionBlockActionsEvent` requires `team`,
@@ -61,6 +108,9 @@ pub struct BlockActions {
     pub container: Option<SlackInteractionActionContainer>,
     #[serde(default)]
     pub actions: Vec<SlackInteractionActionInfo>,
+    /// Lets canarybot open a modal for the person within 3 s of the press.
+    #[serde(default)]
+    pub trigger_id: Option<String>,
 }
 
 impl BlockActions {
@@ -190,12 +240,44 @@ mod tests {
         };
         assert_eq!((press.user_name(), press.channel_id()), ("ann", ""));
         assert!(matches!(
-            interaction(json!({"type": "view_submission", "view": {}})),
+            interaction(json!({"type": "view_closed", "view": {}})),
             Ok(Interaction::Other)
         ));
         let e = interaction(json!({"type": "block_actions", "actions": [{"value": "x"}]}))
             .expect_err("an action without its id");
         assert!(e.starts_with("malformed interaction payload: "), "{e}");
+    }
+
+    /// A submission as Slack sends it (the shared fixture): the person, the modal's metadata and
+    /// the reason typed read back.
+    #[test]
+    fn a_view_submission_reads_the_person_metadata_and_reason() {
+        let fixture =
+            include_str!("../../../tests/fixtures/slack/interactions.view_submission.json");
+        let payload: serde_json::Value = serde_json::from_str(fixture).expect("fixture");
+        let Ok(Interaction::ViewSubmission(sub)) = interaction(payload) else {
+            panic!("a view_submission");
+        };
+        assert_eq!((sub.user_id(), sub.user_name()), ("U01ALICE", "alice"));
+        assert_eq!(sub.view.callback_id.as_deref(), Some("canary_vote_reason"));
+        assert_eq!(
+            sub.view.private_metadata.as_deref(),
+            Some(r#"{"deploy_id":"checkout:production:2.4.1","choice":"rollback"}"#)
+        );
+        assert_eq!(
+            sub.value("reason", "reason_input"),
+            Some("p99 doubled since 2.4.1")
+        );
+        assert_eq!(sub.value("reason", "other"), None);
+        let Ok(Interaction::ViewSubmission(bare)) =
+            interaction(json!({"type": "view_submission", "view": {}}))
+        else {
+            panic!("a view_submission");
+        };
+        assert_eq!(
+            (bare.user_id(), bare.value("reason", "reason_input")),
+            ("", None)
+        );
     }
 
     /// Events as the tests and Slack send them: a mention is slack-morphism's `AppMention`;

@@ -1,7 +1,7 @@
 //! Votes, authority and quorum, and the decisions they make.
 
 use super::Work;
-use crate::domain::decision::{Choice, Vote, authorizing_entry};
+use crate::domain::decision::{Choice, Vote, authorizing_entry, is_deployer};
 use crate::domain::deploy::effect::{Effect, ExecuteRequest, Notice, Said};
 use crate::domain::deploy::event::EventData;
 use crate::domain::deploy::model::State;
@@ -69,10 +69,52 @@ impl Work {
             );
             return;
         };
+        // Four eyes: the person who deployed cannot count toward promote. A refusal of authority,
+        // so it is on the record (`vote_denied`, with why) and answered privately; their rollback
+        // votes count.
+        if vote.choice == Choice::Promote
+            && self.d.policy.forbid_self_promote
+            && let Some(actor) = self.d.info.actor.clone()
+            && is_deployer(&actor, &vote.voter)
+        {
+            if !self.d.denied.contains(&(who.clone(), Choice::Promote)) {
+                let why = format!(
+                    "{who} deployed {} {} (actor `{actor}`), and someone else must promote it",
+                    self.d.info.service, self.d.info.version
+                );
+                self.emit(
+                    &who,
+                    EventData::VoteDenied {
+                        voter: who.clone(),
+                        name,
+                        choice: vote.choice,
+                        why,
+                    },
+                );
+            }
+            self.notice(&reply_to, Notice::SelfPromote);
+            return;
+        }
         if self.d.tally.choice_of(&who) == Some(vote.choice) {
             self.notice(
                 &reply_to,
                 Notice::VoteAlreadyCounted {
+                    choice: vote.choice,
+                },
+            );
+            return;
+        }
+        // A vote without a reason where one is required is not counted, and nothing is recorded:
+        // it is an unfinished vote, not a refusal. The person may decide and is only asked how
+        // (the buttons ask in a modal before a vote reaches here; this is the API's and a
+        // command's way in). A `vote_denied` would also mark the person refused for this choice,
+        // and their next try, with the reason, must count.
+        if self.d.policy.require_reason
+            && vote.reason.as_deref().is_none_or(|r| r.trim().is_empty())
+        {
+            self.notice(
+                &reply_to,
+                Notice::ReasonRequired {
                     choice: vote.choice,
                 },
             );
