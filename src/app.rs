@@ -136,13 +136,15 @@ pub async fn start(
     }
     let platforms = chat.iter().map(|c| c.platform().to_string()).collect();
     let engine = Arc::new(
-        Engine::new(store.clone(), platforms, options.clock.clone()).with_public_url(Some(
-            config
-                .server
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", local_addr)),
-        )),
+        Engine::new(store.clone(), platforms, options.clock.clone())
+            .with_public_url(Some(
+                config
+                    .server
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", local_addr)),
+            ))
+            .with_change_events(config.change_event_providers()),
     );
     let (shutdown, rx) = watch::channel(false);
     let (drain, drain_rx) = watch::channel(None);

@@ -102,6 +102,7 @@ impl fmt::Debug for PagerDutyConfig {
         f.debug_struct("PagerDutyConfig")
             .field("routing_key", &redact::Redacted)
             .field("api_url", &redact::url(&self.api_url))
+            .field("change_events", &self.change_events)
             .finish()
     }
 }

@@ -146,6 +146,14 @@ impl Config {
         out
     }
 
+    /// The paging providers that take change events (`[pagerduty] change_events = true`).
+    pub fn change_event_providers(&self) -> Vec<String> {
+        match &self.pagerduty {
+            Some(pd) if pd.change_events => vec![PAGERDUTY.to_string()],
+            _ => Vec::new(),
+        }
+    }
+
     /// The voter behind a platform identity, with the person it is tied to, if any.
     pub fn voter(&self, identity: &str, name: &str, groups: Vec<String>) -> Voter {
         let person = self

@@ -97,6 +97,9 @@ pub struct PagerDutyConfig {
     /// Where events go (a fake on loopback in tests).
     #[serde(default = "default_pagerduty_api_url")]
     pub api_url: String,
+    /// Also send each deploy started, promoted and rolled back as a change event.
+    #[serde(default)]
+    pub change_events: bool,
 }
 
 pub const PAGERDUTY_API_URL: &str = "https://events.pagerduty.com";

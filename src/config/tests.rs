@@ -738,6 +738,8 @@ fn pagers_are_configured_with_env_keys_and_locked_into_escalations() {
     let pd = c.pagerduty.as_ref().expect("pagerduty");
     assert_eq!(pd.routing_key, "R0UTINGKEY0123456789abcdef012345");
     assert_eq!(pd.api_url, "https://events.pagerduty.com");
+    assert!(!pd.change_events, "off unless asked");
+    assert!(c.change_event_providers().is_empty());
     let og = c.opsgenie.as_ref().expect("opsgenie");
     assert_eq!(og.api_key, "0psgenie-key-0123456789");
     assert_eq!(og.api_url, "https://api.eu.opsgenie.com");
@@ -762,6 +764,10 @@ fn pagers_are_configured_with_env_keys_and_locked_into_escalations() {
     assert!(!debug.contains("0psgenie-key"), "{debug}");
     assert!(debug.contains("routing_key: <redacted>"), "{debug}");
     assert!(debug.contains("api_key: <redacted>"), "{debug}");
+    let changes =
+        with_pagers("[pagerduty]\nrouting_key = \"${PD_ROUTING_KEY}\"\nchange_events = true\n")
+            .expect("valid");
+    assert_eq!(changes.change_event_providers(), vec!["pagerduty"]);
     // Without a section, nobody is paged.
     let none = with_pagers("").expect("valid");
     assert!(none.pagers().is_empty());

@@ -11,7 +11,7 @@ pub mod pagerduty;
 pub mod worker;
 
 use crate::config::Config;
-use crate::present::paging::PageMessage;
+use crate::present::paging::{ChangeMessage, PageMessage};
 use async_trait::async_trait;
 use serde::Serialize;
 use std::future::Future;
@@ -55,6 +55,12 @@ pub trait Pager: Send + Sync {
     fn provider(&self) -> &str;
     /// Triggers or resolves `page`, with `links` (the deploy's page, the canary threads).
     async fn send(&self, page: &PageMessage, links: &[Link]) -> Sent;
+    /// Records a change (a deploy started, promoted, rolled back), where the provider takes
+    /// change events; the others refuse it.
+    async fn change(&self, change: &ChangeMessage, links: &[Link]) -> Sent {
+        let _ = (change, links);
+        Sent::Permanent(format!("{} takes no change events", self.provider()))
+    }
 }
 
 /// The canary threads' web links of a deploy, by its id. `app` builds it from the chat platforms

@@ -1,12 +1,14 @@
 //! PagerDuty Events API v2: `POST {api_url}/v2/enqueue`, routed by the integration key in the
 //! body. A trigger opens an incident (or joins the open one with the same `dedup_key`); a resolve
 //! with that key closes it. 202 is accepted; 429 and 5xx are worth another try; 400 is an
-//! invalid event, refused for good.
+//! invalid event, refused for good. With `change_events = true`, deploys started, promoted and
+//! rolled back go to `POST {api_url}/v2/change/enqueue` as change events.
 
 use super::{Link, Pager, Sent, classify, truncate, unreachable};
 use crate::config::{PAGERDUTY, PagerDutyConfig};
 use crate::domain::PageAction;
-use crate::present::paging::PageMessage;
+use crate::present::paging::{ChangeMessage, PageMessage};
+use crate::present::words::rfc3339;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -26,6 +28,55 @@ impl PagerDuty {
             routing_key: config.routing_key.clone(),
             api_url: config.api_url.trim_end_matches('/').to_string(),
         }
+    }
+
+    /// The change event for `change`.
+    pub fn change_event(&self, change: &ChangeMessage, links: &[Link]) -> Value {
+        let mut details = serde_json::Map::new();
+        details.insert("change".into(), json!(change.change));
+        details.insert("service".into(), json!(change.service));
+        details.insert("environment".into(), json!(change.environment));
+        details.insert("version".into(), json!(change.version));
+        for (k, v) in &change.details {
+            details.insert(k.clone(), json!(v));
+        }
+        json!({
+            "routing_key": self.routing_key,
+            "payload": {
+                "summary": truncate(&change.summary, SUMMARY_CHARS),
+                "timestamp": rfc3339(change.at_ms),
+                "source": "canarybot",
+                "custom_details": details,
+            },
+            "links": links,
+        })
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Sent {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.api_url))
+            .json(body)
+            .send()
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => return unreachable("PagerDuty", &e),
+        };
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp.text().await.unwrap_or_default();
+        classify(
+            "PagerDuty",
+            status,
+            retry_after.as_deref(),
+            &body,
+            &self.routing_key,
+        )
     }
 
     /// The event for `page`: a trigger with its words and links, or a resolve naming its key.
@@ -76,30 +127,12 @@ impl Pager for PagerDuty {
     }
 
     async fn send(&self, page: &PageMessage, links: &[Link]) -> Sent {
-        let resp = self
-            .client
-            .post(format!("{}/v2/enqueue", self.api_url))
-            .json(&self.event(page, links))
-            .send()
-            .await;
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => return unreachable("PagerDuty", &e),
-        };
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = resp.text().await.unwrap_or_default();
-        classify(
-            "PagerDuty",
-            status,
-            retry_after.as_deref(),
-            &body,
-            &self.routing_key,
-        )
+        self.post("/v2/enqueue", &self.event(page, links)).await
+    }
+
+    async fn change(&self, change: &ChangeMessage, links: &[Link]) -> Sent {
+        self.post("/v2/change/enqueue", &self.change_event(change, links))
+            .await
     }
 }
 
@@ -131,6 +164,7 @@ mod tests {
             &PagerDutyConfig {
                 routing_key: "R0UTINGKEY0123456789abcdef012345".into(),
                 api_url: "https://events.pagerduty.com/".into(),
+                change_events: true,
             },
         )
     }

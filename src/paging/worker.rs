@@ -13,7 +13,7 @@
 use super::{Link, Pager, Sent, ThreadLinks};
 use crate::Clock;
 use crate::domain::{BOT, Input, PageAction};
-use crate::engine::{Engine, EngineError, PageItem, page_target};
+use crate::engine::{ChangeItem, Engine, EngineError, PageItem, page_target};
 use crate::retry::Backoff;
 use crate::store::{Failed, OutboxItem, StoreError};
 use std::collections::HashSet;
@@ -23,6 +23,14 @@ use tokio::sync::watch;
 
 /// The longest `Retry-After` obeyed.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+
+/// A row of `page:<provider>`: a page, or a change event.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Row {
+    Page(PageItem),
+    Change(ChangeItem),
+}
 
 /// What became of one row.
 enum Outcome {
@@ -140,8 +148,8 @@ impl PageWorker {
     async fn deliver(&self, item: &OutboxItem) -> Result<Outcome, StoreError> {
         let store = self.engine.store();
         let target = self.target();
-        let page: PageItem = match serde_json::from_str(&item.payload) {
-            Ok(p) => p,
+        let row: Row = match serde_json::from_str(&item.payload) {
+            Ok(r) => r,
             Err(e) => {
                 let error = format!("unreadable outbox item: {e}");
                 tracing::error!(provider = self.pager.provider(), deploy = %item.deploy_id, error = %error, "page given up");
@@ -150,9 +158,20 @@ impl PageWorker {
                 return Ok(Outcome::Done);
             }
         };
-        let links = self.links(item, page.page.page_url.as_deref()).await;
         let limit = self.lease * 2 / 3;
-        let sent = match tokio::time::timeout(limit, self.pager.send(&page.page, &links)).await {
+        let call = async {
+            match &row {
+                Row::Page(p) => {
+                    let links = self.links(item, p.page.page_url.as_deref()).await;
+                    self.pager.send(&p.page, &links).await
+                }
+                Row::Change(c) => {
+                    let links = self.links(item, c.change.page_url.as_deref()).await;
+                    self.pager.change(&c.change, &links).await
+                }
+            }
+        };
+        let sent = match tokio::time::timeout(limit, call).await {
             Ok(sent) => sent,
             Err(_) => Sent::Retry {
                 error: format!(
@@ -171,7 +190,7 @@ impl PageWorker {
                 self.engine
                     .telemetry
                     .delivered(&target, now - item.created_at_ms);
-                tracing::info!(provider = self.pager.provider(), deploy = %item.deploy_id, action = ?page.page.action, "page sent");
+                tracing::info!(provider = self.pager.provider(), deploy = %item.deploy_id, "page sent");
                 Ok(Outcome::Done)
             }
             Sent::Retry {
@@ -182,7 +201,16 @@ impl PageWorker {
                 self.retry_later(item, &error, after, rate_limited).await?;
                 Ok(Outcome::Wait)
             }
-            Sent::Permanent(error) => self.refused(item, &page, error).await,
+            Sent::Permanent(error) => match &row {
+                Row::Page(page) => self.refused(item, page, error).await,
+                // Not a page: nobody is left unpaged, the log and `/metrics` say it.
+                Row::Change(_) => {
+                    tracing::error!(provider = self.pager.provider(), deploy = %item.deploy_id, error = %error, "change event refused; not retried");
+                    store.give_up(item.id, &error).await?;
+                    self.engine.telemetry.given_up(&target);
+                    Ok(Outcome::Done)
+                }
+            },
         }
     }
 

@@ -151,19 +151,34 @@ fn answer(status: u16, body: Value) -> Answer {
 }
 
 /// PagerDuty: `POST /v2/enqueue` with a 32-character routing key, a known action and a dedup
-/// key; a trigger needs a payload with summary, source and a known severity.
+/// key; a trigger needs a payload with summary, source and a known severity. `POST
+/// /v2/change/enqueue`: a routing key and a payload with summary and source.
 fn pagerduty_answer(method: &Method, path: &str, e: &Value) -> Answer {
-    if method != Method::POST || path != "/v2/enqueue" {
-        return answer(404, json!({"message": "Not found"}));
-    }
     let invalid = |why: &str| {
         answer(
             400,
             json!({"status": "invalid event", "message": "Event object is invalid", "errors": [why]}),
         )
     };
+    if method != Method::POST || !["/v2/enqueue", "/v2/change/enqueue"].contains(&path) {
+        return answer(404, json!({"message": "Not found"}));
+    }
     if e["routing_key"].as_str().is_none_or(|k| k.len() != 32) {
         return invalid("Length of 'routing_key' is incorrect (should be 32 characters)");
+    }
+    if path == "/v2/change/enqueue" {
+        let p = &e["payload"];
+        if p["summary"]
+            .as_str()
+            .is_none_or(|s| s.is_empty() || s.len() > 1024)
+            || p["source"].as_str().is_none_or(str::is_empty)
+        {
+            return invalid("'payload.summary' and 'payload.source' are required");
+        }
+        return answer(
+            202,
+            json!({"status": "success", "message": "Change event processed"}),
+        );
     }
     let action = e["event_action"].as_str().unwrap_or_default();
     if !["trigger", "acknowledge", "resolve"].contains(&action) {

@@ -1,7 +1,8 @@
 //! Paging through PagerDuty and Opsgenie, against fakes of their APIs on loopback: an unanswered
 //! breach pages and the automatic decision resolves the page; a vote resolves it on both
 //! providers; a rate limit is waited out without paging twice; a refusal is said loudly and not
-//! retried; a failed rollback pages at once; the keys never leak.
+//! retried; a failed rollback pages at once; the keys never leak. With `change_events`, PagerDuty
+//! also hears of deploys started and rolled back.
 
 use crate::fake_pager::{Answer, FakePager, OPSGENIE_KEY, PD_ROUTING_KEY, PagerRequest};
 use crate::fake_slack::FakeSlack;
@@ -16,6 +17,7 @@ on_both_backends!(
     a_rate_limited_page_is_retried_and_pages_once,
     a_refused_page_is_said_loudly_and_not_retried,
     a_failed_rollback_pages_at_once,
+    change_events_tell_pagerduty_of_deploys_started_and_rolled_back,
 );
 
 struct Paging {
@@ -398,4 +400,56 @@ async fn a_failed_rollback_pages_at_once(b: Backend) {
     assert!(pd_events(&requests, "resolve").is_empty(), "{requests:#?}");
     no_key_leaked(&p, &id).await;
     p.app.finish().await;
+}
+
+async fn change_events_tell_pagerduty_of_deploys_started_and_rolled_back(b: Backend) {
+    let pd = FakePager::pagerduty().await;
+    let setup = Setup {
+        executor: Some(ExecutorMode::Done),
+        pagerduty_api: Some(pd.api_url.clone()),
+        change_events: true,
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
+    let id = breach(&app, "8.6.0").await;
+    let (status, body) = app.vote(&id, "slack:U01ALICE", &[], "rollback").await;
+    assert_eq!(status, 202, "{body}");
+    app.wait_state(&id, "rolled_back").await;
+    pd.wait_for("two change events", |r| {
+        r.iter()
+            .filter(|r| r.path == "/v2/change/enqueue" && r.status == 202)
+            .count()
+            == 2
+    })
+    .await;
+    let requests = pd.requests();
+    let summaries: Vec<&str> = requests
+        .iter()
+        .map(|r| r.body["payload"]["summary"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        summaries,
+        vec![
+            "checkout 8.6.0 started its canary in production",
+            "checkout 8.6.0 rolled back in production",
+        ],
+        "{requests:#?}"
+    );
+    for r in &requests {
+        assert_eq!(r.path, "/v2/change/enqueue");
+        assert_eq!(r.body["routing_key"], PD_ROUTING_KEY);
+        assert_eq!(r.body["payload"]["source"], "canarybot");
+        assert!(r.body["payload"]["timestamp"].is_string(), "{}", r.body);
+        assert_eq!(r.body["payload"]["custom_details"]["service"], "checkout");
+        assert_eq!(r.body["payload"]["custom_details"]["version"], "8.6.0");
+    }
+    assert_eq!(
+        requests[1].body["payload"]["custom_details"]["change"],
+        "rolled_back"
+    );
+    // No escalation section: nobody was paged.
+    assert!(pd_events(&requests, "trigger").is_empty());
+    app.finish().await;
 }

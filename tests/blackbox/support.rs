@@ -277,6 +277,8 @@ pub struct Setup {
     /// The fake PagerDuty Events API (`[pagerduty] api_url`, routing key
     /// `fake_pager::PD_ROUTING_KEY`).
     pub pagerduty_api: Option<String>,
+    /// `[pagerduty] change_events = true`.
+    pub change_events: bool,
     /// The fake Opsgenie API (`[opsgenie] api_url`, key `fake_pager::OPSGENIE_KEY`).
     pub opsgenie_api: Option<String>,
 }
@@ -302,6 +304,7 @@ impl Default for Setup {
             flagger: false,
             escalation: None,
             pagerduty_api: None,
+            change_events: false,
             opsgenie_api: None,
         }
     }
@@ -448,8 +451,9 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
     }
     if let Some(url) = &setup.pagerduty_api {
         prometheus.push_str(&format!(
-            "[pagerduty]\nrouting_key = \"{}\"\napi_url = \"{url}\"\n",
-            crate::fake_pager::PD_ROUTING_KEY
+            "[pagerduty]\nrouting_key = \"{}\"\napi_url = \"{url}\"\nchange_events = {}\n",
+            crate::fake_pager::PD_ROUTING_KEY,
+            setup.change_events
         ));
     }
     if let Some(url) = &setup.opsgenie_api {
