@@ -768,9 +768,15 @@ fn pagers_are_configured_with_env_keys_and_locked_into_escalations() {
         with_pagers("[pagerduty]\nrouting_key = \"${PD_ROUTING_KEY}\"\nchange_events = true\n")
             .expect("valid");
     assert_eq!(changes.change_event_providers(), vec!["pagerduty"]);
-    // Without a section, nobody is paged.
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    // Without a section, nobody is paged, and `page_after` says so.
     let none = with_pagers("").expect("valid");
     assert!(none.pagers().is_empty());
+    let w = none.warnings().join("\n");
+    assert!(
+        w.contains("service[checkout].escalation.page_after: no [pagerduty] or [opsgenie] section"),
+        "{w}"
+    );
 }
 
 #[test]

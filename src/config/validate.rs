@@ -65,6 +65,19 @@ impl Config {
                 "service: no services configured; every deploy webhook will be refused".into(),
             );
         }
+        if self.pagers().is_empty() {
+            for s in &self.services {
+                if s.escalation
+                    .as_ref()
+                    .is_some_and(|e| e.page_after.is_some())
+                {
+                    out.push(format!(
+                        "service[{}].escalation.page_after: no [pagerduty] or [opsgenie] section, so nobody is paged; configure one, or write page_after = \"off\"",
+                        s.name
+                    ));
+                }
+            }
+        }
         out
     }
 
