@@ -453,3 +453,100 @@ async fn change_events_tell_pagerduty_of_deploys_started_and_rolled_back(b: Back
     assert!(pd_events(&requests, "trigger").is_empty());
     app.finish().await;
 }
+
+/// The real binary, logging at debug, pages through both providers and has a page refused with
+/// the key quoted back: neither key reaches its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_never_reach_the_log() {
+    use crate::support::{SECRET, TOKEN, config_text, database};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((database_url, _)) = database(Backend::Sqlite, dir.path()).await else {
+        return;
+    };
+    let pd = FakePager::pagerduty().await;
+    let og = FakePager::opsgenie().await;
+    pd.script(vec![Answer {
+        status: 400,
+        body: json!({"status": "invalid event", "message": "Event object is invalid", "errors": [format!("Routing key {PD_ROUTING_KEY} is not an integration")]}),
+        retry_after: None,
+    }]);
+    let setup = Setup {
+        escalation: Some("remind_after = \"off\"\npage_after = \"1s\"\ndecide_after = \"off\""),
+        pagerduty_api: Some(pd.api_url.clone()),
+        opsgenie_api: Some(og.api_url.clone()),
+        ..Setup::default()
+    };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let text = config_text(&setup, &database_url, None).replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let mut bot = crate::crash::Bot::new(dir.path(), &text, port);
+    bot.start().await;
+    let http = reqwest::Client::new();
+    let signed = |path: &str, body: Value| {
+        let raw = body.to_string();
+        http.post(format!("{}{path}", bot.url))
+            .header("content-type", "application/json")
+            .header(
+                "x-canarybot-signature",
+                canarybot::auth::sign(SECRET, raw.as_bytes()),
+            )
+            .body(raw)
+            .send()
+    };
+    let id = "checkout:production:8.7.0";
+    let started = signed(
+        "/hooks/deploy",
+        json!({"event": "started", "service": "checkout", "version": "8.7.0"}),
+    )
+    .await
+    .expect("deploy");
+    assert_eq!(started.status(), 202);
+    for _ in 0..2 {
+        let r = signed(
+            "/hooks/metrics",
+            json!({"deploy_id": id, "samples": [
+                {"criterion": "5xx ratio", "canary": 0.004, "baseline": 0.004},
+                {"criterion": "p99 latency", "canary": 0.9, "baseline": 0.2},
+            ]}),
+        )
+        .await
+        .expect("check");
+        assert_eq!(r.status(), 202);
+    }
+    pd.wait_for("the refused trigger", |r| r.iter().any(|r| r.status == 400))
+        .await;
+    og.wait_for("the alert", |r| r.iter().any(|r| r.status == 202))
+        .await;
+    // The refusal is recorded (and so was logged) before the log is read.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let t: Value = http
+            .get(format!("{}/api/deploys/{id}/timeline", bot.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("timeline")
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        if t.to_string().contains("\"page_failed\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no page_failed within 15 s: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = bot.log();
+    assert!(log.contains("page refused"), "{log}");
+    for key in [PD_ROUTING_KEY, OPSGENIE_KEY] {
+        assert!(!log.contains(key), "a key reached the log:\n{log}");
+    }
+    bot.kill().await;
+}
