@@ -1,6 +1,6 @@
-//! Delivers pages from the outbox: one worker per provider, each deploy's rows in order (a
-//! trigger before its resolve), a row that must wait holding back only the later rows of its
-//! deploy. Transient failures (429, 5xx, no answer) are retried with the outbox's stored backoff
+//! Delivers pages (and PagerDuty change events) from the outbox: one worker per provider, each
+//! deploy's rows in order (a trigger before its resolve), a row that must wait holding back only
+//! the later rows of its deploy. Transient failures (429, 5xx, no answer) are retried with the outbox's stored backoff
 //! for as long as it takes; a permanent refusal is given up and told to the deploy, so its thread
 //! hears it loudly.
 //!
