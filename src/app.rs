@@ -8,6 +8,8 @@ use crate::engine::Engine;
 use crate::http::{AppState, Counters, Inbound};
 use crate::metrics::prometheus::Prometheus;
 use crate::metrics::scheduler::Scheduler;
+use crate::paging::worker::PageWorker;
+use crate::paging::{Link, ThreadLinks};
 use crate::rollback::worker::ExecutorWorker;
 use crate::server::router;
 use crate::store::Store;
@@ -46,7 +48,7 @@ impl Running {
     }
 
     /// Stops gracefully within `[delivery] shutdown_grace`: no new connections; requests in
-    /// flight finish; then chat messages and executor calls due are delivered; then the store
+    /// flight finish; then chat messages, pages and executor calls due are delivered; then the store
     /// closes. What is left when the grace runs out stays in the outbox for the next start.
     pub async fn stop(self) {
         let grace = self.config.delivery.shutdown_grace;
@@ -134,13 +136,15 @@ pub async fn start(
     }
     let platforms = chat.iter().map(|c| c.platform().to_string()).collect();
     let engine = Arc::new(
-        Engine::new(store.clone(), platforms, options.clock.clone()).with_public_url(Some(
-            config
-                .server
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", local_addr)),
-        )),
+        Engine::new(store.clone(), platforms, options.clock.clone())
+            .with_public_url(Some(
+                config
+                    .server
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", local_addr)),
+            ))
+            .with_change_events(config.change_event_providers()),
     );
     let (shutdown, rx) = watch::channel(false);
     let (drain, drain_rx) = watch::channel(None);
@@ -167,6 +171,21 @@ pub async fn start(
         config.delivery.lease,
     );
     workers.push(tokio::spawn(exec.run(drain_rx.clone())));
+    let pagers = crate::paging::pagers(&config, &crate::paging::client()?);
+    if !pagers.is_empty() {
+        let links = thread_links(config.clone(), store.clone());
+        for pager in pagers {
+            let worker = Arc::new(PageWorker {
+                engine: engine.clone(),
+                pager,
+                clock: options.clock.clone(),
+                lease: config.delivery.lease,
+                max_backoff: config.delivery.max_backoff,
+                thread_links: links.clone(),
+            });
+            workers.push(tokio::spawn(worker.run(drain_rx.clone())));
+        }
+    }
     background.push(tokio::spawn(ticker(
         engine.clone(),
         config.delivery.dedup_window,
@@ -227,6 +246,28 @@ pub async fn start(
         server,
         background,
         workers,
+    })
+}
+
+/// The web links of a deploy's canary threads, on the platforms that can link to one (Slack with
+/// `workspace_url`, Discord with `guild_id`): sent with each page.
+fn thread_links(config: Arc<Config>, store: Store) -> ThreadLinks {
+    Arc::new(move |deploy_id: String| {
+        let (config, store) = (config.clone(), store.clone());
+        Box::pin(async move {
+            let mut links = Vec::new();
+            for platform in crate::registry::CHAT_PLATFORMS {
+                if let Ok(Some(thread)) = store.thread(&deploy_id, platform.name).await
+                    && let Some(href) = (platform.thread_link)(&config, &thread)
+                {
+                    links.push(Link {
+                        href,
+                        text: format!("Canary thread ({})", platform.name),
+                    });
+                }
+            }
+            links
+        })
     })
 }
 

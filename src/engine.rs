@@ -6,7 +6,7 @@ use crate::Clock;
 use crate::domain::{self, Deploy, DeployInfo, DomainError, ExecuteRequest, Input, Policy};
 use crate::present::chat::RenderedChat;
 use crate::present::outcome::{RenderedEffect, RenderedOutcome, render};
-use crate::present::paging::PageMessage;
+use crate::present::paging::{ChangeMessage, PageMessage};
 use crate::store::{Append, DeliveryKey, NewOutbox, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -32,6 +32,14 @@ pub fn target_of(platform: &str) -> String {
 pub struct PageItem {
     pub provider: String,
     pub page: PageMessage,
+}
+
+/// What the engine writes to the outbox for each provider that takes change events (a deploy
+/// started, promoted, rolled back); delivered in order with the provider's pages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChangeItem {
+    pub provider: String,
+    pub change: ChangeMessage,
 }
 
 /// The outbox target of a paging provider's pages (`page:pagerduty`).
@@ -94,6 +102,8 @@ pub struct Engine {
     pub chat_wake: Arc<Notify>,
     pub executor_wake: Arc<Notify>,
     pub page_wake: Arc<Notify>,
+    /// The paging providers that hear of deploys starting, promoted and rolled back.
+    change_providers: Vec<String>,
     /// The server's public URL: each deploy's page link is made from it.
     public_url: Option<String>,
     /// Delivery figures the workers keep, for `/metrics`.
@@ -132,6 +142,7 @@ impl Engine {
             chat_wake: Arc::new(Notify::new()),
             executor_wake: Arc::new(Notify::new()),
             page_wake: Arc::new(Notify::new()),
+            change_providers: Vec::new(),
             public_url: None,
             telemetry: Arc::new(crate::telemetry::Telemetry::default()),
             replica,
@@ -142,6 +153,13 @@ impl Engine {
     /// Deploys opened from now on carry a link to their page under `url`.
     pub fn with_public_url(mut self, url: Option<String>) -> Self {
         self.public_url = url.map(|u| u.trim_end_matches('/').to_string());
+        self
+    }
+
+    /// These paging providers hear of each deploy started, promoted and rolled back (PagerDuty
+    /// `change_events = true`).
+    pub fn with_change_events(mut self, providers: Vec<String>) -> Self {
+        self.change_providers = providers;
         self
     }
 
@@ -268,7 +286,7 @@ impl Engine {
         let outcome = domain::deploy::start(info.clone(), policy, now, source);
         let deploy = Deploy::fold(&outcome.events)?;
         let outcome = render(outcome);
-        let outbox = self.outbox_rows(&info, &outcome.effects);
+        let outbox = self.outbox_rows(&info, &outcome.events, &outcome.effects);
         let result = self
             .store
             .append(Append {
@@ -355,7 +373,7 @@ impl Engine {
                     created: false,
                 });
             }
-            let outbox = self.outbox_rows(&deploy.info, &outcome.effects);
+            let outbox = self.outbox_rows(&deploy.info, &outcome.events, &outcome.effects);
             let result = self
                 .store
                 .append(Append {
@@ -390,6 +408,9 @@ impl Engine {
     }
 
     fn wake(&self, outcome: &RenderedOutcome) {
+        if !self.change_providers.is_empty() && !outcome.events.is_empty() {
+            self.page_wake.notify_waiters();
+        }
         for e in &outcome.effects {
             match e {
                 RenderedEffect::Chat(_) => self.chat_wake.notify_waiters(),
@@ -399,9 +420,31 @@ impl Engine {
         }
     }
 
-    fn outbox_rows(&self, info: &DeployInfo, effects: &[RenderedEffect]) -> Vec<NewOutbox> {
+    fn outbox_rows(
+        &self,
+        info: &DeployInfo,
+        events: &[domain::Event],
+        effects: &[RenderedEffect],
+    ) -> Vec<NewOutbox> {
         let service = info.service.as_str();
         let mut rows = Vec::new();
+        if !self.change_providers.is_empty() {
+            for change in events
+                .iter()
+                .filter_map(|e| crate::present::paging::change(e, info))
+            {
+                for provider in &self.change_providers {
+                    let item = ChangeItem {
+                        provider: provider.clone(),
+                        change: change.clone(),
+                    };
+                    rows.push(NewOutbox {
+                        target: page_target(provider),
+                        payload: serde_json::to_string(&item).unwrap_or_default(),
+                    });
+                }
+            }
+        }
         for effect in effects {
             match effect {
                 RenderedEffect::Chat(chat) => {

@@ -16,6 +16,7 @@ pub mod github;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod paging;
 pub mod present;
 pub mod promql;
 pub mod redact;

@@ -73,6 +73,25 @@ impl fmt::Debug for FlaggerConfig {
     }
 }
 
+impl fmt::Debug for PagerDutyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PagerDutyConfig")
+            .field("routing_key", &redact::Redacted)
+            .field("api_url", &redact::url(&self.api_url))
+            .field("change_events", &self.change_events)
+            .finish()
+    }
+}
+
+impl fmt::Debug for OpsgenieConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpsgenieConfig")
+            .field("api_key", &redact::Redacted)
+            .field("api_url", &redact::url(&self.api_url))
+            .finish()
+    }
+}
+
 impl fmt::Debug for RollbackConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -49,6 +49,10 @@ pub struct Config {
     pub github: Option<GithubConfig>,
     #[serde(default)]
     pub flagger: Option<FlaggerConfig>,
+    #[serde(default)]
+    pub pagerduty: Option<PagerDutyConfig>,
+    #[serde(default)]
+    pub opsgenie: Option<OpsgenieConfig>,
 
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,
@@ -62,6 +66,10 @@ pub struct Config {
     #[serde(skip)]
     pub chat: ChatSections,
 }
+
+/// The paging providers' names, as escalations and outbox targets (`page:pagerduty`) name them.
+pub const PAGERDUTY: &str = "pagerduty";
+pub const OPSGENIE: &str = "opsgenie";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -133,11 +141,26 @@ impl Config {
         }
     }
 
-    /// The paging providers configured, by name. None yet: `[pagerduty]` and `[opsgenie]` come
-    /// with the paging room (issue 17); until then escalation reminds and decides, and
-    /// `page_after` is a warning.
+    /// The paging providers configured, by name, in the order they are paged: `pagerduty`
+    /// (`[pagerduty]`), then `opsgenie` (`[opsgenie]`). A deploy locks them into its escalation
+    /// when it starts; without any, `page_after` is skipped.
     pub fn pagers(&self) -> Vec<String> {
-        Vec::new()
+        let mut out = Vec::new();
+        if self.pagerduty.is_some() {
+            out.push(PAGERDUTY.to_string());
+        }
+        if self.opsgenie.is_some() {
+            out.push(OPSGENIE.to_string());
+        }
+        out
+    }
+
+    /// The paging providers that take change events (`[pagerduty] change_events = true`).
+    pub fn change_event_providers(&self) -> Vec<String> {
+        match &self.pagerduty {
+            Some(pd) if pd.change_events => vec![PAGERDUTY.to_string()],
+            _ => Vec::new(),
+        }
     }
 
     /// The voter behind a platform identity, with the person it is tied to, if any.

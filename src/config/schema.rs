@@ -82,6 +82,44 @@ pub struct FlaggerConfig {
     pub tokens: Vec<String>,
 }
 
+/// `[pagerduty]`: pages through the Events API v2 of one PagerDuty service (its integration's
+/// routing key).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyConfig {
+    /// The Events API v2 integration key of the service to page (`${PD_ROUTING_KEY}`).
+    pub routing_key: String,
+    /// Where events go (a fake on loopback in tests).
+    #[serde(default = "default_pagerduty_api_url")]
+    pub api_url: String,
+    /// Also send each deploy started, promoted and rolled back as a change event.
+    #[serde(default)]
+    pub change_events: bool,
+}
+
+pub const PAGERDUTY_API_URL: &str = "https://events.pagerduty.com";
+
+fn default_pagerduty_api_url() -> String {
+    PAGERDUTY_API_URL.into()
+}
+
+/// `[opsgenie]`: pages as Opsgenie alerts, with an API integration's key.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsgenieConfig {
+    /// The API integration's key, sent as `Authorization: GenieKey …` (`${OPSGENIE_KEY}`).
+    pub api_key: String,
+    /// Where alerts go: `https://api.eu.opsgenie.com` for the EU instance (a fake in tests).
+    #[serde(default = "default_opsgenie_api_url")]
+    pub api_url: String,
+}
+
+pub const OPSGENIE_API_URL: &str = "https://api.opsgenie.com";
+
+fn default_opsgenie_api_url() -> String {
+    OPSGENIE_API_URL.into()
+}
+
 /// Which Flagger canary is this service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -893,3 +893,91 @@ fn people_deploy_as_their_github_login_and_aliases() {
         assert!(e.contains(expected), "{expected}: {e}");
     }
 }
+
+/// `GOOD` with `sections` added before its services.
+fn with_pagers(sections: &str) -> Result<Config, ConfigError> {
+    let text = format!("{sections}\n{GOOD}").replace(
+        "check_interval = \"30s\"\n",
+        "check_interval = \"30s\"\n[service.escalation]\n",
+    );
+    let lookup = |name: &str| match name {
+        "PD_ROUTING_KEY" => Some("R0UTINGKEY0123456789abcdef012345".to_string()),
+        "OPSGENIE_KEY" => Some("0psgenie-key-0123456789".to_string()),
+        other => env(other),
+    };
+    crate::registry::config_from_toml(&text, &lookup)
+}
+
+#[test]
+fn pagers_are_configured_with_env_keys_and_locked_into_escalations() {
+    let c = with_pagers(
+        "[pagerduty]\nrouting_key = \"${PD_ROUTING_KEY}\"\n[opsgenie]\napi_key = \"${OPSGENIE_KEY}\"\napi_url = \"https://api.eu.opsgenie.com\"\n",
+    )
+    .expect("valid");
+    let pd = c.pagerduty.as_ref().expect("pagerduty");
+    assert_eq!(pd.routing_key, "R0UTINGKEY0123456789abcdef012345");
+    assert_eq!(pd.api_url, "https://events.pagerduty.com");
+    assert!(!pd.change_events, "off unless asked");
+    assert!(c.change_event_providers().is_empty());
+    let og = c.opsgenie.as_ref().expect("opsgenie");
+    assert_eq!(og.api_key, "0psgenie-key-0123456789");
+    assert_eq!(og.api_url, "https://api.eu.opsgenie.com");
+    assert_eq!(c.pagers(), vec!["pagerduty", "opsgenie"]);
+    // A deploy locks the providers into its escalation.
+    let s = c.service("checkout").expect("service");
+    let info = crate::domain::DeployInfo {
+        id: "checkout:production:1".into(),
+        service: "checkout".into(),
+        environment: "production".into(),
+        version: "1".into(),
+        ..Default::default()
+    };
+    let p = c.lock_policy(s, Vec::new(), &info, 0).expect("policy");
+    assert_eq!(
+        p.escalation.expect("escalation").pagers,
+        vec!["pagerduty", "opsgenie"]
+    );
+    // Neither key is ever printed.
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("R0UTINGKEY"), "{debug}");
+    assert!(!debug.contains("0psgenie-key"), "{debug}");
+    assert!(debug.contains("routing_key: <redacted>"), "{debug}");
+    assert!(debug.contains("api_key: <redacted>"), "{debug}");
+    let changes =
+        with_pagers("[pagerduty]\nrouting_key = \"${PD_ROUTING_KEY}\"\nchange_events = true\n")
+            .expect("valid");
+    assert_eq!(changes.change_event_providers(), vec!["pagerduty"]);
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    // Without a section, nobody is paged, and `page_after` says so.
+    let none = with_pagers("").expect("valid");
+    assert!(none.pagers().is_empty());
+    let w = none.warnings().join("\n");
+    assert!(
+        w.contains("service[checkout].escalation.page_after: no [pagerduty] or [opsgenie] section"),
+        "{w}"
+    );
+}
+
+#[test]
+fn pager_problems_are_named_by_key() {
+    let e = with_pagers("[pagerduty]\nrouting_key = \"\"\napi_url = \"events.pagerduty.com\"\n")
+        .expect_err("invalid")
+        .to_string();
+    assert!(
+        e.contains("pagerduty.routing_key: must not be empty"),
+        "{e}"
+    );
+    assert!(
+        e.contains("pagerduty.api_url: `events.pagerduty.com` must start with http:// or https://"),
+        "{e}"
+    );
+    let e = with_pagers("[opsgenie]\napi_key = \" \"\napi_url = \"ftp://x\"\n")
+        .expect_err("invalid")
+        .to_string();
+    assert!(e.contains("opsgenie.api_key: must not be empty"), "{e}");
+    assert!(e.contains("opsgenie.api_url: `ftp://x`"), "{e}");
+    let e = with_pagers("[opsgenie]\napi_key = \"k\"\nteam = \"sre\"\n")
+        .expect_err("unknown key")
+        .to_string();
+    assert!(e.contains("team"), "{e}");
+}

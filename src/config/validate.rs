@@ -29,6 +29,12 @@ impl Config {
         if let Some(prometheus) = &self.prometheus {
             out.extend(prometheus_problems(prometheus));
         }
+        if let Some(pagerduty) = &self.pagerduty {
+            out.extend(pagerduty_problems(pagerduty));
+        }
+        if let Some(opsgenie) = &self.opsgenie {
+            out.extend(opsgenie_problems(opsgenie));
+        }
         out.extend(people_problems(&self.people, chat));
         let mut names = HashSet::new();
         for (i, s) in self.services.iter().enumerate() {
@@ -58,6 +64,19 @@ impl Config {
             out.push(
                 "service: no services configured; every deploy webhook will be refused".into(),
             );
+        }
+        if self.pagers().is_empty() {
+            for s in &self.services {
+                if s.escalation
+                    .as_ref()
+                    .is_some_and(|e| e.page_after.is_some())
+                {
+                    out.push(format!(
+                        "service[{}].escalation.page_after: no [pagerduty] or [opsgenie] section, so nobody is paged; configure one, or write page_after = \"off\"",
+                        s.name
+                    ));
+                }
+            }
         }
         out
     }
@@ -412,6 +431,26 @@ fn prometheus_problems(p: &PrometheusConfig) -> Vec<String> {
     if p.timeout.is_zero() {
         out.push("prometheus.timeout: must be > 0".into());
     }
+    out
+}
+
+/// `[pagerduty]`: a routing key, an http(s) API URL.
+fn pagerduty_problems(p: &PagerDutyConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if p.routing_key.trim().is_empty() {
+        out.push("pagerduty.routing_key: must not be empty; the Events API v2 integration key of the service to page (e.g. \"${PD_ROUTING_KEY}\")".into());
+    }
+    out.extend(http_url_problem("pagerduty.api_url", &p.api_url));
+    out
+}
+
+/// `[opsgenie]`: an API key, an http(s) API URL.
+fn opsgenie_problems(o: &OpsgenieConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if o.api_key.trim().is_empty() {
+        out.push("opsgenie.api_key: must not be empty; the key of an Opsgenie API integration (e.g. \"${OPSGENIE_KEY}\")".into());
+    }
+    out.extend(http_url_problem("opsgenie.api_url", &o.api_url));
     out
 }
 

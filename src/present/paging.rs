@@ -3,7 +3,7 @@
 
 use super::chat::said::page_reason;
 use super::words::{duration, rfc3339, values};
-use crate::domain::deploy::{Deploy, PageAction, PageRequest};
+use crate::domain::deploy::{Deploy, DeployInfo, Event, EventData, PageAction, PageRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -81,4 +81,55 @@ pub fn render(request: &PageRequest, d: &Deploy) -> PageMessage {
         page_url: info.page_url.clone(),
         drill: info.is_drill(),
     }
+}
+
+/// A change event (PagerDuty `change_events`): a deploy started, promoted or rolled back, shown
+/// on the service's timeline in PagerDuty beside its incidents. Not a page: nobody is woken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeMessage {
+    /// `started`, `promoted`, `rolled_back`.
+    pub change: String,
+    /// One line: `checkout 2.4.1 rolled back in production`.
+    pub summary: String,
+    /// When it happened (UTC ms).
+    pub at_ms: i64,
+    pub service: String,
+    pub environment: String,
+    pub version: String,
+    pub details: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
+}
+
+/// The change event `event` makes, if it is one: a deploy started, promoted, or rolled back (the
+/// deploy system said the rollback is done). Drills make none: nothing changed.
+pub fn change(event: &Event, info: &DeployInfo) -> Option<ChangeMessage> {
+    if info.is_drill() {
+        return None;
+    }
+    let (change, verb) = match &event.data {
+        EventData::DeployStarted { .. } => ("started", "started its canary"),
+        EventData::Promoted { .. } => ("promoted", "promoted"),
+        EventData::RollbackSucceeded { .. } => ("rolled_back", "rolled back"),
+        _ => return None,
+    };
+    let mut details = BTreeMap::new();
+    details.insert("actor".to_string(), event.actor.clone());
+    details.insert("event".to_string(), event.summary.clone());
+    if let Some(sha) = &info.sha {
+        details.insert("sha".to_string(), sha.clone());
+    }
+    Some(ChangeMessage {
+        change: change.to_string(),
+        summary: format!(
+            "{} {} {verb} in {}",
+            info.service, info.version, info.environment
+        ),
+        at_ms: event.at_ms,
+        service: info.service.clone(),
+        environment: info.environment.clone(),
+        version: info.version.clone(),
+        details,
+        page_url: info.page_url.clone(),
+    })
 }

@@ -83,6 +83,12 @@ pub async fn render(State(s): State<AppState>) -> Response {
     let mut targets: BTreeSet<String> = BTreeSet::new();
     targets.insert(crate::engine::EXECUTOR_TARGET.to_string());
     targets.extend(s.chat_targets.iter().cloned());
+    targets.extend(
+        s.config
+            .pagers()
+            .iter()
+            .map(|p| crate::engine::page_target(p)),
+    );
     targets.extend(telemetry.keys().cloned());
     if let Some(d) = &depth {
         targets.extend(d.iter().map(|r| r.target.clone()));
@@ -150,7 +156,7 @@ pub async fn render(State(s): State<AppState>) -> Response {
             "canarybot_outbox_backlog",
             "gauge",
             None,
-            "Outbox items (chat messages, executor calls) not yet delivered, all targets.",
+            "Outbox items (chat messages, pages, executor calls) not yet delivered, all targets.",
         );
         x.sample(
             "canarybot_outbox_backlog",

@@ -648,7 +648,11 @@ async fn kill_points(backend: Backend) {
     }
 }
 
-crate::on_both_backends!(kill_points, a_restart_takes_over_the_rollback_at_once);
+crate::on_both_backends!(
+    kill_points,
+    a_restart_takes_over_the_rollback_at_once,
+    escalation_steps_due_while_down_run_once_after_a_restart,
+);
 
 impl Executor {
     /// Holds the `nth` call unanswered; the receiver fires when it arrives.
@@ -735,6 +739,74 @@ async fn a_restart_takes_over_the_rollback_at_once(backend: Backend) {
     client
         .wait_state(DEPLOY_ID, "rolled_back", || bot.log())
         .await;
+    bot.kill().await;
+    drop_database(cleanup).await;
+}
+
+/// The bot is killed right after the breach and stays down past every escalation step: when it
+/// comes back, the reminder and the automatic rollback run, each once, in order.
+async fn escalation_steps_due_while_down_run_once_after_a_restart(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((database_url, cleanup)) = database(backend, dir.path()).await else {
+        return;
+    };
+    let executor = Executor::start().await;
+    let slack = FakeSlack::start().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let setup = Setup {
+        executor: Some(ExecutorMode::Done),
+        slack_api: Some(slack.api_url.clone()),
+        escalation: Some("remind_after = \"1s\"\npage_after = \"off\"\ndecide_after = \"2s\""),
+        ..Setup::default()
+    };
+    let text = config_text(&setup, &database_url, Some(&executor.url)).replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let mut bot = Bot::new(dir.path(), &text, port);
+    bot.start().await;
+    let client = Client {
+        http: reqwest::Client::new(),
+        url: bot.url.clone(),
+    };
+    // Deploy and breach, then the bot dies before the first step is due.
+    for step in steps().iter().take(3) {
+        client.send(step).await;
+    }
+    client.wait_state(DEPLOY_ID, "breached", || bot.log()).await;
+    bot.kill().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let restarting = Instant::now();
+    bot.start().await;
+    client
+        .wait_state(DEPLOY_ID, "rolled_back", || bot.log())
+        .await;
+    eprintln!(
+        "MEASURED ({backend:?}): both overdue steps ran {:?} after the restart began",
+        restarting.elapsed()
+    );
+    // Another tick or two: nothing runs twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let t = client.deploy(DEPLOY_ID).await.expect("timeline");
+    let kinds: Vec<&str> = t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    let count = |k: &str| kinds.iter().filter(|x| **x == k).count();
+    assert_eq!(count("escalation_reminded"), 1, "{kinds:?}");
+    assert_eq!(count("decision"), 1, "{kinds:?}");
+    let at = |k: &str| kinds.iter().position(|x| *x == k);
+    assert!(at("escalation_reminded") < at("decision"), "{kinds:?}");
+    assert_eq!(
+        executor.deliveries.lock().expect("deliveries").len(),
+        1,
+        "the deploy system is called once"
+    );
     bot.kill().await;
     drop_database(cleanup).await;
 }

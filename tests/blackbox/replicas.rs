@@ -1,8 +1,10 @@
 //! Several replicas on one PostgreSQL: two real `canarybot serve` processes share the work —
 //! requests reach either, one is killed midway, the survivor finishes — with no root, vote,
-//! execution or timeline event doubled, and each canary checked by one replica per interval.
+//! execution or timeline event doubled, each canary checked by one replica per interval, and
+//! each page sent once.
 
 use crate::crash::Bot;
+use crate::fake_pager::{FakePager, PagerRequest};
 use crate::fake_prometheus::FakePrometheus;
 use crate::fake_slack::FakeSlack;
 use crate::support::{
@@ -462,4 +464,98 @@ async fn a_dead_replicas_rollback_is_taken_over_at_once_on_the_same_host() {
         took < Duration::from_secs(3),
         "taken over {took:?} after the kill (at once expected)"
     );
+}
+
+/// Two replicas page once per deploy, and resolve once: the ticker's lease records one `paged`,
+/// and the outbox claim lets one replica's paging worker send it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_send_each_page_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((database_url, cleanup)) = database(Backend::Postgres, dir.path()).await else {
+        return;
+    };
+    let slack = FakeSlack::start().await;
+    let pd = FakePager::pagerduty().await;
+    let executor = FakeExecutor::start(ExecutorMode::Done).await;
+    let setup = Setup {
+        executor: Some(ExecutorMode::Done),
+        slack_api: Some(slack.api_url.clone()),
+        escalation: Some("remind_after = \"off\"\npage_after = \"1s\"\ndecide_after = \"off\""),
+        pagerduty_api: Some(pd.api_url.clone()),
+        ..Setup::default()
+    };
+    let text = config_text(&setup, &database_url, Some(&executor.url));
+    let mut bots = replicas(dir.path(), &text).await;
+    let lb = Balancer {
+        http: reqwest::Client::new(),
+        urls: bots.iter().map(|b| b.url.clone()).collect(),
+    };
+    const DEPLOYS: usize = 4;
+    let ids: Vec<String> = (0..DEPLOYS)
+        .map(|i| format!("checkout:production:11.0.{i}"))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let version = format!("11.0.{i}");
+        lb.send(
+            i,
+            Req::Signed(
+                "/hooks/deploy",
+                json!({"event": "started", "service": "checkout", "version": version}),
+            ),
+        )
+        .await;
+        for replica in [i, i + 1] {
+            let breach = json!({"deploy_id": id, "samples": [
+                {"criterion": "5xx ratio", "canary": 0.004, "baseline": 0.004},
+                {"criterion": "p99 latency", "canary": 0.9, "baseline": 0.2},
+            ]});
+            lb.send(replica, Req::Signed("/hooks/metrics", breach))
+                .await;
+        }
+    }
+    let triggered = |r: &[PagerRequest], action: &str| -> Vec<String> {
+        r.iter()
+            .filter(|r| r.body["event_action"] == action && r.status == 202)
+            .filter_map(|r| r.body["dedup_key"].as_str().map(str::to_string))
+            .collect()
+    };
+    pd.wait_for("a trigger for every deploy", |r| {
+        let mut keys = triggered(r, "trigger");
+        keys.sort();
+        keys.dedup();
+        keys.len() == DEPLOYS
+    })
+    .await;
+    // A vote at either replica resolves each page.
+    for (i, id) in ids.iter().enumerate() {
+        lb.send(i, Req::Button("U01ALICE", id)).await;
+    }
+    pd.wait_for("a resolve for every deploy", |r| {
+        let mut keys = triggered(r, "resolve");
+        keys.sort();
+        keys.dedup();
+        keys.len() == DEPLOYS
+    })
+    .await;
+    let store = canarybot::store::Store::connect(&database_url)
+        .await
+        .expect("store");
+    assert_eq!(outbox_drained(&store, Duration::from_secs(20)).await, 0);
+    store.close().await;
+    // Everything sent is in: each deploy triggered once and resolved once, in that order.
+    let requests = pd.requests();
+    for id in &ids {
+        let actions: Vec<&str> = requests
+            .iter()
+            .filter(|r| r.body["dedup_key"] == id.as_str())
+            .filter_map(|r| r.body["event_action"].as_str())
+            .collect();
+        assert_eq!(actions, vec!["trigger", "resolve"], "{id}: {requests:#?}");
+        let t = kinds(&lb.timeline(id).await.expect("timeline"));
+        assert_eq!(t.iter().filter(|k| *k == "paged").count(), 1, "{t:?}");
+    }
+    for bot in &mut bots {
+        bot.kill().await;
+    }
+    drop_database(cleanup).await;
 }

@@ -274,6 +274,13 @@ pub struct Setup {
     pub flagger: bool,
     /// The keys of checkout's `[service.escalation]`; none: no such section.
     pub escalation: Option<&'static str>,
+    /// The fake PagerDuty Events API (`[pagerduty] api_url`, routing key
+    /// `fake_pager::PD_ROUTING_KEY`).
+    pub pagerduty_api: Option<String>,
+    /// `[pagerduty] change_events = true`.
+    pub change_events: bool,
+    /// The fake Opsgenie API (`[opsgenie] api_url`, key `fake_pager::OPSGENIE_KEY`).
+    pub opsgenie_api: Option<String>,
 }
 
 impl Default for Setup {
@@ -296,6 +303,9 @@ impl Default for Setup {
             github: false,
             flagger: false,
             escalation: None,
+            pagerduty_api: None,
+            change_events: false,
+            opsgenie_api: None,
         }
     }
 }
@@ -437,6 +447,19 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
     if setup.alertmanager {
         prometheus.push_str(&format!(
             "[alertmanager]\ntokens = [\"{ALERTMANAGER_TOKEN}\"]\n"
+        ));
+    }
+    if let Some(url) = &setup.pagerduty_api {
+        prometheus.push_str(&format!(
+            "[pagerduty]\nrouting_key = \"{}\"\napi_url = \"{url}\"\nchange_events = {}\n",
+            crate::fake_pager::PD_ROUTING_KEY,
+            setup.change_events
+        ));
+    }
+    if let Some(url) = &setup.opsgenie_api {
+        prometheus.push_str(&format!(
+            "[opsgenie]\napi_key = \"{}\"\napi_url = \"{url}\"\n",
+            crate::fake_pager::OPSGENIE_KEY
         ));
     }
     // Written without format! so the PromQL templates keep their braces.
