@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
         query: None,
         unit: Some("%".into()),
         link: None,
+        dry_run: false,
     };
     for s in &req.samples {
         let e = criterion.evaluate(s.canary, s.baseline);

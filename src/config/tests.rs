@@ -176,6 +176,7 @@ fn extra_criteria_merge_and_clash() {
         query: None,
         unit: None,
         link: None,
+        dry_run: false,
     };
     let p = s.policy(vec![extra.clone()]).expect("merged");
     assert_eq!(p.criteria.len(), 2);
@@ -980,4 +981,35 @@ fn pager_problems_are_named_by_key() {
         .expect_err("unknown key")
         .to_string();
     assert!(e.contains("team"), "{e}");
+}
+
+#[test]
+fn a_dry_run_criterion_is_written_in_the_file_and_locked() {
+    let text = GOOD.replace("failure_limit = 3\n", "failure_limit = 3\ndry_run = true\n");
+    let c = crate::registry::config_from_toml(&text, &env).expect("valid");
+    let p = c
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
+    assert!(p.criteria[0].dry_run);
+    // Off by default, and then absent from the stored policy (old hashes hold).
+    let c = crate::registry::config_from_toml(GOOD, &env).expect("valid");
+    let p = c
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
+    assert!(!p.criteria[0].dry_run);
+    assert!(!serde_json::to_string(&p).expect("json").contains("dry_run"));
+    let e = crate::registry::config_from_toml(
+        &GOOD.replace(
+            "failure_limit = 3\n",
+            "failure_limit = 3\ndry_run = \"yes\"\n",
+        ),
+        &env,
+    )
+    .expect_err("not a bool")
+    .to_string();
+    assert!(e.contains("dry_run"), "{e}");
 }

@@ -32,10 +32,18 @@ pub struct Criterion {
     /// Link template to a side-by-side view (`{{service}}`, `{{version}}`, `{{from}}`, `{{to}}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// Evaluated, stored and shown, but never breaches and never holds back the canary window:
+    /// a new criterion tried on real deploys before it may roll anything back.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
 }
 
 fn default_failure_limit() -> u32 {
     3
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,6 +299,7 @@ mod tests {
             query: None,
             unit: None,
             link: None,
+            dry_run: false,
         }
     }
 

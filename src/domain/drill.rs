@@ -16,6 +16,7 @@ pub fn criterion() -> Criterion {
         query: None,
         unit: None,
         link: None,
+        dry_run: false,
     }
 }
 

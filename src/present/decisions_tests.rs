@@ -17,6 +17,7 @@ fn policy(require_reason: bool, forbid_self_promote: bool) -> Policy {
             query: None,
             unit: None,
             link: None,
+            dry_run: false,
         }],
         deciders: vec!["slack:U01ALICE".into(), "slack:U02BOB".into()],
         rollback_quorum: 1,

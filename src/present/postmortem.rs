@@ -141,6 +141,26 @@ pub fn decide_story(m: &Milestones, events: &[Event]) -> Option<String> {
     escalated.then(|| parts.join(", "))
 }
 
+/// When each dry-run criterion would have breached: `(criterion, at_ms)`.
+pub fn would_have_breached(events: &[Event]) -> Vec<(&str, i64)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::WouldHaveBreached { criterion, .. } => Some((criterion.as_str(), e.at_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A criterion's name as the criteria tables show it: dry-run ones marked.
+pub fn criterion_label(c: &Criterion) -> String {
+    if c.dry_run {
+        format!("{} (dry run)", c.name)
+    } else {
+        c.name.clone()
+    }
+}
+
 fn same_bounds(a: &Criterion, b: &Criterion) -> bool {
     a.max == b.max
         && a.min == b.min
@@ -438,13 +458,20 @@ pub fn to_markdown(pm: &Postmortem) -> String {
     for c in &p.criteria {
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} |\n",
-            cell(&c.name),
+            cell(&criterion_label(c)),
             opt_bound(c.max),
             opt_bound(c.min),
             opt_bound(c.max_ratio),
             opt_bound(c.max_delta),
             c.failure_limit,
             cell(c.unit.as_deref().unwrap_or(""))
+        ));
+    }
+    for (criterion, at_ms) in would_have_breached(&pm.events) {
+        md.push_str(&format!(
+            "\nDry run: {} would have breached at {}; nothing was done.\n",
+            cell(criterion),
+            timestamp(at_ms)
         ));
     }
     md.push_str(&format!(

@@ -153,6 +153,12 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
             super::chat::said::page_reason(*reason, d)
         ),
         EventData::PageResolved { .. } => "page resolved".to_string(),
+        EventData::WouldHaveBreached {
+            criterion,
+            consecutive,
+        } => format!(
+            "{criterion} would have breached (dry run, {consecutive} failing checks in a row)"
+        ),
         EventData::PageFailed { provider, error } => {
             format!("page through {provider} failed: {error}")
         }

@@ -21,6 +21,7 @@ fn policy() -> Policy {
                 query: None,
                 unit: None,
                 link: None,
+                dry_run: false,
             },
             Criterion {
                 name: "p99 latency".into(),
@@ -32,6 +33,7 @@ fn policy() -> Policy {
                 query: None,
                 unit: None,
                 link: None,
+                dry_run: false,
             },
         ],
         deciders: vec!["slack:U01ALICE".into(), "slack-group:S01SRE".into()],
@@ -309,6 +311,7 @@ fn postmortem_calls_out_criteria_changed_after_the_lock() {
         query: None,
         unit: None,
         link: None,
+        dry_run: false,
     });
     let pm = |criteria_now| super::postmortem::Postmortem {
         deploy: h.deploy(),
@@ -1163,4 +1166,65 @@ fn a_failed_rollback_pages_at_once_and_a_passed_window_only_reminds() {
     let kinds: Vec<&str> = out.events.iter().map(|e| e.data.kind()).collect();
     assert_eq!(kinds, ["escalation_reminded"]);
     assert_eq!(h.state(), State::Canary);
+}
+
+#[test]
+fn a_dry_run_criterion_is_judged_and_shown_but_never_breaches_or_holds_the_window() {
+    let mut p = policy();
+    p.criteria[1].dry_run = true; // p99 latency, failure limit 2
+    let mut h = Harness::new(p);
+    h.check(0.002, 0.9);
+    let out = h.check(0.002, 0.9);
+    assert_eq!(h.state(), State::Canary, "a dry run never breaches");
+    assert!(h.kinds().contains(&"check_failed"), "its checks are stored");
+    assert_eq!(
+        out.events.last().map(|e| e.data.kind()),
+        Some("would_have_breached")
+    );
+    assert!(out.effects.iter().any(|e| matches!(e,
+        Effect::Chat(ChatEffect::Reply { message })
+            if !message.loud && message.text.contains("Dry run: *p99 latency* would have breached now")
+    )));
+    // Once per failing streak, not at every later failure.
+    let out = h.check(0.002, 0.9);
+    assert!(
+        out.events
+            .iter()
+            .all(|e| e.data.kind() != "would_have_breached")
+    );
+    // The root marks it.
+    let root = crate::present::chat::root_view(&h.deploy());
+    let row = root
+        .criteria
+        .iter()
+        .find(|r| r.name == "p99 latency")
+        .expect("row");
+    assert!(
+        row.verdict_cell().ends_with("(dry run)"),
+        "{}",
+        row.verdict_cell()
+    );
+    // The window passes while the dry run still fails.
+    for _ in 0..30 {
+        h.check(0.002, 0.9);
+    }
+    assert!(
+        h.kinds().contains(&"canary_window_passed"),
+        "{:?}",
+        h.kinds()
+    );
+    // The postmortem says when it would have breached.
+    let pm = crate::present::postmortem::Postmortem {
+        deploy: h.deploy(),
+        events: h.events.clone(),
+        samples: Default::default(),
+        threads: Vec::new(),
+        criteria_now: None,
+    };
+    let md = crate::present::postmortem::to_markdown(&pm);
+    assert!(md.contains("| p99 latency (dry run) |"), "{md}");
+    assert!(
+        md.contains("Dry run: p99 latency would have breached at 1970-01-01 00:17:40"),
+        "{md}"
+    );
 }

@@ -20,6 +20,7 @@ mod flow;
 pub mod github;
 mod hardening;
 mod hooks;
+mod judging;
 mod logs;
 mod modals;
 mod paging;

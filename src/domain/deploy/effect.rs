@@ -155,6 +155,8 @@ pub enum Said {
         providers: Vec<String>,
         reason: PageReason,
     },
+    /// A dry-run criterion reached its failure limit: it would have breached.
+    WouldHaveBreached { criterion: String, consecutive: u32 },
     /// A provider refused the page for good: nobody was paged through it.
     PageFailed { provider: String, error: String },
 }

@@ -148,6 +148,11 @@ pub enum EventData {
     PageResolved {
         dedup_key: String,
     },
+    /// A dry-run criterion reached its failure limit: it would have breached, and did nothing.
+    WouldHaveBreached {
+        criterion: String,
+        consecutive: u32,
+    },
     /// A provider refused a page for good (a bad routing key, say): people must know nobody
     /// was paged.
     PageFailed {
@@ -230,6 +235,7 @@ impl EventData {
             EventData::Paged { .. } => "paged",
             EventData::PageResolved { .. } => "page_resolved",
             EventData::PageFailed { .. } => "page_failed",
+            EventData::WouldHaveBreached { .. } => "would_have_breached",
         }
     }
 

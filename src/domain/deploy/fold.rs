@@ -257,7 +257,7 @@ impl Deploy {
                 }
             }
             EventData::PageResolved { .. } => self.escalation.open_page = None,
-            EventData::PageFailed { .. } => {}
+            EventData::PageFailed { .. } | EventData::WouldHaveBreached { .. } => {}
             EventData::VoteCast { voter, choice, .. } => self.tally.record(voter, *choice),
             EventData::VoteDenied { voter, choice, .. } => {
                 self.denied.insert((voter.clone(), *choice));

@@ -25,11 +25,23 @@ pub struct CriterionRow {
     /// A side-by-side view of canary and baseline.
     #[serde(default)]
     pub link: Option<String>,
+    /// Evaluated and shown, never breaching (`dry_run`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 impl CriterionRow {
     /// The verdict column: `✅ pass`, `⚠️ failing 2/3`, `❌ breached`, `❔ no data`, `⏳ waiting`.
     pub fn verdict_cell(&self) -> String {
+        let cell = self.plain_verdict_cell();
+        if self.dry_run {
+            format!("🧪 {cell} (dry run)")
+        } else {
+            cell
+        }
+    }
+
+    fn plain_verdict_cell(&self) -> String {
         match self.verdict {
             None => "⏳ waiting".to_string(),
             Some(Verdict::Pass) => "✅ pass".to_string(),
@@ -256,6 +268,7 @@ pub fn root_view(d: &Deploy) -> RootView {
                 breached: d.breached_criteria.contains(&c.name),
                 unit: c.unit.clone(),
                 link: c.link.clone(),
+                dry_run: c.dry_run,
             }
         })
         .collect();

@@ -240,6 +240,12 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
             providers.join(" and "),
             page_reason(*reason, d)
         )),
+        Said::WouldHaveBreached {
+            criterion,
+            consecutive,
+        } => ChatMessage::plain(format!(
+            "🧪 Dry run: *{criterion}* would have breached now ({consecutive} failing checks in a row). Nothing is done: it is a dry run."
+        )),
         Said::PageFailed { provider, error } => calling_deciders(
             d,
             format!("🚨 PAGE FAILED through {provider}: {error}. Nobody was paged through it."),

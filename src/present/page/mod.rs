@@ -12,8 +12,8 @@ pub use list::{ListRow, deploys_page};
 
 use super::html::{Html, Markup};
 use super::postmortem::{
-    ChartPoint, Postmortem, criteria_changes, decide_story, decisions, markers, outcome,
-    path_segment, phase_rows, title, votes,
+    ChartPoint, Postmortem, criteria_changes, criterion_label, decide_story, decisions, markers,
+    outcome, path_segment, phase_rows, title, votes, would_have_breached,
 };
 use super::words::{duration, state_words, timestamp};
 use crate::domain::criteria::fmt_num;
@@ -232,7 +232,7 @@ fn criteria_section(b: &mut Html, pm: &Postmortem) {
             b,
             "<tr data-criterion=\"{}\"><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n",
             c.name,
-            c.name,
+            criterion_label(c),
             opt_bound(c.max),
             opt_bound(c.min),
             opt_bound(c.max_ratio),
@@ -242,6 +242,14 @@ fn criteria_section(b: &mut Html, pm: &Postmortem) {
         );
     }
     b.push_raw("</tbody>\n</table>\n</div>\n");
+    for (criterion, at_ms) in would_have_breached(&pm.events) {
+        html!(
+            b,
+            "<p class=\"dry-run\">Dry run: {} would have breached at {}; nothing was done.</p>\n",
+            criterion,
+            timestamp(at_ms)
+        );
+    }
     let mut deciders = Html::new();
     for (n, x) in p.deciders.iter().enumerate() {
         if n > 0 {

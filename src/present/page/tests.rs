@@ -31,6 +31,7 @@ fn crit(name: &str, max: Option<f64>, ratio: Option<f64>, limit: u32) -> Criteri
         query: None,
         unit: None,
         link: None,
+        dry_run: false,
     }
 }
 

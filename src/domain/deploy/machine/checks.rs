@@ -90,18 +90,36 @@ impl Work {
                             failure_limit: c.failure_limit,
                         },
                     );
-                    // The thread hears when a criterion starts failing and when it breaches;
-                    // the counts in between show in the root's live status.
-                    if consecutive == 1 && consecutive < c.failure_limit {
-                        self.say(Said::Failing {
-                            criterion: c.name.clone(),
-                            consecutive,
-                            failure_limit: c.failure_limit,
-                            reasons: ev.reasons.clone(),
-                        });
-                    }
-                    if consecutive >= c.failure_limit {
-                        breaching.push(c.name.clone());
+                    if c.dry_run {
+                        // Shown and stored; at the limit the thread hears what would have
+                        // happened, once per failing streak, and nothing happens.
+                        if consecutive == c.failure_limit {
+                            self.emit(
+                                BOT,
+                                EventData::WouldHaveBreached {
+                                    criterion: c.name.clone(),
+                                    consecutive,
+                                },
+                            );
+                            self.say(Said::WouldHaveBreached {
+                                criterion: c.name.clone(),
+                                consecutive,
+                            });
+                        }
+                    } else {
+                        // The thread hears when a criterion starts failing and when it
+                        // breaches; the counts in between show in the root's live status.
+                        if consecutive == 1 && consecutive < c.failure_limit {
+                            self.say(Said::Failing {
+                                criterion: c.name.clone(),
+                                consecutive,
+                                failure_limit: c.failure_limit,
+                                reasons: ev.reasons.clone(),
+                            });
+                        }
+                        if consecutive >= c.failure_limit {
+                            breaching.push(c.name.clone());
+                        }
                     }
                 }
                 Verdict::NoData => {
@@ -130,7 +148,7 @@ impl Work {
                             reason,
                         });
                     }
-                    if limit > 0 && consecutive == limit {
+                    if limit > 0 && consecutive == limit && !c.dry_run {
                         no_data_breach.push(c.name.clone());
                     }
                 }

@@ -124,6 +124,10 @@ impl Work {
             let Some(c) = self.d.policy.criterion(&s.criterion).cloned() else {
                 continue;
             };
+            // A dry-run criterion does not decide whether the rollback worked either.
+            if c.dry_run {
+                continue;
+            }
             let ev = if c.has_absolute_bounds() {
                 c.evaluate_absolute(s.baseline, "baseline")
             } else {

@@ -16,10 +16,14 @@ impl Work {
         if self.now_ms - self.d.started_at_ms < window_ms {
             return;
         }
+        // Dry-run criteria never hold the window back.
         let all_pass = self
             .d
+            .policy
             .criteria
-            .values()
+            .iter()
+            .filter(|c| !c.dry_run)
+            .filter_map(|c| self.d.criteria.get(&c.name))
             .all(|s| s.last == Some(Verdict::Pass) && s.consecutive_failures == 0);
         if !all_pass {
             return;
