@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
         unit: Some("%".into()),
         link: None,
         dry_run: false,
+        initial_delay: None,
     };
     for s in &req.samples {
         let e = criterion.evaluate(s.canary, s.baseline);

@@ -177,6 +177,7 @@ fn extra_criteria_merge_and_clash() {
         unit: None,
         link: None,
         dry_run: false,
+        initial_delay: None,
     };
     let p = s.policy(vec![extra.clone()]).expect("merged");
     assert_eq!(p.criteria.len(), 2);
@@ -1012,4 +1013,34 @@ fn a_dry_run_criterion_is_written_in_the_file_and_locked() {
     .expect_err("not a bool")
     .to_string();
     assert!(e.contains("dry_run"), "{e}");
+}
+
+#[test]
+fn an_initial_delay_is_a_duration_locked_with_the_criterion() {
+    let text = GOOD.replace(
+        "failure_limit = 3\n",
+        "failure_limit = 3\ninitial_delay = \"2m\"\n",
+    );
+    let c = crate::registry::config_from_toml(&text, &env).expect("valid");
+    let p = c
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
+    assert_eq!(p.criteria[0].initial_delay, Some(Duration::from_secs(120)));
+    assert!(
+        serde_json::to_string(&p)
+            .expect("json")
+            .contains("\"initial_delay\":\"2m\"")
+    );
+    let e = crate::registry::config_from_toml(
+        &GOOD.replace(
+            "failure_limit = 3\n",
+            "failure_limit = 3\ninitial_delay = \"soon\"\n",
+        ),
+        &env,
+    )
+    .expect_err("not a duration")
+    .to_string();
+    assert!(e.contains("`soon` is not a duration"), "{e}");
 }

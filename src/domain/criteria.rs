@@ -36,6 +36,37 @@ pub struct Criterion {
     /// a new criterion tried on real deploys before it may roll anything back.
     #[serde(default, skip_serializing_if = "is_false")]
     pub dry_run: bool,
+    /// Checks this soon after the deploy starts are `warming_up`: shown and stored, neither pass
+    /// nor fail, and the canary window cannot pass during them (a cold canary's first minutes).
+    /// Written as a duration (`"2m"`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "duration_text"
+    )]
+    pub initial_delay: Option<std::time::Duration>,
+}
+
+/// `"2m"` ⇄ a duration, as people write it in the file and in deploy webhooks.
+mod duration_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map(Some).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration ({e}); write e.g. 30s, 2m"
+            ))
+        })
+    }
 }
 
 fn default_failure_limit() -> u32 {
@@ -52,6 +83,8 @@ pub enum Verdict {
     Pass,
     Fail,
     NoData,
+    /// Within the criterion's `initial_delay`: neither pass nor fail.
+    WarmingUp,
 }
 
 impl Verdict {
@@ -60,6 +93,7 @@ impl Verdict {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
             Verdict::NoData => "no_data",
+            Verdict::WarmingUp => "warming_up",
         }
     }
 }
@@ -300,6 +334,7 @@ mod tests {
             unit: None,
             link: None,
             dry_run: false,
+            initial_delay: None,
         }
     }
 

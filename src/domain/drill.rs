@@ -17,6 +17,7 @@ pub fn criterion() -> Criterion {
         unit: None,
         link: None,
         dry_run: false,
+        initial_delay: None,
     }
 }
 

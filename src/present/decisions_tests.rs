@@ -18,6 +18,7 @@ fn policy(require_reason: bool, forbid_self_promote: bool) -> Policy {
             unit: None,
             link: None,
             dry_run: false,
+            initial_delay: None,
         }],
         deciders: vec!["slack:U01ALICE".into(), "slack:U02BOB".into()],
         rollback_quorum: 1,

@@ -153,6 +153,16 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
             super::chat::said::page_reason(*reason, d)
         ),
         EventData::PageResolved { .. } => "page resolved".to_string(),
+        EventData::WarmingUp {
+            criterion,
+            canary,
+            baseline,
+            until_ms,
+        } => format!(
+            "{criterion} warming up until {} ({}): neither pass nor fail",
+            super::words::timestamp(*until_ms),
+            values(*canary, *baseline)
+        ),
         EventData::WouldHaveBreached {
             criterion,
             consecutive,

@@ -22,6 +22,7 @@ fn policy() -> Policy {
                 unit: None,
                 link: None,
                 dry_run: false,
+                initial_delay: None,
             },
             Criterion {
                 name: "p99 latency".into(),
@@ -34,6 +35,7 @@ fn policy() -> Policy {
                 unit: None,
                 link: None,
                 dry_run: false,
+                initial_delay: None,
             },
         ],
         deciders: vec!["slack:U01ALICE".into(), "slack-group:S01SRE".into()],
@@ -312,6 +314,7 @@ fn postmortem_calls_out_criteria_changed_after_the_lock() {
         unit: None,
         link: None,
         dry_run: false,
+        initial_delay: None,
     });
     let pm = |criteria_now| super::postmortem::Postmortem {
         deploy: h.deploy(),
@@ -1227,4 +1230,56 @@ fn a_dry_run_criterion_is_judged_and_shown_but_never_breaches_or_holds_the_windo
         md.contains("Dry run: p99 latency would have breached at 1970-01-01 00:17:40"),
         "{md}"
     );
+}
+
+#[test]
+fn checks_within_the_initial_delay_are_warming_up_neither_pass_nor_fail() {
+    let mut p = policy();
+    p.canary_window_s = 60;
+    p.criteria[1].initial_delay = Some(std::time::Duration::from_secs(120)); // p99, limit 2
+    let mut h = Harness::new(p);
+    // A cold canary: p99 is high for the first two minutes (`check` is every 30 s).
+    for n in 0..3 {
+        let out = h.check(0.002, 0.9);
+        let r = out
+            .reports
+            .iter()
+            .find(|r| r.criterion == "p99 latency")
+            .expect("report");
+        assert_eq!(r.verdict, Verdict::WarmingUp, "check {n}");
+        assert_eq!(r.consecutive_failures, 0);
+    }
+    assert_eq!(h.state(), State::Canary, "warming up never breaches");
+    assert_eq!(
+        h.kinds().iter().filter(|k| **k == "warming_up").count(),
+        1,
+        "recorded once: {:?}",
+        h.kinds()
+    );
+    let root = crate::present::chat::root_view(&h.deploy());
+    let row = root
+        .criteria
+        .iter()
+        .find(|r| r.name == "p99 latency")
+        .expect("row");
+    assert_eq!(row.verdict_cell(), "🌡️ warming up");
+    // The window (60 s) has passed, but not while a criterion warms up.
+    assert!(!h.kinds().contains(&"canary_window_passed"));
+    // After the delay, checks count: a pass lets the window pass.
+    h.check(0.002, 0.2);
+    assert!(
+        h.kinds().contains(&"canary_window_passed"),
+        "{:?}",
+        h.kinds()
+    );
+
+    // The same canary failing after the delay breaches as usual.
+    let mut p = policy();
+    p.criteria[1].initial_delay = Some(std::time::Duration::from_secs(60));
+    let mut h = Harness::new(p);
+    h.check(0.002, 0.9); // 30 s: warming up
+    h.check(0.002, 0.9); // 60 s: counts, 1/2
+    assert_eq!(h.state(), State::Canary);
+    h.check(0.002, 0.9); // 2/2
+    assert_eq!(h.state(), State::Breached);
 }

@@ -148,6 +148,14 @@ pub enum EventData {
     PageResolved {
         dedup_key: String,
     },
+    /// A criterion's first check within its `initial_delay`: checks until `until_ms` neither pass
+    /// nor fail.
+    WarmingUp {
+        criterion: String,
+        canary: Option<f64>,
+        baseline: Option<f64>,
+        until_ms: i64,
+    },
     /// A dry-run criterion reached its failure limit: it would have breached, and did nothing.
     WouldHaveBreached {
         criterion: String,
@@ -236,6 +244,7 @@ impl EventData {
             EventData::PageResolved { .. } => "page_resolved",
             EventData::PageFailed { .. } => "page_failed",
             EventData::WouldHaveBreached { .. } => "would_have_breached",
+            EventData::WarmingUp { .. } => "warming_up",
         }
     }
 

@@ -258,6 +258,17 @@ impl Deploy {
             }
             EventData::PageResolved { .. } => self.escalation.open_page = None,
             EventData::PageFailed { .. } | EventData::WouldHaveBreached { .. } => {}
+            EventData::WarmingUp {
+                criterion,
+                canary,
+                baseline,
+                ..
+            } => {
+                if let Some(s) = self.criteria.get_mut(criterion) {
+                    s.last = Some(Verdict::WarmingUp);
+                    (s.canary, s.baseline) = (*canary, *baseline);
+                }
+            }
             EventData::VoteCast { voter, choice, .. } => self.tally.record(voter, *choice),
             EventData::VoteDenied { voter, choice, .. } => {
                 self.denied.insert((voter.clone(), *choice));

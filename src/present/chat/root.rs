@@ -46,6 +46,7 @@ impl CriterionRow {
             None => "⏳ waiting".to_string(),
             Some(Verdict::Pass) => "✅ pass".to_string(),
             Some(Verdict::NoData) => "❔ no data".to_string(),
+            Some(Verdict::WarmingUp) => "🌡️ warming up".to_string(),
             Some(Verdict::Fail) if self.breached => "❌ breached".to_string(),
             Some(Verdict::Fail) => format!("⚠️ failing {}/{}", self.failures, self.failure_limit),
         }
@@ -62,6 +63,7 @@ impl CriterionRow {
             None => "⏳ waiting for data".to_string(),
             Some(Verdict::Pass) => "✅ passing".to_string(),
             Some(Verdict::NoData) => "❔ no data".to_string(),
+            Some(Verdict::WarmingUp) => "🌡️ warming up".to_string(),
             Some(Verdict::Fail) => format!("❌ failing {}/{}", self.failures, self.failure_limit),
         }
     }

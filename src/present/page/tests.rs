@@ -32,6 +32,7 @@ fn crit(name: &str, max: Option<f64>, ratio: Option<f64>, limit: u32) -> Criteri
         unit: None,
         link: None,
         dry_run: false,
+        initial_delay: None,
     }
 }
 

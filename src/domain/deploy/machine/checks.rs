@@ -73,6 +73,30 @@ impl Work {
             };
             let status = self.d.criteria[&c.name].clone();
             let mut ev = c.evaluate(s.canary, s.baseline);
+            let warm_until = c
+                .initial_delay
+                .map(|d| self.d.started_at_ms.saturating_add(d.as_millis() as i64));
+            if let Some(until_ms) = warm_until.filter(|until| self.now_ms < *until) {
+                // Shown and stored, neither pass nor fail: a cold canary's first minutes.
+                ev.reasons = vec![format!(
+                    "warming up for {} more",
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        ((until_ms - self.now_ms) / 1000).max(0) as u64
+                    ))
+                )];
+                ev.verdict = Verdict::WarmingUp;
+                if status.last != Some(Verdict::WarmingUp) {
+                    self.emit(
+                        BOT,
+                        EventData::WarmingUp {
+                            criterion: c.name.clone(),
+                            canary: s.canary,
+                            baseline: s.baseline,
+                            until_ms,
+                        },
+                    );
+                }
+            }
             if let (Verdict::NoData, Some(why)) = (ev.verdict, &s.no_data_reason) {
                 ev.reasons = vec![why.clone()];
             }
@@ -152,6 +176,7 @@ impl Work {
                         no_data_breach.push(c.name.clone());
                     }
                 }
+                Verdict::WarmingUp => {}
                 Verdict::Pass => {
                     if matches!(status.last, Some(Verdict::Fail | Verdict::NoData)) {
                         self.emit(
@@ -167,7 +192,7 @@ impl Work {
                             canary: s.canary,
                             baseline: s.baseline,
                         });
-                    } else if status.last.is_none() {
+                    } else if matches!(status.last, None | Some(Verdict::WarmingUp)) {
                         // The first pass is recorded so the fold knows every criterion has been
                         // seen passing (the canary window needs it); later plain passes are not.
                         self.emit(
