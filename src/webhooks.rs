@@ -142,6 +142,11 @@ pub fn started_criteria_problems(criteria: &[Criterion], has_prometheus: bool) -
                     ".criteria[{i}].query: this server has no [prometheus] to run it"
                 ));
             }
+            if c.requests.is_some() {
+                problems.push(format!(
+                    ".criteria[{i}].requests: this server has no [prometheus] to run it"
+                ));
+            }
         }
     }
     problems
@@ -241,6 +246,11 @@ fn criteria_limits(c: &mut crate::limits::FieldCheck, criteria: &[Criterion]) {
                 k.query.as_deref(),
                 l::QUERY,
             )
+            .opt(
+                &format!("criteria[{i}].requests"),
+                k.requests.as_deref(),
+                l::QUERY,
+            )
             .opt(&format!("criteria[{i}].unit"), k.unit.as_deref(), l::UNIT)
             .opt(&format!("criteria[{i}].link"), k.link.as_deref(), l::URL);
     }
@@ -265,7 +275,21 @@ fn metrics_limits(h: &MetricsHook) -> Result<(), ApiError> {
             l::NO_DATA_REASON,
         );
     }
-    c.into_result().map_err(ApiError::bad_request)
+    let mut problems = c.into_result().err().map(|e| vec![e]).unwrap_or_default();
+    for (i, sample) in h.samples.iter().enumerate() {
+        if let Some(n) = sample.canary_requests
+            && !(n.is_finite() && n >= 0.0)
+        {
+            problems.push(format!(
+                "samples[{i}].canary_requests: must be a count >= 0, not {n}"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(problems.join("; ")))
+    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {

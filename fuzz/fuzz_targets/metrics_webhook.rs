@@ -28,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
         link: None,
         dry_run: false,
         initial_delay: None,
+        requests: None,
+        min_requests: None,
+        insufficient_limit: 0,
     };
     for s in &req.samples {
         let e = criterion.evaluate(s.canary, s.baseline);

@@ -178,6 +178,9 @@ fn extra_criteria_merge_and_clash() {
         link: None,
         dry_run: false,
         initial_delay: None,
+        requests: None,
+        min_requests: None,
+        insufficient_limit: 0,
     };
     let p = s.policy(vec![extra.clone()]).expect("merged");
     assert_eq!(p.criteria.len(), 2);
@@ -1043,4 +1046,65 @@ fn an_initial_delay_is_a_duration_locked_with_the_criterion() {
     .expect_err("not a duration")
     .to_string();
     assert!(e.contains("`soon` is not a duration"), "{e}");
+}
+
+#[test]
+fn traffic_keys_need_each_other_and_a_query() {
+    let e = crate::registry::config_from_toml(
+        &GOOD.replace(
+            "failure_limit = 3\n",
+            "failure_limit = 3\nrequests = 'sum(x{track=\"{{track}}\"})'\n",
+        ),
+        &env,
+    )
+    .expect_err("requests alone")
+    .to_string();
+    assert!(
+        e.contains("service[checkout].criteria[0].requests: set, but min_requests is not"),
+        "{e}"
+    );
+    assert!(
+        e.contains("service[checkout].criteria[0].requests: set, but the criterion has no query"),
+        "{e}"
+    );
+    let e = crate::registry::config_from_toml(
+        &GOOD.replace(
+            "failure_limit = 3\n",
+            "failure_limit = 3\ninsufficient_limit = 2\n",
+        ),
+        &env,
+    )
+    .expect_err("a limit without a minimum")
+    .to_string();
+    assert!(
+        e.contains("criteria[0].insufficient_limit: set, but min_requests is not"),
+        "{e}"
+    );
+    let e = crate::registry::config_from_toml(
+        &GOOD.replace(
+            "failure_limit = 3\n",
+            "failure_limit = 3\nmin_requests = -1\n",
+        ),
+        &env,
+    )
+    .expect_err("negative")
+    .to_string();
+    assert!(
+        e.contains("criteria[0].min_requests: must be a number >= 0"),
+        "{e}"
+    );
+    let ok = crate::registry::config_from_toml(
+        &GOOD.replace(
+            "failure_limit = 3\n",
+            "failure_limit = 3\nmin_requests = 200\ninsufficient_limit = 3\n",
+        ),
+        &env,
+    )
+    .expect("pushed samples carry the count");
+    let p = ok
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
+    assert_eq!(p.criteria[0].min_requests, Some(200.0));
 }

@@ -150,6 +150,11 @@ impl Config {
                     "{key}.criteria[{j}].query: set, but there is no [prometheus] section"
                 ));
             }
+            if c.requests.is_some() && c.query.is_none() {
+                out.push(format!(
+                    "{key}.criteria[{j}].requests: set, but the criterion has no query (pushed samples carry canary_requests instead)"
+                ));
+            }
         }
         if let Some(e) = &s.escalation {
             out.extend(escalation_problems(&key, e));
@@ -586,6 +591,7 @@ pub fn criteria_problems(prefix: &str, criteria: &[Criterion]) -> Vec<String> {
         }
         for (field, template, known) in [
             ("query", &c.query, crate::template::QUERY),
+            ("requests", &c.requests, crate::template::QUERY),
             ("link", &c.link, crate::template::LINK),
         ] {
             if let Some(template) = template

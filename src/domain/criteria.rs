@@ -45,6 +45,22 @@ pub struct Criterion {
         with = "duration_text"
     )]
     pub initial_delay: Option<std::time::Duration>,
+    /// PromQL template of the traffic behind the criterion's value (same placeholders as
+    /// `query`); the canary's count is checked against `min_requests`. Pushed samples carry it as
+    /// `canary_requests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<String>,
+    /// Fewer canary requests than this: the verdict is `insufficient` — not a failure, not
+    /// `no_data`, and the failure count does not move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<f64>,
+    /// Consecutive insufficient checks that ask the deciders in the thread (0: never).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub insufficient_limit: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// `"2m"` ⇄ a duration, as people write it in the file and in deploy webhooks.
@@ -85,6 +101,8 @@ pub enum Verdict {
     NoData,
     /// Within the criterion's `initial_delay`: neither pass nor fail.
     WarmingUp,
+    /// Too little canary traffic (below `min_requests`) to judge: neither pass nor fail.
+    Insufficient,
 }
 
 impl Verdict {
@@ -94,6 +112,7 @@ impl Verdict {
             Verdict::Fail => "fail",
             Verdict::NoData => "no_data",
             Verdict::WarmingUp => "warming_up",
+            Verdict::Insufficient => "insufficient",
         }
     }
 }
@@ -143,6 +162,24 @@ impl Criterion {
         }
         if self.failure_limit == 0 {
             out.push(("failure_limit", "must be >= 1".to_string()));
+        }
+        if let Some(m) = self.min_requests
+            && !(m.is_finite() && m >= 0.0)
+        {
+            out.push(("min_requests", "must be a number >= 0".to_string()));
+        }
+        if self.requests.is_some() && self.min_requests.is_none() {
+            out.push((
+                "requests",
+                "set, but min_requests is not: say how much canary traffic is enough to judge"
+                    .to_string(),
+            ));
+        }
+        if self.insufficient_limit > 0 && self.min_requests.is_none() {
+            out.push((
+                "insufficient_limit",
+                "set, but min_requests is not".to_string(),
+            ));
         }
         if self.max.is_none()
             && self.min.is_none()
@@ -335,6 +372,9 @@ mod tests {
             link: None,
             dry_run: false,
             initial_delay: None,
+            requests: None,
+            min_requests: None,
+            insufficient_limit: 0,
         }
     }
 

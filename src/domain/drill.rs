@@ -18,6 +18,9 @@ pub fn criterion() -> Criterion {
         link: None,
         dry_run: false,
         initial_delay: None,
+        requests: None,
+        min_requests: None,
+        insufficient_limit: 0,
     }
 }
 
@@ -50,6 +53,7 @@ pub fn sample(d: &Deploy, now_ms: i64) -> Option<Sample> {
         canary: Some(value),
         baseline: Some(0.0),
         no_data_reason: None,
+        canary_requests: None,
     })
 }
 

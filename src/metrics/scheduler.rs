@@ -116,7 +116,11 @@ impl Scheduler {
             .policy
             .criteria
             .iter()
-            .filter_map(|c| c.query.as_ref().map(|q| (c.name.clone(), q.clone())))
+            .filter_map(|c| {
+                c.query
+                    .as_ref()
+                    .map(|q| (c.name.clone(), q.clone(), c.requests.clone()))
+            })
             .collect();
         if queried.is_empty() {
             return None;
@@ -132,20 +136,34 @@ impl Scheduler {
             version: &deploy.info.version,
         };
         let mut calls = Vec::new();
-        for (name, q) in &queried {
+        for (name, q, requests) in &queried {
             let canary = render(q, &vars("canary"));
             let baseline = render(q, &vars("baseline"));
+            // The canary's traffic behind the value, when the criterion says how to count it.
+            let requests = requests.as_ref().map(|r| render(r, &vars("canary")));
             let p = self.prometheus.clone();
             let name = name.clone();
             calls.push(tokio::spawn(async move {
-                let (c, b) = tokio::join!(p.query(&canary, at_s), p.query(&baseline, at_s));
-                (name, c, b)
+                let count = async {
+                    match &requests {
+                        Some(r) => Some(p.query(r, at_s).await),
+                        None => None,
+                    }
+                };
+                let (c, b, n) =
+                    tokio::join!(p.query(&canary, at_s), p.query(&baseline, at_s), count);
+                (name, c, b, n)
             }));
         }
         let mut samples = Vec::new();
         for call in calls {
-            let Ok((criterion, canary, baseline)) = call.await else {
+            let Ok((criterion, canary, baseline, requests)) = call.await else {
                 continue;
+            };
+            // A count that cannot be read leaves the value to be judged on its own.
+            let canary_requests = match requests {
+                Some(Ok(Reading::Value(n))) => Some(n),
+                _ => None,
             };
             let (canary, baseline) = match (canary, baseline) {
                 (Ok(c), Ok(b)) => (c, b),
@@ -168,6 +186,7 @@ impl Scheduler {
                 canary,
                 baseline,
                 no_data_reason: (!why.is_empty()).then(|| why.join("; ")),
+                canary_requests,
             });
         }
         Some(Input::Check {

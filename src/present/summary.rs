@@ -153,6 +153,16 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
             super::chat::said::page_reason(*reason, d)
         ),
         EventData::PageResolved { .. } => "page resolved".to_string(),
+        EventData::Insufficient {
+            criterion,
+            requests,
+            min_requests,
+            consecutive,
+        } => format!(
+            "{criterion}: too little canary traffic to judge ({} requests, {} needed; {consecutive} in a row)",
+            crate::domain::criteria::fmt_num(*requests),
+            crate::domain::criteria::fmt_num(*min_requests)
+        ),
         EventData::WarmingUp {
             criterion,
             canary,

@@ -23,6 +23,9 @@ fn policy() -> Policy {
                 link: None,
                 dry_run: false,
                 initial_delay: None,
+                requests: None,
+                min_requests: None,
+                insufficient_limit: 0,
             },
             Criterion {
                 name: "p99 latency".into(),
@@ -36,6 +39,9 @@ fn policy() -> Policy {
                 link: None,
                 dry_run: false,
                 initial_delay: None,
+                requests: None,
+                min_requests: None,
+                insufficient_limit: 0,
             },
         ],
         deciders: vec!["slack:U01ALICE".into(), "slack-group:S01SRE".into()],
@@ -104,12 +110,14 @@ impl Harness {
                         canary: Some(five_xx),
                         baseline: Some(0.004),
                         no_data_reason: None,
+                        canary_requests: None,
                     },
                     Sample {
                         criterion: "p99 latency".into(),
                         canary: Some(p99),
                         baseline: Some(0.2),
                         no_data_reason: None,
+                        canary_requests: None,
                     },
                 ],
             },
@@ -315,6 +323,9 @@ fn postmortem_calls_out_criteria_changed_after_the_lock() {
         link: None,
         dry_run: false,
         initial_delay: None,
+        requests: None,
+        min_requests: None,
+        insufficient_limit: 0,
     });
     let pm = |criteria_now| super::postmortem::Postmortem {
         deploy: h.deploy(),
@@ -364,6 +375,7 @@ fn no_data_is_shown_and_neither_passes_nor_resets() {
                 canary: None,
                 baseline: None,
                 no_data_reason: None,
+                canary_requests: None,
             }],
         },
         30_000,
@@ -380,6 +392,7 @@ fn no_data_is_shown_and_neither_passes_nor_resets() {
                 canary: None,
                 baseline: None,
                 no_data_reason: None,
+                canary_requests: None,
             }],
         },
         30_000,
@@ -407,6 +420,7 @@ fn unknown_criterion_is_rejected_by_name() {
                     canary: Some(1.0),
                     baseline: None,
                     no_data_reason: None,
+                    canary_requests: None,
                 }],
             },
             2_000_000,
@@ -534,6 +548,7 @@ fn a_failed_recovery_check_resets_the_streak() {
                     canary: None,
                     baseline: Some(0.9),
                     no_data_reason: None,
+                    canary_requests: None,
                 }],
             },
             30_000,
@@ -588,6 +603,7 @@ fn window_waits_for_every_criterion_to_pass() {
                 canary: Some(0.001),
                 baseline: Some(0.001),
                 no_data_reason: None,
+                canary_requests: None,
             }],
         },
         1_000_000,
@@ -701,6 +717,7 @@ fn no_data_for_the_limit_is_a_breach() {
                     canary: None,
                     baseline: None,
                     no_data_reason: None,
+                    canary_requests: None,
                 }],
             },
             30_000,
@@ -929,6 +946,7 @@ fn the_root_is_rewritten_exactly_when_what_it_shows_changes() {
         canary,
         baseline: Some(0.004),
         no_data_reason: None,
+        canary_requests: None,
     };
     let check = |five_xx: Option<f64>, p99: Option<f64>| Input::Check {
         at_ms: None,
@@ -1281,5 +1299,68 @@ fn checks_within_the_initial_delay_are_warming_up_neither_pass_nor_fail() {
     h.check(0.002, 0.9); // 60 s: counts, 1/2
     assert_eq!(h.state(), State::Canary);
     h.check(0.002, 0.9); // 2/2
+    assert_eq!(h.state(), State::Breached);
+}
+
+#[test]
+fn too_little_canary_traffic_is_insufficient_and_at_its_limit_asks_the_deciders() {
+    let mut p = policy();
+    p.criteria[1].min_requests = Some(200.0); // p99 latency, failure limit 2
+    p.criteria[1].insufficient_limit = 3;
+    let mut h = Harness::new(p);
+    let thin = |h: &mut Harness, p99: f64, requests: f64| {
+        h.feed(
+            Input::Check {
+                at_ms: None,
+                samples: vec![Sample {
+                    criterion: "p99 latency".into(),
+                    canary: Some(p99),
+                    baseline: Some(0.2),
+                    no_data_reason: None,
+                    canary_requests: Some(requests),
+                }],
+            },
+            30_000,
+        )
+    };
+    // One real failure, then too little traffic: not a failure, and the count is kept.
+    thin(&mut h, 0.9, 500.0);
+    let out = thin(&mut h, 0.9, 37.0);
+    let r = &out.reports[0];
+    assert_eq!(r.verdict, Verdict::Insufficient);
+    assert_eq!(r.consecutive_failures, 1, "the failure count does not move");
+    assert!(
+        r.reasons[0].contains("37 requests, 200 needed"),
+        "{:?}",
+        r.reasons
+    );
+    thin(&mut h, 0.9, 40.0);
+    assert_eq!(h.state(), State::Canary);
+    let root = crate::present::chat::root_view(&h.deploy());
+    let row = root
+        .criteria
+        .iter()
+        .find(|r| r.name == "p99 latency")
+        .expect("row");
+    assert_eq!(row.verdict_cell(), "📉 too little traffic (40/200)");
+    // The third in a row asks the deciders, loudly, instead of breaching.
+    let out = thin(&mut h, 0.9, 12.0);
+    assert_eq!(h.state(), State::Canary);
+    let asked = out
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Chat(ChatEffect::Reply { message }) if message.loud => Some(message),
+            _ => None,
+        })
+        .expect("the deciders are asked");
+    assert!(
+        asked.text.contains("Too little canary traffic to judge *p99 latency*: 12 requests (200 needed), 3 checks in a row"),
+        "{}",
+        asked.text
+    );
+    assert_eq!(asked.mentions, policy().deciders);
+    // Enough traffic again: the kept failure count goes on; a second failure breaches.
+    thin(&mut h, 0.9, 800.0);
     assert_eq!(h.state(), State::Breached);
 }

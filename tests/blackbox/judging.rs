@@ -1,6 +1,7 @@
 //! Judging canary against baseline (issue 18): a dry-run criterion is judged, stored and shown,
 //! and never breaches; a criterion warming up neither passes nor fails.
 
+use crate::fake_prometheus::{FakePrometheus, errors_query, latency_query};
 use crate::on_both_backends;
 use crate::support::{Backend, Setup, TestApp};
 use serde_json::json;
@@ -8,6 +9,8 @@ use serde_json::json;
 on_both_backends!(
     a_dry_run_criterion_never_breaches_and_the_postmortem_says_when_it_would_have,
     a_warming_criterion_neither_passes_nor_fails_and_holds_the_window,
+    too_little_pushed_traffic_is_insufficient_then_the_deciders_are_asked,
+    prometheus_counts_the_canary_traffic_of_a_criterion,
 );
 
 async fn a_dry_run_criterion_never_breaches_and_the_postmortem_says_when_it_would_have(b: Backend) {
@@ -125,5 +128,130 @@ async fn a_warming_criterion_neither_passes_nor_fails_and_holds_the_window(b: Ba
         !kinds.iter().any(|k| k == "canary_window_passed"),
         "{kinds:?}"
     );
+    app.finish().await;
+}
+
+async fn too_little_pushed_traffic_is_insufficient_then_the_deciders_are_asked(b: Backend) {
+    let Some(app) = TestApp::spawn(b, Setup::default()).await else {
+        return;
+    };
+    let (status, body) = app
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "started", "service": "checkout", "version": "8.2.0", "actor": "ci",
+                    "criteria": [{"name": "checkout errors", "max": 0.01, "failure_limit": 1,
+                                  "min_requests": 200, "insufficient_limit": 2}]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["deploy_id"].as_str().expect("deploy_id").to_string();
+    // A negative count is refused by name, and changes nothing.
+    let (status, body) = app
+        .signed(
+            "/hooks/metrics",
+            &json!({"deploy_id": id, "samples": [
+                {"criterion": "checkout errors", "canary": 0.5, "baseline": 0.0, "canary_requests": -3}]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("samples[0].canary_requests"),
+        "{body}"
+    );
+    for n in [37, 41] {
+        let (status, body) = app
+            .signed(
+                "/hooks/metrics",
+                &json!({"deploy_id": id, "samples": [
+                    {"criterion": "checkout errors", "canary": 0.5, "baseline": 0.0, "canary_requests": n}]}),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(body["criteria"][0]["verdict"], "insufficient", "{body}");
+    }
+    // Failing far above its bound with failure_limit 1, on 37 and 41 requests: no breach.
+    assert_eq!(app.state(&id).await, "canary");
+    let t = app.timeline(&id).await;
+    let thin: Vec<&serde_json::Value> = t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "insufficient")
+        .collect();
+    assert_eq!(thin.len(), 2, "{thin:?}");
+    assert_eq!(thin[1]["details"]["requests"], 41.0);
+    assert_eq!(thin[1]["details"]["consecutive"], 2);
+    app.settle_chat().await;
+    assert!(
+        app.chat.ops().iter().any(|o| matches!(o,
+            crate::support::ChatOp::Reply { text, loud: true }
+                if text.contains("Too little canary traffic to judge *checkout errors*: 41 requests (200 needed), 2 checks in a row"))),
+        "the deciders are asked: {:?}",
+        app.chat.ops()
+    );
+    // With enough traffic the same value fails at once.
+    let (status, body) = app
+        .signed(
+            "/hooks/metrics",
+            &json!({"deploy_id": id, "samples": [
+                {"criterion": "checkout errors", "canary": 0.5, "baseline": 0.0, "canary_requests": 900}]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(app.state(&id).await, "breached");
+    app.finish().await;
+}
+
+async fn prometheus_counts_the_canary_traffic_of_a_criterion(b: Backend) {
+    let prom = FakePrometheus::start().await;
+    let setup = Setup {
+        prometheus: Some(prom.url.clone()),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
+    for track in ["canary", "stable"] {
+        prom.set(&errors_query(track), Some(0.01));
+        prom.set(&latency_query(track), Some(0.2));
+        prom.set(&format!("cold_starts{{track=\"{track}\"}}"), Some(9.0));
+    }
+    prom.set(
+        "sum(increase(requests_total{track=\"canary\"}[10m]))",
+        Some(37.0),
+    );
+    let (status, body) = app
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "started", "service": "api", "version": "3.3.0",
+                    "criteria": [{"name": "cold starts", "max": 1.0, "failure_limit": 1,
+                                  "query": "cold_starts{track=\"{{track}}\"}",
+                                  "requests": "sum(increase(requests_total{track=\"{{track}}\"}[10m]))",
+                                  "min_requests": 200}]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["deploy_id"].as_str().expect("deploy_id").to_string();
+    app.wait_kind(&id, "insufficient").await;
+    assert_eq!(
+        app.state(&id).await,
+        "canary",
+        "37 requests are too few to judge"
+    );
+    let seen = prom.seen.lock().expect("seen").clone();
+    assert!(
+        seen.iter()
+            .any(|(q, _)| q == "sum(increase(requests_total{track=\"canary\"}[10m]))"),
+        "the canary's traffic was queried: {seen:?}"
+    );
+    // Traffic arrives: the criterion is judged, and breaches.
+    prom.set(
+        "sum(increase(requests_total{track=\"canary\"}[10m]))",
+        Some(4000.0),
+    );
+    app.wait_state(&id, "breached").await;
     app.finish().await;
 }

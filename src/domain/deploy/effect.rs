@@ -155,6 +155,14 @@ pub enum Said {
         providers: Vec<String>,
         reason: PageReason,
     },
+    /// `insufficient_limit` checks in a row had too little canary traffic to judge: the deciders
+    /// are asked instead of a breach.
+    TooLittleTraffic {
+        criterion: String,
+        requests: f64,
+        min_requests: f64,
+        checks: u32,
+    },
     /// A dry-run criterion reached its failure limit: it would have breached.
     WouldHaveBreached { criterion: String, consecutive: u32 },
     /// A provider refused the page for good: nobody was paged through it.

@@ -156,6 +156,14 @@ pub enum EventData {
         baseline: Option<f64>,
         until_ms: i64,
     },
+    /// Too little canary traffic to judge a criterion; recorded when it starts and while it
+    /// counts toward `insufficient_limit`.
+    Insufficient {
+        criterion: String,
+        requests: f64,
+        min_requests: f64,
+        consecutive: u32,
+    },
     /// A dry-run criterion reached its failure limit: it would have breached, and did nothing.
     WouldHaveBreached {
         criterion: String,
@@ -245,6 +253,7 @@ impl EventData {
             EventData::PageFailed { .. } => "page_failed",
             EventData::WouldHaveBreached { .. } => "would_have_breached",
             EventData::WarmingUp { .. } => "warming_up",
+            EventData::Insufficient { .. } => "insufficient",
         }
     }
 

@@ -23,6 +23,12 @@ pub struct CriterionStatus {
     pub last: Option<Verdict>,
     #[serde(default)]
     pub consecutive_no_data: u32,
+    /// Consecutive checks with too little canary traffic.
+    #[serde(default)]
+    pub consecutive_insufficient: u32,
+    /// The canary's traffic at the latest check, when known.
+    #[serde(default)]
+    pub requests: Option<f64>,
     /// The latest values seen, for the live status table.
     #[serde(default)]
     pub canary: Option<f64>,
@@ -148,6 +154,8 @@ impl Deploy {
                             consecutive_failures: 0,
                             last: None,
                             consecutive_no_data: 0,
+                            consecutive_insufficient: 0,
+                            requests: None,
                             canary: None,
                             baseline: None,
                         },
@@ -191,6 +199,7 @@ impl Deploy {
                     s.consecutive_failures = *consecutive;
                     s.consecutive_no_data = 0;
                     s.last = Some(Verdict::Fail);
+                    s.consecutive_insufficient = 0;
                     (s.canary, s.baseline) = (*canary, *baseline);
                 }
             }
@@ -201,6 +210,7 @@ impl Deploy {
             } => {
                 if let Some(s) = self.criteria.get_mut(criterion) {
                     s.last = Some(Verdict::NoData);
+                    s.consecutive_insufficient = 0;
                     s.consecutive_no_data = (*consecutive).max(1);
                 }
             }
@@ -231,6 +241,7 @@ impl Deploy {
                     s.consecutive_failures = 0;
                     s.consecutive_no_data = 0;
                     s.last = Some(Verdict::Pass);
+                    s.consecutive_insufficient = 0;
                     (s.canary, s.baseline) = (*canary, *baseline);
                 }
             }
@@ -258,6 +269,18 @@ impl Deploy {
             }
             EventData::PageResolved { .. } => self.escalation.open_page = None,
             EventData::PageFailed { .. } | EventData::WouldHaveBreached { .. } => {}
+            EventData::Insufficient {
+                criterion,
+                requests,
+                consecutive,
+                ..
+            } => {
+                if let Some(s) = self.criteria.get_mut(criterion) {
+                    s.last = Some(Verdict::Insufficient);
+                    s.consecutive_insufficient = (*consecutive).max(1);
+                    s.requests = Some(*requests);
+                }
+            }
             EventData::WarmingUp {
                 criterion,
                 canary,

@@ -201,6 +201,9 @@ pub struct Sample {
     /// Why a value is missing, when the source knows (empty result, several series, NaN…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_data_reason: Option<String>,
+    /// The canary's traffic behind the value (the criterion's `requests`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_requests: Option<f64>,
 }
 
 /// What a deploy pipeline reports about a deploy that already exists.

@@ -25,6 +25,11 @@ pub struct CriterionRow {
     /// A side-by-side view of canary and baseline.
     #[serde(default)]
     pub link: Option<String>,
+    /// The canary's traffic at the latest check, and how much is enough to judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_requests: Option<f64>,
     /// Evaluated and shown, never breaching (`dry_run`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
@@ -47,8 +52,21 @@ impl CriterionRow {
             Some(Verdict::Pass) => "✅ pass".to_string(),
             Some(Verdict::NoData) => "❔ no data".to_string(),
             Some(Verdict::WarmingUp) => "🌡️ warming up".to_string(),
+            Some(Verdict::Insufficient) => self.too_little(),
             Some(Verdict::Fail) if self.breached => "❌ breached".to_string(),
             Some(Verdict::Fail) => format!("⚠️ failing {}/{}", self.failures, self.failure_limit),
+        }
+    }
+
+    /// `📉 too little traffic (37/200)`
+    fn too_little(&self) -> String {
+        match (self.requests, self.min_requests) {
+            (Some(n), Some(min)) => format!(
+                "📉 too little traffic ({}/{})",
+                crate::domain::criteria::fmt_num(n),
+                crate::domain::criteria::fmt_num(min)
+            ),
+            _ => "📉 too little traffic".to_string(),
         }
     }
 
@@ -64,6 +82,7 @@ impl CriterionRow {
             Some(Verdict::Pass) => "✅ passing".to_string(),
             Some(Verdict::NoData) => "❔ no data".to_string(),
             Some(Verdict::WarmingUp) => "🌡️ warming up".to_string(),
+            Some(Verdict::Insufficient) => self.too_little(),
             Some(Verdict::Fail) => format!("❌ failing {}/{}", self.failures, self.failure_limit),
         }
     }
@@ -271,6 +290,8 @@ pub fn root_view(d: &Deploy) -> RootView {
                 unit: c.unit.clone(),
                 link: c.link.clone(),
                 dry_run: c.dry_run,
+                requests: st.and_then(|s| s.requests),
+                min_requests: c.min_requests,
             }
         })
         .collect();

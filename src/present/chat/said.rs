@@ -240,6 +240,20 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
             providers.join(" and "),
             page_reason(*reason, d)
         )),
+        Said::TooLittleTraffic {
+            criterion,
+            requests,
+            min_requests,
+            checks,
+        } => calling_deciders(
+            d,
+            format!(
+                "📉 Too little canary traffic to judge *{criterion}*: {} requests ({} needed), {checks} checks in a row. Deciders: judge by hand — *Roll back* or *Proceed*.",
+                crate::domain::criteria::fmt_num(*requests),
+                crate::domain::criteria::fmt_num(*min_requests)
+            ),
+            vec![Choice::Rollback, Choice::Promote],
+        ),
         Said::WouldHaveBreached {
             criterion,
             consecutive,

@@ -33,6 +33,9 @@ fn crit(name: &str, max: Option<f64>, ratio: Option<f64>, limit: u32) -> Criteri
         link: None,
         dry_run: false,
         initial_delay: None,
+        requests: None,
+        min_requests: None,
+        insufficient_limit: 0,
     }
 }
 
@@ -116,6 +119,7 @@ impl Run {
                         canary: *canary,
                         baseline: *baseline,
                         no_data_reason: None,
+                        canary_requests: None,
                     })
                     .collect(),
             },

@@ -1,7 +1,7 @@
 //! Checks of the criteria during the canary, and the breach they can call.
 
 use super::{CriterionReport, Work};
-use crate::domain::criteria::Verdict;
+use crate::domain::criteria::{Verdict, fmt_num};
 use crate::domain::decision::Choice;
 use crate::domain::deploy::effect::Said;
 use crate::domain::deploy::event::{BreachCause, EventData};
@@ -97,6 +97,21 @@ impl Work {
                     );
                 }
             }
+            // Too little canary traffic behind the value: neither pass nor fail.
+            let thin = match (c.min_requests, s.canary_requests) {
+                (Some(min), Some(n)) if n < min && ev.verdict != Verdict::WarmingUp => {
+                    Some((n, min))
+                }
+                _ => None,
+            };
+            if let Some((n, min)) = thin {
+                ev.verdict = Verdict::Insufficient;
+                ev.reasons = vec![format!(
+                    "too little canary traffic to judge: {} requests, {} needed",
+                    fmt_num(n),
+                    fmt_num(min)
+                )];
+            }
             if let (Verdict::NoData, Some(why)) = (ev.verdict, &s.no_data_reason) {
                 ev.reasons = vec![why.clone()];
             }
@@ -177,6 +192,35 @@ impl Work {
                     }
                 }
                 Verdict::WarmingUp => {}
+                Verdict::Insufficient => {
+                    let (requests, min_requests) = thin.unwrap_or_default();
+                    let consecutive = if status.last == Some(Verdict::Insufficient) {
+                        status.consecutive_insufficient.max(1) + 1
+                    } else {
+                        1
+                    };
+                    let limit = c.insufficient_limit;
+                    // Recorded when it starts and while it counts toward the limit, as no data.
+                    if consecutive == 1 || (limit > 0 && consecutive <= limit) {
+                        self.emit(
+                            BOT,
+                            EventData::Insufficient {
+                                criterion: c.name.clone(),
+                                requests,
+                                min_requests,
+                                consecutive,
+                            },
+                        );
+                    }
+                    if limit > 0 && consecutive == limit && !c.dry_run {
+                        self.say(Said::TooLittleTraffic {
+                            criterion: c.name.clone(),
+                            requests,
+                            min_requests,
+                            checks: consecutive,
+                        });
+                    }
+                }
                 Verdict::Pass => {
                     if matches!(status.last, Some(Verdict::Fail | Verdict::NoData)) {
                         self.emit(
@@ -192,7 +236,10 @@ impl Work {
                             canary: s.canary,
                             baseline: s.baseline,
                         });
-                    } else if matches!(status.last, None | Some(Verdict::WarmingUp)) {
+                    } else if matches!(
+                        status.last,
+                        None | Some(Verdict::WarmingUp | Verdict::Insufficient)
+                    ) {
                         // The first pass is recorded so the fold knows every criterion has been
                         // seen passing (the canary window needs it); later plain passes are not.
                         self.emit(
@@ -209,6 +256,7 @@ impl Work {
             if let Some(st) = self.d.criteria.get_mut(&c.name) {
                 // Latest values for the live status, also when no event records them.
                 (st.canary, st.baseline) = (s.canary, s.baseline);
+                st.requests = s.canary_requests;
             }
             let st = &self.d.criteria[&c.name];
             self.out.reports.push(CriterionReport {

@@ -143,7 +143,7 @@ impl Work {
                     failed = true;
                     reasons.extend(ev.reasons.iter().map(|r| format!("{}: {r}", c.name)));
                 }
-                Verdict::NoData | Verdict::WarmingUp => {}
+                Verdict::NoData | Verdict::WarmingUp | Verdict::Insufficient => {}
             }
             criteria.push(RecoveryVerdict {
                 criterion: c.name.clone(),
