@@ -285,7 +285,8 @@ pub fn votes(events: &[Event]) -> Vec<VoteRow> {
         .collect()
 }
 
-/// A moment drawn on every chart.
+/// A moment drawn on the charts: on every chart, or (the judging marks) only on the charts of
+/// the criteria it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MarkerKind {
     Breach,
@@ -293,6 +294,22 @@ pub enum MarkerKind {
     Rollback,
     Verified,
     Promoted,
+    /// The end of a criterion's `initial_delay`: before it, checks neither passed nor failed.
+    WarmedUp,
+    /// A check with too little canary traffic to judge.
+    Insufficient,
+    /// A dry-run criterion reached its failure limit.
+    WouldHaveBreached,
+}
+
+impl MarkerKind {
+    /// Drawn only on the charts of the criteria the marker names.
+    pub fn per_criterion(self) -> bool {
+        matches!(
+            self,
+            MarkerKind::WarmedUp | MarkerKind::Insufficient | MarkerKind::WouldHaveBreached
+        )
+    }
 }
 
 impl MarkerKind {
@@ -303,6 +320,9 @@ impl MarkerKind {
             MarkerKind::Rollback => "rollback",
             MarkerKind::Verified => "verified",
             MarkerKind::Promoted => "promoted",
+            MarkerKind::WarmedUp => "warmed-up",
+            MarkerKind::Insufficient => "insufficient",
+            MarkerKind::WouldHaveBreached => "would-have-breached",
         }
     }
 }
@@ -345,6 +365,39 @@ pub fn markers(events: &[Event]) -> Vec<Marker> {
                 EventData::Promoted { .. } => {
                     (MarkerKind::Promoted, "promoted".to_string(), vec![])
                 }
+                EventData::WarmingUp {
+                    criterion,
+                    until_ms,
+                    ..
+                } => {
+                    return Some(Marker {
+                        at_ms: *until_ms,
+                        kind: MarkerKind::WarmedUp,
+                        label: format!(
+                            "{criterion}: warm-up ends; checks before it neither pass nor fail"
+                        ),
+                        criteria: vec![criterion.clone()],
+                    });
+                }
+                EventData::Insufficient {
+                    criterion,
+                    requests,
+                    min_requests,
+                    ..
+                } => (
+                    MarkerKind::Insufficient,
+                    format!(
+                        "{criterion}: too little canary traffic ({} requests, {} needed)",
+                        fmt_num(*requests),
+                        fmt_num(*min_requests)
+                    ),
+                    vec![criterion.clone()],
+                ),
+                EventData::WouldHaveBreached { criterion, .. } => (
+                    MarkerKind::WouldHaveBreached,
+                    format!("{criterion} would have breached (dry run)"),
+                    vec![criterion.clone()],
+                ),
                 _ => return None,
             };
             Some(Marker {

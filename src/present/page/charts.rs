@@ -39,6 +39,9 @@ fn marker_color(kind: MarkerKind) -> &'static str {
         MarkerKind::Decision => "#7c3aed",
         MarkerKind::Rollback => "#0f766e",
         MarkerKind::Verified | MarkerKind::Promoted => "#16a34a",
+        MarkerKind::WarmedUp => "#64748b",
+        MarkerKind::Insufficient => "#92400e",
+        MarkerKind::WouldHaveBreached => "#be185d",
     }
 }
 
@@ -54,6 +57,9 @@ fn marker_short(m: &Marker) -> String {
         MarkerKind::Rollback => "rolled back".into(),
         MarkerKind::Verified => "verified".into(),
         MarkerKind::Promoted => "promoted".into(),
+        MarkerKind::WarmedUp => "warmed up".into(),
+        MarkerKind::Insufficient => "thin traffic".into(),
+        MarkerKind::WouldHaveBreached => "would breach (dry run)".into(),
     }
 }
 
@@ -390,7 +396,11 @@ pub(super) fn chart(
         );
     }
 
-    // Markers.
+    // Markers: the judging marks only on their own criterion's chart, dashed.
+    let markers: Vec<&Marker> = markers
+        .iter()
+        .filter(|m| !m.kind.per_criterion() || m.criteria.iter().any(|c| c == name))
+        .collect();
     for (idx, m) in markers.iter().enumerate() {
         let other = m.kind == MarkerKind::Breach && !m.criteria.iter().any(|c| c == name);
         let x = sx(m.at_ms);
@@ -399,7 +409,7 @@ pub(super) fn chart(
         let anchor_end = x > x1 - 90.0;
         html!(
             s,
-            "<g class=\"marker {}{}\" data-at=\"{}\"{}><title>{}</title><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"1.5\"/><text x=\"{}\" y=\"{}\" text-anchor=\"{}\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text></g>\n",
+            "<g class=\"marker {}{}\" data-at=\"{}\"{}><title>{}</title><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"1.5\"{}/><text x=\"{}\" y=\"{}\" text-anchor=\"{}\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text></g>\n",
             m.kind.as_str(),
             if other { " other" } else { "" },
             m.at_ms,
@@ -414,6 +424,11 @@ pub(super) fn chart(
             n(x),
             n(y1),
             color,
+            if m.kind.per_criterion() {
+                Html::raw(" stroke-dasharray=\"4 3\"")
+            } else {
+                Html::new()
+            },
             n(if anchor_end { x - 3.0 } else { x + 3.0 }),
             n(ly),
             if anchor_end { "end" } else { "start" },

@@ -308,7 +308,7 @@ fn charts_section(b: &mut Html, pm: &Postmortem) {
             "<figure class=\"chart\" data-criterion=\"{}\">\n{}\n<figcaption><strong>{}</strong>: canary {} (breach after {} failing check{}); {} sample{} stored{}.</figcaption>\n</figure>\n",
             c.name,
             charts::chart(c, points, &marks, breached),
-            c.name,
+            criterion_label(c),
             c.bounds(),
             c.failure_limit,
             if c.failure_limit == 1 { "" } else { "s" },

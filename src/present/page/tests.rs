@@ -687,3 +687,58 @@ fn deploys_page_lists_rows_in_order() {
     assert!(empty.contains("No deploys yet."));
     assert!(!empty.contains("<table"));
 }
+
+#[test]
+fn warming_thin_and_dry_run_checks_are_marked_on_their_own_chart() {
+    let mut p = policy();
+    // 5xx ratio: a dry run that warms up for a minute and needs 100 requests.
+    p.criteria[0].dry_run = true;
+    p.criteria[0].initial_delay = Some(std::time::Duration::from_secs(60));
+    p.criteria[0].min_requests = Some(100.0);
+    let mut r = Run::new(info(), p);
+    r.both(Some(0.002), 0.2); // 30 s: warming up
+    r.feed(
+        Input::Check {
+            at_ms: None,
+            samples: vec![Sample {
+                criterion: "5xx ratio".into(),
+                canary: Some(0.5),
+                baseline: Some(0.004),
+                no_data_reason: None,
+                canary_requests: Some(12.0),
+            }],
+        },
+        30_000,
+    ); // 60 s: too little traffic
+    for _ in 0..3 {
+        r.both(Some(0.5), 0.2); // fails 3/3: would have breached
+    }
+    let pm = r.postmortem();
+    let html = deploy_page(&pm);
+    let five_xx = element(
+        &html,
+        "<figure class=\"chart\" data-criterion=\"5xx ratio\">",
+        "</figure>",
+    );
+    let p99 = element(
+        &html,
+        "<figure class=\"chart\" data-criterion=\"p99 latency\">",
+        "</figure>",
+    );
+    for class in ["warmed-up", "insufficient", "would-have-breached"] {
+        assert!(
+            five_xx.contains(&format!("<g class=\"marker {class}\"")),
+            "{class} on its own chart:\n{five_xx}"
+        );
+        assert!(
+            !p99.contains(&format!("marker {class}")),
+            "{class} not on another criterion's chart"
+        );
+    }
+    assert!(five_xx.contains("stroke-dasharray=\"4 3\""));
+    assert!(
+        five_xx.contains("<strong>5xx ratio (dry run)</strong>"),
+        "{five_xx}"
+    );
+    assert!(html.contains("Dry run: 5xx ratio would have breached at "));
+}
