@@ -25,8 +25,9 @@
 //!
 //! `cargo bench --bench judges` (a few seconds per traffic share in release).
 
+use canarybot::domain::stats::sequential::{Prior, sequential_with_prior};
 use canarybot::domain::stats::special::normal_sf;
-use canarybot::domain::stats::{Direction, SequentialCounts, mann_whitney, sequential};
+use canarybot::domain::stats::{Direction, SequentialCounts, mann_whitney};
 use std::time::Instant;
 
 const REQUESTS_PER_MIN: f64 = 1000.0;
@@ -187,7 +188,7 @@ fn first_breach(judge: Judge, canary: &[Step], baseline: &[Step]) -> Option<f64>
                     baseline_errors: cum.2 as f64,
                     baseline_requests: cum.3 as f64,
                 };
-                match sequential(counts, 1.0, 0.01) {
+                match sequential_with_prior(counts, 1.0, 0.01, prior()) {
                     Ok(s) => s.breached,
                     Err(_) => continue,
                 }
@@ -203,6 +204,20 @@ fn first_breach(judge: Judge, canary: &[Step], baseline: &[Step]) -> Option<f64>
         }
     }
     None
+}
+
+/// The sequential judge's prior: Beta(1, 1) unless `JUDGES_PRIOR="a,b"` says otherwise.
+fn prior() -> Prior {
+    std::env::var("JUDGES_PRIOR")
+        .ok()
+        .and_then(|v| {
+            let (a, b) = v.split_once(',')?;
+            Some(Prior {
+                a: a.trim().parse().ok()?,
+                b: b.trim().parse().ok()?,
+            })
+        })
+        .unwrap_or_default()
 }
 
 /// The standard normal quantile, by bisection on `normal_sf`.
