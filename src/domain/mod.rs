@@ -8,6 +8,7 @@ pub mod criteria;
 pub mod decision;
 pub mod deploy;
 pub mod drill;
+pub mod stats;
 /// The phases of a deploy (kept at its old path).
 pub use deploy::phases as timeline;
 mod state;
