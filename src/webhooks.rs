@@ -147,6 +147,11 @@ pub fn started_criteria_problems(criteria: &[Criterion], has_prometheus: bool) -
                     ".criteria[{i}].requests: this server has no [prometheus] to run it"
                 ));
             }
+            if c.errors.is_some() {
+                problems.push(format!(
+                    ".criteria[{i}].errors: this server has no [prometheus] to run it"
+                ));
+            }
         }
     }
     problems
@@ -249,6 +254,11 @@ fn criteria_limits(c: &mut crate::limits::FieldCheck, criteria: &[Criterion]) {
             .opt(
                 &format!("criteria[{i}].requests"),
                 k.requests.as_deref(),
+                l::QUERY,
+            )
+            .opt(
+                &format!("criteria[{i}].errors"),
+                k.errors.as_deref(),
                 l::QUERY,
             )
             .opt(&format!("criteria[{i}].unit"), k.unit.as_deref(), l::UNIT)

@@ -31,6 +31,9 @@ fuzz_target!(|data: &[u8]| {
         requests: None,
         min_requests: None,
         insufficient_limit: 0,
+        judge: Default::default(),
+        errors: None,
+        alpha: None,
     };
     for s in &req.samples {
         let e = criterion.evaluate(s.canary, s.baseline);

@@ -181,6 +181,9 @@ fn extra_criteria_merge_and_clash() {
         requests: None,
         min_requests: None,
         insufficient_limit: 0,
+        judge: Default::default(),
+        errors: None,
+        alpha: None,
     };
     let p = s.policy(vec![extra.clone()]).expect("merged");
     assert_eq!(p.criteria.len(), 2);
@@ -1048,56 +1051,41 @@ fn an_initial_delay_is_a_duration_locked_with_the_criterion() {
     assert!(e.contains("`soon` is not a duration"), "{e}");
 }
 
+/// The error a configuration is refused with.
+fn refused(text: &str) -> String {
+    crate::registry::config_from_toml(text, &env)
+        .expect_err("refused")
+        .to_string()
+}
+
+/// `e` names every one of `expected`.
+fn names_all(e: &str, expected: &[&str]) {
+    for x in expected {
+        assert!(e.contains(x), "{x}: {e}");
+    }
+}
+
 #[test]
 fn traffic_keys_need_each_other_and_a_query() {
-    let e = crate::registry::config_from_toml(
-        &GOOD.replace(
-            "failure_limit = 3\n",
-            "failure_limit = 3\nrequests = 'sum(x{track=\"{{track}}\"})'\n",
-        ),
-        &env,
-    )
-    .expect_err("requests alone")
-    .to_string();
-    assert!(
-        e.contains("service[checkout].criteria[0].requests: set, but min_requests is not"),
-        "{e}"
+    let with =
+        |keys: &str| GOOD.replace("failure_limit = 3\n", &format!("failure_limit = 3\n{keys}"));
+    names_all(
+        &refused(&with("requests = 'sum(x{track=\"{{track}}\"})'\n")),
+        &[
+            "service[checkout].criteria[0].requests: set, but min_requests is not",
+            "service[checkout].criteria[0].requests: set, but the criterion has no query",
+        ],
     );
-    assert!(
-        e.contains("service[checkout].criteria[0].requests: set, but the criterion has no query"),
-        "{e}"
+    names_all(
+        &refused(&with("insufficient_limit = 2\n")),
+        &["criteria[0].insufficient_limit: set, but min_requests is not"],
     );
-    let e = crate::registry::config_from_toml(
-        &GOOD.replace(
-            "failure_limit = 3\n",
-            "failure_limit = 3\ninsufficient_limit = 2\n",
-        ),
-        &env,
-    )
-    .expect_err("a limit without a minimum")
-    .to_string();
-    assert!(
-        e.contains("criteria[0].insufficient_limit: set, but min_requests is not"),
-        "{e}"
-    );
-    let e = crate::registry::config_from_toml(
-        &GOOD.replace(
-            "failure_limit = 3\n",
-            "failure_limit = 3\nmin_requests = -1\n",
-        ),
-        &env,
-    )
-    .expect_err("negative")
-    .to_string();
-    assert!(
-        e.contains("criteria[0].min_requests: must be a number >= 0"),
-        "{e}"
+    names_all(
+        &refused(&with("min_requests = -1\n")),
+        &["criteria[0].min_requests: must be a number >= 0"],
     );
     let ok = crate::registry::config_from_toml(
-        &GOOD.replace(
-            "failure_limit = 3\n",
-            "failure_limit = 3\nmin_requests = 200\ninsufficient_limit = 3\n",
-        ),
+        &with("min_requests = 200\ninsufficient_limit = 3\n"),
         &env,
     )
     .expect("pushed samples carry the count");
@@ -1107,4 +1095,53 @@ fn traffic_keys_need_each_other_and_a_query() {
         .policy(Vec::new())
         .expect("policy");
     assert_eq!(p.criteria[0].min_requests, Some(200.0));
+}
+
+#[test]
+fn a_sequential_judge_needs_its_queries_and_no_bounds_it_does_not_use() {
+    let with = |keys: &str| {
+        GOOD.replace(
+            "max = 0.01\nmax_ratio = 1.5\nfailure_limit = 3\n",
+            &format!("judge = \"sequential\"\n{keys}failure_limit = 3\n"),
+        )
+    };
+    names_all(
+        &refused(&with("")),
+        &[
+            "service[checkout].criteria[0].errors: judge = \"sequential\" needs an errors query",
+            "service[checkout].criteria[0].requests: judge = \"sequential\" needs a requests query",
+        ],
+    );
+    let queries = "errors = 'sum(increase(errors_total{track=\"{{track}}\"}[1h]))'\nrequests = 'sum(increase(requests_total{track=\"{{track}}\"}[1h]))'\n";
+    names_all(
+        &refused(&with(&format!("{queries}max = 0.01\nalpha = 2\n"))),
+        &[
+            "criteria[0].max: not used by judge = \"sequential\"",
+            "criteria[0].alpha: must be between 0 and 1",
+            "criteria[0].errors: set, but there is no [prometheus] section",
+        ],
+    );
+    names_all(
+        &refused(&with("").replace("judge = \"sequential\"", "judge = \"mann-whitney\"")),
+        &["unknown variant `mann-whitney`"],
+    );
+    let text = with(queries).replace(
+        "[[service]]",
+        "[prometheus]\nurl = \"http://127.0.0.1:9090\"\n\n[[service]]",
+    );
+    let c = crate::registry::config_from_toml(&text, &env).expect("valid");
+    let p = c
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
+    assert_eq!(
+        p.criteria[0].judge,
+        crate::domain::criteria::Judge::Sequential
+    );
+    assert!(
+        serde_json::to_string(&p)
+            .expect("json")
+            .contains("\"judge\":\"sequential\"")
+    );
 }

@@ -150,7 +150,15 @@ impl Config {
                     "{key}.criteria[{j}].query: set, but there is no [prometheus] section"
                 ));
             }
-            if c.requests.is_some() && c.query.is_none() {
+            if c.errors.is_some() && self.prometheus.is_none() {
+                out.push(format!(
+                    "{key}.criteria[{j}].errors: set, but there is no [prometheus] section"
+                ));
+            }
+            if c.requests.is_some()
+                && c.query.is_none()
+                && c.judge == crate::domain::criteria::Judge::Threshold
+            {
                 out.push(format!(
                     "{key}.criteria[{j}].requests: set, but the criterion has no query (pushed samples carry canary_requests instead)"
                 ));
@@ -592,6 +600,7 @@ pub fn criteria_problems(prefix: &str, criteria: &[Criterion]) -> Vec<String> {
         for (field, template, known) in [
             ("query", &c.query, crate::template::QUERY),
             ("requests", &c.requests, crate::template::QUERY),
+            ("errors", &c.errors, crate::template::QUERY),
             ("link", &c.link, crate::template::LINK),
         ] {
             if let Some(template) = template

@@ -57,7 +57,39 @@ pub struct Criterion {
     /// Consecutive insufficient checks that ask the deciders in the thread (0: never).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub insufficient_limit: u32,
+    /// How a check is judged: bounds on one value (the default), or a statistical test.
+    #[serde(default, skip_serializing_if = "Judge::is_threshold")]
+    pub judge: Judge,
+    /// `judge = "sequential"`: PromQL template of the errors since the deploy started, per track
+    /// (with `requests`, the requests since the deploy started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<String>,
+    /// `judge = "sequential"`: the test's level — the chance of a false alarm over the whole
+    /// canary, however often it is checked (default 0.01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
 }
+
+/// How a criterion's checks are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Judge {
+    /// Bounds on one value per check (`max`, `min`, `max_ratio`, `max_delta`).
+    #[default]
+    Threshold,
+    /// An anytime-valid test that the canary's error rate exceeds the baseline's by more than
+    /// `max_ratio` (default 1), on counts since the deploy started (`errors`, `requests`).
+    Sequential,
+}
+
+impl Judge {
+    fn is_threshold(&self) -> bool {
+        *self == Judge::Threshold
+    }
+}
+
+/// The default level of the sequential judge.
+pub const DEFAULT_ALPHA: f64 = 0.01;
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -168,7 +200,8 @@ impl Criterion {
         {
             out.push(("min_requests", "must be a number >= 0".to_string()));
         }
-        if self.requests.is_some() && self.min_requests.is_none() {
+        if self.requests.is_some() && self.min_requests.is_none() && self.judge == Judge::Threshold
+        {
             out.push((
                 "requests",
                 "set, but min_requests is not: say how much canary traffic is enough to judge"
@@ -181,7 +214,50 @@ impl Criterion {
                 "set, but min_requests is not".to_string(),
             ));
         }
-        if self.max.is_none()
+        if self.judge == Judge::Sequential {
+            if self.errors.is_none() {
+                out.push((
+                    "errors",
+                    "judge = \"sequential\" needs an errors query (errors since the deploy started, per {{track}})"
+                        .to_string(),
+                ));
+            }
+            if self.requests.is_none() {
+                out.push((
+                    "requests",
+                    "judge = \"sequential\" needs a requests query (requests since the deploy started, per {{track}})"
+                        .to_string(),
+                ));
+            }
+            if let Some(a) = self.alpha
+                && !(a > 0.0 && a < 1.0)
+            {
+                out.push(("alpha", "must be between 0 and 1, e.g. 0.01".to_string()));
+            }
+            for (field, set) in [
+                ("max", self.max.is_some()),
+                ("min", self.min.is_some()),
+                ("max_delta", self.max_delta.is_some()),
+                ("query", self.query.is_some()),
+            ] {
+                if set {
+                    out.push((
+                        field,
+                        "not used by judge = \"sequential\" (it compares error rates; max_ratio is the ratio allowed)"
+                            .to_string(),
+                    ));
+                }
+            }
+        } else {
+            if self.errors.is_some() {
+                out.push(("errors", "only judge = \"sequential\" uses it".to_string()));
+            }
+            if self.alpha.is_some() {
+                out.push(("alpha", "only judge = \"sequential\" uses it".to_string()));
+            }
+        }
+        if self.judge == Judge::Threshold
+            && self.max.is_none()
             && self.min.is_none()
             && self.max_ratio.is_none()
             && self.max_delta.is_none()
@@ -193,6 +269,68 @@ impl Criterion {
             ));
         }
         out
+    }
+
+    /// A `judge = "sequential"` check on counts since the deploy started: fails when the test
+    /// rejects "the canary's error rate is at most `max_ratio` × the baseline's". Without counts
+    /// it is `no_data`.
+    pub fn evaluate_counts(
+        &self,
+        counts: Option<crate::domain::stats::SequentialCounts>,
+    ) -> (Evaluation, Option<crate::domain::stats::Sequential>) {
+        let Some(counts) = counts else {
+            return (
+                Evaluation {
+                    verdict: Verdict::NoData,
+                    reasons: vec!["no error and request counts".to_string()],
+                },
+                None,
+            );
+        };
+        let ratio = self.max_ratio.unwrap_or(1.0);
+        let alpha = self.alpha.unwrap_or(DEFAULT_ALPHA);
+        match crate::domain::stats::sequential(counts, ratio, alpha) {
+            Err(e) => (
+                Evaluation {
+                    verdict: Verdict::NoData,
+                    reasons: vec![e.to_string()],
+                },
+                None,
+            ),
+            Ok(t) => {
+                let share = |v: Option<f64>| {
+                    v.map(|x| fmt_num((x * 1000.0).round() / 1000.0))
+                        .unwrap_or_else(|| "—".to_string())
+                };
+                let because = format!(
+                    "canary {}/{} errors vs baseline {}/{}: the canary's share of errors {} against {} allowed ({}× its share of traffic {}); ln Λ {} {} {} (α {})",
+                    fmt_num(t.canary_errors),
+                    fmt_num(t.canary_requests),
+                    fmt_num(t.baseline_errors),
+                    fmt_num(t.baseline_requests),
+                    share(t.error_share),
+                    share(t.null_share),
+                    fmt_num(ratio),
+                    share(t.traffic_share),
+                    fmt_num((t.statistic * 100.0).round() / 100.0),
+                    if t.breached { "≥" } else { "<" },
+                    fmt_num((t.threshold * 100.0).round() / 100.0),
+                    fmt_num(alpha)
+                );
+                let verdict = if t.breached {
+                    Verdict::Fail
+                } else {
+                    Verdict::Pass
+                };
+                (
+                    Evaluation {
+                        verdict,
+                        reasons: vec![because],
+                    },
+                    Some(t),
+                )
+            }
+        }
     }
 
     /// Absolute bounds (max/min) are what recovery is verified against after a rollback.
@@ -375,6 +513,9 @@ mod tests {
             requests: None,
             min_requests: None,
             insufficient_limit: 0,
+            judge: Default::default(),
+            errors: None,
+            alpha: None,
         }
     }
 

@@ -21,6 +21,9 @@ pub fn criterion() -> Criterion {
         requests: None,
         min_requests: None,
         insufficient_limit: 0,
+        judge: Default::default(),
+        errors: None,
+        alpha: None,
     }
 }
 
@@ -54,6 +57,7 @@ pub fn sample(d: &Deploy, now_ms: i64) -> Option<Sample> {
         baseline: Some(0.0),
         no_data_reason: None,
         canary_requests: None,
+        counts: None,
     })
 }
 

@@ -4,6 +4,8 @@
 use super::prometheus::{Prometheus, Reading, Vars, render};
 use crate::Clock;
 use crate::config::Config;
+use crate::domain::criteria::Judge;
+use crate::domain::stats::SequentialCounts;
 use crate::domain::{Deploy, Input, Sample, State};
 use crate::engine::Engine;
 use std::collections::HashMap;
@@ -122,7 +124,18 @@ impl Scheduler {
                     .map(|q| (c.name.clone(), q.clone(), c.requests.clone()))
             })
             .collect();
-        if queried.is_empty() {
+        // `judge = "sequential"`: errors and requests since the start, both tracks.
+        let counted: Vec<_> = deploy
+            .policy
+            .criteria
+            .iter()
+            .filter(|c| c.judge == Judge::Sequential)
+            .filter_map(|c| match (&c.errors, &c.requests) {
+                (Some(e), Some(r)) => Some((c.name.clone(), e.clone(), r.clone())),
+                _ => None,
+            })
+            .collect();
+        if queried.is_empty() && counted.is_empty() {
             return None;
         }
         let vars = |track: &str| Vars {
@@ -155,7 +168,76 @@ impl Scheduler {
                 (name, c, b, n)
             }));
         }
+        let mut counts_calls = Vec::new();
+        for (name, errors, requests) in &counted {
+            let queries = [
+                render(errors, &vars("canary")),
+                render(requests, &vars("canary")),
+                render(errors, &vars("baseline")),
+                render(requests, &vars("baseline")),
+            ];
+            let p = self.prometheus.clone();
+            let name = name.clone();
+            counts_calls.push(tokio::spawn(async move {
+                let [a, b, c, d] = &queries;
+                let read = tokio::join!(
+                    p.query(a, at_s),
+                    p.query(b, at_s),
+                    p.query(c, at_s),
+                    p.query(d, at_s)
+                );
+                (name, read)
+            }));
+        }
         let mut samples = Vec::new();
+        for call in counts_calls {
+            let Ok((criterion, (ce, cr, be, br))) = call.await else {
+                continue;
+            };
+            let mut why = Vec::new();
+            let mut read = |r: Result<Reading, String>, what: &str| match r {
+                Ok(Reading::Value(v)) => Ok(Some(v)),
+                Ok(Reading::NoData(reason)) => {
+                    why.push(format!("{what}: {reason}"));
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            };
+            let read = (
+                read(ce, "canary errors"),
+                read(cr, "canary requests"),
+                read(be, "baseline errors"),
+                read(br, "baseline requests"),
+            );
+            let (ce, cr, be, br) = match read {
+                (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
+                (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
+                    return Some(Input::MetricsUnavailable { error: e });
+                }
+            };
+            let counts = match (ce, cr, be, br) {
+                (Some(ce), Some(cr), Some(be), Some(br)) => Some(SequentialCounts {
+                    canary_errors: ce,
+                    canary_requests: cr,
+                    baseline_errors: be,
+                    baseline_requests: br,
+                }),
+                _ => None,
+            };
+            // The error rates are what the charts draw.
+            let rate = |e: Option<f64>, n: Option<f64>| match (e, n) {
+                (Some(e), Some(n)) if n > 0.0 => Some(e / n),
+                _ => None,
+            };
+            samples.push(Sample {
+                criterion,
+                canary: rate(ce, cr),
+                baseline: rate(be, br),
+                no_data_reason: (!why.is_empty()).then(|| why.join("; ")),
+                canary_requests: None,
+                counts,
+            });
+        }
         for call in calls {
             let Ok((criterion, canary, baseline, requests)) = call.await else {
                 continue;
@@ -187,6 +269,7 @@ impl Scheduler {
                 baseline,
                 no_data_reason: (!why.is_empty()).then(|| why.join("; ")),
                 canary_requests,
+                counts: None,
             });
         }
         Some(Input::Check {

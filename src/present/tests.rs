@@ -26,6 +26,9 @@ fn policy() -> Policy {
                 requests: None,
                 min_requests: None,
                 insufficient_limit: 0,
+                judge: Default::default(),
+                errors: None,
+                alpha: None,
             },
             Criterion {
                 name: "p99 latency".into(),
@@ -42,6 +45,9 @@ fn policy() -> Policy {
                 requests: None,
                 min_requests: None,
                 insufficient_limit: 0,
+                judge: Default::default(),
+                errors: None,
+                alpha: None,
             },
         ],
         deciders: vec!["slack:U01ALICE".into(), "slack-group:S01SRE".into()],
@@ -111,6 +117,7 @@ impl Harness {
                         baseline: Some(0.004),
                         no_data_reason: None,
                         canary_requests: None,
+                        counts: None,
                     },
                     Sample {
                         criterion: "p99 latency".into(),
@@ -118,6 +125,7 @@ impl Harness {
                         baseline: Some(0.2),
                         no_data_reason: None,
                         canary_requests: None,
+                        counts: None,
                     },
                 ],
             },
@@ -326,6 +334,9 @@ fn postmortem_calls_out_criteria_changed_after_the_lock() {
         requests: None,
         min_requests: None,
         insufficient_limit: 0,
+        judge: Default::default(),
+        errors: None,
+        alpha: None,
     });
     let pm = |criteria_now| super::postmortem::Postmortem {
         deploy: h.deploy(),
@@ -376,6 +387,7 @@ fn no_data_is_shown_and_neither_passes_nor_resets() {
                 baseline: None,
                 no_data_reason: None,
                 canary_requests: None,
+                counts: None,
             }],
         },
         30_000,
@@ -393,6 +405,7 @@ fn no_data_is_shown_and_neither_passes_nor_resets() {
                 baseline: None,
                 no_data_reason: None,
                 canary_requests: None,
+                counts: None,
             }],
         },
         30_000,
@@ -421,6 +434,7 @@ fn unknown_criterion_is_rejected_by_name() {
                     baseline: None,
                     no_data_reason: None,
                     canary_requests: None,
+                    counts: None,
                 }],
             },
             2_000_000,
@@ -549,6 +563,7 @@ fn a_failed_recovery_check_resets_the_streak() {
                     baseline: Some(0.9),
                     no_data_reason: None,
                     canary_requests: None,
+                    counts: None,
                 }],
             },
             30_000,
@@ -604,6 +619,7 @@ fn window_waits_for_every_criterion_to_pass() {
                 baseline: Some(0.001),
                 no_data_reason: None,
                 canary_requests: None,
+                counts: None,
             }],
         },
         1_000_000,
@@ -718,6 +734,7 @@ fn no_data_for_the_limit_is_a_breach() {
                     baseline: None,
                     no_data_reason: None,
                     canary_requests: None,
+                    counts: None,
                 }],
             },
             30_000,
@@ -947,6 +964,7 @@ fn the_root_is_rewritten_exactly_when_what_it_shows_changes() {
         baseline: Some(0.004),
         no_data_reason: None,
         canary_requests: None,
+        counts: None,
     };
     let check = |five_xx: Option<f64>, p99: Option<f64>| Input::Check {
         at_ms: None,
@@ -1318,6 +1336,7 @@ fn too_little_canary_traffic_is_insufficient_and_at_its_limit_asks_the_deciders(
                     baseline: Some(0.2),
                     no_data_reason: None,
                     canary_requests: Some(requests),
+                    counts: None,
                 }],
             },
             30_000,
@@ -1363,4 +1382,77 @@ fn too_little_canary_traffic_is_insufficient_and_at_its_limit_asks_the_deciders(
     // Enough traffic again: the kept failure count goes on; a second failure breaches.
     thin(&mut h, 0.9, 800.0);
     assert_eq!(h.state(), State::Breached);
+}
+
+#[test]
+fn the_sequential_judge_fails_a_canary_whose_error_rate_is_worse_and_says_why() {
+    let mut p = policy();
+    p.criteria = vec![Criterion {
+        name: "errors".into(),
+        max: None,
+        min: None,
+        max_ratio: Some(1.0),
+        max_delta: None,
+        failure_limit: 2,
+        query: None,
+        unit: None,
+        link: None,
+        dry_run: false,
+        initial_delay: None,
+        requests: Some("requests{track=\"{{track}}\"}".into()),
+        min_requests: None,
+        insufficient_limit: 0,
+        judge: crate::domain::criteria::Judge::Sequential,
+        errors: Some("errors{track=\"{{track}}\"}".into()),
+        alpha: None,
+    }];
+    let mut h = Harness::new(p);
+    let counted = |h: &mut Harness, ce: f64, cr: f64, be: f64, br: f64| {
+        h.feed(
+            Input::Check {
+                at_ms: None,
+                samples: vec![Sample {
+                    criterion: "errors".into(),
+                    canary: Some(ce / cr),
+                    baseline: Some(be / br),
+                    no_data_reason: None,
+                    canary_requests: None,
+                    counts: Some(crate::domain::stats::SequentialCounts {
+                        canary_errors: ce,
+                        canary_requests: cr,
+                        baseline_errors: be,
+                        baseline_requests: br,
+                    }),
+                }],
+            },
+            30_000,
+        )
+    };
+    // The same error rate on both tracks passes.
+    let out = counted(&mut h, 10.0, 1_000.0, 90.0, 9_000.0);
+    assert_eq!(out.reports[0].verdict, Verdict::Pass);
+    // Twice the baseline's error rate, with enough errors to tell: fails, explained.
+    let out = counted(&mut h, 60.0, 3_000.0, 270.0, 27_000.0);
+    let r = &out.reports[0];
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert!(
+        r.reasons[0].starts_with("canary 60/3000 errors vs baseline 270/27000"),
+        "{:?}",
+        r.reasons
+    );
+    // ln Λ for 60 of 330 errors against p0 = 0.1, checked by numerical integration of the
+    // Beta(1,1) mixture (the same figure docs/src/judges.md works through).
+    assert!(
+        r.reasons[0].contains("ln Λ 7.31 ≥ 4.61 (α 0.01)"),
+        "{:?}",
+        r.reasons
+    );
+    counted(&mut h, 80.0, 4_000.0, 360.0, 36_000.0);
+    assert_eq!(h.state(), State::Breached);
+    // Without counts a sequential check has no data.
+    let mut p = policy();
+    p.criteria[0].judge = crate::domain::criteria::Judge::Sequential;
+    let mut h = Harness::new(p);
+    let out = h.check(0.002, 0.2);
+    assert_eq!(out.reports[0].verdict, Verdict::NoData);
 }

@@ -11,6 +11,7 @@ on_both_backends!(
     a_warming_criterion_neither_passes_nor_fails_and_holds_the_window,
     too_little_pushed_traffic_is_insufficient_then_the_deciders_are_asked,
     prometheus_counts_the_canary_traffic_of_a_criterion,
+    the_sequential_judge_breaches_on_a_doubled_error_rate_and_explains_it,
 );
 
 async fn a_dry_run_criterion_never_breaches_and_the_postmortem_says_when_it_would_have(b: Backend) {
@@ -253,5 +254,73 @@ async fn prometheus_counts_the_canary_traffic_of_a_criterion(b: Backend) {
         Some(4000.0),
     );
     app.wait_state(&id, "breached").await;
+    app.finish().await;
+}
+
+async fn the_sequential_judge_breaches_on_a_doubled_error_rate_and_explains_it(b: Backend) {
+    let prom = FakePrometheus::start().await;
+    let setup = Setup {
+        prometheus: Some(prom.url.clone()),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
+    for track in ["canary", "stable"] {
+        prom.set(&errors_query(track), Some(0.01));
+        prom.set(&latency_query(track), Some(0.2));
+    }
+    let errors = |t: &str| format!("sum(increase(errors_total{{track=\"{t}\"}}[1h]))");
+    let requests = |t: &str| format!("sum(increase(requests_total{{track=\"{t}\"}}[1h]))");
+    // So far the same error rate on both tracks: 1 %.
+    prom.set(&errors("canary"), Some(10.0));
+    prom.set(&requests("canary"), Some(1_000.0));
+    prom.set(&errors("stable"), Some(90.0));
+    prom.set(&requests("stable"), Some(9_000.0));
+    let (status, body) = app
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "started", "service": "api", "version": "4.0.0",
+                    "criteria": [{"name": "error rate", "judge": "sequential", "failure_limit": 2,
+                                  "errors": "sum(increase(errors_total{track=\"{{track}}\"}[1h]))",
+                                  "requests": "sum(increase(requests_total{track=\"{{track}}\"}[1h]))"}]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["deploy_id"].as_str().expect("deploy_id").to_string();
+    // A few checks (every second) of equal rates: no breach.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(app.state(&id).await, "canary");
+    // The canary's error rate doubles: 2 % against 1 %.
+    prom.set(&errors("canary"), Some(60.0));
+    prom.set(&requests("canary"), Some(3_000.0));
+    prom.set(&errors("stable"), Some(270.0));
+    prom.set(&requests("stable"), Some(27_000.0));
+    app.wait_state(&id, "breached").await;
+    let t = app.timeline(&id).await;
+    let failed = t["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["kind"] == "check_failed" && e["details"]["criterion"] == "error rate")
+        .cloned()
+        .expect("a failed check");
+    let why = failed["details"]["reasons"][0].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("canary 60/3000 errors vs baseline 270/27000"),
+        "{why}"
+    );
+    assert!(why.contains("(α 0.01)"), "{why}");
+    // The charts draw the error rates.
+    assert!((failed["details"]["canary"].as_f64().unwrap_or(0.0) - 0.02).abs() < 1e-9);
+    let seen = prom.seen.lock().expect("seen").clone();
+    for q in [
+        errors("canary"),
+        requests("canary"),
+        errors("stable"),
+        requests("stable"),
+    ] {
+        assert!(seen.iter().any(|(s, _)| *s == q), "{q} was queried");
+    }
     app.finish().await;
 }

@@ -151,6 +151,7 @@ async fn samples_read_back_exactly(backend: Backend) {
                             baseline: *baseline,
                             no_data_reason: None,
                             canary_requests: None,
+                            counts: None,
                         },
                         Sample {
                             criterion: "p99 \"latency\" 🐢".into(),
@@ -158,6 +159,7 @@ async fn samples_read_back_exactly(backend: Backend) {
                             baseline: None,
                             no_data_reason: None,
                             canary_requests: None,
+                            counts: None,
                         },
                     ],
                     at_ms: Some(at_ms),

@@ -204,6 +204,10 @@ pub struct Sample {
     /// The canary's traffic behind the value (the criterion's `requests`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_requests: Option<f64>,
+    /// Errors and requests since the deploy started, per track: what `judge = "sequential"`
+    /// judges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<crate::domain::stats::SequentialCounts>,
 }
 
 /// What a deploy pipeline reports about a deploy that already exists.

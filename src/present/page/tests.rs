@@ -36,6 +36,9 @@ fn crit(name: &str, max: Option<f64>, ratio: Option<f64>, limit: u32) -> Criteri
         requests: None,
         min_requests: None,
         insufficient_limit: 0,
+        judge: Default::default(),
+        errors: None,
+        alpha: None,
     }
 }
 
@@ -120,6 +123,7 @@ impl Run {
                         baseline: *baseline,
                         no_data_reason: None,
                         canary_requests: None,
+                        counts: None,
                     })
                     .collect(),
             },
@@ -706,6 +710,7 @@ fn warming_thin_and_dry_run_checks_are_marked_on_their_own_chart() {
                 baseline: Some(0.004),
                 no_data_reason: None,
                 canary_requests: Some(12.0),
+                counts: None,
             }],
         },
         30_000,

@@ -1,7 +1,7 @@
 //! Checks of the criteria during the canary, and the breach they can call.
 
 use super::{CriterionReport, Work};
-use crate::domain::criteria::{Verdict, fmt_num};
+use crate::domain::criteria::{Judge, Verdict, fmt_num};
 use crate::domain::decision::Choice;
 use crate::domain::deploy::effect::Said;
 use crate::domain::deploy::event::{BreachCause, EventData};
@@ -72,7 +72,10 @@ impl Work {
                 continue;
             };
             let status = self.d.criteria[&c.name].clone();
-            let mut ev = c.evaluate(s.canary, s.baseline);
+            let mut ev = match c.judge {
+                Judge::Threshold => c.evaluate(s.canary, s.baseline),
+                Judge::Sequential => c.evaluate_counts(s.counts).0,
+            };
             let warm_until = c
                 .initial_delay
                 .map(|d| self.d.started_at_ms.saturating_add(d.as_millis() as i64));
@@ -98,7 +101,8 @@ impl Work {
                 }
             }
             // Too little canary traffic behind the value: neither pass nor fail.
-            let thin = match (c.min_requests, s.canary_requests) {
+            let canary_requests = s.canary_requests.or(s.counts.map(|n| n.canary_requests));
+            let thin = match (c.min_requests, canary_requests) {
                 (Some(min), Some(n)) if n < min && ev.verdict != Verdict::WarmingUp => {
                     Some((n, min))
                 }
