@@ -23,17 +23,8 @@ fuzz_target!(|data: &[u8]| {
         max_ratio: Some(1.5),
         max_delta: Some(0.01),
         failure_limit: 3,
-        query: None,
         unit: Some("%".into()),
-        link: None,
-        dry_run: false,
-        initial_delay: None,
-        requests: None,
-        min_requests: None,
-        insufficient_limit: 0,
-        judge: Default::default(),
-        errors: None,
-        alpha: None,
+        ..Criterion::default()
     };
     for s in &req.samples {
         let e = criterion.evaluate(s.canary, s.baseline);

@@ -169,21 +169,8 @@ fn extra_criteria_merge_and_clash() {
     let extra = Criterion {
         name: "cart errors".into(),
         max: Some(1.0),
-        min: None,
-        max_ratio: None,
-        max_delta: None,
         failure_limit: 2,
-        query: None,
-        unit: None,
-        link: None,
-        dry_run: false,
-        initial_delay: None,
-        requests: None,
-        min_requests: None,
-        insufficient_limit: 0,
-        judge: Default::default(),
-        errors: None,
-        alpha: None,
+        ..Criterion::default()
     };
     let p = s.policy(vec![extra.clone()]).expect("merged");
     assert_eq!(p.criteria.len(), 2);

@@ -121,6 +121,33 @@ fn default_failure_limit() -> u32 {
     3
 }
 
+/// A criterion with no name and no bound (which `problems` refuses), every other field as the
+/// configuration defaults it: what literals in code start from (`..Criterion::default()`), so a
+/// new field is written in one place.
+impl Default for Criterion {
+    fn default() -> Self {
+        Criterion {
+            name: String::new(),
+            max: None,
+            min: None,
+            max_ratio: None,
+            max_delta: None,
+            failure_limit: default_failure_limit(),
+            query: None,
+            unit: None,
+            link: None,
+            dry_run: false,
+            initial_delay: None,
+            requests: None,
+            min_requests: None,
+            insufficient_limit: 0,
+            judge: Judge::Threshold,
+            errors: None,
+            alpha: None,
+        }
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -500,22 +527,8 @@ mod tests {
     fn crit() -> Criterion {
         Criterion {
             name: "5xx ratio".into(),
-            max: None,
-            min: None,
-            max_ratio: None,
-            max_delta: None,
             failure_limit: 3,
-            query: None,
-            unit: None,
-            link: None,
-            dry_run: false,
-            initial_delay: None,
-            requests: None,
-            min_requests: None,
-            insufficient_limit: 0,
-            judge: Default::default(),
-            errors: None,
-            alpha: None,
+            ..Criterion::default()
         }
     }
 

@@ -9,21 +9,8 @@ pub fn criterion() -> Criterion {
     Criterion {
         name: DRILL_CRITERION.to_string(),
         max: Some(0.0),
-        min: None,
-        max_ratio: None,
-        max_delta: None,
         failure_limit: 1,
-        query: None,
-        unit: None,
-        link: None,
-        dry_run: false,
-        initial_delay: None,
-        requests: None,
-        min_requests: None,
-        insufficient_limit: 0,
-        judge: Default::default(),
-        errors: None,
-        alpha: None,
+        ..Criterion::default()
     }
 }
 

@@ -24,21 +24,9 @@ fn crit(name: &str, max: Option<f64>, ratio: Option<f64>, limit: u32) -> Criteri
     Criterion {
         name: name.into(),
         max,
-        min: None,
         max_ratio: ratio,
-        max_delta: None,
         failure_limit: limit,
-        query: None,
-        unit: None,
-        link: None,
-        dry_run: false,
-        initial_delay: None,
-        requests: None,
-        min_requests: None,
-        insufficient_limit: 0,
-        judge: Default::default(),
-        errors: None,
-        alpha: None,
+        ..Criterion::default()
     }
 }
 
