@@ -42,9 +42,7 @@ pub fn sample(d: &Deploy, now_ms: i64) -> Option<Sample> {
         criterion: DRILL_CRITERION.to_string(),
         canary: Some(value),
         baseline: Some(0.0),
-        no_data_reason: None,
-        canary_requests: None,
-        counts: None,
+        ..Sample::default()
     })
 }
 

@@ -234,8 +234,8 @@ impl Scheduler {
                 canary: rate(ce, cr),
                 baseline: rate(be, br),
                 no_data_reason: (!why.is_empty()).then(|| why.join("; ")),
-                canary_requests: None,
                 counts,
+                ..Sample::default()
             });
         }
         for call in calls {
@@ -269,7 +269,7 @@ impl Scheduler {
                 baseline,
                 no_data_reason: (!why.is_empty()).then(|| why.join("; ")),
                 canary_requests,
-                counts: None,
+                ..Sample::default()
             });
         }
         Some(Input::Check {

@@ -90,17 +90,13 @@ impl Harness {
                         criterion: "5xx ratio".into(),
                         canary: Some(five_xx),
                         baseline: Some(0.004),
-                        no_data_reason: None,
-                        canary_requests: None,
-                        counts: None,
+                        ..Sample::default()
                     },
                     Sample {
                         criterion: "p99 latency".into(),
                         canary: Some(p99),
                         baseline: Some(0.2),
-                        no_data_reason: None,
-                        canary_requests: None,
-                        counts: None,
+                        ..Sample::default()
                     },
                 ],
             },
@@ -347,9 +343,7 @@ fn no_data_is_shown_and_neither_passes_nor_resets() {
                 criterion: "p99 latency".into(),
                 canary: None,
                 baseline: None,
-                no_data_reason: None,
-                canary_requests: None,
-                counts: None,
+                ..Sample::default()
             }],
         },
         30_000,
@@ -365,9 +359,7 @@ fn no_data_is_shown_and_neither_passes_nor_resets() {
                 criterion: "p99 latency".into(),
                 canary: None,
                 baseline: None,
-                no_data_reason: None,
-                canary_requests: None,
-                counts: None,
+                ..Sample::default()
             }],
         },
         30_000,
@@ -394,9 +386,7 @@ fn unknown_criterion_is_rejected_by_name() {
                     criterion: "cpu".into(),
                     canary: Some(1.0),
                     baseline: None,
-                    no_data_reason: None,
-                    canary_requests: None,
-                    counts: None,
+                    ..Sample::default()
                 }],
             },
             2_000_000,
@@ -523,9 +513,7 @@ fn a_failed_recovery_check_resets_the_streak() {
                     criterion: "p99 latency".into(),
                     canary: None,
                     baseline: Some(0.9),
-                    no_data_reason: None,
-                    canary_requests: None,
-                    counts: None,
+                    ..Sample::default()
                 }],
             },
             30_000,
@@ -579,9 +567,7 @@ fn window_waits_for_every_criterion_to_pass() {
                 criterion: "5xx ratio".into(),
                 canary: Some(0.001),
                 baseline: Some(0.001),
-                no_data_reason: None,
-                canary_requests: None,
-                counts: None,
+                ..Sample::default()
             }],
         },
         1_000_000,
@@ -694,9 +680,7 @@ fn no_data_for_the_limit_is_a_breach() {
                     criterion: "p99 latency".into(),
                     canary: None,
                     baseline: None,
-                    no_data_reason: None,
-                    canary_requests: None,
-                    counts: None,
+                    ..Sample::default()
                 }],
             },
             30_000,
@@ -924,9 +908,7 @@ fn the_root_is_rewritten_exactly_when_what_it_shows_changes() {
         criterion: name.into(),
         canary,
         baseline: Some(0.004),
-        no_data_reason: None,
-        canary_requests: None,
-        counts: None,
+        ..Sample::default()
     };
     let check = |five_xx: Option<f64>, p99: Option<f64>| Input::Check {
         at_ms: None,
@@ -1296,9 +1278,8 @@ fn too_little_canary_traffic_is_insufficient_and_at_its_limit_asks_the_deciders(
                     criterion: "p99 latency".into(),
                     canary: Some(p99),
                     baseline: Some(0.2),
-                    no_data_reason: None,
                     canary_requests: Some(requests),
-                    counts: None,
+                    ..Sample::default()
                 }],
             },
             30_000,
@@ -1367,14 +1348,13 @@ fn the_sequential_judge_fails_a_canary_whose_error_rate_is_worse_and_says_why() 
                     criterion: "errors".into(),
                     canary: Some(ce / cr),
                     baseline: Some(be / br),
-                    no_data_reason: None,
-                    canary_requests: None,
                     counts: Some(crate::domain::stats::SequentialCounts {
                         canary_errors: ce,
                         canary_requests: cr,
                         baseline_errors: be,
                         baseline_requests: br,
                     }),
+                    ..Sample::default()
                 }],
             },
             30_000,

@@ -149,17 +149,13 @@ async fn samples_read_back_exactly(backend: Backend) {
                             criterion: "5xx ratio".into(),
                             canary: *canary,
                             baseline: *baseline,
-                            no_data_reason: None,
-                            canary_requests: None,
-                            counts: None,
+                            ..Sample::default()
                         },
                         Sample {
                             criterion: "p99 \"latency\" 🐢".into(),
                             canary: Some(0.25),
                             baseline: None,
-                            no_data_reason: None,
-                            canary_requests: None,
-                            counts: None,
+                            ..Sample::default()
                         },
                     ],
                     at_ms: Some(at_ms),

@@ -190,7 +190,7 @@ impl State {
 }
 
 /// One sample of one criterion: canary and baseline values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sample {
     pub criterion: String,

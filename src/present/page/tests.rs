@@ -109,9 +109,7 @@ impl Run {
                         criterion: name.to_string(),
                         canary: *canary,
                         baseline: *baseline,
-                        no_data_reason: None,
-                        canary_requests: None,
-                        counts: None,
+                        ..Sample::default()
                     })
                     .collect(),
             },
@@ -696,9 +694,8 @@ fn warming_thin_and_dry_run_checks_are_marked_on_their_own_chart() {
                 criterion: "5xx ratio".into(),
                 canary: Some(0.5),
                 baseline: Some(0.004),
-                no_data_reason: None,
                 canary_requests: Some(12.0),
-                counts: None,
+                ..Sample::default()
             }],
         },
         30_000,
