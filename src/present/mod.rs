@@ -18,4 +18,8 @@ pub use outcome::{RenderedEffect, RenderedOutcome};
 #[cfg(test)]
 mod decisions_tests;
 #[cfg(test)]
+mod escalation_tests;
+#[cfg(test)]
+mod judging_tests;
+#[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use crate::present::outcome::{
     RenderedEffect as Effect, RenderedOutcome as Outcome, handle, start,
 };
 
-fn policy() -> Policy {
+pub(super) fn policy() -> Policy {
     Policy {
         criteria: vec![
             Criterion {
@@ -41,7 +41,7 @@ fn policy() -> Policy {
     }
 }
 
-fn info() -> DeployInfo {
+pub(super) fn info() -> DeployInfo {
     DeployInfo {
         id: "checkout:production:2.4.1".into(),
         service: "checkout".into(),
@@ -56,14 +56,14 @@ fn info() -> DeployInfo {
 }
 
 /// A deploy plus its timeline, fed inputs the way the engine does.
-struct Harness {
-    events: Vec<Event>,
-    effects: Vec<Effect>,
-    now: i64,
+pub(super) struct Harness {
+    pub(super) events: Vec<Event>,
+    pub(super) effects: Vec<Effect>,
+    pub(super) now: i64,
 }
 
 impl Harness {
-    fn new(p: Policy) -> Self {
+    pub(super) fn new(p: Policy) -> Self {
         let out = start(info(), p, 1_000_000, "test");
         Harness {
             events: out.events,
@@ -71,17 +71,17 @@ impl Harness {
             now: 1_000_000,
         }
     }
-    fn deploy(&self) -> Deploy {
+    pub(super) fn deploy(&self) -> Deploy {
         Deploy::fold(&self.events).expect("fold")
     }
-    fn feed(&mut self, input: Input, advance_ms: i64) -> Outcome {
+    pub(super) fn feed(&mut self, input: Input, advance_ms: i64) -> Outcome {
         self.now += advance_ms;
         let out = handle(&self.deploy(), input, self.now, "test").expect("handle");
         self.events.extend(out.events.clone());
         self.effects.extend(out.effects.clone());
         out
     }
-    fn check(&mut self, five_xx: f64, p99: f64) -> Outcome {
+    pub(super) fn check(&mut self, five_xx: f64, p99: f64) -> Outcome {
         self.feed(
             Input::Check {
                 at_ms: None,
@@ -103,7 +103,7 @@ impl Harness {
             30_000,
         )
     }
-    fn vote(&mut self, who: &str, groups: &[&str], choice: Choice) -> Outcome {
+    pub(super) fn vote(&mut self, who: &str, groups: &[&str], choice: Choice) -> Outcome {
         self.feed(
             Input::Vote(Vote {
                 voter: Voter {
@@ -120,15 +120,15 @@ impl Harness {
             5_000,
         )
     }
-    fn kinds(&self) -> Vec<&'static str> {
+    pub(super) fn kinds(&self) -> Vec<&'static str> {
         self.events.iter().map(|e| e.data.kind()).collect()
     }
-    fn state(&self) -> State {
+    pub(super) fn state(&self) -> State {
         self.deploy().state
     }
 }
 
-fn executes(out: &Outcome) -> Vec<ExecuteRequest> {
+pub(super) fn executes(out: &Outcome) -> Vec<ExecuteRequest> {
     out.effects
         .iter()
         .filter_map(|e| match e {
@@ -962,429 +962,4 @@ fn the_root_is_rewritten_exactly_when_what_it_shows_changes() {
         rewrites >= 4 && quiet >= 2,
         "{rewrites} rewrites, {quiet} quiet"
     );
-}
-
-fn escalating(pagers: &[&str]) -> Policy {
-    let mut p = policy();
-    p.escalation = Some(Escalation {
-        remind_after_s: Some(300),
-        page_after_s: Some(600),
-        decide_after_s: Some(1200),
-        default_decision: DefaultDecision::Rollback,
-        pagers: pagers.iter().map(|s| s.to_string()).collect(),
-    });
-    p
-}
-
-/// Breaches the harness's deploy: p99 fails twice (`check` advances the clock 30 s each).
-fn breach(h: &mut Harness) {
-    h.check(0.002, 0.9);
-    h.check(0.002, 0.9);
-    assert_eq!(h.state(), State::Breached);
-}
-
-fn tick(h: &mut Harness, advance_ms: i64) -> Outcome {
-    h.feed(Input::Tick, advance_ms)
-}
-
-fn pages(out: &Outcome) -> Vec<&crate::present::paging::PageMessage> {
-    out.effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Page(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
-
-#[test]
-fn an_unanswered_breach_reminds_pages_then_rolls_back_once_each() {
-    let mut h = Harness::new(escalating(&["pagerduty"]));
-    breach(&mut h);
-    // Nothing before the first step is due.
-    assert!(tick(&mut h, 299_000).events.is_empty());
-
-    let out = tick(&mut h, 1_000);
-    assert_eq!(out.events[0].data.kind(), "escalation_reminded");
-    let reminder = out
-        .effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::Chat(ChatEffect::Reply { message }) => Some(message),
-            _ => None,
-        })
-        .expect("a reminder in the thread");
-    assert!(
-        reminder.text.contains("Still waiting for a decision"),
-        "{}",
-        reminder.text
-    );
-    assert!(reminder.text.contains("Paging in 5m"), "{}", reminder.text);
-    assert_eq!(reminder.mentions, policy().deciders);
-    // Each decider gets a direct message; the adapters skip the groups.
-    let directs: Vec<&str> = out
-        .effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Chat(ChatEffect::Direct { to, .. }) => Some(to.as_str()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(directs, ["slack:U01ALICE", "slack-group:S01SRE"]);
-    // Once.
-    assert!(tick(&mut h, 2_000).events.is_empty());
-
-    let out = tick(&mut h, 298_000);
-    assert_eq!(out.events[0].data.kind(), "paged");
-    let sent = pages(&out);
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].dedup_key, info().id);
-    assert_eq!(sent[0].providers, ["pagerduty"]);
-    assert!(
-        sent[0].summary.contains("checkout 2.4.1 in production"),
-        "{}",
-        sent[0].summary
-    );
-    assert!(tick(&mut h, 1_000).events.is_empty());
-
-    let out = tick(&mut h, 600_000);
-    let kinds: Vec<&str> = out.events.iter().map(|e| e.data.kind()).collect();
-    assert_eq!(kinds, ["decision", "page_resolved"]);
-    assert_eq!(h.state(), State::RollingBack);
-    let x = executes(&out);
-    assert_eq!(x[0].decided_by, vec![BOT]);
-    assert_eq!(x[0].reason, "no decision within 20m");
-    let resolved = pages(&out);
-    assert_eq!(resolved[0].action, PageAction::Resolve);
-    assert!(tick(&mut h, 60_000).events.is_empty());
-    // The postmortem and the page tell the decide phase as it went.
-    let story = crate::present::postmortem::decide_story(&h.deploy().milestones, &h.events);
-    assert_eq!(
-        story.as_deref(),
-        Some("reminded at 5m 00s, paged (pagerduty) at 10m 00s, decided by canarybot at 20m 01s")
-    );
-}
-
-#[test]
-fn a_vote_after_the_reminder_stops_the_rest_and_resolves_the_page() {
-    let mut h = Harness::new(escalating(&["pagerduty", "opsgenie"]));
-    breach(&mut h);
-    tick(&mut h, 300_000);
-    let out = tick(&mut h, 300_000);
-    assert_eq!(pages(&out).len(), 1, "one page, naming both providers");
-    let out = h.vote("slack:U01ALICE", &[], Choice::Rollback);
-    assert!(out.events.iter().any(|e| e.data.kind() == "page_resolved"));
-    assert_eq!(pages(&out)[0].action, PageAction::Resolve);
-    // No automatic decision after a person's.
-    assert!(
-        tick(&mut h, 3_600_000)
-            .events
-            .iter()
-            .all(|e| e.data.kind() != "decision")
-    );
-    assert_eq!(h.kinds().iter().filter(|k| **k == "decision").count(), 1);
-}
-
-#[test]
-fn the_steps_are_read_off_the_timeline_so_a_late_tick_runs_each_once() {
-    let mut h = Harness::new(escalating(&["pagerduty"]));
-    breach(&mut h);
-    // The bot was down through every step: one tick runs them all, in order, once.
-    let out = tick(&mut h, 3_600_000);
-    let kinds: Vec<&str> = out.events.iter().map(|e| e.data.kind()).collect();
-    assert_eq!(
-        kinds,
-        ["escalation_reminded", "paged", "decision", "page_resolved"]
-    );
-    assert!(tick(&mut h, 1_000).events.is_empty());
-}
-
-#[test]
-fn no_pager_means_no_page_and_none_means_no_automatic_decision() {
-    let mut p = escalating(&[]);
-    if let Some(e) = &mut p.escalation {
-        e.default_decision = DefaultDecision::None;
-    }
-    let mut h = Harness::new(p);
-    breach(&mut h);
-    let out = tick(&mut h, 3_600_000);
-    let kinds: Vec<&str> = out.events.iter().map(|e| e.data.kind()).collect();
-    assert_eq!(kinds, ["escalation_reminded"]);
-    assert_eq!(h.state(), State::Breached);
-}
-
-#[test]
-fn a_failed_rollback_pages_at_once_and_a_passed_window_only_reminds() {
-    let mut h = Harness::new(escalating(&["opsgenie"]));
-    breach(&mut h);
-    let out = h.vote("slack:U01ALICE", &[], Choice::Rollback);
-    let decision_id = executes(&out)[0].decision_id.clone();
-    let out = h.feed(
-        Input::Executor {
-            decision_id,
-            outcome: ExecutorOutcome::Failed {
-                error: "deploy system down".into(),
-                attempts: 3,
-            },
-        },
-        1_000,
-    );
-    assert_eq!(h.state(), State::RollbackFailed);
-    assert!(out.events.iter().any(|e| matches!(
-        e.data,
-        EventData::Paged {
-            reason: PageReason::RollbackFailed,
-            ..
-        }
-    )));
-    assert_eq!(pages(&out)[0].action, PageAction::Trigger);
-
-    // A canary window passing with `on_pass = "ask"` gets the reminder only.
-    let mut h = Harness::new(escalating(&["opsgenie"]));
-    for _ in 0..31 {
-        h.check(0.002, 0.2);
-    }
-    assert!(h.kinds().contains(&"canary_window_passed"));
-    let out = tick(&mut h, 3_600_000);
-    let kinds: Vec<&str> = out.events.iter().map(|e| e.data.kind()).collect();
-    assert_eq!(kinds, ["escalation_reminded"]);
-    assert_eq!(h.state(), State::Canary);
-}
-
-#[test]
-fn a_dry_run_criterion_is_judged_and_shown_but_never_breaches_or_holds_the_window() {
-    let mut p = policy();
-    p.criteria[1].dry_run = true; // p99 latency, failure limit 2
-    let mut h = Harness::new(p);
-    h.check(0.002, 0.9);
-    let out = h.check(0.002, 0.9);
-    assert_eq!(h.state(), State::Canary, "a dry run never breaches");
-    assert!(h.kinds().contains(&"check_failed"), "its checks are stored");
-    assert_eq!(
-        out.events.last().map(|e| e.data.kind()),
-        Some("would_have_breached")
-    );
-    assert!(out.effects.iter().any(|e| matches!(e,
-        Effect::Chat(ChatEffect::Reply { message })
-            if !message.loud && message.text.contains("Dry run: *p99 latency* would have breached now")
-    )));
-    // Once per failing streak, not at every later failure.
-    let out = h.check(0.002, 0.9);
-    assert!(
-        out.events
-            .iter()
-            .all(|e| e.data.kind() != "would_have_breached")
-    );
-    // The root marks it.
-    let root = crate::present::chat::root_view(&h.deploy());
-    let row = root
-        .criteria
-        .iter()
-        .find(|r| r.name == "p99 latency")
-        .expect("row");
-    assert!(
-        row.verdict_cell().ends_with("(dry run)"),
-        "{}",
-        row.verdict_cell()
-    );
-    // The window passes while the dry run still fails.
-    for _ in 0..30 {
-        h.check(0.002, 0.9);
-    }
-    assert!(
-        h.kinds().contains(&"canary_window_passed"),
-        "{:?}",
-        h.kinds()
-    );
-    // The postmortem says when it would have breached.
-    let pm = crate::present::postmortem::Postmortem {
-        deploy: h.deploy(),
-        events: h.events.clone(),
-        samples: Default::default(),
-        threads: Vec::new(),
-        criteria_now: None,
-    };
-    let md = crate::present::postmortem::to_markdown(&pm);
-    assert!(md.contains("| p99 latency (dry run) |"), "{md}");
-    assert!(
-        md.contains("Dry run: p99 latency would have breached at 1970-01-01 00:17:40"),
-        "{md}"
-    );
-}
-
-#[test]
-fn checks_within_the_initial_delay_are_warming_up_neither_pass_nor_fail() {
-    let mut p = policy();
-    p.canary_window_s = 60;
-    p.criteria[1].initial_delay = Some(std::time::Duration::from_secs(120)); // p99, limit 2
-    let mut h = Harness::new(p);
-    // A cold canary: p99 is high for the first two minutes (`check` is every 30 s).
-    for n in 0..3 {
-        let out = h.check(0.002, 0.9);
-        let r = out
-            .reports
-            .iter()
-            .find(|r| r.criterion == "p99 latency")
-            .expect("report");
-        assert_eq!(r.verdict, Verdict::WarmingUp, "check {n}");
-        assert_eq!(r.consecutive_failures, 0);
-    }
-    assert_eq!(h.state(), State::Canary, "warming up never breaches");
-    assert_eq!(
-        h.kinds().iter().filter(|k| **k == "warming_up").count(),
-        1,
-        "recorded once: {:?}",
-        h.kinds()
-    );
-    let root = crate::present::chat::root_view(&h.deploy());
-    let row = root
-        .criteria
-        .iter()
-        .find(|r| r.name == "p99 latency")
-        .expect("row");
-    assert_eq!(row.verdict_cell(), "🌡️ warming up");
-    // The window (60 s) has passed, but not while a criterion warms up.
-    assert!(!h.kinds().contains(&"canary_window_passed"));
-    // After the delay, checks count: a pass lets the window pass.
-    h.check(0.002, 0.2);
-    assert!(
-        h.kinds().contains(&"canary_window_passed"),
-        "{:?}",
-        h.kinds()
-    );
-
-    // The same canary failing after the delay breaches as usual.
-    let mut p = policy();
-    p.criteria[1].initial_delay = Some(std::time::Duration::from_secs(60));
-    let mut h = Harness::new(p);
-    h.check(0.002, 0.9); // 30 s: warming up
-    h.check(0.002, 0.9); // 60 s: counts, 1/2
-    assert_eq!(h.state(), State::Canary);
-    h.check(0.002, 0.9); // 2/2
-    assert_eq!(h.state(), State::Breached);
-}
-
-#[test]
-fn too_little_canary_traffic_is_insufficient_and_at_its_limit_asks_the_deciders() {
-    let mut p = policy();
-    p.criteria[1].min_requests = Some(200.0); // p99 latency, failure limit 2
-    p.criteria[1].insufficient_limit = 3;
-    let mut h = Harness::new(p);
-    let thin = |h: &mut Harness, p99: f64, requests: f64| {
-        h.feed(
-            Input::Check {
-                at_ms: None,
-                samples: vec![Sample {
-                    criterion: "p99 latency".into(),
-                    canary: Some(p99),
-                    baseline: Some(0.2),
-                    canary_requests: Some(requests),
-                    ..Sample::default()
-                }],
-            },
-            30_000,
-        )
-    };
-    // One real failure, then too little traffic: not a failure, and the count is kept.
-    thin(&mut h, 0.9, 500.0);
-    let out = thin(&mut h, 0.9, 37.0);
-    let r = &out.reports[0];
-    assert_eq!(r.verdict, Verdict::Insufficient);
-    assert_eq!(r.consecutive_failures, 1, "the failure count does not move");
-    assert!(
-        r.reasons[0].contains("37 requests, 200 needed"),
-        "{:?}",
-        r.reasons
-    );
-    thin(&mut h, 0.9, 40.0);
-    assert_eq!(h.state(), State::Canary);
-    let root = crate::present::chat::root_view(&h.deploy());
-    let row = root
-        .criteria
-        .iter()
-        .find(|r| r.name == "p99 latency")
-        .expect("row");
-    assert_eq!(row.verdict_cell(), "📉 too little traffic (40/200)");
-    // The third in a row asks the deciders, loudly, instead of breaching.
-    let out = thin(&mut h, 0.9, 12.0);
-    assert_eq!(h.state(), State::Canary);
-    let asked = out
-        .effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::Chat(ChatEffect::Reply { message }) if message.loud => Some(message),
-            _ => None,
-        })
-        .expect("the deciders are asked");
-    assert!(
-        asked.text.contains("Too little canary traffic to judge *p99 latency*: 12 requests (200 needed), 3 checks in a row"),
-        "{}",
-        asked.text
-    );
-    assert_eq!(asked.mentions, policy().deciders);
-    // Enough traffic again: the kept failure count goes on; a second failure breaches.
-    thin(&mut h, 0.9, 800.0);
-    assert_eq!(h.state(), State::Breached);
-}
-
-#[test]
-fn the_sequential_judge_fails_a_canary_whose_error_rate_is_worse_and_says_why() {
-    let mut p = policy();
-    p.criteria = vec![Criterion {
-        name: "errors".into(),
-        max_ratio: Some(1.0),
-        failure_limit: 2,
-        requests: Some("requests{track=\"{{track}}\"}".into()),
-        judge: crate::domain::criteria::Judge::Sequential,
-        errors: Some("errors{track=\"{{track}}\"}".into()),
-        ..Criterion::default()
-    }];
-    let mut h = Harness::new(p);
-    let counted = |h: &mut Harness, ce: f64, cr: f64, be: f64, br: f64| {
-        h.feed(
-            Input::Check {
-                at_ms: None,
-                samples: vec![Sample {
-                    criterion: "errors".into(),
-                    canary: Some(ce / cr),
-                    baseline: Some(be / br),
-                    counts: Some(crate::domain::stats::SequentialCounts {
-                        canary_errors: ce,
-                        canary_requests: cr,
-                        baseline_errors: be,
-                        baseline_requests: br,
-                    }),
-                    ..Sample::default()
-                }],
-            },
-            30_000,
-        )
-    };
-    // The same error rate on both tracks passes.
-    let out = counted(&mut h, 10.0, 1_000.0, 90.0, 9_000.0);
-    assert_eq!(out.reports[0].verdict, Verdict::Pass);
-    // Twice the baseline's error rate, with enough errors to tell: fails, explained.
-    let out = counted(&mut h, 60.0, 3_000.0, 270.0, 27_000.0);
-    let r = &out.reports[0];
-    assert_eq!(r.verdict, Verdict::Fail);
-    assert!(
-        r.reasons[0].starts_with("canary 60/3000 errors vs baseline 270/27000"),
-        "{:?}",
-        r.reasons
-    );
-    // ln Λ for 60 of 330 errors against p0 = 0.1, checked by numerical integration of the
-    // Beta(1,1) mixture (the same figure docs/src/judges.md works through).
-    assert!(
-        r.reasons[0].contains("ln Λ 7.31 ≥ 4.61 (α 0.01)"),
-        "{:?}",
-        r.reasons
-    );
-    counted(&mut h, 80.0, 4_000.0, 360.0, 36_000.0);
-    assert_eq!(h.state(), State::Breached);
-    // Without counts a sequential check has no data.
-    let mut p = policy();
-    p.criteria[0].judge = crate::domain::criteria::Judge::Sequential;
-    let mut h = Harness::new(p);
-    let out = h.check(0.002, 0.2);
-    assert_eq!(out.reports[0].verdict, Verdict::NoData);
 }
