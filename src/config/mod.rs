@@ -7,10 +7,16 @@
 //! function per section; `policy` turns a service into the `Policy` a deploy locks in; `debug`
 //! prints it without secrets; `units` reads durations and sizes.
 
+#[cfg(test)]
+mod criteria_tests;
 mod debug;
+#[cfg(test)]
+mod decide_tests;
 mod env;
 mod executor;
 mod permissions;
+#[cfg(test)]
+mod platform_tests;
 mod platforms;
 mod policy;
 mod schema;
