@@ -14,18 +14,9 @@ fn policy(require_reason: bool, forbid_self_promote: bool) -> Policy {
             ..Criterion::default()
         }],
         deciders: vec!["slack:U01ALICE".into(), "slack:U02BOB".into()],
-        rollback_quorum: 1,
-        promote_quorum: 1,
-        on_breach: OnBreach::Ask,
-        on_pass: OnPass::Ask,
-        canary_window_s: 900,
-        verify_checks: 2,
-        executor: Some("webhook".into()),
-        no_data_limit: 3,
-        verify_timeout_s: 600,
-        escalation: None,
         require_reason,
         forbid_self_promote,
+        ..crate::present::tests::policy()
     }
 }
 

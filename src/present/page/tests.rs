@@ -6,8 +6,7 @@ use crate::domain::criteria::Criterion;
 use crate::domain::decision::{Choice, Vote, Voter};
 use crate::domain::deploy::State;
 use crate::domain::deploy::{
-    DeployInfo, Drill, Event, ExecutorOutcome, Input, OnBreach, OnPass, PipelineEvent, Policy,
-    Sample,
+    DeployInfo, Drill, Event, ExecutorOutcome, Input, PipelineEvent, Policy, Sample,
 };
 // The domain's answers in words (summaries filled), as the engine writes them.
 use crate::domain::timeline::Phases;
@@ -30,25 +29,11 @@ fn crit(name: &str, max: Option<f64>, ratio: Option<f64>, limit: u32) -> Criteri
     }
 }
 
+/// The aggregate tests' policy, with p99 measured in seconds (the charts show units).
 fn policy() -> Policy {
-    let mut p99 = crit("p99 latency", Some(0.5), None, 2);
-    p99.unit = Some("s".into());
-    Policy {
-        criteria: vec![crit("5xx ratio", Some(0.01), Some(1.5), 3), p99],
-        deciders: vec!["slack:U01ALICE".into(), "slack-group:S01SRE".into()],
-        rollback_quorum: 1,
-        promote_quorum: 1,
-        on_breach: OnBreach::Ask,
-        on_pass: OnPass::Ask,
-        canary_window_s: 900,
-        verify_checks: 2,
-        executor: Some("webhook".into()),
-        no_data_limit: 3,
-        verify_timeout_s: 600,
-        escalation: None,
-        require_reason: false,
-        forbid_self_promote: false,
-    }
+    let mut p = crate::present::tests::policy();
+    p.criteria[1].unit = Some("s".into());
+    p
 }
 
 fn info() -> DeployInfo {
