@@ -19,27 +19,18 @@ async fn a_dry_run_criterion_never_breaches_and_the_postmortem_says_when_it_woul
         return;
     };
     // The deploy brings a criterion of its own to try: `dry_run`.
-    let (status, body) = app
-        .signed(
-            "/hooks/deploy",
-            &json!({"event": "started", "service": "checkout", "version": "8.0.0", "actor": "ci",
-                    "criteria": [{"name": "cold starts", "max": 1.0, "failure_limit": 2, "dry_run": true}]}),
+    let id = start(&app, json!({"event": "started", "service": "checkout", "version": "8.0.0", "actor": "ci",
+                    "criteria": [{"name": "cold starts", "max": 1.0, "failure_limit": 2, "dry_run": true}]})).await;
+    for _ in 0..3 {
+        let body = push(
+            &app,
+            json!({"deploy_id": id, "samples": [
+                {"criterion": "5xx ratio", "canary": 0.004, "baseline": 0.004},
+                {"criterion": "p99 latency", "canary": 0.2, "baseline": 0.2},
+                {"criterion": "cold starts", "canary": 7.0, "baseline": 0.0},
+            ]}),
         )
         .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["deploy_id"].as_str().expect("deploy_id").to_string();
-    for _ in 0..3 {
-        let (status, body) = app
-            .signed(
-                "/hooks/metrics",
-                &json!({"deploy_id": id, "samples": [
-                    {"criterion": "5xx ratio", "canary": 0.004, "baseline": 0.004},
-                    {"criterion": "p99 latency", "canary": 0.2, "baseline": 0.2},
-                    {"criterion": "cold starts", "canary": 7.0, "baseline": 0.0},
-                ]}),
-            )
-            .await;
-        assert_eq!(status, 202, "{body}");
         let cold = body["criteria"]
             .as_array()
             .expect("criteria")
@@ -85,28 +76,19 @@ async fn a_warming_criterion_neither_passes_nor_fails_and_holds_the_window(b: Ba
     let Some(app) = TestApp::spawn(b, setup).await else {
         return;
     };
-    let (status, body) = app
-        .signed(
-            "/hooks/deploy",
-            &json!({"event": "started", "service": "checkout", "version": "8.1.0", "actor": "ci",
-                    "criteria": [{"name": "cold starts", "max": 1.0, "failure_limit": 1, "initial_delay": "1h"}]}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["deploy_id"].as_str().expect("deploy_id").to_string();
+    let id = start(&app, json!({"event": "started", "service": "checkout", "version": "8.1.0", "actor": "ci",
+                    "criteria": [{"name": "cold starts", "max": 1.0, "failure_limit": 1, "initial_delay": "1h"}]})).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     for _ in 0..3 {
-        let (status, body) = app
-            .signed(
-                "/hooks/metrics",
-                &json!({"deploy_id": id, "samples": [
-                    {"criterion": "5xx ratio", "canary": 0.004, "baseline": 0.004},
-                    {"criterion": "p99 latency", "canary": 0.2, "baseline": 0.2},
-                    {"criterion": "cold starts", "canary": 9.0, "baseline": 0.0},
-                ]}),
-            )
-            .await;
-        assert_eq!(status, 202, "{body}");
+        let body = push(
+            &app,
+            json!({"deploy_id": id, "samples": [
+                {"criterion": "5xx ratio", "canary": 0.004, "baseline": 0.004},
+                {"criterion": "p99 latency", "canary": 0.2, "baseline": 0.2},
+                {"criterion": "cold starts", "canary": 9.0, "baseline": 0.0},
+            ]}),
+        )
+        .await;
         let cold = body["criteria"]
             .as_array()
             .expect("criteria")
@@ -136,16 +118,13 @@ async fn too_little_pushed_traffic_is_insufficient_then_the_deciders_are_asked(b
     let Some(app) = TestApp::spawn(b, Setup::default()).await else {
         return;
     };
-    let (status, body) = app
-        .signed(
-            "/hooks/deploy",
-            &json!({"event": "started", "service": "checkout", "version": "8.2.0", "actor": "ci",
+    let id = start(
+        &app,
+        json!({"event": "started", "service": "checkout", "version": "8.2.0", "actor": "ci",
                     "criteria": [{"name": "checkout errors", "max": 0.01, "failure_limit": 1,
                                   "min_requests": 200, "insufficient_limit": 2}]}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["deploy_id"].as_str().expect("deploy_id").to_string();
+    )
+    .await;
     // A negative count is refused by name, and changes nothing.
     let (status, body) = app
         .signed(
@@ -163,14 +142,8 @@ async fn too_little_pushed_traffic_is_insufficient_then_the_deciders_are_asked(b
         "{body}"
     );
     for n in [37, 41] {
-        let (status, body) = app
-            .signed(
-                "/hooks/metrics",
-                &json!({"deploy_id": id, "samples": [
-                    {"criterion": "checkout errors", "canary": 0.5, "baseline": 0.0, "canary_requests": n}]}),
-            )
-            .await;
-        assert_eq!(status, 202, "{body}");
+        let body = push(&app, json!({"deploy_id": id, "samples": [
+                    {"criterion": "checkout errors", "canary": 0.5, "baseline": 0.0, "canary_requests": n}]})).await;
         assert_eq!(body["criteria"][0]["verdict"], "insufficient", "{body}");
     }
     // Failing far above its bound with failure_limit 1, on 37 and 41 requests: no breach.
@@ -194,14 +167,8 @@ async fn too_little_pushed_traffic_is_insufficient_then_the_deciders_are_asked(b
         app.chat.ops()
     );
     // With enough traffic the same value fails at once.
-    let (status, body) = app
-        .signed(
-            "/hooks/metrics",
-            &json!({"deploy_id": id, "samples": [
-                {"criterion": "checkout errors", "canary": 0.5, "baseline": 0.0, "canary_requests": 900}]}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
+    push(&app, json!({"deploy_id": id, "samples": [
+                {"criterion": "checkout errors", "canary": 0.5, "baseline": 0.0, "canary_requests": 900}]})).await;
     assert_eq!(app.state(&id).await, "breached");
     app.finish().await;
 }
@@ -224,18 +191,11 @@ async fn prometheus_counts_the_canary_traffic_of_a_criterion(b: Backend) {
         "sum(increase(requests_total{track=\"canary\"}[10m]))",
         Some(37.0),
     );
-    let (status, body) = app
-        .signed(
-            "/hooks/deploy",
-            &json!({"event": "started", "service": "api", "version": "3.3.0",
+    let id = start(&app, json!({"event": "started", "service": "api", "version": "3.3.0",
                     "criteria": [{"name": "cold starts", "max": 1.0, "failure_limit": 1,
                                   "query": "cold_starts{track=\"{{track}}\"}",
                                   "requests": "sum(increase(requests_total{track=\"{{track}}\"}[10m]))",
-                                  "min_requests": 200}]}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["deploy_id"].as_str().expect("deploy_id").to_string();
+                                  "min_requests": 200}]})).await;
     app.wait_kind(&id, "insufficient").await;
     assert_eq!(
         app.state(&id).await,
@@ -277,17 +237,10 @@ async fn the_sequential_judge_breaches_on_a_doubled_error_rate_and_explains_it(b
     prom.set(&requests("canary"), Some(1_000.0));
     prom.set(&errors("stable"), Some(90.0));
     prom.set(&requests("stable"), Some(9_000.0));
-    let (status, body) = app
-        .signed(
-            "/hooks/deploy",
-            &json!({"event": "started", "service": "api", "version": "4.0.0",
+    let id = start(&app, json!({"event": "started", "service": "api", "version": "4.0.0",
                     "criteria": [{"name": "error rate", "judge": "sequential", "failure_limit": 2,
                                   "errors": "sum(increase(errors_total{track=\"{{track}}\"}[1h]))",
-                                  "requests": "sum(increase(requests_total{track=\"{{track}}\"}[1h]))"}]}),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let id = body["deploy_id"].as_str().expect("deploy_id").to_string();
+                                  "requests": "sum(increase(requests_total{track=\"{{track}}\"}[1h]))"}]})).await;
     // A few checks (every second) of equal rates: no breach.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert_eq!(app.state(&id).await, "canary");
@@ -323,4 +276,18 @@ async fn the_sequential_judge_breaches_on_a_doubled_error_rate_and_explains_it(b
         assert!(seen.iter().any(|(s, _)| *s == q), "{q} was queried");
     }
     app.finish().await;
+}
+
+/// Starts a deploy from `started` (a signed deploy webhook); returns its id.
+async fn start(app: &TestApp, started: serde_json::Value) -> String {
+    let (status, body) = app.signed("/hooks/deploy", &started).await;
+    assert_eq!(status, 202, "{body}");
+    body["deploy_id"].as_str().expect("deploy_id").to_string()
+}
+
+/// One signed push of samples, accepted; returns the answer (each criterion's verdict).
+async fn push(app: &TestApp, samples: serde_json::Value) -> serde_json::Value {
+    let (status, body) = app.signed("/hooks/metrics", &samples).await;
+    assert_eq!(status, 202, "{body}");
+    body
 }
