@@ -104,8 +104,9 @@ fn edges() -> Edges {
     for file in &files {
         let rel = file.strip_prefix(&src).expect("under src");
         let name = rel.file_name().unwrap_or_default().to_string_lossy();
-        // Test modules in files of their own, and the domain's own boundary test.
-        if name == "tests.rs" || name == "boundary.rs" {
+        // Test modules in files of their own (`tests.rs`, `<concern>_tests.rs`), and the
+        // domain's own boundary test.
+        if name == "tests.rs" || name.ends_with("_tests.rs") || name == "boundary.rs" {
             continue;
         }
         let room = rel
