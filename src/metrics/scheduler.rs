@@ -1,10 +1,10 @@
 //! Checks every active canary whose criteria have queries, every `check_interval`, from the
 //! store (so checking resumes after a restart), canary and baseline at the same evaluation time.
 
-use super::prometheus::{Prometheus, Reading, Vars, render};
+use super::prometheus::{Prometheus, RangeReading, Reading, Vars, render};
 use crate::Clock;
 use crate::config::Config;
-use crate::domain::criteria::Judge;
+use crate::domain::criteria::{DEFAULT_STEP, DEFAULT_WINDOW, Judge, TrackPoints};
 use crate::domain::stats::SequentialCounts;
 use crate::domain::{Deploy, Input, Sample, State};
 use crate::engine::Engine;
@@ -118,11 +118,20 @@ impl Scheduler {
             .policy
             .criteria
             .iter()
+            .filter(|c| c.judge == Judge::Threshold)
             .filter_map(|c| {
                 c.query
                     .as_ref()
                     .map(|q| (c.name.clone(), q.clone(), c.requests.clone()))
             })
+            .collect();
+        // `judge = "mann-whitney"`: both tracks over the window, at the same times.
+        let windowed: Vec<_> = deploy
+            .policy
+            .criteria
+            .iter()
+            .filter(|c| c.judge == Judge::MannWhitney)
+            .filter_map(|c| c.query.as_ref().map(|q| (c, q.clone())))
             .collect();
         // `judge = "sequential"`: errors and requests since the start, both tracks.
         let counted: Vec<_> = deploy
@@ -135,7 +144,7 @@ impl Scheduler {
                 _ => None,
             })
             .collect();
-        if queried.is_empty() && counted.is_empty() {
+        if queried.is_empty() && counted.is_empty() && windowed.is_empty() {
             return None;
         }
         let vars = |track: &str| Vars {
@@ -189,7 +198,63 @@ impl Scheduler {
                 (name, read)
             }));
         }
+        let mut window_calls = Vec::new();
+        for (c, q) in &windowed {
+            // Never before the deploy started: the canary's earlier points are another version.
+            let window_ms = c.window.unwrap_or(DEFAULT_WINDOW).as_millis() as i64;
+            let start_s = (now_ms - window_ms).max(deploy.started_at_ms) as f64 / 1000.0;
+            let step_s = c.step.unwrap_or(DEFAULT_STEP).as_secs_f64();
+            let canary = render(q, &vars("canary"));
+            let baseline = render(q, &vars("baseline"));
+            let requests = c.requests.as_ref().map(|r| render(r, &vars("canary")));
+            let p = self.prometheus.clone();
+            let name = c.name.clone();
+            window_calls.push(tokio::spawn(async move {
+                let count = async {
+                    match &requests {
+                        Some(r) => Some(p.query(r, at_s).await),
+                        None => None,
+                    }
+                };
+                let (c, b, n) = tokio::join!(
+                    p.query_range(&canary, start_s, at_s, step_s),
+                    p.query_range(&baseline, start_s, at_s, step_s),
+                    count
+                );
+                (name, c, b, n)
+            }));
+        }
         let mut samples = Vec::new();
+        for call in window_calls {
+            let Ok((criterion, canary, baseline, requests)) = call.await else {
+                continue;
+            };
+            let (canary, baseline, canary_requests) = match both_tracks(canary, baseline, requests)
+            {
+                Ok(read) => read,
+                Err(error) => return Some(Input::MetricsUnavailable { error }),
+            };
+            let points = match (canary, baseline) {
+                (RangeReading::Points(canary), RangeReading::Points(baseline)) => {
+                    Ok(TrackPoints { canary, baseline })
+                }
+                (c, b) => Err([("canary", c), ("baseline", b)]
+                    .into_iter()
+                    .filter_map(|(track, r)| match r {
+                        RangeReading::NoData(why) => Some(format!("{track}: {why}")),
+                        RangeReading::Points(_) => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")),
+            };
+            samples.push(Sample {
+                criterion,
+                canary_requests,
+                no_data_reason: points.as_ref().err().cloned(),
+                points: points.ok(),
+                ..Sample::default()
+            });
+        }
         for call in counts_calls {
             let Ok((criterion, (ce, cr, be, br))) = call.await else {
                 continue;
@@ -242,16 +307,10 @@ impl Scheduler {
             let Ok((criterion, canary, baseline, requests)) = call.await else {
                 continue;
             };
-            // A count that cannot be read leaves the value to be judged on its own.
-            let canary_requests = match requests {
-                Some(Ok(Reading::Value(n))) => Some(n),
-                _ => None,
-            };
-            let (canary, baseline) = match (canary, baseline) {
-                (Ok(c), Ok(b)) => (c, b),
-                (Err(e), _) | (_, Err(e)) => {
-                    return Some(Input::MetricsUnavailable { error: e });
-                }
+            let (canary, baseline, canary_requests) = match both_tracks(canary, baseline, requests)
+            {
+                Ok(read) => read,
+                Err(error) => return Some(Input::MetricsUnavailable { error }),
             };
             let mut why = Vec::new();
             let value = |r: Reading, track: &str, why: &mut Vec<String>| match r {
@@ -277,4 +336,18 @@ impl Scheduler {
             at_ms: Some(now_ms),
         })
     }
+}
+
+/// Both tracks' readings, or the source's failure; and the canary's request count when it could
+/// be read (one that cannot leaves the value to be judged on its own).
+fn both_tracks<T>(
+    canary: Result<T, String>,
+    baseline: Result<T, String>,
+    requests: Option<Result<Reading, String>>,
+) -> Result<(T, T, Option<f64>), String> {
+    let canary_requests = match requests {
+        Some(Ok(Reading::Value(n))) => Some(n),
+        _ => None,
+    };
+    Ok((canary?, baseline?, canary_requests))
 }

@@ -41,7 +41,13 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
             criterion,
             canary,
             baseline,
-        } => format!("{criterion} passing ({})", values(*canary, *baseline)),
+            reasons,
+            ..
+        } => format!(
+            "{criterion} passing ({}){}",
+            values(*canary, *baseline),
+            colon_reasons(reasons)
+        ),
         EventData::NoData {
             criterion, reason, ..
         } => format!("{criterion}: no data ({reason})"),
@@ -79,7 +85,13 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
             criterion,
             canary,
             baseline,
-        } => format!("{criterion} passing again ({})", values(*canary, *baseline)),
+            reasons,
+            ..
+        } => format!(
+            "{criterion} passing again ({}){}",
+            values(*canary, *baseline),
+            colon_reasons(reasons)
+        ),
         EventData::BreachDetected { criteria, cause } => match cause {
             Some(cause) => format!("BREACH: {} {}", criteria.join(", "), breach_cause(cause)),
             None => format!("BREACH: {}", criteria.join(", ")),
@@ -158,9 +170,16 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
             requests,
             min_requests,
             consecutive,
+            points,
         } => format!(
-            "{criterion}: too little canary traffic to judge ({} requests, {} needed; {consecutive} in a row)",
+            "{criterion}: {} to judge ({} {}, {} needed; {consecutive} in a row)",
+            if *points {
+                "too few points"
+            } else {
+                "too little canary traffic"
+            },
             crate::domain::criteria::fmt_num(*requests),
+            if *points { "points" } else { "requests" },
             crate::domain::criteria::fmt_num(*min_requests)
         ),
         EventData::WarmingUp {
@@ -189,5 +208,14 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
 pub fn fill(events: &mut [Event], d: &Deploy) {
     for e in events {
         e.summary = summary(&e.data, d);
+    }
+}
+
+/// `: canary 0.004 ≤ max 0.01` — what held, when the check says.
+fn colon_reasons(reasons: &[String]) -> String {
+    if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", reasons.join("; "))
     }
 }

@@ -56,11 +56,9 @@ pub fn state_words(state: State) -> &'static str {
 
 /// `250ms`, `2%`, `120 req/s`; units of one or two symbols stick to the number.
 pub fn with_unit(v: Option<f64>, unit: Option<&str>) -> String {
-    match (v, unit) {
-        (None, _) => "—".into(),
-        (Some(v), None) => fmt_num(v),
-        (Some(v), Some(u)) if u.chars().count() <= 2 => format!("{}{u}", fmt_num(v)),
-        (Some(v), Some(u)) => format!("{} {u}", fmt_num(v)),
+    match v {
+        None => "—".into(),
+        Some(v) => crate::domain::criteria::value_with_unit(v, unit),
     }
 }
 

@@ -162,6 +162,8 @@ pub enum Said {
         requests: f64,
         min_requests: f64,
         checks: u32,
+        /// Counted in points over the window, not requests.
+        points: bool,
     },
     /// A dry-run criterion reached its failure limit: it would have breached.
     WouldHaveBreached { criterion: String, consecutive: u32 },

@@ -1,7 +1,7 @@
 //! Timeline events: the facts a deploy is folded from, and their stored shape.
 
 use super::model::{DeployInfo, Policy};
-use crate::domain::criteria::Verdict;
+use crate::domain::criteria::{TestResult, Verdict};
 use crate::domain::decision::Choice;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,11 +24,19 @@ pub enum EventData {
         reasons: Vec<String>,
         consecutive: u32,
         failure_limit: u32,
+        /// A statistical judge's test: its statistic, p-value or threshold, and counts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        test: Option<TestResult>,
     },
     CheckPassed {
         criterion: String,
         canary: Option<f64>,
         baseline: Option<f64>,
+        /// What held (values against bounds, or the test).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reasons: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        test: Option<TestResult>,
     },
     NoData {
         criterion: String,
@@ -63,6 +71,10 @@ pub enum EventData {
         criterion: String,
         canary: Option<f64>,
         baseline: Option<f64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reasons: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        test: Option<TestResult>,
     },
     BreachDetected {
         criteria: Vec<String>,
@@ -160,9 +172,13 @@ pub enum EventData {
     /// counts toward `insufficient_limit`.
     Insufficient {
         criterion: String,
+        /// The canary's requests, or (`points`) the fewer points of the two tracks.
         requests: f64,
         min_requests: f64,
         consecutive: u32,
+        /// Counted in points over the window (`judge = "mann-whitney"`), not requests.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        points: bool,
     },
     /// A dry-run criterion reached its failure limit: it would have breached, and did nothing.
     WouldHaveBreached {

@@ -17,7 +17,7 @@ pub struct DecisionInfo {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CriterionStatus {
     pub consecutive_failures: u32,
     pub last: Option<Verdict>,
@@ -34,6 +34,12 @@ pub struct CriterionStatus {
     pub canary: Option<f64>,
     #[serde(default)]
     pub baseline: Option<f64>,
+    /// Why the latest check came out as it did (values against bounds, or the test).
+    #[serde(default)]
+    pub why: Vec<String>,
+    /// The latest `insufficient` counted points over the window, not requests.
+    #[serde(default)]
+    pub short_of_points: bool,
 }
 
 /// The state of a deploy, folded from its timeline.
@@ -147,20 +153,7 @@ impl Deploy {
             criteria: policy
                 .criteria
                 .iter()
-                .map(|c| {
-                    (
-                        c.name.clone(),
-                        CriterionStatus {
-                            consecutive_failures: 0,
-                            last: None,
-                            consecutive_no_data: 0,
-                            consecutive_insufficient: 0,
-                            requests: None,
-                            canary: None,
-                            baseline: None,
-                        },
-                    )
-                })
+                .map(|c| (c.name.clone(), CriterionStatus::default()))
                 .collect(),
             tally: Tally::default(),
             denied: Default::default(),
@@ -193,9 +186,11 @@ impl Deploy {
                 consecutive,
                 canary,
                 baseline,
+                reasons,
                 ..
             } => {
                 if let Some(s) = self.criteria.get_mut(criterion) {
+                    s.why = reasons.clone();
                     s.consecutive_failures = *consecutive;
                     s.consecutive_no_data = 0;
                     s.last = Some(Verdict::Fail);
@@ -231,13 +226,18 @@ impl Deploy {
                 criterion,
                 canary,
                 baseline,
+                reasons,
+                ..
             }
             | EventData::CheckPassed {
                 criterion,
                 canary,
                 baseline,
+                reasons,
+                ..
             } => {
                 if let Some(s) = self.criteria.get_mut(criterion) {
+                    s.why = reasons.clone();
                     s.consecutive_failures = 0;
                     s.consecutive_no_data = 0;
                     s.last = Some(Verdict::Pass);
@@ -273,9 +273,11 @@ impl Deploy {
                 criterion,
                 requests,
                 consecutive,
+                points,
                 ..
             } => {
                 if let Some(s) = self.criteria.get_mut(criterion) {
+                    s.short_of_points = *points;
                     s.last = Some(Verdict::Insufficient);
                     s.consecutive_insufficient = (*consecutive).max(1);
                     s.requests = Some(*requests);

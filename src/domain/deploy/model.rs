@@ -208,6 +208,9 @@ pub struct Sample {
     /// judges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counts: Option<crate::domain::stats::SequentialCounts>,
+    /// Both tracks' points over the criterion's window: what `judge = "mann-whitney"` judges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<crate::domain::criteria::TrackPoints>,
 }
 
 /// What a deploy pipeline reports about a deploy that already exists.

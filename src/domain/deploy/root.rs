@@ -25,6 +25,7 @@ struct CriterionFacts<'a> {
     verdict: Option<Verdict>,
     failures: u32,
     breached: bool,
+    why: &'a [String],
 }
 
 impl Deploy {
@@ -45,6 +46,7 @@ impl Deploy {
                         verdict: st.and_then(|s| s.last),
                         failures: st.map(|s| s.consecutive_failures).unwrap_or(0),
                         breached: self.breached_criteria.contains(&c.name),
+                        why: st.map(|s| s.why.as_slice()).unwrap_or_default(),
                     }
                 })
                 .collect(),

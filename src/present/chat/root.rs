@@ -1,7 +1,7 @@
 //! The thread root (criteria, live status, outcome) and the closing summary. Each chat adapter
 //! lays these out its own way.
 
-use crate::domain::criteria::Verdict;
+use crate::domain::criteria::{DEFAULT_MIN_POINTS, Judge, Verdict};
 use crate::domain::decision::Choice;
 use crate::domain::deploy::{Deploy, OnBreach, State};
 use crate::present::words::{duration, state_words, values, with_unit};
@@ -33,6 +33,13 @@ pub struct CriterionRow {
     /// Evaluated and shown, never breaching (`dry_run`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// `requests`/`min_requests` count points over the window (`judge = "mann-whitney"`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub points: bool,
+    /// A statistical judge's latest test in words: `p = 0.003, canary median 412ms vs 250ms
+    /// (+65 %) …` (a threshold's values and bound are the table's own columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl CriterionRow {
@@ -58,8 +65,18 @@ impl CriterionRow {
         }
     }
 
-    /// `📉 too little traffic (37/200)`
+    /// `📉 too little traffic (37/200)`, `📉 too few points (23/50)`
     fn too_little(&self) -> String {
+        if self.points {
+            return match (self.requests, self.min_requests) {
+                (Some(n), Some(min)) => format!(
+                    "📉 too few points ({}/{})",
+                    crate::domain::criteria::fmt_num(n),
+                    crate::domain::criteria::fmt_num(min)
+                ),
+                _ => "📉 too few points".to_string(),
+            };
+        }
         match (self.requests, self.min_requests) {
             (Some(n), Some(min)) => format!(
                 "📉 too little traffic ({}/{})",
@@ -195,6 +212,9 @@ impl RootView {
                 c.status(),
                 values(c.canary, c.baseline)
             ));
+            if let Some(why) = &c.why {
+                text.push_str(&format!("  {why}\n"));
+            }
         }
         for c in self.criteria.iter().filter(|c| c.link.is_some()) {
             text.push_str(&format!(
@@ -262,10 +282,21 @@ pub fn status_table(root: &RootView) -> String {
             ]
         })
         .collect();
-    table(
+    let table = table(
         &["criterion", "baseline", "canary", "bound", "verdict"],
         &live,
-    )
+    );
+    // A statistical judge's test, under the table: the numbers behind its verdict.
+    let why: Vec<String> = root
+        .criteria
+        .iter()
+        .filter_map(|c| c.why.as_ref().map(|w| format!("{}: {w}", c.name)))
+        .collect();
+    if why.is_empty() {
+        table
+    } else {
+        format!("{table}\n{}", why.join("\n"))
+    }
 }
 
 /// The root as it stands for this deploy: the deploy's info and policy, and its
@@ -291,7 +322,14 @@ pub fn root_view(d: &Deploy) -> RootView {
                 link: c.link.clone(),
                 dry_run: c.dry_run,
                 requests: st.and_then(|s| s.requests),
-                min_requests: c.min_requests,
+                min_requests: match st.is_some_and(|s| s.short_of_points) {
+                    true => Some(f64::from(c.min_points.unwrap_or(DEFAULT_MIN_POINTS))),
+                    false => c.min_requests,
+                },
+                points: st.is_some_and(|s| s.short_of_points),
+                why: st
+                    .filter(|s| c.judge != Judge::Threshold && !s.why.is_empty())
+                    .map(|s| s.why.join("; ")),
             }
         })
         .collect();

@@ -245,11 +245,18 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
             requests,
             min_requests,
             checks,
+            points,
         } => calling_deciders(
             d,
             format!(
-                "📉 Too little canary traffic to judge *{criterion}*: {} requests ({} needed), {checks} checks in a row. Deciders: judge by hand — *Roll back* or *Proceed*.",
+                "📉 {} to judge *{criterion}*: {} {} ({} needed), {checks} checks in a row. Deciders: judge by hand — *Roll back* or *Proceed*.",
+                if *points {
+                    "Too few points over the window"
+                } else {
+                    "Too little canary traffic"
+                },
                 crate::domain::criteria::fmt_num(*requests),
+                if *points { "points" } else { "requests" },
                 crate::domain::criteria::fmt_num(*min_requests)
             ),
             vec![Choice::Rollback, Choice::Promote],

@@ -1,7 +1,9 @@
 //! Checks of the criteria during the canary, and the breach they can call.
 
 use super::{CriterionReport, Work};
-use crate::domain::criteria::{Judge, Verdict, fmt_num};
+use crate::domain::criteria::{
+    Criterion, DEFAULT_MIN_POINTS, Evaluation, Judge, TestResult, Verdict, fmt_num,
+};
 use crate::domain::decision::Choice;
 use crate::domain::deploy::effect::Said;
 use crate::domain::deploy::event::{BreachCause, EventData};
@@ -48,7 +50,7 @@ impl Work {
                 // Nothing to decide from it; report the verdicts only.
                 for s in &samples {
                     if let Some(c) = self.d.policy.criterion(&s.criterion) {
-                        let e = c.evaluate(s.canary, s.baseline);
+                        let e = judged(c, s);
                         let st = &self.d.criteria[&s.criterion];
                         self.out.reports.push(CriterionReport {
                             criterion: s.criterion.clone(),
@@ -72,9 +74,22 @@ impl Work {
                 continue;
             };
             let status = self.d.criteria[&c.name].clone();
-            let mut ev = match c.judge {
-                Judge::Threshold => c.evaluate(s.canary, s.baseline),
-                Judge::Sequential => c.evaluate_counts(s.counts).0,
+            let mut ev = judged(&c, s);
+            // A test over a window shows the medians it compared.
+            let (canary, baseline) = match &ev.test {
+                Some(TestResult::MannWhitney(t)) => {
+                    (Some(t.canary_median), Some(t.baseline_median))
+                }
+                _ => (s.canary, s.baseline),
+            };
+            // Too few points over the window: (fewer track's points, needed, in points).
+            let points_short = match (&ev.test, ev.verdict) {
+                (Some(TestResult::MannWhitney(t)), Verdict::Insufficient) => Some((
+                    t.canary_points.min(t.baseline_points) as f64,
+                    f64::from(c.min_points.unwrap_or(DEFAULT_MIN_POINTS)),
+                    true,
+                )),
+                _ => None,
             };
             let warm_until = c
                 .initial_delay
@@ -93,8 +108,8 @@ impl Work {
                         BOT,
                         EventData::WarmingUp {
                             criterion: c.name.clone(),
-                            canary: s.canary,
-                            baseline: s.baseline,
+                            canary,
+                            baseline,
                             until_ms,
                         },
                     );
@@ -104,11 +119,11 @@ impl Work {
             let canary_requests = s.canary_requests.or(s.counts.map(|n| n.canary_requests));
             let thin = match (c.min_requests, canary_requests) {
                 (Some(min), Some(n)) if n < min && ev.verdict != Verdict::WarmingUp => {
-                    Some((n, min))
+                    Some((n, min, false))
                 }
                 _ => None,
             };
-            if let Some((n, min)) = thin {
+            if let Some((n, min, _)) = thin {
                 ev.verdict = Verdict::Insufficient;
                 ev.reasons = vec![format!(
                     "too little canary traffic to judge: {} requests, {} needed",
@@ -116,6 +131,7 @@ impl Work {
                     fmt_num(min)
                 )];
             }
+            let shortfall = thin.or(points_short.filter(|_| ev.verdict == Verdict::Insufficient));
             if let (Verdict::NoData, Some(why)) = (ev.verdict, &s.no_data_reason) {
                 ev.reasons = vec![why.clone()];
             }
@@ -126,11 +142,12 @@ impl Work {
                         BOT,
                         EventData::CheckFailed {
                             criterion: c.name.clone(),
-                            canary: s.canary,
-                            baseline: s.baseline,
+                            canary,
+                            baseline,
                             reasons: ev.reasons.clone(),
                             consecutive,
                             failure_limit: c.failure_limit,
+                            test: ev.test.clone(),
                         },
                     );
                     if c.dry_run {
@@ -197,7 +214,7 @@ impl Work {
                 }
                 Verdict::WarmingUp => {}
                 Verdict::Insufficient => {
-                    let (requests, min_requests) = thin.unwrap_or_default();
+                    let (requests, min_requests, points) = shortfall.unwrap_or_default();
                     let consecutive = if status.last == Some(Verdict::Insufficient) {
                         status.consecutive_insufficient.max(1) + 1
                     } else {
@@ -213,6 +230,7 @@ impl Work {
                                 requests,
                                 min_requests,
                                 consecutive,
+                                points,
                             },
                         );
                     }
@@ -222,6 +240,7 @@ impl Work {
                             requests,
                             min_requests,
                             checks: consecutive,
+                            points,
                         });
                     }
                 }
@@ -231,14 +250,16 @@ impl Work {
                             BOT,
                             EventData::Recovered {
                                 criterion: c.name.clone(),
-                                canary: s.canary,
-                                baseline: s.baseline,
+                                canary,
+                                baseline,
+                                reasons: ev.reasons.clone(),
+                                test: ev.test.clone(),
                             },
                         );
                         self.say(Said::PassingAgain {
                             criterion: c.name.clone(),
-                            canary: s.canary,
-                            baseline: s.baseline,
+                            canary,
+                            baseline,
                         });
                     } else if matches!(
                         status.last,
@@ -250,8 +271,10 @@ impl Work {
                             BOT,
                             EventData::CheckPassed {
                                 criterion: c.name.clone(),
-                                canary: s.canary,
-                                baseline: s.baseline,
+                                canary,
+                                baseline,
+                                reasons: ev.reasons.clone(),
+                                test: ev.test.clone(),
                             },
                         );
                     }
@@ -259,8 +282,13 @@ impl Work {
             }
             if let Some(st) = self.d.criteria.get_mut(&c.name) {
                 // Latest values for the live status, also when no event records them.
-                (st.canary, st.baseline) = (s.canary, s.baseline);
-                st.requests = s.canary_requests;
+                (st.canary, st.baseline) = (canary, baseline);
+                st.requests = match shortfall {
+                    Some((n, _, true)) => Some(n),
+                    _ => canary_requests,
+                };
+                st.short_of_points = matches!(shortfall, Some((_, _, true)));
+                st.why = ev.reasons.clone();
             }
             let st = &self.d.criteria[&c.name];
             self.out.reports.push(CriterionReport {
@@ -313,5 +341,14 @@ impl Work {
             let reason = format!("breach: {}", breaching.join(", "));
             self.decide(Choice::Rollback, vec![BOT.to_string()], reason, BOT);
         }
+    }
+}
+
+/// One sample judged by its criterion's judge.
+fn judged(c: &Criterion, s: &Sample) -> Evaluation {
+    match c.judge {
+        Judge::Threshold => c.evaluate(s.canary, s.baseline),
+        Judge::Sequential => c.evaluate_counts(s.counts),
+        Judge::MannWhitney => c.evaluate_points(s.points.as_ref()),
     }
 }

@@ -131,10 +131,10 @@ impl Work {
             let ev = if c.has_absolute_bounds() {
                 c.evaluate_absolute(s.baseline, "baseline")
             } else {
-                Evaluation {
-                    verdict: Verdict::NoData,
-                    reasons: vec![format!("{}: no absolute bounds to verify against", c.name)],
-                }
+                Evaluation::of(
+                    Verdict::NoData,
+                    vec![format!("{}: no absolute bounds to verify against", c.name)],
+                )
             };
             match ev.verdict {
                 Verdict::Pass => any_verdict = true,
