@@ -873,6 +873,47 @@ mod tests {
     }
 
     #[test]
+    fn a_pass_says_what_held() {
+        let c = Criterion {
+            max: Some(0.01),
+            min: Some(0.0),
+            max_ratio: Some(1.5),
+            max_delta: Some(0.01),
+            ..crit()
+        };
+        let e = c.evaluate(Some(0.004), Some(0.003));
+        assert_eq!(e.verdict, Verdict::Pass);
+        assert_eq!(
+            e.reasons,
+            vec![
+                "canary 0.004 ≤ max 0.01",
+                "canary 0.004 ≥ min 0",
+                "canary 0.004 ≤ baseline 0.003 × 1.5 = 0.0045",
+                "canary 0.004 ≤ baseline 0.003 + 0.01 = 0.013",
+            ]
+        );
+        // A failure names only what broke.
+        let e = c.evaluate(Some(0.005), Some(0.003));
+        assert_eq!(
+            e.reasons,
+            vec!["canary 0.005 > baseline 0.003 × 1.5 = 0.0045"]
+        );
+    }
+
+    #[test]
+    fn p_values_and_changes_read_as_people_write_them() {
+        assert_eq!(p_text(0.003_12), "p = 0.0031");
+        assert_eq!(p_text(0.41), "p = 0.41");
+        assert_eq!(p_text(0.05), "p = 0.05");
+        assert_eq!(p_text(1.0), "p = 1");
+        assert_eq!(p_text(3e-7), "p < 0.0001");
+        assert_eq!(percent_change(0.648), "+65 %");
+        assert_eq!(percent_change(-0.4), "−40 %");
+        assert_eq!(percent_change(0.027), "+2.7 %");
+        assert_eq!(percent(0.95), "95 %");
+    }
+
+    #[test]
     fn min_bound() {
         let c = Criterion {
             min: Some(100.0),

@@ -53,14 +53,7 @@ fn a_dry_run_criterion_is_judged_and_shown_but_never_breaches_or_holds_the_windo
         h.kinds()
     );
     // The postmortem says when it would have breached.
-    let pm = crate::present::postmortem::Postmortem {
-        deploy: h.deploy(),
-        events: h.events.clone(),
-        samples: Default::default(),
-        threads: Vec::new(),
-        criteria_now: None,
-    };
-    let md = crate::present::postmortem::to_markdown(&pm);
+    let md = h.postmortem();
     assert!(md.contains("| p99 latency (dry run) |"), "{md}");
     assert!(
         md.contains("Dry run: p99 latency would have breached at 1970-01-01 00:17:40"),

@@ -22,4 +22,6 @@ mod escalation_tests;
 #[cfg(test)]
 mod judging_tests;
 #[cfg(test)]
+mod mann_whitney_tests;
+#[cfg(test)]
 mod tests;

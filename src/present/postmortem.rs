@@ -161,13 +161,24 @@ pub fn criterion_label(c: &Criterion) -> String {
     }
 }
 
+/// Everything that judges the criterion is the same (its unit and link only show it).
 fn same_bounds(a: &Criterion, b: &Criterion) -> bool {
-    a.max == b.max
-        && a.min == b.min
-        && a.max_ratio == b.max_ratio
-        && a.max_delta == b.max_delta
-        && a.failure_limit == b.failure_limit
-        && a.query == b.query
+    let judged = |c: &Criterion| Criterion {
+        unit: None,
+        link: None,
+        ..c.clone()
+    };
+    judged(a) == judged(b)
+}
+
+/// `≤ 0.01 (failure limit 3)`, `… (failure limit 3, dry run)`
+fn agreed(c: &Criterion) -> String {
+    format!(
+        "{} (failure limit {}{})",
+        c.bounds(),
+        c.failure_limit,
+        if c.dry_run { ", dry run" } else { "" }
+    )
 }
 
 /// What differs between the locked criteria and the configuration now, one line each. Criteria
@@ -180,12 +191,10 @@ pub fn criteria_changes(d: &Deploy, now: &[Criterion]) -> Vec<String> {
     for c in now {
         match d.policy.criterion(&c.name) {
             Some(locked) if !same_bounds(locked, c) => out.push(format!(
-                "`{}`: locked as {} (failure limit {}), configured now as {} (failure limit {})",
+                "`{}`: locked as {}, configured now as {}",
                 c.name,
-                locked.bounds(),
-                locked.failure_limit,
-                c.bounds(),
-                c.failure_limit
+                agreed(locked),
+                agreed(c)
             )),
             Some(_) => {}
             None => out.push(format!(
@@ -426,6 +435,14 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// `threshold`, or the statistical test in short.
+fn judge_cell(c: &Criterion) -> String {
+    match c.judge {
+        crate::domain::criteria::Judge::Threshold => "threshold".to_string(),
+        _ => format!("{}: {}", c.judge.as_str(), c.bounds()),
+    }
+}
+
 fn opt_bound(v: Option<f64>) -> String {
     v.map(fmt_num).unwrap_or_else(|| "—".into())
 }
@@ -507,18 +524,43 @@ pub fn to_markdown(pm: &Postmortem) -> String {
         timestamp(d.started_at_ms),
         d.policy_hash
     ));
-    md.push_str("| Criterion | max | min | max_ratio | max_delta | Failure limit | Unit |\n|---|---|---|---|---|---|---|\n");
+    md.push_str("| Criterion | max | min | max_ratio | max_delta | Failure limit | Unit | Judge |\n|---|---|---|---|---|---|---|---|\n");
     for c in &p.criteria {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             cell(&criterion_label(c)),
             opt_bound(c.max),
             opt_bound(c.min),
             opt_bound(c.max_ratio),
             opt_bound(c.max_delta),
             c.failure_limit,
-            cell(c.unit.as_deref().unwrap_or(""))
+            cell(c.unit.as_deref().unwrap_or("")),
+            cell(&judge_cell(c))
         ));
+    }
+    // What each criterion's last check found, and why: the numbers behind the verdicts.
+    let found: Vec<String> = p
+        .criteria
+        .iter()
+        .filter_map(|c| {
+            let st = d.criteria.get(&c.name)?;
+            let verdict = st.last?;
+            let why = if st.why.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", st.why.join("; "))
+            };
+            Some(format!(
+                "- {} — {}{}\n",
+                cell(&criterion_label(c)),
+                verdict.as_str(),
+                cell(&why)
+            ))
+        })
+        .collect();
+    if !found.is_empty() {
+        md.push_str("\nThe last recorded check of each criterion, and why:\n\n");
+        md.extend(found);
     }
     for (criterion, at_ms) in would_have_breached(&pm.events) {
         md.push_str(&format!(

@@ -74,6 +74,16 @@ impl Harness {
     pub(super) fn deploy(&self) -> Deploy {
         Deploy::fold(&self.events).expect("fold")
     }
+    /// The postmortem's markdown, with no samples, threads or configuration now.
+    pub(super) fn postmortem(&self) -> String {
+        crate::present::postmortem::to_markdown(&crate::present::postmortem::Postmortem {
+            deploy: self.deploy(),
+            events: self.events.clone(),
+            samples: Default::default(),
+            threads: Vec::new(),
+            criteria_now: None,
+        })
+    }
     pub(super) fn feed(&mut self, input: Input, advance_ms: i64) -> Outcome {
         self.now += advance_ms;
         let out = handle(&self.deploy(), input, self.now, "test").expect("handle");
