@@ -353,7 +353,13 @@ impl Engine {
             let deploy = self.current(deploy_id).await?;
             let now = self.now();
             let (samples, samples_at_ms) = match &input {
-                Input::Check { samples, at_ms } => (samples.clone(), at_ms.unwrap_or(now)),
+                Input::Check { samples, at_ms } => (
+                    samples
+                        .iter()
+                        .map(crate::domain::Sample::with_medians)
+                        .collect(),
+                    at_ms.unwrap_or(now),
+                ),
                 _ => (Vec::new(), now),
             };
             let outcome = deploy.handle(input.clone(), now, source)?;

@@ -272,3 +272,18 @@ fn too_few_points_are_insufficient_keep_the_failure_count_and_ask_at_the_limit()
     assert_eq!(out.reports[0].verdict, Verdict::NoData);
     assert_eq!(out.reports[0].reasons, vec!["canary: empty result"]);
 }
+
+#[test]
+fn a_sample_of_points_is_stored_as_the_two_medians() {
+    let s = Sample {
+        criterion: "latency".into(),
+        points: Some(TrackPoints {
+            canary: vec![f64::NAN, 3.0, 1.0, 2.0],
+            baseline: vec![4.0, 1.0],
+        }),
+        ..Sample::default()
+    };
+    let stored = s.with_medians();
+    assert_eq!((stored.canary, stored.baseline), (Some(2.0), Some(2.5)));
+    assert_eq!(stored.points, None, "the points are not kept");
+}

@@ -213,6 +213,26 @@ pub struct Sample {
     pub points: Option<crate::domain::criteria::TrackPoints>,
 }
 
+impl Sample {
+    /// A sample of points over a window, with each track's median as its value: what the charts
+    /// draw and the samples store (the points themselves are not kept).
+    pub fn with_medians(&self) -> Sample {
+        match &self.points {
+            None => self.clone(),
+            Some(p) => Sample {
+                canary: self
+                    .canary
+                    .or(crate::domain::stats::mann_whitney::median(&p.canary)),
+                baseline: self
+                    .baseline
+                    .or(crate::domain::stats::mann_whitney::median(&p.baseline)),
+                points: None,
+                ..self.clone()
+            },
+        }
+    }
+}
+
 /// What a deploy pipeline reports about a deploy that already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -80,6 +80,12 @@ pub enum MannWhitneyError {
 }
 
 /// The median of sorted, non-empty values.
+/// The median of the finite values, `None` when there are none.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let (v, _) = finite_sorted(values);
+    (!v.is_empty()).then(|| median_sorted(&v))
+}
+
 fn median_sorted(v: &[f64]) -> f64 {
     let n = v.len();
     if n % 2 == 1 {
