@@ -136,10 +136,20 @@ impl FakePrometheus {
             )
                 .into_response();
         };
-        if step <= 0 || end < start {
+        // As Prometheus refuses them.
+        let refused = if end < start {
+            Some("invalid parameter \"end\": end timestamp must not be before start time")
+        } else if step <= 0 {
+            Some(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer",
+            )
+        } else {
+            None
+        };
+        if let Some(error) = refused {
             return (
                 StatusCode::BAD_REQUEST,
-                axum::Json(json!({"status": "error", "errorType": "bad_data", "error": "end before start, or a step of 0"})),
+                axum::Json(json!({"status": "error", "errorType": "bad_data", "error": error})),
             )
                 .into_response();
         }

@@ -20,6 +20,7 @@ on_both_backends!(
     too_few_points_over_the_window_are_insufficient_then_the_deciders_are_asked,
     a_restart_keeps_the_failing_and_insufficient_streaks_of_pushed_checks,
     a_restart_keeps_the_mann_whitney_failing_streak,
+    a_checker_whose_clock_is_behind_the_deploys_start_reads_no_inverted_window,
 );
 
 async fn a_dry_run_criterion_never_breaches_and_the_postmortem_says_when_it_would_have(b: Backend) {
@@ -806,5 +807,66 @@ async fn a_restart_keeps_the_mann_whitney_failing_streak(b: Backend) {
     assert_eq!(failed[2]["details"]["test"]["test"], "mann_whitney");
     let kinds = app.kinds(&id).await;
     assert!(kinds.iter().any(|k| k == "metrics_restored"), "{kinds:?}");
+    app.finish().await;
+}
+
+async fn a_checker_whose_clock_is_behind_the_deploys_start_reads_no_inverted_window(b: Backend) {
+    let prom = FakePrometheus::start().await;
+    let setup = Setup {
+        prometheus: Some(prom.url.clone()),
+        ..Setup::default()
+    };
+    let Some(mut app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
+    healthy(&prom);
+    prom.set_series(&latency_ms("canary"), |i, _| Some(noisy(250.0, 0.2, 8, i)));
+    prom.set_series(&latency_ms("stable"), |i, _| Some(noisy(250.0, 0.2, 9, i)));
+    let id = start(&app, json!({"event": "started", "service": "api", "version": "9.5.0",
+                    "criteria": [{"name": "latency", "judge": "mann-whitney", "query": LATENCY_MS,
+                                  "unit": "ms", "window": "1m", "step": "100ms", "min_points": 5}]})).await;
+    let checked = prom.range_asks().len();
+    // The checks move to a replica (here: canarybot restarted on a host) whose clock is 30 s
+    // behind the one that started the deploy: its "now" is before the deploy's start.
+    app.running.stop().await;
+    let config = canarybot::registry::config_from_toml(&app.config_text, &|_| None)
+        .expect("test config is valid");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let behind: canarybot::Clock = Arc::new(|| chrono::Utc::now().timestamp_millis() - 30_000);
+    let chat = Arc::new(RecordingChat::default());
+    let options = canarybot::app::Options {
+        chat: vec![chat.clone() as Arc<dyn canarybot::chat::ChatPort>],
+        clock: behind,
+    };
+    app.running = canarybot::app::start(config, listener, options)
+        .await
+        .expect("app restarts");
+    app.url = app.running.url();
+    app.chat = chat;
+    for _ in 0..100 {
+        if prom.range_asks().len() >= checked + 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let asks = prom.range_asks();
+    assert!(
+        asks.len() >= checked + 6,
+        "three checks after the restart: {asks:?}"
+    );
+    // Never a range ending before it starts (Prometheus refuses those), so never "metrics
+    // unavailable" for a healthy Prometheus: the window so far is too short to judge.
+    for a in &asks {
+        let (start, end, _) = a.span();
+        assert!(start <= end, "a range ending before it starts: {a:?}");
+    }
+    let kinds = app.kinds(&id).await;
+    assert!(
+        !kinds.iter().any(|k| k == "metrics_unavailable"),
+        "{kinds:?}"
+    );
+    assert_eq!(app.state(&id).await, "canary");
     app.finish().await;
 }
