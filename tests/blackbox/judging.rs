@@ -21,6 +21,7 @@ on_both_backends!(
     a_restart_keeps_the_failing_and_insufficient_streaks_of_pushed_checks,
     a_restart_keeps_the_mann_whitney_failing_streak,
     a_checker_whose_clock_is_behind_the_deploys_start_reads_no_inverted_window,
+    pushed_points_are_judged_and_a_recovery_says_what_held,
 );
 
 async fn a_dry_run_criterion_never_breaches_and_the_postmortem_says_when_it_would_have(b: Backend) {
@@ -868,5 +869,93 @@ async fn a_checker_whose_clock_is_behind_the_deploys_start_reads_no_inverted_win
         "{kinds:?}"
     );
     assert_eq!(app.state(&id).await, "canary");
+    app.finish().await;
+}
+
+async fn pushed_points_are_judged_and_a_recovery_says_what_held(b: Backend) {
+    // A Mann-Whitney criterion needs a query, so this server has a Prometheus; checkout is
+    // checked every 30 s, and the test's pushes come in between.
+    let prom = FakePrometheus::start().await;
+    let setup = Setup {
+        prometheus: Some(prom.url.clone()),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
+    let id = start(&app, json!({"event": "started", "service": "checkout", "version": "9.6.0", "actor": "ci",
+                    "criteria": [{"name": "render time", "judge": "mann-whitney", "query": "render_ms{track=\"{{track}}\"}",
+                                  "unit": "ms", "min_points": 20, "failure_limit": 2}]})).await;
+    let points = |canary: f64, seed: u64, n: usize| {
+        json!({"canary": (0..n).map(|i| noisy(canary, 0.2, seed, i)).collect::<Vec<_>>(),
+               "baseline": (0..n).map(|i| noisy(250.0, 0.2, seed + 1, i)).collect::<Vec<_>>()})
+    };
+    let verdict = |body: &Value| {
+        body["criteria"]
+            .as_array()
+            .expect("criteria")
+            .iter()
+            .find(|c| c["criterion"] == "render time")
+            .cloned()
+            .expect("render time is judged")
+    };
+    // Too few points: insufficient, not a failure.
+    let body = push(
+        &app,
+        json!({"deploy_id": id, "samples": [
+        {"criterion": "render time", "points": points(500.0, 20, 10)}]}),
+    )
+    .await;
+    assert_eq!(verdict(&body)["verdict"], "insufficient", "{body}");
+    // Twice as slow over 40 points: failing 1/2.
+    let body = push(
+        &app,
+        json!({"deploy_id": id, "samples": [
+        {"criterion": "render time", "points": points(500.0, 22, 40)}]}),
+    )
+    .await;
+    let v = verdict(&body);
+    assert_eq!(v["verdict"], "fail", "{body}");
+    assert!(
+        v["reasons"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("over 40 vs 40 points"),
+        "{v}"
+    );
+    // As fast as the baseline again: recovered, and the event says what held.
+    let body = push(
+        &app,
+        json!({"deploy_id": id, "samples": [
+        {"criterion": "render time", "points": points(250.0, 24, 40)}]}),
+    )
+    .await;
+    assert_eq!(verdict(&body)["verdict"], "pass", "{body}");
+    let recovered = events_of(&app, &id, "recovered", "render time").await;
+    assert_eq!(recovered.len(), 1, "{:?}", app.kinds(&id).await);
+    let d = &recovered[0]["details"];
+    assert_eq!(d["test"]["test"], "mann_whitney", "{d}");
+    assert_eq!(d["test"]["canary_points"], 40, "{d}");
+    let why = d["reasons"][0].as_str().unwrap_or_default();
+    assert!(
+        why.contains("canary median") && why.contains(": no significant difference"),
+        "{why}"
+    );
+    // Slow again twice in a row: breached.
+    for seed in [26, 28] {
+        push(
+            &app,
+            json!({"deploy_id": id, "samples": [
+            {"criterion": "render time", "points": points(500.0, seed, 40)}]}),
+        )
+        .await;
+    }
+    assert_eq!(app.state(&id).await, "breached");
+    let failed = events_of(&app, &id, "check_failed", "render time").await;
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(
+        failed[2]["details"]["consecutive"], 2,
+        "the recovery reset the streak"
+    );
     app.finish().await;
 }
