@@ -22,6 +22,7 @@ on_both_backends!(
     a_restart_keeps_the_mann_whitney_failing_streak,
     a_checker_whose_clock_is_behind_the_deploys_start_reads_no_inverted_window,
     pushed_points_are_judged_and_a_recovery_says_what_held,
+    a_criterion_short_of_points_holds_the_canary_window_until_it_is_judged,
 );
 
 async fn a_dry_run_criterion_never_breaches_and_the_postmortem_says_when_it_would_have(b: Backend) {
@@ -956,6 +957,67 @@ async fn pushed_points_are_judged_and_a_recovery_says_what_held(b: Backend) {
     assert_eq!(
         failed[2]["details"]["consecutive"], 2,
         "the recovery reset the streak"
+    );
+    app.finish().await;
+}
+
+async fn a_criterion_short_of_points_holds_the_canary_window_until_it_is_judged(b: Backend) {
+    let prom = FakePrometheus::start().await;
+    let setup = Setup {
+        prometheus: Some(prom.url.clone()),
+        canary_window: "1s",
+        on_pass: "promote",
+        executor: Some(crate::support::ExecutorMode::Done),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
+    healthy(&prom);
+    // Five points a track: never enough to judge.
+    prom.set_range(
+        &latency_ms("canary"),
+        vec![250.0, 251.0, 249.0, 252.0, 248.0],
+    );
+    prom.set_range(
+        &latency_ms("stable"),
+        vec![250.0, 249.0, 251.0, 248.0, 252.0],
+    );
+    let id = start(
+        &app,
+        json!({"event": "started", "service": "api", "version": "9.7.0",
+                    "criteria": [{"name": "latency", "judge": "mann-whitney", "query": LATENCY_MS,
+                                  "unit": "ms", "min_points": 20}]}),
+    )
+    .await;
+    app.wait_kind(&id, "insufficient").await;
+    // The 1 s window is long over, the service's own criteria pass: the unjudged one holds it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let kinds = app.kinds(&id).await;
+    assert!(
+        !kinds.iter().any(|k| k == "canary_window_passed"),
+        "{kinds:?}"
+    );
+    assert_eq!(app.state(&id).await, "canary");
+    // Enough points, the same on both tracks: judged passing, and the window passes.
+    let same: Vec<f64> = (0..30).map(|i| noisy(250.0, 0.2, 10, i)).collect();
+    let mut reversed = same.clone();
+    reversed.reverse();
+    prom.set_range(&latency_ms("canary"), same);
+    prom.set_range(&latency_ms("stable"), reversed);
+    app.wait_state(&id, "promoted").await;
+    let t = app.timeline(&id).await;
+    let events = t["events"].as_array().expect("events");
+    let passed = events
+        .iter()
+        .position(|e| e["kind"] == "check_passed" && e["details"]["criterion"] == "latency");
+    let window = events
+        .iter()
+        .position(|e| e["kind"] == "canary_window_passed");
+    assert!(
+        passed.is_some() && window.is_some() && passed < window,
+        "latency judged passing before the window passed: {:?}",
+        app.kinds(&id).await
     );
     app.finish().await;
 }
