@@ -341,6 +341,21 @@ async fn events_of(app: &TestApp, id: &str, kind: &str, criterion: &str) -> Vec<
         .collect()
 }
 
+/// The events of `kind` about `criterion` up to the breach (checks go on after it).
+async fn events_to_breach(app: &TestApp, id: &str, kind: &str, criterion: &str) -> Vec<Value> {
+    let t = app.timeline(id).await;
+    let events = t["events"].as_array().expect("events");
+    let breach = events
+        .iter()
+        .position(|e| e["kind"] == "breach_detected")
+        .expect("a breach");
+    events[..breach]
+        .iter()
+        .filter(|e| e["kind"] == kind && e["details"]["criterion"] == criterion)
+        .cloned()
+        .collect()
+}
+
 /// Waits (up to `within`) for `n` events of `kind` about `criterion`; fails naming what came.
 async fn wait_events(
     app: &TestApp,
@@ -472,7 +487,7 @@ async fn the_mann_whitney_judge_breaches_on_a_slower_canary_and_shows_its_test(b
         json!(["checkout latency"]),
         "{breach}"
     );
-    let failed = events_of(&app, &id, "check_failed", "checkout latency").await;
+    let failed = events_to_breach(&app, &id, "check_failed", "checkout latency").await;
     assert_eq!(
         failed.len(),
         2,
@@ -803,7 +818,7 @@ async fn a_restart_keeps_the_mann_whitney_failing_streak(b: Backend) {
     prom.set_range_budget(None);
     app.wait_state(&id, "breached").await;
     // One more failing check after the restart breached: the streak of two survived it.
-    let failed = events_of(&app, &id, "check_failed", "latency").await;
+    let failed = events_to_breach(&app, &id, "check_failed", "latency").await;
     assert_eq!(failed.len(), 3, "{failed:?}");
     assert_eq!(failed[2]["details"]["consecutive"], 3);
     assert_eq!(failed[2]["details"]["test"]["test"], "mann_whitney");
