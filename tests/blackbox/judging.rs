@@ -555,11 +555,20 @@ async fn the_mann_whitney_judge_breaches_on_a_slower_canary_and_shows_its_test(b
     // The thread shows the test under the live status table.
     app.settle_chat().await;
     let live = slack_live_status(&slack);
-    assert!(live.contains("checkout latency: p "), "{live}");
-    assert!(live.contains("canary median "), "{live}");
+    let under = live
+        .rsplit("```")
+        .next()
+        .and_then(|after| {
+            after
+                .lines()
+                .find(|l| l.starts_with("checkout latency: p "))
+        })
+        .unwrap_or_else(|| panic!("no test line under the table: {live}"));
+    assert!(under.contains(", canary median "), "{under}");
+    assert!(under.contains("ms vs "), "{under}");
     assert!(
-        live.contains("worse with p &lt; 0.05 and by ≥ 10 %"),
-        "{live}"
+        under.ends_with("points: worse with p &lt; 0.05 and by ≥ 10 %"),
+        "{under}"
     );
     app.finish().await;
 }
