@@ -201,8 +201,11 @@ impl Scheduler {
         let mut window_calls = Vec::new();
         for (c, q) in &windowed {
             // Never before the deploy started: the canary's earlier points are another version.
+            // Never after now either: a checker whose clock is behind the one that started the
+            // deploy would ask for a range ending before it starts, which Prometheus refuses.
             let window_ms = c.window.unwrap_or(DEFAULT_WINDOW).as_millis() as i64;
-            let start_s = (now_ms - window_ms).max(deploy.started_at_ms) as f64 / 1000.0;
+            let start_s =
+                (now_ms - window_ms).max(deploy.started_at_ms).min(now_ms) as f64 / 1000.0;
             let step_s = c.step.unwrap_or(DEFAULT_STEP).as_secs_f64();
             let canary = render(q, &vars("canary"));
             let baseline = render(q, &vars("baseline"));

@@ -1,5 +1,7 @@
 //! A fake Prometheus HTTP API: answers `/api/v1/query` from values the test sets per query, and
-//! records every query with its evaluation time.
+//! `/api/v1/query_range` with exactly the points of the range asked (start, start + step, … ≤ end)
+//! from a series the test sets per query; records every query with its evaluation time, and every
+//! range query with its start, end and step.
 
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -11,6 +13,36 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+/// A series as a function of `(i, n)`: the value of the `i`-th of the `n` points the range asked
+/// for holds, or `None` where the series has no point (Prometheus leaves it out).
+pub type SeriesFn = Arc<dyn Fn(usize, usize) -> Option<f64> + Send + Sync>;
+
+/// What a range query of one query answers.
+#[derive(Clone)]
+pub enum RangeAnswer {
+    /// One series with a point at every step of the range asked, valued by the function.
+    Series(SeriesFn),
+    /// One series with these values, however long the range asked (timestamps from its start).
+    Values(Vec<f64>),
+}
+
+/// One `/api/v1/query_range` request, its parameters as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeAsk {
+    pub query: String,
+    pub start: String,
+    pub end: String,
+    pub step: String,
+}
+
+impl RangeAsk {
+    /// `(start, end, step)` in seconds.
+    pub fn span(&self) -> (f64, f64, f64) {
+        let n = |s: &str| s.parse::<f64>().expect("a range parameter in unix seconds");
+        (n(&self.start), n(&self.end), n(&self.step))
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct FakePrometheus {
     pub url: String,
@@ -19,6 +51,12 @@ pub struct FakePrometheus {
     /// (query, time) of every request
     pub seen: Arc<Mutex<Vec<(String, String)>>>,
     pub down: Arc<AtomicBool>,
+    /// query → what its range queries answer (no entry: an empty matrix)
+    pub ranges: Arc<Mutex<HashMap<String, RangeAnswer>>>,
+    /// every range query, in order of arrival
+    pub range_asks: Arc<Mutex<Vec<RangeAsk>>>,
+    /// While `Some(n)`: the next `n` range queries are answered, later ones get HTTP 503.
+    pub range_budget: Arc<Mutex<Option<usize>>>,
 }
 
 impl FakePrometheus {
@@ -31,7 +69,14 @@ impl FakePrometheus {
             ..FakePrometheus::default()
         };
         let f = fake.clone();
+        let r = fake.clone();
         let app = axum::Router::new().route(
+            "/api/v1/query_range",
+            axum::routing::get(move |Query(q): Query<HashMap<String, String>>| {
+                let r = r.clone();
+                async move { r.range(&q) }
+            }),
+        ).route(
             "/api/v1/query",
             axum::routing::get(move |Query(q): Query<HashMap<String, String>>| {
                 let f = f.clone();
@@ -50,6 +95,122 @@ impl FakePrometheus {
             let _ = axum::serve(listener, app).await;
         });
         fake
+    }
+
+    /// Answers one range query as Prometheus would: a matrix of one series with the points of the
+    /// range asked.
+    fn range(&self, q: &HashMap<String, String>) -> axum::response::Response {
+        let param = |k: &str| q.get(k).cloned().unwrap_or_default();
+        let ask = RangeAsk {
+            query: param("query"),
+            start: param("start"),
+            end: param("end"),
+            step: param("step"),
+        };
+        self.range_asks
+            .lock()
+            .expect("range asks")
+            .push(ask.clone());
+        if self.down.load(Ordering::SeqCst) {
+            return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+        }
+        {
+            let mut budget = self.range_budget.lock().expect("budget");
+            match *budget {
+                Some(0) => return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response(),
+                Some(n) => *budget = Some(n - 1),
+                None => {}
+            }
+        }
+        let ms = |s: &str| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(|v| (v * 1000.0).round() as i64)
+        };
+        let (Some(start), Some(end), Some(step)) = (ms(&ask.start), ms(&ask.end), ms(&ask.step))
+        else {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"status": "error", "errorType": "bad_data", "error": "cannot parse start, end or step"})),
+            )
+                .into_response();
+        };
+        // As Prometheus refuses them.
+        let refused = if end < start {
+            Some("invalid parameter \"end\": end timestamp must not be before start time")
+        } else if step <= 0 {
+            Some(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer",
+            )
+        } else {
+            None
+        };
+        if let Some(error) = refused {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"status": "error", "errorType": "bad_data", "error": error})),
+            )
+                .into_response();
+        }
+        let n = ((end - start) / step + 1) as usize;
+        if n > 11_000 {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"status": "error", "errorType": "bad_data", "error": "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"})),
+            )
+                .into_response();
+        }
+        let at = |i: usize| (start + i as i64 * step) as f64 / 1000.0;
+        let answer = self.ranges.lock().expect("ranges").get(&ask.query).cloned();
+        let values: Vec<Value> = match answer {
+            None => Vec::new(),
+            Some(RangeAnswer::Values(v)) => v
+                .iter()
+                .enumerate()
+                .map(|(i, v)| json!([at(i), v.to_string()]))
+                .collect(),
+            Some(RangeAnswer::Series(f)) => (0..n)
+                .filter_map(|i| f(i, n).map(|v| json!([at(i), v.to_string()])))
+                .collect(),
+        };
+        let result = if values.is_empty() {
+            json!([])
+        } else {
+            json!([{"metric": {}, "values": values}])
+        };
+        axum::Json(json!({"status": "success", "data": {"resultType": "matrix", "result": result}}))
+            .into_response()
+    }
+
+    /// Range queries of `query` answer a point at every step of the range asked, valued by `f(i, n)`.
+    pub fn set_series(
+        &self,
+        query: &str,
+        f: impl Fn(usize, usize) -> Option<f64> + Send + Sync + 'static,
+    ) {
+        self.ranges
+            .lock()
+            .expect("ranges")
+            .insert(query.to_string(), RangeAnswer::Series(Arc::new(f)));
+    }
+
+    /// Range queries of `query` answer these values, however long the range asked.
+    pub fn set_range(&self, query: &str, values: Vec<f64>) {
+        self.ranges
+            .lock()
+            .expect("ranges")
+            .insert(query.to_string(), RangeAnswer::Values(values));
+    }
+
+    /// Every range query so far.
+    pub fn range_asks(&self) -> Vec<RangeAsk> {
+        self.range_asks.lock().expect("range asks").clone()
+    }
+
+    /// Answers only the next `n` range queries (later ones get 503); `None`: all of them.
+    pub fn set_range_budget(&self, n: Option<usize>) {
+        *self.range_budget.lock().expect("budget") = n;
     }
 
     /// One series with `value`, or no series at all.
@@ -88,4 +249,17 @@ pub fn latency_query(track: &str) -> String {
     format!(
         r#"histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{service="api",track="{track}"}}[1m])))"#
     )
+}
+
+/// A deterministic noise in [-1, 1) for the `i`-th point of stream `seed` (splitmix64): the same
+/// series every run.
+pub fn noise(seed: u64, i: usize) -> f64 {
+    let mut z = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(i as u64)
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
 }

@@ -42,6 +42,88 @@ impl Exporter {
     }
 }
 
+/// True (with a SKIPPED line) when Prometheus is not installed and CI does not require it; fails
+/// when CI does.
+pub(crate) fn prometheus_missing() -> bool {
+    if std::path::Path::new(PROMETHEUS).exists() {
+        return false;
+    }
+    assert!(
+        std::env::var(REQUIRE).is_err(),
+        "{REQUIRE} is set but {PROMETHEUS} is missing"
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: real-Prometheus test; install Debian's `prometheus` (apt-get install prometheus)"
+    );
+    true
+}
+
+/// A real Prometheus scraping `target` every second, its data in a temporary directory; stopped
+/// when dropped.
+pub(crate) struct RealPrometheus {
+    pub url: String,
+    _running: Running,
+    _dir: tempfile::TempDir,
+}
+
+impl RealPrometheus {
+    /// Starts Prometheus and waits (up to 30 s) until `metric` has `series` series scraped.
+    pub(crate) async fn start(
+        target: std::net::SocketAddr,
+        metric: &str,
+        series: usize,
+    ) -> RealPrometheus {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .expect("write prometheus.yml");
+        let port = free_port();
+        let child = Command::new(PROMETHEUS)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        let running = Running(child);
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..150 {
+            // Ready, and the first scrape landed.
+            let q = http
+                .get(format!("{url}/api/v1/query"))
+                .query(&[("query", metric)])
+                .send()
+                .await;
+            if let Ok(r) = q
+                && let Ok(v) = r.json::<serde_json::Value>().await
+                && v["data"]["result"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == series)
+            {
+                return RealPrometheus {
+                    url,
+                    _running: running,
+                    _dir: dir,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("Prometheus never scraped the test's /metrics");
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -51,16 +133,7 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_catches_the_breach_and_sees_recovery() {
-    if !std::path::Path::new(PROMETHEUS).exists() {
-        assert!(
-            std::env::var(REQUIRE).is_err(),
-            "{REQUIRE} is set but {PROMETHEUS} is missing"
-        );
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: real-Prometheus test; install Debian's `prometheus` (apt-get install prometheus)"
-        );
+    if prometheus_missing() {
         return;
     }
     let exporter = Exporter {
@@ -82,48 +155,8 @@ async fn a_real_prometheus_catches_the_breach_and_sees_recovery() {
         let _ = axum::serve(listener, app).await;
     });
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
-    )
-    .expect("write prometheus.yml");
-    let port = free_port();
-    let child = Command::new(PROMETHEUS)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    let _prometheus = Running(child);
-    let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..150 {
-        // Ready, and the first scrape landed.
-        let q = http
-            .get(format!("{url}/api/v1/query"))
-            .query(&[("query", "app_error_ratio")])
-            .send()
-            .await;
-        if let Ok(r) = q
-            && let Ok(v) = r.json::<serde_json::Value>().await
-            && v["data"]["result"].as_array().is_some_and(|a| a.len() == 2)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(ready, "Prometheus never scraped the test's /metrics");
+    let prometheus = RealPrometheus::start(target, "app_error_ratio", 2).await;
+    let url = prometheus.url.clone();
 
     let setup = Setup {
         prometheus: Some(url),
