@@ -184,6 +184,10 @@ fn a_mann_whitney_judge_needs_a_query_and_a_window_that_holds_its_points() {
             "criteria[0].step: a 1day window at a 1s step is 86401 points; Prometheus answers at most 11000",
         ],
     );
+    names_all(
+        &refused(&with(&format!("{query}step = \"0s\"\n"))),
+        &["criteria[0].step: must be at least 1ms"],
+    );
     // Another judge's keys are refused by name.
     names_all(
         &refused(&GOOD.replace(

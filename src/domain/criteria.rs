@@ -432,8 +432,9 @@ impl Criterion {
         }
         let window = self.window.unwrap_or(DEFAULT_WINDOW);
         let step = self.step.unwrap_or(DEFAULT_STEP);
-        if step.is_zero() {
-            out.push(("step", "must be longer than 0s".to_string()));
+        // Prometheus reads the step in seconds, to the millisecond.
+        if step < std::time::Duration::from_millis(1) {
+            out.push(("step", "must be at least 1ms".to_string()));
         } else if step > window {
             out.push((
                 "step",
@@ -456,7 +457,9 @@ impl Criterion {
                 ));
             }
         }
-        if !step.is_zero() && self.window_points() > PROMETHEUS_MAX_POINTS {
+        if step >= std::time::Duration::from_millis(1)
+            && self.window_points() > PROMETHEUS_MAX_POINTS
+        {
             out.push((
                 "step",
                 format!(
