@@ -8,6 +8,8 @@ pub mod criteria;
 pub mod decision;
 pub mod deploy;
 pub mod drill;
+pub mod freeze;
+pub mod gate;
 pub mod stats;
 /// The phases of a deploy (kept at its old path).
 pub use deploy::phases as timeline;
