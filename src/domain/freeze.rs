@@ -334,7 +334,7 @@ mod tests {
                 "checkout",
                 utc("2026-12-27T00:00:00Z").timestamp_millis(),
                 &[],
-                &[holidays.clone()]
+                std::slice::from_ref(&holidays)
             )
             .is_none()
         );
@@ -362,7 +362,13 @@ mod tests {
                 None,
             ),
         ];
-        let cause = covering("checkout", christmas, &people, &[holidays.clone()]).expect("frozen");
+        let cause = covering(
+            "checkout",
+            christmas,
+            &people,
+            std::slice::from_ref(&holidays),
+        )
+        .expect("frozen");
         assert_eq!(
             cause.freeze_id.as_deref(),
             Some("f2"),

@@ -2,8 +2,8 @@
 //! caller gathers the facts (freezes, the service's deploys, promotions upstream), this decides and
 //! says which rule decided.
 
-use super::freeze::{FreezeCause, FreezeKind};
 use super::State;
+use super::freeze::{FreezeCause, FreezeKind};
 use serde::{Deserialize, Serialize};
 
 /// What the gate knows when it is asked.
