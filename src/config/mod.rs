@@ -14,6 +14,9 @@ mod debug;
 mod decide_tests;
 mod env;
 mod executor;
+mod gate;
+#[cfg(test)]
+mod gate_tests;
 mod permissions;
 #[cfg(test)]
 mod platform_tests;
@@ -27,6 +30,7 @@ mod validate;
 
 pub use env::substitute_env;
 pub use executor::*;
+pub use gate::{FreezeConfig, GateConfig, ScheduleConfig};
 pub use permissions::permission_warning;
 pub use platforms::{ChatRules, ChatSection, ChatSections, ParseSection, Platforms};
 pub use schema::*;
@@ -59,6 +63,9 @@ pub struct Config {
     pub pagerduty: Option<PagerDutyConfig>,
     #[serde(default)]
     pub opsgenie: Option<OpsgenieConfig>,
+    /// Who may freeze everything, and the scheduled freezes.
+    #[serde(default)]
+    pub freeze: FreezeConfig,
 
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceConfig>,

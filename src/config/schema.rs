@@ -382,6 +382,10 @@ pub struct ServiceConfig {
     /// identities and `[[people]]` `github`/`aliases`) cannot count toward promote.
     #[serde(default)]
     pub forbid_self_promote: bool,
+    /// Whether a deploy may start: GitHub protection rules, Flagger's confirm-rollout,
+    /// `canarybot gate`.
+    #[serde(default)]
+    pub gate: Option<super::GateConfig>,
 }
 
 /// `[service.escalation]`: remind, page, then decide, each counted from the moment a decision was

@@ -36,6 +36,8 @@ impl Config {
             out.extend(opsgenie_problems(opsgenie));
         }
         out.extend(people_problems(&self.people, chat));
+        let service_names: Vec<String> = self.services.iter().map(|s| s.name.clone()).collect();
+        out.extend(self.freeze.problems(&service_names, chat));
         let mut names = HashSet::new();
         for (i, s) in self.services.iter().enumerate() {
             out.extend(self.service_problems(chat, i, s, &mut names));
@@ -123,6 +125,9 @@ impl Config {
             {
                 out.push(format!("{key}.deciders[{j}]: {e}"));
             }
+        }
+        if let Some(g) = &s.gate {
+            out.extend(super::gate::gate_problems(&format!("{key}.gate"), g));
         }
         if s.canary_window.is_zero() {
             out.push(format!("{key}.canary_window: must be > 0; write e.g. 15m"));
