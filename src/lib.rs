@@ -10,6 +10,7 @@ pub mod demo;
 pub mod discord;
 pub mod domain;
 pub mod drill;
+pub mod gate;
 pub mod engine;
 pub mod flagger;
 pub mod github;

@@ -13,6 +13,7 @@ use std::time::Duration;
 mod deliveries;
 mod deploys;
 mod exec;
+mod gates;
 mod group;
 mod leases;
 mod outbox;
@@ -26,6 +27,7 @@ pub use owner::Owner;
 pub use timeline::{Append, DeliveryKey};
 
 pub mod stats;
+pub use gates::ServiceEvent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

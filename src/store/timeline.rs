@@ -162,8 +162,8 @@ pub(super) async fn write_append<E: Exec>(conn: &mut E, a: &Append<'_>) -> Resul
     let moved = match a.new_deploy {
         Some(info) => {
             conn.exec(
-                "INSERT INTO deploys (id, service, environment, version, state, last_seq, created_at_ms, updated_at_ms, drill)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO deploys (id, service, environment, version, state, last_seq, created_at_ms, updated_at_ms, drill, sha)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
                 &[
                     Arg::Text(info.id.clone()),
                     Arg::Text(info.service.clone()),
@@ -173,6 +173,7 @@ pub(super) async fn write_append<E: Exec>(conn: &mut E, a: &Append<'_>) -> Resul
                     Arg::Int(last_seq),
                     Arg::Int(a.now_ms),
                     Arg::Int(i64::from(info.is_drill())),
+                    Arg::MaybeText(info.sha.clone()),
                 ],
             )
             .await?

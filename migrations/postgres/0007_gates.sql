@@ -1,0 +1,31 @@
+-- Issue 19: the gate before a deploy.
+-- A deploy's build, to find the same sha promoted upstream (`require_promoted_in`).
+ALTER TABLE deploys ADD COLUMN sha TEXT;
+CREATE INDEX deploys_by_build ON deploys (service, environment, sha);
+
+-- Freezes people set (`/canary freeze`); scheduled ones live in the configuration.
+CREATE TABLE freezes (
+    id           TEXT PRIMARY KEY,
+    -- `all`, or the service's name
+    scope        TEXT NOT NULL,
+    by_id        TEXT NOT NULL,
+    by_name      TEXT NOT NULL,
+    reason       TEXT,
+    at_ms        BIGINT NOT NULL,
+    until_ms     BIGINT,
+    lifted_at_ms BIGINT,
+    lifted_by    TEXT
+);
+CREATE INDEX freezes_active ON freezes (lifted_at_ms);
+
+-- A service's own timeline: freezes set and lifted, gate reviews and who did what.
+CREATE TABLE service_events (
+    id BIGSERIAL PRIMARY KEY,
+    service TEXT NOT NULL,
+    at_ms   BIGINT NOT NULL,
+    kind    TEXT NOT NULL,
+    actor   TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX service_events_by_service ON service_events (service, id);

@@ -1,0 +1,246 @@
+//! The gate before a deploy, as the API, the CLI, chat, Flagger and GitHub ask it: gathers the
+//! facts (freezes, the service's deploys in trouble, the build promoted upstream) and lets
+//! `domain::gate` decide; sets and lifts freezes for the people allowed to, and keeps each
+//! service's own timeline of both.
+
+use crate::config::Config;
+use crate::domain::decision::authorizing_entry;
+use crate::domain::freeze::{Freeze, FreezeCause, FreezeScope, covering};
+use crate::domain::gate::{GateAnswer, GateFacts, Upstream, decide};
+use crate::domain::{State, Voter};
+use crate::present::words::duration;
+use crate::store::{Store, StoreError};
+use serde_json::json;
+use std::hash::{BuildHasher, Hasher};
+
+/// The states in which a deploy keeps the service's gate closed.
+const TROUBLED: [State; 3] = [State::Breached, State::RollingBack, State::RollbackFailed];
+
+/// Why the gate could not be asked, or a freeze not set.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("unknown service `{service}` (services: {known})")]
+    UnknownService { service: String, known: String },
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn unknown(config: &Config, service: &str) -> GateError {
+    GateError::UnknownService {
+        service: service.to_string(),
+        known: config.service_names().join(", "),
+    }
+}
+
+/// The freeze covering `service` now, if any.
+pub async fn frozen(
+    store: &Store,
+    config: &Config,
+    service: &str,
+    now_ms: i64,
+) -> Result<Option<FreezeCause>, StoreError> {
+    let set = store.active_freezes(now_ms).await?;
+    Ok(covering(service, now_ms, &set, &config.freeze.scheduled()))
+}
+
+/// May a deploy of `service` start in `environment` now (with this build, when known)?
+pub async fn ask(
+    store: &Store,
+    config: &Config,
+    service: &str,
+    environment: &str,
+    sha: Option<&str>,
+    now_ms: i64,
+) -> Result<GateAnswer, GateError> {
+    let svc = config
+        .service(service)
+        .ok_or_else(|| unknown(config, service))?;
+    let gate = svc.gate.clone().unwrap_or_default();
+    if !gate.guards(environment) {
+        return Ok(GateAnswer {
+            open: true,
+            rule: crate::domain::gate::GateRule::Open,
+            reason: format!(
+                "{service}'s gate guards {} only",
+                gate.environments.join(", ")
+            ),
+            deploy_id: None,
+            freeze: None,
+        });
+    }
+    let troubled = store
+        .active(&TROUBLED)
+        .await?
+        .into_iter()
+        .filter(|r| r.service == service && r.drill == 0)
+        .map(|r| (r.id, r.state))
+        .collect();
+    let upstream = match gate.require_promoted_in.as_deref() {
+        Some(up) if up != environment => Some(Upstream {
+            environment: up.to_string(),
+            promoted_by: match sha {
+                Some(sha) => store.promoted_build(service, up, sha).await?,
+                None => None,
+            },
+        }),
+        _ => None,
+    };
+    Ok(decide(&GateFacts {
+        service: service.to_string(),
+        environment: environment.to_string(),
+        sha: sha.map(str::to_string),
+        frozen: frozen(store, config, service, now_ms).await?,
+        troubled,
+        upstream,
+    }))
+}
+
+/// Whether `who` may freeze or unfreeze `scope`: a decider of the service, or for `all` a decider
+/// of every service; a `[freeze] admins` entry may do both.
+fn may_freeze(config: &Config, scope: &FreezeScope, who: &Voter) -> Result<(), GateError> {
+    if authorizing_entry(&config.freeze.admins, who).is_some() {
+        return Ok(());
+    }
+    match scope {
+        FreezeScope::Service(s) => {
+            let svc = config.service(s).ok_or_else(|| unknown(config, s))?;
+            if authorizing_entry(&svc.deciders, who).is_some() {
+                Ok(())
+            } else {
+                Err(GateError::Refused(format!(
+                    "only the deciders of {s} ({}) or a freeze admin may freeze or unfreeze it",
+                    svc.deciders.join(", ")
+                )))
+            }
+        }
+        FreezeScope::All => {
+            let not: Vec<&str> = config
+                .services
+                .iter()
+                .filter(|s| authorizing_entry(&s.deciders, who).is_none())
+                .map(|s| s.name.as_str())
+                .collect();
+            if not.is_empty() {
+                Ok(())
+            } else {
+                Err(GateError::Refused(format!(
+                    "freezing all needs a decider of every service or a freeze admin ([freeze] admins); you do not decide {}",
+                    not.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+/// The services a scope covers, as configured.
+fn services_of(config: &Config, scope: &FreezeScope) -> Vec<String> {
+    match scope {
+        FreezeScope::All => config.services.iter().map(|s| s.name.clone()).collect(),
+        FreezeScope::Service(s) => vec![s.clone()],
+    }
+}
+
+/// A new freeze's id: the time and a random part, readable in a command (`fz-…`).
+fn freeze_id(now_ms: i64) -> String {
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("fz-{now_ms}-{:04x}", random & 0xffff)
+}
+
+/// Freezes `scope` for `who`, until unfrozen or for `lasting`.
+pub async fn freeze(
+    store: &Store,
+    config: &Config,
+    scope: FreezeScope,
+    who: &Voter,
+    reason: Option<String>,
+    lasting: Option<std::time::Duration>,
+    now_ms: i64,
+) -> Result<Freeze, GateError> {
+    may_freeze(config, &scope, who)?;
+    let f = Freeze {
+        id: freeze_id(now_ms),
+        scope,
+        by: who.identity.clone(),
+        by_name: who.name.clone(),
+        reason,
+        at_ms: now_ms,
+        until_ms: lasting.map(|d| now_ms.saturating_add(d.as_millis() as i64)),
+    };
+    store.add_freeze(&f).await?;
+    let summary = format!(
+        "{} froze {}{}{}",
+        who.name,
+        scope_words(&f.scope),
+        lasting
+            .map(|d| format!(" for {}", duration(d.as_secs_f64())))
+            .unwrap_or_default(),
+        f.reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    for service in services_of(config, &f.scope) {
+        store
+            .append_service_event(
+                &service,
+                now_ms,
+                "freeze_set",
+                &who.identity,
+                &summary,
+                &json!({"freeze": f}),
+            )
+            .await?;
+    }
+    Ok(f)
+}
+
+/// What an unfreeze did: how many freezes it lifted, and what still covers the scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unfrozen {
+    pub lifted: u64,
+    /// For one service: a freeze that still covers it (of `all`, or scheduled).
+    pub still: Option<FreezeCause>,
+}
+
+pub async fn unfreeze(
+    store: &Store,
+    config: &Config,
+    scope: FreezeScope,
+    who: &Voter,
+    now_ms: i64,
+) -> Result<Unfrozen, GateError> {
+    may_freeze(config, &scope, who)?;
+    let lifted = store.lift_freezes(&scope, &who.identity, now_ms).await?;
+    if lifted > 0 {
+        let summary = format!("{} lifted the freeze of {}", who.name, scope_words(&scope));
+        for service in services_of(config, &scope) {
+            store
+                .append_service_event(
+                    &service,
+                    now_ms,
+                    "freeze_lifted",
+                    &who.identity,
+                    &summary,
+                    &json!({"scope": scope.label(), "lifted": lifted}),
+                )
+                .await?;
+        }
+    }
+    let still = match &scope {
+        FreezeScope::Service(s) => frozen(store, config, s, now_ms).await?,
+        FreezeScope::All => None,
+    };
+    Ok(Unfrozen { lifted, still })
+}
+
+/// `checkout`, `every service`
+pub fn scope_words(scope: &FreezeScope) -> String {
+    match scope {
+        FreezeScope::All => "every service".to_string(),
+        FreezeScope::Service(s) => s.clone(),
+    }
+}
