@@ -7,12 +7,16 @@
 //! /canary timeline [service|deploy-id]
 //! /canary drill <service>
 //! /canary drills [service]
+//! /canary freeze <service|all> [for 2h] [reason…]
+//! /canary unfreeze <service|all>
 //! /canary help
 //! /rollback [service] [reason…]
 //! ```
 //! A mention in a canary thread (`@canarybot rollback p99 doubled`) takes the `/canary` words.
 
 use crate::domain::Choice;
+use crate::domain::freeze::FreezeScope;
+use std::time::Duration;
 
 /// The Slack app manifest, with `https://canarybot.example.com` where the public URL goes.
 pub const SLACK_MANIFEST: &str = include_str!("../commands/slack-app-manifest.yaml");
@@ -42,7 +46,7 @@ pub const DISCORD_COMMANDS: &str = include_str!("../commands/discord-commands.js
 pub const SLASH_COMMANDS: &[&str] = &["canary", "rollback"];
 /// The words after `/canary`.
 pub const SUBCOMMANDS: &[&str] = &[
-    "status", "rollback", "proceed", "timeline", "drill", "drills", "help",
+    "status", "rollback", "proceed", "timeline", "drill", "drills", "freeze", "unfreeze", "help",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +77,16 @@ pub enum Command {
     /// The drill history of one service or all.
     Drills {
         service: Option<String>,
+    },
+    /// Freeze a service or all (deciders, freeze admins). `scope` is `Err(word)` when the word
+    /// names neither a configured service nor `all` (empty when nothing was named).
+    Freeze {
+        scope: Result<FreezeScope, String>,
+        lasting: Option<Duration>,
+        reason: Option<String>,
+    },
+    Unfreeze {
+        scope: Result<FreezeScope, String>,
     },
     /// `unknown` is the word that was not understood, if any.
     Help {
@@ -117,6 +131,28 @@ pub fn parse(command: &str, text: &str, services: &[&str]) -> Command {
                 "drills" => Command::Drills {
                     service: split_service(rest, services).0,
                 },
+                "freeze" => {
+                    let (scope, rest) = freeze_scope(rest, services);
+                    // `for 2h` when a duration follows; `for the holidays` is a reason.
+                    let (lasting, reason) = match split_word(rest) {
+                        ("for", after) => {
+                            let (d, why) = split_word(after);
+                            match humantime::parse_duration(d) {
+                                Ok(d) => (Some(d), why),
+                                Err(_) => (None, rest),
+                            }
+                        }
+                        _ => (None, rest),
+                    };
+                    Command::Freeze {
+                        scope,
+                        lasting,
+                        reason: (!reason.is_empty()).then(|| reason.to_string()),
+                    }
+                }
+                "unfreeze" => Command::Unfreeze {
+                    scope: freeze_scope(rest, services).0,
+                },
                 "help" => Command::Help { unknown: None },
                 other => Command::Help {
                     unknown: Some(other.to_string()),
@@ -135,6 +171,18 @@ fn vote(choice: Choice, text: &str, services: &[&str]) -> Command {
         choice,
         service,
         reason: (!reason.is_empty()).then(|| reason.to_string()),
+    }
+}
+
+/// `all`, or a configured service; else the word given.
+fn freeze_scope<'a>(text: &'a str, services: &[&str]) -> (Result<FreezeScope, String>, &'a str) {
+    let (word, rest) = split_word(text);
+    if word.eq_ignore_ascii_case("all") {
+        return (Ok(FreezeScope::All), rest);
+    }
+    match find_service(word, services) {
+        Some(s) => (Ok(FreezeScope::Service(s)), rest),
+        None => (Err(word.to_string()), rest),
     }
 }
 
@@ -179,6 +227,8 @@ pub fn help_for(unknown: Option<&str>, mentions: bool) -> String {
          • `/canary timeline [service|deploy-id]`: phases and the timeline link\n\
          • `/canary drill <service>`: start a rollback drill with a synthetic breach (deciders only)\n\
          • `/canary drills [service]`: drill history: phases, median, best, trend\n\
+         • `/canary freeze <service|all> [for 2h] [reason…]`: no deploys may start (deciders only)\n\
+         • `/canary unfreeze <service|all>`: lift that freeze\n\
          • `/rollback [service] [reason…]`: same as `/canary rollback`\n",
     );
     if mentions {
@@ -386,9 +436,56 @@ mod tests {
             }
             for o in opts {
                 let name = o["name"].as_str().unwrap_or_default();
-                assert!(["service", "reason", "target"].contains(&name), "{name}");
+                assert!(
+                    ["service", "reason", "target", "duration"].contains(&name),
+                    "{name}"
+                );
             }
         }
+    }
+
+    #[test]
+    fn freeze_and_unfreeze_name_a_service_or_all_a_duration_and_a_reason() {
+        assert_eq!(
+            parse(
+                "/canary",
+                "freeze checkout for 2h incident 42 in progress",
+                S
+            ),
+            Command::Freeze {
+                scope: Ok(FreezeScope::Service("checkout".into())),
+                lasting: Some(Duration::from_secs(7200)),
+                reason: Some("incident 42 in progress".into()),
+            }
+        );
+        assert_eq!(
+            parse("/canary", "freeze ALL for the holidays", S),
+            Command::Freeze {
+                scope: Ok(FreezeScope::All),
+                lasting: None,
+                reason: Some("for the holidays".into()),
+            }
+        );
+        assert_eq!(
+            parse("/canary", "freeze billing", S),
+            Command::Freeze {
+                scope: Err("billing".into()),
+                lasting: None,
+                reason: None,
+            }
+        );
+        assert_eq!(
+            parse("/canary", "unfreeze search", S),
+            Command::Unfreeze {
+                scope: Ok(FreezeScope::Service("search".into())),
+            }
+        );
+        assert_eq!(
+            parse("/canary", "unfreeze", S),
+            Command::Unfreeze {
+                scope: Err(String::new()),
+            }
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::command::{Command, Target, help_for};
 use crate::config::{Config, ServiceConfig};
 use crate::domain::decision::authorizing_entry;
+use crate::domain::freeze::FreezeScope;
 use crate::domain::timeline::phases;
 use crate::domain::{Choice, State, Voter};
 use crate::engine::Engine;
@@ -36,6 +37,16 @@ pub enum Answer {
     /// (identity, groups) and calls [`Desk::start_drill`].
     Drill {
         service: String,
+    },
+    /// Freeze or unfreeze if the person may: the platform works out who they are and calls
+    /// [`Desk::freeze`] / [`Desk::unfreeze`].
+    Freeze {
+        scope: FreezeScope,
+        lasting: Option<std::time::Duration>,
+        reason: Option<String>,
+    },
+    Unfreeze {
+        scope: FreezeScope,
     },
 }
 
@@ -240,6 +251,90 @@ impl Desk {
         }
     }
 
+    fn unknown_scope(&self, verb: &str, given: &str) -> String {
+        let services = self.config.service_names().join(", ");
+        if given.is_empty() {
+            format!("Name what to {verb}: `/canary {verb} <service|all>` (services: {services}).")
+        } else {
+            format!("I don't know service `{given}` (services: {services}; or `all`).")
+        }
+    }
+
+    /// The decider entries that may matter for freezing `scope` (a platform looks up the
+    /// person's groups among them).
+    pub fn freeze_deciders(&self, scope: &FreezeScope) -> Vec<String> {
+        let mut entries = self.config.freeze.admins.clone();
+        for svc in &self.config.services {
+            if scope.covers(&svc.name) {
+                entries.extend(svc.deciders.iter().cloned());
+            }
+        }
+        entries
+    }
+
+    pub async fn freeze(
+        &self,
+        voter: &Voter,
+        scope: FreezeScope,
+        lasting: Option<std::time::Duration>,
+        reason: Option<String>,
+    ) -> String {
+        let now = self.engine.now();
+        match crate::gate::freeze(
+            self.engine.store(),
+            &self.config,
+            scope,
+            voter,
+            reason,
+            lasting,
+            now,
+        )
+        .await
+        {
+            Ok(f) => format!(
+                "🧊 {} frozen by {}{}{}. No deploy may start: GitHub reviews are rejected or held, Flagger's confirm-rollout says no, `canarybot gate` exits 3. `/canary unfreeze {}` lifts it.",
+                crate::gate::scope_words(&f.scope),
+                f.by_name,
+                f.until_ms
+                    .map(|u| format!(" until {}", crate::present::words::timestamp(u)))
+                    .unwrap_or_default(),
+                f.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default(),
+                f.scope.label()
+            ),
+            Err(e) => format!("Not frozen: {e}."),
+        }
+    }
+
+    pub async fn unfreeze(&self, voter: &Voter, scope: FreezeScope) -> String {
+        let now = self.engine.now();
+        let words = crate::gate::scope_words(&scope);
+        match crate::gate::unfreeze(self.engine.store(), &self.config, scope, voter, now).await {
+            Ok(u) => {
+                let lifted = if u.lifted == 0 {
+                    format!("{words} was not frozen by anyone")
+                } else {
+                    format!("☀️ The freeze of {words} is lifted by {}", voter.name)
+                };
+                match u.still {
+                    Some(cause) => format!(
+                        "{lifted}; it is still frozen by {} ({}).",
+                        cause.by,
+                        cause
+                            .when
+                            .clone()
+                            .or(cause.reason.clone())
+                            .unwrap_or_else(|| format!("a freeze of {}", cause.scope))
+                    ),
+                    None => format!("{lifted}."),
+                }
+            }
+            Err(e) => format!("Not unfrozen: {e}."),
+        }
+    }
+
     /// The deploy meant: the thread's, unless a service is named; else the channel's active one.
     async fn pick(&self, place: &Place, service: Option<String>) -> Result<String, String> {
         match (&place.thread_deploy, service) {
@@ -300,6 +395,24 @@ impl Desk {
                 ),
             },
             Command::Drills { service } => self.drills_text(service.as_deref()).await,
+            Command::Freeze {
+                scope,
+                lasting,
+                reason,
+            } => match scope {
+                Ok(scope) => {
+                    return Answer::Freeze {
+                        scope,
+                        lasting,
+                        reason,
+                    };
+                }
+                Err(given) => self.unknown_scope("freeze", &given),
+            },
+            Command::Unfreeze { scope } => match scope {
+                Ok(scope) => return Answer::Unfreeze { scope },
+                Err(given) => self.unknown_scope("unfreeze", &given),
+            },
             Command::Vote {
                 choice,
                 service,

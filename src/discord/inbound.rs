@@ -191,14 +191,31 @@ impl DiscordInbound {
                     .await
             }
             Answer::Drill { service } => {
-                let voter = self.config.voter(
-                    &format!("discord:{}", member.id),
-                    &member.name,
-                    member.roles.clone(),
-                );
+                let voter = self.voter(member);
                 self.desk().start_drill(&service, &voter, "discord").await
             }
+            Answer::Freeze {
+                scope,
+                lasting,
+                reason,
+            } => {
+                let voter = self.voter(member);
+                self.desk().freeze(&voter, scope, lasting, reason).await
+            }
+            Answer::Unfreeze { scope } => {
+                let voter = self.voter(member);
+                self.desk().unfreeze(&voter, scope).await
+            }
         }
+    }
+
+    /// The person as the configuration knows them, roles included.
+    fn voter(&self, member: &Member) -> crate::domain::Voter {
+        self.config.voter(
+            &format!("discord:{}", member.id),
+            &member.name,
+            member.roles.clone(),
+        )
     }
 
     /// Discord wants an answer within 3 s: count the vote if that is quick, else answer that it

@@ -2,6 +2,7 @@
 //! parsed; errors are JSON `{"error": "…"}` naming what is wrong.
 
 pub mod api;
+pub mod gates;
 pub mod metrics;
 pub mod pages;
 pub mod serve;
@@ -54,6 +55,7 @@ pub fn router(state: AppState, surfaces: Vec<Router<AppState>>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))
         .merge(api::routes(state.clone()))
+        .merge(gates::routes(state.clone()))
         .merge(pages::routes(state.clone()))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body))

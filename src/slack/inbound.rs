@@ -370,7 +370,40 @@ impl SlackInbound {
                 )
             }
             Answer::Drill { service } => self.drill(&service, user, name).await,
+            Answer::Freeze {
+                scope,
+                lasting,
+                reason,
+            } => {
+                let entries = self.desk().freeze_deciders(&scope);
+                match self.voter_among(user, name, &entries).await {
+                    Ok(voter) => self.desk().freeze(&voter, scope, lasting, reason).await,
+                    Err(e) => format!("{e}; nothing was frozen. Please try again."),
+                }
+            }
+            Answer::Unfreeze { scope } => {
+                let entries = self.desk().freeze_deciders(&scope);
+                match self.voter_among(user, name, &entries).await {
+                    Ok(voter) => self.desk().unfreeze(&voter, scope).await,
+                    Err(e) => format!("{e}; nothing was changed. Please try again."),
+                }
+            }
         }
+    }
+
+    /// The person, with those of their user groups that `entries` name.
+    async fn voter_among(
+        &self,
+        user: &str,
+        name: &str,
+        entries: &[String],
+    ) -> Result<crate::domain::Voter, String> {
+        let groups = self
+            .api
+            .groups_of_within(user, entries, GROUP_LOOKUP_WAIT)
+            .await
+            .map_err(|e| format!("I could not check your Slack user groups ({e})"))?;
+        Ok(self.config.voter(&format!("slack:{user}"), name, groups))
     }
 
     /// Starts a drill if the person is one of the service's deciders (user groups included).

@@ -144,9 +144,8 @@ impl Store {
                     kind: r.try_get("kind")?,
                     actor: r.try_get("actor")?,
                     summary: r.try_get("summary")?,
-                    details: serde_json::from_str(&details).map_err(|e| {
-                        StoreError::Corrupt(format!("service_events.details: {e}"))
-                    })?,
+                    details: serde_json::from_str(&details)
+                        .map_err(|e| StoreError::Corrupt(format!("service_events.details: {e}")))?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -112,14 +112,17 @@ impl CommandData {
     /// The command's name and its words, as the shared grammar reads them.
     pub fn words(&self) -> (String, String) {
         let (sub, _) = self.sub_command();
-        let words: Vec<&str> = sub
-            .into_iter()
-            .chain(
-                ["service", "target", "reason"]
-                    .into_iter()
-                    .filter_map(|key| self.option(key)),
-            )
-            .collect();
+        let mut words: Vec<String> = sub.into_iter().map(str::to_string).collect();
+        words.extend(
+            ["service", "target"]
+                .into_iter()
+                .filter_map(|key| self.option(key).map(str::to_string)),
+        );
+        // `/canary freeze target:checkout duration:2h` reads as `freeze checkout for 2h`.
+        if let Some(d) = self.option("duration") {
+            words.push(format!("for {d}"));
+        }
+        words.extend(self.option("reason").map(str::to_string));
         (self.name.clone(), words.join(" "))
     }
 }
