@@ -14,6 +14,7 @@ mod debug;
 mod decide_tests;
 mod env;
 mod executor;
+mod github_key;
 mod permissions;
 #[cfg(test)]
 mod platform_tests;
@@ -27,6 +28,7 @@ mod validate;
 
 pub use env::substitute_env;
 pub use executor::*;
+pub use github_key::{AppKey, app_key};
 pub use permissions::permission_warning;
 pub use platforms::{ChatRules, ChatSection, ChatSections, ParseSection, Platforms};
 pub use schema::*;
