@@ -61,6 +61,10 @@ impl fmt::Debug for GithubConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GithubConfig")
             .field("webhook_secrets", &redact::list(&self.webhook_secrets))
+            .field("app_id", &self.app_id)
+            .field("private_key", &redact::opt(&self.private_key))
+            .field("private_key_path", &self.private_key_path)
+            .field("api_url", &redact::url(&self.api_url))
             .finish()
     }
 }

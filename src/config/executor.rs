@@ -140,7 +140,7 @@ fn default_retries() -> u32 {
 fn default_backoff() -> Duration {
     Duration::from_secs(1)
 }
-fn default_github_api_url() -> String {
+pub(super) fn default_github_api_url() -> String {
     "https://api.github.com".into()
 }
 

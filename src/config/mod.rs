@@ -17,6 +17,7 @@ mod executor;
 mod gate;
 #[cfg(test)]
 mod gate_tests;
+mod github_key;
 mod permissions;
 #[cfg(test)]
 mod platform_tests;
@@ -31,6 +32,7 @@ mod validate;
 pub use env::substitute_env;
 pub use executor::*;
 pub use gate::{FreezeConfig, GateConfig, ScheduleConfig};
+pub use github_key::{AppKey, app_key};
 pub use permissions::permission_warning;
 pub use platforms::{ChatRules, ChatSection, ChatSections, ParseSection, Platforms};
 pub use schema::*;

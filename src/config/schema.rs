@@ -128,12 +128,25 @@ pub struct ServiceFlagger {
     pub namespace: String,
 }
 
-/// GitHub's deployment webhooks.
+/// GitHub's deployment webhooks, and the GitHub App that answers deployment protection rules.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GithubConfig {
-    /// Any one of these may sign (`X-Hub-Signature-256`).
+    /// Any one of these may sign (`X-Hub-Signature-256`); the App's events are signed the same way.
     pub webhook_secrets: Vec<String>,
+    /// The GitHub App's id (its settings page, "App ID"); without it there is no App.
+    #[serde(default)]
+    pub app_id: Option<u64>,
+    /// The App's private key as PEM text (`${GITHUB_APP_PRIVATE_KEY}`); or `private_key_path`.
+    #[serde(default)]
+    pub private_key: Option<String>,
+    /// A file holding the App's private key as PEM; or `private_key`.
+    #[serde(default)]
+    pub private_key_path: Option<String>,
+    /// GitHub's REST API: `https://api.github.com`, or `https://HOST/api/v3` for GitHub Enterprise.
+    /// Protection-rule callbacks are answered only under it.
+    #[serde(default = "super::executor::default_github_api_url")]
+    pub api_url: String,
 }
 
 /// Which GitHub deployments are this service's.

@@ -416,11 +416,16 @@ fn webhooks_problems(webhooks: &WebhooksConfig) -> Vec<String> {
 
 /// `[github]`
 fn github_problems(g: &GithubConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    // The App's protection-rule events arrive on /hooks/github too, signed with these.
     if g.webhook_secrets.iter().all(|s| s.trim().is_empty()) {
-        vec!["github.webhook_secrets: at least one secret is needed".into()]
-    } else {
-        Vec::new()
+        out.push("github.webhook_secrets: at least one secret is needed".into());
     }
+    out.extend(http_url_problem("github.api_url", &g.api_url));
+    if let Err(problem) = super::github_key::app_key(g) {
+        out.push(problem);
+    }
+    out
 }
 
 /// `[flagger]`

@@ -1,7 +1,11 @@
-//! GitHub: deployment webhooks announce deploys (`POST /hooks/github`). Nothing here knows chat.
+//! GitHub: deployment webhooks announce deploys (`POST /hooks/github`); the GitHub App answers
+//! deployment protection rules (`app`). Nothing here knows chat.
 
+pub mod app;
 pub mod hooks;
 pub mod payload;
+
+pub use app::{GithubApp, GithubAppError, ReviewState};
 
 /// `POST /hooks/github`: GitHub `deployment` and `deployment_status` events.
 pub static SOURCE: crate::http::HookSource = crate::http::HookSource {

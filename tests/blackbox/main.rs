@@ -18,6 +18,7 @@ pub mod fake_slack;
 mod flagger;
 mod flow;
 pub mod github;
+mod github_app;
 mod hardening;
 mod hooks;
 mod judging;
