@@ -32,6 +32,11 @@ pub enum Answer {
         choice: Choice,
         reason: Option<String>,
     },
+    /// Confirm the held rollback of `deploy_id`: the platform works out who the person is and
+    /// casts [`crate::chat::ballot::Ballot::ConfirmRollback`].
+    ConfirmRollback {
+        deploy_id: String,
+    },
     /// Start a drill of `service` if the person may: the platform works out who they are
     /// (identity, groups) and calls [`Desk::start_drill`].
     Drill {
@@ -300,6 +305,9 @@ impl Desk {
                 ),
             },
             Command::Drills { service } => self.drills_text(service.as_deref()).await,
+            Command::ConfirmRollback { deploy_id } => {
+                return Answer::ConfirmRollback { deploy_id };
+            }
             Command::Vote {
                 choice,
                 service,
