@@ -2,6 +2,8 @@
 //! of the same service and environment runs calls nothing until a decider confirms it, by the
 //! thread's button or by `/canary rollback <deploy id> confirm`.
 
+use crate::discord::{button, content};
+use crate::fake_discord::FakeDiscord;
 use crate::fake_slack::FakeSlack;
 use crate::on_both_backends;
 use crate::support::{Backend, ExecutorMode, Setup, TestApp};
@@ -12,6 +14,7 @@ on_both_backends!(
     the_confirm_button_of_a_decider_rolls_back_a_deploy_a_newer_one_followed,
     the_slash_command_confirms_a_held_rollback,
     a_newer_deploy_elsewhere_holds_nothing,
+    the_discord_confirm_button_rolls_back_for_a_decider,
 );
 
 async fn slack_app(b: Backend) -> Option<(TestApp, FakeSlack)> {
@@ -220,5 +223,65 @@ async fn a_newer_deploy_elsewhere_holds_nothing(b: Backend) {
             .iter()
             .any(|k| k == "rollback_held_for_newer_deploy")
     );
+    app.finish().await;
+}
+
+/// On Discord: the held rollback's message carries *Confirm rollback*; a press by someone who is
+/// not a decider is refused privately; Alice's press (discord 4455) calls the deploy system once.
+async fn the_discord_confirm_button_rolls_back_for_a_decider(b: Backend) {
+    let fake = FakeDiscord::start().await;
+    let setup = Setup {
+        discord_api: Some(fake.api_url.clone()),
+        executor: Some(ExecutorMode::Accept),
+        ..Setup::default()
+    };
+    let Some(app) = TestApp::spawn(b, setup).await else {
+        return;
+    };
+    let executor = app.executor.as_ref().expect("executor");
+    let (older, _newer) = older_breached_then_newer(&app).await;
+    let (status, body) = app
+        .discord(&button(
+            "i1",
+            "4455",
+            &[],
+            &format!("canary_rollback:{older}"),
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.wait_kind(&older, "rollback_held_for_newer_deploy")
+        .await;
+    let confirm_id = format!("canary_confirm_rollback:{older}");
+    fake.wait_for("the held rollback's message", |calls| {
+        calls.iter().any(|c| {
+            c.method == "POST"
+                && c.body["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("would also undo 3.0.1")
+                && c.body["components"].to_string().contains(&confirm_id)
+        })
+    })
+    .await;
+    assert!(executor.calls().is_empty(), "nothing was called");
+
+    let (_, body) = app.discord(&button("i2", "9999", &[], &confirm_id)).await;
+    assert!(
+        content(&body).starts_with("You are not a decider for checkout"),
+        "{body}"
+    );
+    assert!(
+        executor.calls().is_empty(),
+        "a refused confirmation calls nothing"
+    );
+
+    let (_, body) = app.discord(&button("i3", "4455", &[], &confirm_id)).await;
+    assert!(content(&body).starts_with("⏪ Confirmed"), "{body}");
+    executor.wait_for_calls(1).await;
+    assert_eq!(executor.calls().len(), 1);
+    let timeline = app.timeline(&older).await;
+    let confirmed = events_of(&timeline, "rollback_confirmed");
+    assert_eq!(confirmed.len(), 1, "{timeline}");
+    assert_eq!(confirmed[0]["details"]["by"], "person:alice");
     app.finish().await;
 }
