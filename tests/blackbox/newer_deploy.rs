@@ -166,10 +166,12 @@ async fn the_slash_command_confirms_a_held_rollback(b: Backend) {
             })
         })
         .await;
-    // `/rollback checkout` would mean the latest deploy (3.0.1): the older one is voted on in its
-    // thread.
-    app.slack_button("U01ALICE", "canary_rollback", &older)
-        .await;
+    // The votes API decides it (`/rollback checkout` would mean the latest deploy, 3.0.1), and
+    // its answer says the rollback is held and for which deploy.
+    let (status, body) = app.vote(&older, "slack:U01ALICE", &[], "rollback").await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["state"], "rolling_back");
+    assert_eq!(body["rollback_held_for"]["version"], "3.0.1", "{body}");
     app.wait_kind(&older, "rollback_held_for_newer_deploy")
         .await;
     held_message(&slack).await;
