@@ -3,6 +3,7 @@
 //! ```text
 //! /canary status [service]
 //! /canary rollback [service] [reason…]
+//! /canary rollback <deploy-id> confirm
 //! /canary proceed [service] [reason…]
 //! /canary timeline [service|deploy-id]
 //! /canary drill <service>
@@ -88,6 +89,11 @@ pub enum Command {
     Unfreeze {
         scope: Result<FreezeScope, String>,
     },
+    /// Confirm the rollback of a deploy that is held because a newer deploy started after it
+    /// (deciders only): `/canary rollback <deploy-id> confirm`.
+    ConfirmRollback {
+        deploy_id: String,
+    },
     /// `unknown` is the word that was not understood, if any.
     Help {
         unknown: Option<String>,
@@ -101,14 +107,14 @@ pub fn parse(command: &str, text: &str, services: &[&str]) -> Command {
     let command = command.trim().trim_start_matches('/').to_lowercase();
     let text = text.trim();
     match command.as_str() {
-        "rollback" => vote(Choice::Rollback, text, services),
+        "rollback" => rollback(text, services),
         "canary" | "" => {
             let (word, rest) = split_word(text);
             match word.to_lowercase().as_str() {
                 "status" | "" => Command::Status {
                     service: split_service(rest, services).0,
                 },
-                "rollback" | "roll-back" => vote(Choice::Rollback, rest, services),
+                "rollback" | "roll-back" => rollback(rest, services),
                 "proceed" | "promote" => vote(Choice::Promote, rest, services),
                 "timeline" => {
                     let (arg, _) = split_word(rest);
@@ -163,6 +169,17 @@ pub fn parse(command: &str, text: &str, services: &[&str]) -> Command {
             unknown: Some(format!("/{other}")),
         },
     }
+}
+
+/// `<deploy-id> confirm` confirms a held rollback; anything else is a rollback vote.
+fn rollback(text: &str, services: &[&str]) -> Command {
+    let (first, rest) = split_word(text);
+    if !first.is_empty() && rest.eq_ignore_ascii_case("confirm") {
+        return Command::ConfirmRollback {
+            deploy_id: first.to_string(),
+        };
+    }
+    vote(Choice::Rollback, text, services)
 }
 
 fn vote(choice: Choice, text: &str, services: &[&str]) -> Command {
@@ -223,6 +240,7 @@ pub fn help_for(unknown: Option<&str>, mentions: bool) -> String {
         "canarybot commands:\n\
          • `/canary status [service]`: the live canary-vs-baseline table\n\
          • `/canary rollback [service] [reason…]`: vote to roll back (deciders only)\n\
+         • `/canary rollback <deploy-id> confirm`: confirm a rollback held because a newer deploy started after it (deciders only)\n\
          • `/canary proceed [service] [reason…]`: vote to promote (deciders only)\n\
          • `/canary timeline [service|deploy-id]`: phases and the timeline link\n\
          • `/canary drill <service>`: start a rollback drill with a synthetic breach (deciders only)\n\
@@ -243,6 +261,30 @@ mod tests {
     use super::*;
 
     const S: &[&str] = &["checkout", "search"];
+
+    #[test]
+    fn a_deploy_id_then_confirm_confirms_a_held_rollback() {
+        let confirm = Command::ConfirmRollback {
+            deploy_id: "checkout:production:2.4.1".into(),
+        };
+        assert_eq!(
+            parse("/canary", "rollback checkout:production:2.4.1 confirm", S),
+            confirm
+        );
+        assert_eq!(
+            parse("/rollback", "checkout:production:2.4.1 CONFIRM", S),
+            confirm
+        );
+        // More words, or `confirm` alone, stay a vote with a reason.
+        assert!(matches!(
+            parse("/canary", "rollback checkout confirm it please", S),
+            Command::Vote { .. }
+        ));
+        assert!(matches!(
+            parse("/canary", "rollback confirm", S),
+            Command::Vote { .. }
+        ));
+    }
 
     #[test]
     fn rollback_with_and_without_service() {

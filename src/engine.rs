@@ -362,7 +362,7 @@ impl Engine {
                 ),
                 _ => (Vec::new(), now),
             };
-            let outcome = deploy.handle(input.clone(), now, source)?;
+            let outcome = self.guarded(&deploy, &input, now, source).await?;
             // The snapshot is the fold of the timeline: the outcome's own deploy also holds live
             // values no event records.
             let mut after = Deploy::clone(&deploy);
@@ -411,6 +411,42 @@ impl Engine {
             }
         }
         Err(EngineError::Busy(deploy_id.to_string()))
+    }
+
+    /// Runs `input` against `deploy`. When that decides a rollback the deploy system would be
+    /// called for, the store is asked whether a newer deploy of the same service and environment
+    /// started after it, and if so the input runs again knowing it: the domain then holds the
+    /// rollback for a decider's confirmation. Asked only then, so ticks and checks cost no query.
+    async fn guarded(
+        &self,
+        deploy: &Deploy,
+        input: &Input,
+        now: i64,
+        source: &str,
+    ) -> Result<domain::Outcome, EngineError> {
+        let outcome = deploy.handle(input.clone(), now, source)?;
+        if deploy.info.is_drill() || !calls_rollback_on_decision(&outcome) {
+            return Ok(outcome);
+        }
+        let info = &deploy.info;
+        let newer = self
+            .store
+            .newer_deploy(
+                &info.id,
+                &info.service,
+                &info.environment,
+                deploy.started_at_ms,
+            )
+            .await?;
+        match newer {
+            None => Ok(outcome),
+            Some(newer) => {
+                let context = domain::Context {
+                    newer_deploy: Some(newer),
+                };
+                Ok(deploy.handle_in(input.clone(), &context, now, source)?)
+            }
+        }
     }
 
     fn wake(&self, outcome: &RenderedOutcome) {
@@ -492,4 +528,27 @@ impl Engine {
         }
         rows
     }
+}
+
+/// Whether `outcome` decides a rollback and calls the deploy system for it in the same input.
+fn calls_rollback_on_decision(outcome: &domain::Outcome) -> bool {
+    let decided = outcome.events.iter().any(|e| {
+        matches!(
+            e.data,
+            domain::EventData::Decision {
+                action: domain::Choice::Rollback,
+                ..
+            }
+        )
+    });
+    decided
+        && outcome.effects.iter().any(|e| {
+            matches!(
+                e,
+                domain::Effect::Execute(ExecuteRequest {
+                    action: domain::Choice::Rollback,
+                    ..
+                })
+            )
+        })
 }

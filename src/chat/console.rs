@@ -135,7 +135,12 @@ impl ChatPort for ConsoleChat {
             "├─ "
         };
         let body = indent(&message.text, lead, "│   ");
-        self.print(&format!("{body}{}", buttons(&message.buttons)));
+        let confirm = if message.confirm_rollback {
+            "│  [ Confirm rollback ]\n"
+        } else {
+            ""
+        };
+        self.print(&format!("{body}{}{confirm}", buttons(&message.buttons)));
         Ok(())
     }
 

@@ -33,6 +33,11 @@ pub enum Answer {
         choice: Choice,
         reason: Option<String>,
     },
+    /// Confirm the held rollback of `deploy_id`: the platform works out who the person is and
+    /// casts [`crate::chat::ballot::Ballot::ConfirmRollback`].
+    ConfirmRollback {
+        deploy_id: String,
+    },
     /// Start a drill of `service` if the person may: the platform works out who they are
     /// (identity, groups) and calls [`Desk::start_drill`].
     Drill {
@@ -413,6 +418,9 @@ impl Desk {
                 Ok(scope) => return Answer::Unfreeze { scope },
                 Err(given) => self.unknown_scope("unfreeze", &given),
             },
+            Command::ConfirmRollback { deploy_id } => {
+                return Answer::ConfirmRollback { deploy_id };
+            }
             Command::Vote {
                 choice,
                 service,

@@ -1,6 +1,7 @@
 //! Chat: the port every platform adapter implements, and the outbox worker that delivers chat
 //! effects in order per thread, so a slow or failing platform never blocks a decision.
 
+pub mod ballot;
 pub mod console;
 pub mod desk;
 pub mod outbox;

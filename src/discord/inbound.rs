@@ -2,13 +2,14 @@
 //! application commands and button presses. Votes carry the member's roles, so they are counted
 //! while Discord waits, and the person gets the outcome privately.
 
-use super::messages::{PROCEED, ROLLBACK};
+use super::messages::{CONFIRM_ROLLBACK, PROCEED, ROLLBACK};
 use super::modal;
 use crate::Clock;
+use crate::chat::ballot::Ballot;
 use crate::chat::desk::{Answer, Desk, Place};
 use crate::command::{Command, help_for, parse};
 use crate::config::Config;
-use crate::domain::{Choice, Deploy, EventData, Input, Vote};
+use crate::domain::{Choice, Deploy, EventData};
 use crate::engine::Engine;
 use crate::http::{AppState, Counters};
 use crate::present::{RenderedEffect, chat::RenderedChat};
@@ -122,35 +123,38 @@ impl DiscordInbound {
         self.desk().services_in(channel, |s| s.channel("discord"))
     }
 
-    /// Counts a vote and says what came of it, privately.
+    /// Counts a vote (or a rollback confirmation) and says what came of it, privately.
     async fn vote(
         &self,
         deploy_id: &str,
         user: &str,
         name: &str,
         roles: Vec<String>,
-        choice: Choice,
-        reason: Option<String>,
+        ballot: Ballot,
     ) -> String {
-        let vote = Vote {
-            voter: self.config.voter(&format!("discord:{user}"), name, roles),
-            choice,
-            reason,
-        };
-        let applied = match self
-            .engine
-            .apply(deploy_id, Input::Vote(vote), "discord")
-            .await
-        {
+        let what = ballot.what();
+        let input = ballot.input(self.config.voter(&format!("discord:{user}"), name, roles));
+        let applied = match self.engine.apply(deploy_id, input, "discord").await {
             Ok(a) => a,
-            Err(e) => return format!("Your vote was not counted: {e}"),
+            Err(e) => return format!("Your {what} was not counted: {e}"),
         };
         let notice = applied.outcome.effects.iter().find_map(|e| match e {
             RenderedEffect::Chat(RenderedChat::Notice { text, .. }) => Some(text.clone()),
             _ => None,
         });
         for e in &applied.outcome.events {
-            if let EventData::VoteCast { tally, quorum, .. } = &e.data {
+            if let EventData::RollbackConfirmed { .. } = &e.data {
+                return format!(
+                    "⏪ Confirmed: canarybot calls the deploy system to roll back `{deploy_id}`."
+                );
+            }
+            if let EventData::VoteCast {
+                tally,
+                quorum,
+                choice,
+                ..
+            } = &e.data
+            {
                 let decided = applied
                     .outcome
                     .events
@@ -163,7 +167,7 @@ impl DiscordInbound {
                 );
             }
         }
-        notice.unwrap_or_else(|| "Your vote changed nothing.".into())
+        notice.unwrap_or_else(|| format!("Your {what} changed nothing."))
     }
 
     /// Runs a command; returns the private answer.
@@ -187,7 +191,11 @@ impl DiscordInbound {
                 choice,
                 reason,
             } => {
-                self.vote_within_deadline(deploy_id, member, choice, reason)
+                self.vote_within_deadline(deploy_id, member, Ballot::Vote { choice, reason })
+                    .await
+            }
+            Answer::ConfirmRollback { deploy_id } => {
+                self.vote_within_deadline(deploy_id, member, Ballot::ConfirmRollback)
                     .await
             }
             Answer::Drill { service } => {
@@ -224,21 +232,17 @@ impl DiscordInbound {
         &self,
         deploy_id: String,
         member: &Member,
-        choice: Choice,
-        reason: Option<String>,
+        ballot: Ballot,
     ) -> String {
         let me = self.clone();
         let m = member.clone();
         let id = deploy_id.clone();
-        let task =
-            tokio::spawn(
-                async move { me.vote(&id, &m.id, &m.name, m.roles, choice, reason).await },
-            );
+        let what = ballot.what();
+        let task = tokio::spawn(async move { me.vote(&id, &m.id, &m.name, m.roles, ballot).await });
         match tokio::time::timeout(Duration::from_millis(2500), task).await {
             Ok(Ok(answer)) => answer,
             _ => format!(
-                "🗳️ Counting your {} vote on `{deploy_id}`; the outcome goes to the canary thread.",
-                choice.as_str()
+                "🗳️ Counting your {what} on `{deploy_id}`; the outcome goes to the canary thread."
             ),
         }
     }
@@ -272,16 +276,23 @@ impl DiscordInbound {
     }
 }
 
-/// A button's `custom_id` (`action:deploy-id`): the vote it stands for, if it is one of ours,
-/// and the deploy id (empty when it did not fit in the button).
-pub fn button_of(custom_id: &str) -> (Option<Choice>, &str) {
+/// A button's `custom_id` (`action:deploy-id`): the vote or confirmation it stands for, if it is
+/// one of ours, and the deploy id (empty when it did not fit in the button).
+pub fn button_of(custom_id: &str) -> (Option<Ballot>, &str) {
     let (action, deploy) = custom_id.split_once(':').unwrap_or((custom_id, ""));
-    let choice = match action {
-        ROLLBACK => Some(Choice::Rollback),
-        PROCEED => Some(Choice::Promote),
+    let vote = |choice| {
+        Some(Ballot::Vote {
+            choice,
+            reason: None,
+        })
+    };
+    let ballot = match action {
+        ROLLBACK => vote(Choice::Rollback),
+        PROCEED => vote(Choice::Promote),
+        CONFIRM_ROLLBACK => Some(Ballot::ConfirmRollback),
         _ => None,
     };
-    (choice, deploy)
+    (ballot, deploy)
 }
 
 async fn interactions(
@@ -352,14 +363,29 @@ async fn interactions(
                         .into_response();
                 }
             };
-            let (choice, deploy) = button_of(&data.custom_id);
+            let (ballot, deploy) = button_of(&data.custom_id);
             let deploy = s.deploy_named(deploy, &interaction).await;
-            match (choice, deploy) {
-                (Some(choice), Some(id)) => match s.asking_reason(&id).await {
+            match (ballot, deploy) {
+                (Some(Ballot::Vote { choice, .. }), Some(id)) => match s.asking_reason(&id).await {
                     // The vote counts when the modal comes back with the reason (MODAL_SUBMIT).
                     Some(d) => modal::ask_reason(&id, choice, &d.info.service, &d.info.version),
-                    None => private(s.vote_within_deadline(id, &member, choice, None).await),
+                    None => private(
+                        s.vote_within_deadline(
+                            id,
+                            &member,
+                            Ballot::Vote {
+                                choice,
+                                reason: None,
+                            },
+                        )
+                        .await,
+                    ),
                 },
+                // A confirmation needs no reason: the decision it confirms has one.
+                (Some(Ballot::ConfirmRollback), Some(id)) => private(
+                    s.vote_within_deadline(id, &member, Ballot::ConfirmRollback)
+                        .await,
+                ),
                 _ => private("That button is not one of canarybot's."),
             }
         }
@@ -387,8 +413,15 @@ async fn interactions(
                     crate::limits::REASON
                 )),
                 Some(id) => private(
-                    s.vote_within_deadline(id, &member, choice, Some(reason))
-                        .await,
+                    s.vote_within_deadline(
+                        id,
+                        &member,
+                        Ballot::Vote {
+                            choice,
+                            reason: Some(reason),
+                        },
+                    )
+                    .await,
                 ),
             }
         }
@@ -473,11 +506,22 @@ mod tests {
     #[test]
     fn button_custom_ids() {
         let id = super::super::messages::custom_id(ROLLBACK, "checkout:production:1.2.3");
+        let vote = |choice| {
+            Some(Ballot::Vote {
+                choice,
+                reason: None,
+            })
+        };
         assert_eq!(
             button_of(&id),
-            (Some(Choice::Rollback), "checkout:production:1.2.3")
+            (vote(Choice::Rollback), "checkout:production:1.2.3")
         );
-        assert_eq!(button_of(PROCEED), (Some(Choice::Promote), ""));
+        assert_eq!(button_of(PROCEED), (vote(Choice::Promote), ""));
+        let confirm = super::super::messages::custom_id(CONFIRM_ROLLBACK, "checkout:1.2.3");
+        assert_eq!(
+            button_of(&confirm),
+            (Some(Ballot::ConfirmRollback), "checkout:1.2.3")
+        );
         assert_eq!(button_of("other:x"), (None, "x"));
     }
 }

@@ -14,6 +14,8 @@ use serenity::model::id::{RoleId, UserId};
 
 pub const ROLLBACK: &str = "canary_rollback";
 pub const PROCEED: &str = "canary_proceed";
+/// Confirms a rollback held because a newer deploy started after it.
+pub const CONFIRM_ROLLBACK: &str = "canary_confirm_rollback";
 const CUSTOM_ID_MAX: usize = 100;
 
 /// `canary_rollback:<deploy id>`, or the bare action when the id does not fit Discord's 100
@@ -202,8 +204,19 @@ pub fn reply(deploy_id: &str, message: &ChatMessage) -> CreateMessage {
     let mut m = CreateMessage::new()
         .content(content)
         .allowed_mentions(CreateAllowedMentions::new().users(users).roles(roles));
+    let mut rows = Vec::new();
     if !message.buttons.is_empty() {
-        m = m.components(vec![buttons(deploy_id, &message.buttons)]);
+        rows.push(buttons(deploy_id, &message.buttons));
+    }
+    if message.confirm_rollback {
+        rows.push(CreateActionRow::Buttons(vec![
+            CreateButton::new(custom_id(CONFIRM_ROLLBACK, deploy_id))
+                .label("Confirm rollback")
+                .style(ButtonStyle::Danger),
+        ]));
+    }
+    if !rows.is_empty() {
+        m = m.components(rows);
     }
     m
 }

@@ -18,8 +18,8 @@ mod state;
 pub use criteria::{Criterion, Verdict};
 pub use decision::{Choice, Vote, Voter};
 pub use deploy::{
-    BOT, BreachCause, ChatEffect, DefaultDecision, Deploy, DeployInfo, Direct, DomainError, Drill,
-    Effect, Escalation, Event, EventData, ExecuteRequest, ExecutorOutcome, Input, Notice, OnBreach,
-    OnPass, Outcome, PageAction, PageReason, PageRequest, PipelineEvent, Policy, Said, Sample,
-    State,
+    BOT, BreachCause, ChatEffect, Context, DefaultDecision, Deploy, DeployInfo, Direct,
+    DomainError, Drill, Effect, Escalation, Event, EventData, ExecuteRequest, ExecutorOutcome,
+    Input, NewerDeploy, Notice, OnBreach, OnPass, Outcome, PageAction, PageReason, PageRequest,
+    PipelineEvent, Policy, Said, Sample, State,
 };

@@ -24,4 +24,6 @@ mod judging_tests;
 #[cfg(test)]
 mod mann_whitney_tests;
 #[cfg(test)]
+mod newer_deploy_tests;
+#[cfg(test)]
 mod tests;

@@ -5,8 +5,8 @@ use super::chat::{RenderedChat, render as render_chat};
 use super::paging::PageMessage;
 use super::summary;
 use crate::domain::deploy::{
-    self, CriterionReport, Deploy, DeployInfo, DomainError, Effect, Event, ExecuteRequest, Input,
-    Outcome, Policy,
+    self, Context, CriterionReport, Deploy, DeployInfo, DomainError, Effect, Event, ExecuteRequest,
+    Input, Outcome, Policy,
 };
 
 /// An effect as the shell delivers it: chat in words, executor calls as they are.
@@ -63,4 +63,15 @@ pub fn handle(
     source: &str,
 ) -> Result<RenderedOutcome, DomainError> {
     d.handle(input, now_ms, source).map(render)
+}
+
+/// Runs one input against `d` knowing other deploys ([`Deploy::handle_in`]), in words.
+pub fn handle_in(
+    d: &Deploy,
+    input: Input,
+    context: &Context,
+    now_ms: i64,
+    source: &str,
+) -> Result<RenderedOutcome, DomainError> {
+    d.handle_in(input, context, now_ms, source).map(render)
 }

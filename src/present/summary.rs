@@ -125,6 +125,17 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
             action.as_str(),
             decided_by.join(", ")
         ),
+        EventData::RollbackHeldForNewerDeploy {
+            newer_id,
+            newer_version,
+            ..
+        } => format!(
+            "rollback held: rolling back {} would also undo {newer_version} (deploy {newer_id}), started after it; a decider must confirm",
+            d.info.version
+        ),
+        EventData::RollbackConfirmed { name, .. } => {
+            format!("rollback confirmed by {name}: calling the deploy system")
+        }
         EventData::RollbackStarted { detail, .. } => format!("rollback started: {detail}"),
         EventData::RollbackSucceeded { detail, .. } => format!("rollback succeeded: {detail}"),
         EventData::RollbackFailed { error, .. } => format!("ROLLBACK FAILED: {error}"),

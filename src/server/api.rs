@@ -368,13 +368,18 @@ async fn cast_vote(
         EventData::Decision { id, action, .. } => Some(json!({"id": id, "action": action})),
         _ => None,
     });
-    let body = json!({
+    let mut body = json!({
         "deploy_id": id,
         "state": applied.deploy.state.as_str(),
         "counted": counted,
         "decision": decided,
         "notice": notice,
     });
+    // A rollback decided but not executed: a newer deploy started after this one.
+    if let Some(held) = applied.deploy.rollback_held() {
+        body["rollback_held_for"] =
+            json!({"deploy_id": held.newer_id, "version": held.newer_version});
+    }
     let status = if denied {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

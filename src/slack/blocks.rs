@@ -8,6 +8,8 @@ use std::collections::HashMap;
 
 pub const ROLLBACK_ACTION: &str = "canary_rollback";
 pub const PROCEED_ACTION: &str = "canary_proceed";
+/// Confirms a rollback held because a newer deploy started after it.
+pub const CONFIRM_ROLLBACK_ACTION: &str = "canary_confirm_rollback";
 pub const METADATA_EVENT: &str = "canary_deploy";
 
 fn plain(text: impl Into<String>) -> SlackBlockPlainTextOnly {
@@ -89,6 +91,24 @@ pub fn buttons(deploy_id: &str, choices: &[Choice]) -> SlackBlock {
         })
         .collect();
     SlackActionsBlock::new(elements).into()
+}
+
+/// *Confirm rollback*: the value carries the deploy id; Slack asks once more before it sends.
+fn confirm_rollback_button(deploy_id: &str) -> SlackBlock {
+    let button = SlackBlockButtonElement::new(plain("Confirm rollback"))
+        .with_action_id(CONFIRM_ROLLBACK_ACTION.to_string().into())
+        .with_style(SlackBlockButtonStyle::Danger)
+        .with_confirm(SlackBlockConfirmItem::new(
+            plain("Confirm rollback?"),
+            mrkdwn(format!(
+                "Roll back `{}`, which also undoes the newer deploy. canarybot calls the deploy system at once.",
+                esc(deploy_id)
+            )),
+            plain("Roll back"),
+            plain("Cancel"),
+        ))
+        .with_value(deploy_id.to_string());
+    SlackActionsBlock::new(vec![SlackActionBlockElement::Button(button)]).into()
 }
 
 /// The thread root: header, who and what, the locked criteria, who decides, the live status, and
@@ -193,9 +213,16 @@ pub fn reply_content(deploy_id: &str, message: &ChatMessage) -> SlackMessageCont
         text = format!("{text}\n{}", mentions(&called));
     }
     let content = SlackMessageContent::new().with_text(text.clone());
-    if message.buttons.is_empty() {
+    let mut actions = Vec::new();
+    if !message.buttons.is_empty() {
+        actions.push(buttons(deploy_id, &message.buttons));
+    }
+    if message.confirm_rollback {
+        actions.push(confirm_rollback_button(deploy_id));
+    }
+    if actions.is_empty() {
         content
     } else {
-        content.with_blocks(vec![section(text), buttons(deploy_id, &message.buttons)])
+        content.with_blocks(std::iter::once(section(text)).chain(actions).collect())
     }
 }

@@ -3,16 +3,17 @@
 //! at once and the work happens in the background, with the outcome in the thread.
 
 use super::api::SlackApi;
-use super::blocks::{PROCEED_ACTION, ROLLBACK_ACTION};
+use super::blocks::{CONFIRM_ROLLBACK_ACTION, PROCEED_ACTION, ROLLBACK_ACTION};
 use super::modal;
 use super::thread_ref;
 use crate::Clock;
 use crate::auth::{SignatureError, verify_slack};
+use crate::chat::ballot::Ballot;
 use crate::chat::desk::{Answer, Desk, Place};
 use crate::command::{Command, parse};
 use crate::config::Config;
 use crate::domain::deploy::Notice;
-use crate::domain::{Choice, Deploy, Input, Vote};
+use crate::domain::{Choice, Deploy};
 use crate::engine::{Engine, EngineError};
 use crate::http::{AppState, Counters};
 use crate::present::chat::said;
@@ -106,31 +107,24 @@ impl SlackInbound {
         })
     }
 
-    /// Counts a vote: resolves the person's groups among the deciders, then runs the engine.
-    /// `here` is the channel the person pressed or typed in, where a private answer can reach them.
-    async fn vote(
-        &self,
-        here: &str,
-        deploy_id: &str,
-        user: &str,
-        name: &str,
-        choice: Choice,
-        reason: Option<String>,
-    ) {
+    /// Counts a vote (or a rollback confirmation): resolves the person's groups among the
+    /// deciders, then runs the engine. `here` is the channel the person pressed or typed in, where
+    /// a private answer can reach them.
+    async fn vote(&self, here: &str, deploy_id: &str, user: &str, name: &str, ballot: Ballot) {
         let deciders = match self.engine.deploy(deploy_id).await {
             Ok(deploy) => deploy.policy.deciders,
             Err(e) => {
                 tracing::warn!(deploy = deploy_id, error = %e, "Slack vote for an unreadable deploy");
                 let text = match e {
                     EngineError::UnknownDeploy(_) => format!(
-                        "There is no deploy `{}` (any more); your {} vote was not counted.",
+                        "There is no deploy `{}` (any more); your {} was not counted.",
                         deploy_id,
-                        choice.as_str()
+                        ballot.what()
                     ),
                     _ => format!(
-                        "I could not read deploy `{}` just now; your {} vote was not counted. Please try again.",
+                        "I could not read deploy `{}` just now; your {} was not counted. Please try again.",
                         deploy_id,
-                        choice.as_str()
+                        ballot.what()
                     ),
                 };
                 self.tell_later(here.to_string(), user, text);
@@ -152,23 +146,15 @@ impl SlackInbound {
                     .await
                     .unwrap_or_else(|| here.to_string());
                 let text = format!(
-                    "I could not check your Slack user groups ({e}); your {} vote was not counted. Please try again.",
-                    choice.as_str()
+                    "I could not check your Slack user groups ({e}); your {} was not counted. Please try again.",
+                    ballot.what()
                 );
                 self.tell_later(channel, user, text);
                 return;
             }
         };
-        let vote = Vote {
-            voter: self.config.voter(&format!("slack:{user}"), name, groups),
-            choice,
-            reason,
-        };
-        if let Err(e) = self
-            .engine
-            .apply(deploy_id, Input::Vote(vote), "slack")
-            .await
-        {
+        let input = ballot.input(self.config.voter(&format!("slack:{user}"), name, groups));
+        if let Err(e) = self.engine.apply(deploy_id, input, "slack").await {
             tracing::warn!(deploy = deploy_id, error = %e, "Slack vote not applied");
         }
     }
@@ -204,14 +190,11 @@ impl SlackInbound {
         deploy_id: String,
         user: String,
         name: String,
-        choice: Choice,
-        reason: Option<String>,
+        ballot: Ballot,
     ) {
         let me = self.clone();
-        let task = tokio::spawn(async move {
-            me.vote(&here, &deploy_id, &user, &name, choice, reason)
-                .await
-        });
+        let task =
+            tokio::spawn(async move { me.vote(&here, &deploy_id, &user, &name, ballot).await });
         let _ = tokio::time::timeout(VOTE_WAIT, task).await;
     }
 
@@ -313,8 +296,10 @@ impl SlackInbound {
             pending.deploy_id,
             user.clone(),
             submission.user_name().to_string(),
-            pending.choice,
-            Some(reason),
+            Ballot::Vote {
+                choice: pending.choice,
+                reason: Some(reason),
+            },
         )
         .await;
         // An empty 200 closes the modal; the outcome goes to the thread.
@@ -360,13 +345,25 @@ impl SlackInbound {
                     deploy_id.clone(),
                     user.to_string(),
                     name.to_string(),
-                    choice,
-                    reason,
+                    Ballot::Vote { choice, reason },
                 )
                 .await;
                 format!(
                     "🗳️ Counting your {} vote on `{deploy_id}`; the outcome goes to the canary thread.",
                     choice.as_str()
+                )
+            }
+            Answer::ConfirmRollback { deploy_id } => {
+                self.vote_within_deadline(
+                    channel.to_string(),
+                    deploy_id.clone(),
+                    user.to_string(),
+                    name.to_string(),
+                    Ballot::ConfirmRollback,
+                )
+                .await;
+                format!(
+                    "🗳️ Counting your rollback confirmation on `{deploy_id}`; the outcome goes to the canary thread."
                 )
             }
             Answer::Drill { service } => self.drill(&service, user, name).await,
@@ -503,6 +500,20 @@ async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: B
         let choice = match action.action_id.0.as_str() {
             ROLLBACK_ACTION => Choice::Rollback,
             PROCEED_ACTION => Choice::Promote,
+            CONFIRM_ROLLBACK_ACTION => {
+                // A confirmation needs no reason: the decision it confirms has one.
+                if let Some(deploy_id) = action.value.as_deref() {
+                    s.vote_within_deadline(
+                        here.clone(),
+                        deploy_id.to_string(),
+                        user.clone(),
+                        name.clone(),
+                        Ballot::ConfirmRollback,
+                    )
+                    .await;
+                }
+                continue;
+            }
             _ => continue,
         };
         let Some(deploy_id) = action.value.as_deref() else {
@@ -518,8 +529,10 @@ async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: B
             deploy_id.to_string(),
             user.clone(),
             name.clone(),
-            choice,
-            None,
+            Ballot::Vote {
+                choice,
+                reason: None,
+            },
         )
         .await;
     }
@@ -579,7 +592,10 @@ async fn events(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) 
             };
             let names = s.config.service_names();
             let command = parse("", &text, &names);
-            let is_vote = matches!(command, Command::Vote { .. });
+            let is_vote = matches!(
+                command,
+                Command::Vote { .. } | Command::ConfirmRollback { .. }
+            );
             let answer = s.run(command, &channel, thread_deploy, &user, &user).await;
             // A vote's outcome reaches the thread through the timeline; answer everything else.
             if !is_vote || !answer.starts_with("🗳️") {

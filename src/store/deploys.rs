@@ -1,6 +1,7 @@
 //! Deploys as rows: the lists the workers, the API and chat commands read.
 
 use super::*;
+use crate::domain::NewerDeploy;
 
 /// A deploy row as listed.
 #[derive(Debug, Clone)]
@@ -121,5 +122,39 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The latest real deploy of `service` in `environment` started after `started_at_ms`, other
+    /// than `id`, that is not rolled back: what rolling back `id` would also undo. Deploys that
+    /// started in the same millisecond are not "after".
+    pub async fn newer_deploy(
+        &self,
+        id: &str,
+        service: &str,
+        environment: &str,
+        started_at_ms: i64,
+    ) -> Result<Option<NewerDeploy>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, version, created_at_ms FROM deploys
+             WHERE service = $1 AND environment = $2 AND id <> $3 AND created_at_ms > $4
+               AND drill = 0 AND state NOT IN ($5, $6)
+             ORDER BY created_at_ms DESC, id DESC LIMIT 1",
+        )
+        .bind(service)
+        .bind(environment)
+        .bind(id)
+        .bind(started_at_ms)
+        .bind(State::RolledBack.as_str())
+        .bind(State::RollbackVerified.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(NewerDeploy {
+                id: r.try_get("id")?,
+                version: r.try_get("version")?,
+                started_at_ms: r.try_get("created_at_ms")?,
+            })
+        })
+        .transpose()
     }
 }

@@ -181,12 +181,14 @@ fn slash(id: &str, user: &str, roles: &[&str], name: &str, options: Value) -> Va
            "data": {"name": name, "type": 1, "options": options}})
 }
 
-fn button(id: &str, user: &str, roles: &[&str], custom_id: &str) -> Value {
+/// A press on a button of the thread, as Discord sends it.
+pub fn button(id: &str, user: &str, roles: &[&str], custom_id: &str) -> Value {
     json!({"id": id, "type": 3, "channel_id": "1111", "member": member(user, roles),
            "message": {"id": "1"}, "data": {"custom_id": custom_id, "component_type": 2}})
 }
 
-fn content(answer: &Value) -> String {
+/// The text of an interaction's answer.
+pub fn content(answer: &Value) -> String {
     answer["data"]["content"]
         .as_str()
         .unwrap_or_default()

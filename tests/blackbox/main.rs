@@ -24,6 +24,7 @@ mod hooks;
 mod judging;
 mod logs;
 mod modals;
+mod newer_deploy;
 mod paging;
 mod payload_fixtures;
 mod postmortem;

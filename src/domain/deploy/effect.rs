@@ -108,6 +108,14 @@ pub enum Said {
         decided_by: Vec<String>,
         reason: String,
     },
+    /// The rollback just decided is held: rolling back would also undo `newer_version`
+    /// (deploy `newer_id`), started after this deploy. A decider must confirm.
+    RollbackHeld {
+        newer_id: String,
+        newer_version: String,
+    },
+    /// A decider confirmed the held rollback; the deploy system is called.
+    RollbackConfirmed { identity: String, name: String },
     /// Something went wrong that people must see; `text` is the note recorded about it.
     Warning { text: String },
     /// The deploy system accepted the rollback.
@@ -186,6 +194,8 @@ pub enum Notice {
     ReasonRequired { choice: Choice },
     /// The person who deployed cannot count toward *promote*.
     SelfPromote,
+    /// A confirmation came, and no rollback of this deploy waits for one.
+    NothingToConfirm { state: State },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -106,6 +106,22 @@ pub enum EventData {
         decided_by: Vec<String>,
         reason: String,
     },
+    /// The rollback decided (`decision_id`) was not sent to the deploy system: a newer deploy
+    /// of the same service and environment started after this one, and rolling back would undo
+    /// it too. A decider must confirm.
+    RollbackHeldForNewerDeploy {
+        decision_id: String,
+        newer_id: String,
+        newer_version: String,
+    },
+    /// A decider confirmed the held rollback: the deploy system is called.
+    RollbackConfirmed {
+        decision_id: String,
+        /// Whom the confirmation counts for (as a vote's `voter`).
+        by: String,
+        name: String,
+        authorized_by: String,
+    },
     RollbackStarted {
         decision_id: String,
         detail: String,
@@ -255,6 +271,8 @@ impl EventData {
             EventData::VoteCast { .. } => "vote_cast",
             EventData::VoteDenied { .. } => "vote_denied",
             EventData::Decision { .. } => "decision",
+            EventData::RollbackHeldForNewerDeploy { .. } => "rollback_held_for_newer_deploy",
+            EventData::RollbackConfirmed { .. } => "rollback_confirmed",
             EventData::RollbackStarted { .. } => "rollback_started",
             EventData::RollbackSucceeded { .. } => "rollback_succeeded",
             EventData::RollbackFailed { .. } => "rollback_failed",

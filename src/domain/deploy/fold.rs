@@ -17,6 +17,15 @@ pub struct DecisionInfo {
     pub reason: String,
 }
 
+/// A rollback decided but not sent to the deploy system, because a newer deploy of the same
+/// service and environment started after this one: it waits for a decider's confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRollback {
+    pub decision_id: String,
+    pub newer_id: String,
+    pub newer_version: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CriterionStatus {
     pub consecutive_failures: u32,
@@ -58,6 +67,8 @@ pub struct Deploy {
     pub denied: std::collections::BTreeSet<(String, Choice)>,
     pub decisions: u32,
     pub current_decision: Option<DecisionInfo>,
+    /// The current rollback decision, while it waits for a decider to confirm it.
+    pub held_rollback: Option<HeldRollback>,
     pub rollback_started: bool,
     pub verify_consecutive: u32,
     pub window_passed: bool,
@@ -159,6 +170,7 @@ impl Deploy {
             denied: Default::default(),
             decisions: 0,
             current_decision: None,
+            held_rollback: None,
             rollback_started: false,
             verify_consecutive: 0,
             window_passed: false,
@@ -306,6 +318,7 @@ impl Deploy {
                 reason,
             } => {
                 self.escalation.asked_at_ms = None;
+                self.held_rollback = None;
                 self.decisions += 1;
                 self.tally.clear();
                 self.denied.clear();
@@ -320,6 +333,18 @@ impl Deploy {
                     self.rollback_started = false;
                 }
             }
+            EventData::RollbackHeldForNewerDeploy {
+                decision_id,
+                newer_id,
+                newer_version,
+            } => {
+                self.held_rollback = Some(HeldRollback {
+                    decision_id: decision_id.clone(),
+                    newer_id: newer_id.clone(),
+                    newer_version: newer_version.clone(),
+                });
+            }
+            EventData::RollbackConfirmed { .. } => self.held_rollback = None,
             EventData::RollbackStarted { .. } => self.rollback_started = true,
             EventData::RollbackSucceeded { .. } => {
                 self.state = State::RolledBack;
@@ -356,6 +381,15 @@ impl Deploy {
             .as_ref()
             .is_some_and(|d| d.action == gate)
             && !matches!(self.state, State::Failed)
+            && !(gate == Choice::Rollback && self.rollback_held().is_some())
+    }
+
+    /// The rollback held for a decider's confirmation, while it is still the deploy's current
+    /// decision and nothing has overtaken it (the deploy system reporting on its own).
+    pub fn rollback_held(&self) -> Option<&HeldRollback> {
+        let held = self.held_rollback.as_ref()?;
+        let current = self.current_decision.as_ref()?;
+        (current.id == held.decision_id && self.state == State::RollingBack).then_some(held)
     }
 
     /// The current decision if it is a rollback still in flight.

@@ -1,7 +1,7 @@
 //! The inputs an existing deploy reacts to.
 
 use super::model::{ExecutorOutcome, PipelineEvent, Sample};
-use crate::domain::decision::{Choice, Vote};
+use crate::domain::decision::{Choice, Vote, Voter};
 use std::collections::BTreeMap;
 
 /// Inputs to an existing deploy.
@@ -51,4 +51,25 @@ pub enum Input {
         provider: String,
         error: String,
     },
+    /// A decider confirms the rollback held because a newer deploy started after this one.
+    ConfirmRollback {
+        by: Voter,
+    },
+}
+
+/// What the shell knows about other deploys when an input is handled: the domain cannot look
+/// them up itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    /// The latest deploy of the same service and environment started after this one (not a
+    /// drill, not rolled back): rolling this one back would also undo it.
+    pub newer_deploy: Option<NewerDeploy>,
+}
+
+/// A deploy of the same service and environment that started after the one being handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewerDeploy {
+    pub id: String,
+    pub version: String,
+    pub started_at_ms: i64,
 }

@@ -14,6 +14,8 @@ pub struct RootFacts<'a> {
     criteria: Vec<CriterionFacts<'a>>,
     /// The current decision as shown: its id is not.
     decision: Option<(Choice, &'a [String], &'a str)>,
+    /// The rollback decided waits for a decider's confirmation.
+    held: bool,
 }
 
 /// One row of the root's live status.
@@ -54,6 +56,7 @@ impl Deploy {
                 .current_decision
                 .as_ref()
                 .map(|d| (d.action, d.decided_by.as_slice(), d.reason.as_str())),
+            held: self.rollback_held().is_some(),
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct ChatMessage {
     /// Buttons to offer (Roll back / Proceed).
     #[serde(default)]
     pub buttons: Vec<Choice>,
+    /// A *Confirm rollback* button: the rollback decided waits for a decider's confirmation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm_rollback: bool,
     /// Worth a highlight: breaches and failed rollbacks.
     #[serde(default)]
     pub loud: bool,
@@ -71,6 +74,7 @@ impl ChatMessage {
         ChatMessage {
             text,
             buttons: Vec::new(),
+            confirm_rollback: false,
             loud: false,
             mentions: Vec::new(),
             person: None,

@@ -348,9 +348,13 @@ pub fn root_view(d: &Deploy) -> RootView {
     });
     let outcome = match d.state {
         State::Canary | State::Breached => None,
-        _ => Some(match decided {
-            Some(dec) => format!("{dec} → {}", state_words(d.state)),
-            None => state_words(d.state).to_string(),
+        _ => Some(match (decided, d.rollback_held()) {
+            (Some(dec), Some(held)) => format!(
+                "{dec} → held: it would also undo {} (deploy {}); waiting for a decider to confirm",
+                held.newer_version, held.newer_id
+            ),
+            (Some(dec), None) => format!("{dec} → {}", state_words(d.state)),
+            (None, _) => state_words(d.state).to_string(),
         }),
     };
     RootView {

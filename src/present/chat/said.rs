@@ -133,7 +133,9 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
         } => loud(format!(
             "⏪ Decision: *roll back* {service} {version} (by {}; {reason}).{}",
             decided_by.join(", "),
-            if d.policy.executor.is_some() {
+            if d.rollback_held().is_some() {
+                " Held: a newer deploy started after it."
+            } else if d.policy.executor.is_some() {
                 " Calling the deploy system…"
             } else {
                 " No rollback executor is configured: roll back by hand, then announce `rolled_back`."
@@ -147,6 +149,31 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
             "✅ Decision: *promote* {service} {version} (by {}; {reason}).",
             decided_by.join(", ")
         )),
+        Said::RollbackHeld {
+            newer_id,
+            newer_version,
+        } => ChatMessage {
+            confirm_rollback: true,
+            ..calling_deciders(
+                d,
+                format!(
+                    "✋ Rolling back {version} would also undo {newer_version} (deploy {newer_id}), started after it. A decider must confirm: `/canary rollback {} confirm` or the Confirm button.",
+                    d.info.id
+                ),
+                vec![],
+            )
+        },
+        Said::RollbackConfirmed { identity, name } => ChatMessage {
+            loud: true,
+            ..ChatMessage::about(
+                identity,
+                name,
+                "⏪ ",
+                &format!(
+                    " confirmed the rollback of {service} {version}. Calling the deploy system…"
+                ),
+            )
+        },
         Said::Warning { text } => loud(format!("⚠️ {text}")),
         Said::RollbackStarted { detail } => {
             ChatMessage::plain(format!("🔄 Rollback started: {detail}"))
@@ -357,6 +384,11 @@ pub fn notice(notice: &Notice, d: &Deploy) -> String {
                 Choice::Rollback => format!("/rollback {service} <reason>"),
                 Choice::Promote => format!("/canary proceed {service} <reason>"),
             }
+        ),
+        Notice::NothingToConfirm { state } => format!(
+            "Nothing to confirm: no rollback of {service} {} is waiting for confirmation (it is {}).",
+            d.info.version,
+            state.as_str()
         ),
         Notice::SelfPromote => format!(
             "Your promote vote was not counted: you deployed {service} {}, and {service} needs someone else to promote it. Your rollback votes count.",

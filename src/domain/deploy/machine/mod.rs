@@ -4,6 +4,7 @@
 
 mod checks;
 mod escalation;
+mod newer_deploy;
 mod pipeline;
 mod rollback;
 mod ticks;
@@ -12,7 +13,7 @@ mod votes;
 use super::effect::{ChatEffect, Effect, Notice, Said};
 use super::event::{Event, EventData, PageReason};
 use super::fold::{Deploy, DomainError};
-use super::input::Input;
+use super::input::{Context, Input, NewerDeploy};
 use super::model::{BOT, DeployInfo, Policy, State};
 use crate::domain::criteria::Verdict;
 use serde::Serialize;
@@ -79,13 +80,25 @@ pub fn start(info: DeployInfo, policy: Policy, now_ms: i64, source: &str) -> Out
 }
 
 impl Deploy {
-    /// Runs one input against the current state.
+    /// Runs one input against the current state, knowing nothing of other deploys.
     pub fn handle(&self, input: Input, now_ms: i64, source: &str) -> Result<Outcome, DomainError> {
+        self.handle_in(input, &Context::default(), now_ms, source)
+    }
+
+    /// Runs one input against the current state, with what the shell knows of other deploys.
+    pub fn handle_in(
+        &self,
+        input: Input,
+        context: &Context,
+        now_ms: i64,
+        source: &str,
+    ) -> Result<Outcome, DomainError> {
         let mut w = Work {
             d: self.clone(),
             out: Produced::default(),
             now_ms,
             source: source.to_string(),
+            newer_deploy: context.newer_deploy.clone(),
         };
         match input {
             Input::Pipeline {
@@ -98,6 +111,7 @@ impl Deploy {
                 w.window();
             }
             Input::Vote(vote) => w.vote(vote),
+            Input::ConfirmRollback { by } => w.confirm_rollback(by),
             Input::Executor {
                 decision_id,
                 outcome,
@@ -168,6 +182,9 @@ struct Work {
     out: Produced,
     now_ms: i64,
     source: String,
+    /// A deploy of the same service and environment started after this one, if the shell found
+    /// one: a rollback decided now is held for confirmation instead of executed.
+    newer_deploy: Option<NewerDeploy>,
 }
 
 impl Work {

@@ -1,7 +1,7 @@
 //! Votes, authority and quorum, and the decisions they make.
 
 use super::Work;
-use crate::domain::decision::{Choice, Vote, authorizing_entry, is_deployer};
+use crate::domain::decision::{Choice, Vote, Voter, authorizing_entry, is_deployer};
 use crate::domain::deploy::effect::{Effect, ExecuteRequest, Notice, Said};
 use crate::domain::deploy::event::EventData;
 use crate::domain::deploy::model::State;
@@ -33,40 +33,7 @@ impl Work {
         let Some(entry) =
             authorizing_entry(&self.d.policy.deciders, &vote.voter).map(str::to_string)
         else {
-            if self.d.denied.contains(&(who.clone(), vote.choice)) {
-                // A double click or a retry: the refusal is on record already.
-                self.notice(
-                    &reply_to,
-                    Notice::VoteAlreadyRefused {
-                        choice: vote.choice,
-                    },
-                );
-                return;
-            }
-            let why = format!(
-                "{who} is not among the deciders for {}",
-                self.d.info.service
-            );
-            self.emit(
-                &who,
-                EventData::VoteDenied {
-                    voter: who.clone(),
-                    name: name.clone(),
-                    choice: vote.choice,
-                    why,
-                },
-            );
-            self.say(Said::VoteRefused {
-                identity: reply_to.clone(),
-                name,
-                choice: vote.choice,
-            });
-            self.notice(
-                &reply_to,
-                Notice::NotADecider {
-                    choice: vote.choice,
-                },
-            );
+            self.refuse_non_decider(&vote.voter, vote.choice);
             return;
         };
         // Four eyes: the person who deployed cannot count toward promote. A refusal of authority,
@@ -158,6 +125,37 @@ impl Work {
         }
     }
 
+    /// Someone who is not a decider asked for `choice`: recorded (`vote_denied`) once, said in
+    /// the thread, and answered privately.
+    pub(super) fn refuse_non_decider(&mut self, voter: &Voter, choice: Choice) {
+        let who = voter.key();
+        let reply_to = voter.identity.clone();
+        if self.d.denied.contains(&(who.clone(), choice)) {
+            // A double click or a retry: the refusal is on record already.
+            self.notice(&reply_to, Notice::VoteAlreadyRefused { choice });
+            return;
+        }
+        let why = format!(
+            "{who} is not among the deciders for {}",
+            self.d.info.service
+        );
+        self.emit(
+            &who,
+            EventData::VoteDenied {
+                voter: who.clone(),
+                name: voter.name.clone(),
+                choice,
+                why,
+            },
+        );
+        self.say(Said::VoteRefused {
+            identity: reply_to.clone(),
+            name: voter.name.clone(),
+            choice,
+        });
+        self.notice(&reply_to, Notice::NotADecider { choice });
+    }
+
     pub(super) fn decide(
         &mut self,
         action: Choice,
@@ -190,6 +188,14 @@ impl Work {
             reason: reason.clone(),
         });
         if self.d.policy.executor.is_some() {
+            // A drill undoes nothing real; any other rollback would also undo a newer deploy.
+            if action == Choice::Rollback
+                && !self.d.info.is_drill()
+                && let Some(newer) = self.newer_deploy.clone()
+            {
+                self.hold_rollback(id, newer);
+                return;
+            }
             self.out.effects.push(Effect::Execute(ExecuteRequest {
                 decision_id: id,
                 action,
