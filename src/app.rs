@@ -186,6 +186,14 @@ pub async fn start(
             workers.push(tokio::spawn(worker.run(drain_rx.clone())));
         }
     }
+    if let Some(github) = crate::github::github_app(&config, &engine) {
+        background.push(tokio::spawn(crate::github::protection::run_reviews(
+            engine.clone(),
+            config.clone(),
+            github,
+            rx.clone(),
+        )));
+    }
     background.push(tokio::spawn(ticker(
         engine.clone(),
         config.delivery.dedup_window,

@@ -10,6 +10,7 @@
 //! /canary drills [service]
 //! /canary freeze <service|all> [for 2h] [reason…]
 //! /canary unfreeze <service|all>
+//! /canary gate approve|reject <review-id>
 //! /canary help
 //! /rollback [service] [reason…]
 //! ```
@@ -47,7 +48,8 @@ pub const DISCORD_COMMANDS: &str = include_str!("../commands/discord-commands.js
 pub const SLASH_COMMANDS: &[&str] = &["canary", "rollback"];
 /// The words after `/canary`.
 pub const SUBCOMMANDS: &[&str] = &[
-    "status", "rollback", "proceed", "timeline", "drill", "drills", "freeze", "unfreeze", "help",
+    "status", "rollback", "proceed", "timeline", "drill", "drills", "freeze", "unfreeze", "gate",
+    "help",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,12 @@ pub enum Command {
     },
     Unfreeze {
         scope: Result<FreezeScope, String>,
+    },
+    /// Release a held GitHub review: approve (`Some(true)`), reject (`Some(false)`); `None`
+    /// when the word was neither.
+    GateReview {
+        approve: Option<bool>,
+        review: String,
     },
     /// Confirm the rollback of a deploy that is held because a newer deploy started after it
     /// (deciders only): `/canary rollback <deploy-id> confirm`.
@@ -154,6 +162,17 @@ pub fn parse(command: &str, text: &str, services: &[&str]) -> Command {
                         scope,
                         lasting,
                         reason: (!reason.is_empty()).then(|| reason.to_string()),
+                    }
+                }
+                "gate" => {
+                    let (word, rest) = split_word(rest);
+                    Command::GateReview {
+                        approve: match word.to_lowercase().as_str() {
+                            "approve" | "release" => Some(true),
+                            "reject" => Some(false),
+                            _ => None,
+                        },
+                        review: split_word(rest).0.to_string(),
                     }
                 }
                 "unfreeze" => Command::Unfreeze {
@@ -247,6 +266,7 @@ pub fn help_for(unknown: Option<&str>, mentions: bool) -> String {
          • `/canary drills [service]`: drill history: phases, median, best, trend\n\
          • `/canary freeze <service|all> [for 2h] [reason…]`: no deploys may start (deciders only)\n\
          • `/canary unfreeze <service|all>`: lift that freeze\n\
+         • `/canary gate approve|reject <review-id>`: decide a held GitHub deployment review (deciders only)\n\
          • `/rollback [service] [reason…]`: same as `/canary rollback`\n",
     );
     if mentions {
@@ -479,7 +499,10 @@ mod tests {
             for o in opts {
                 let name = o["name"].as_str().unwrap_or_default();
                 assert!(
-                    ["service", "reason", "target", "duration"].contains(&name),
+                    [
+                        "service", "reason", "target", "duration", "decision", "review"
+                    ]
+                    .contains(&name),
                     "{name}"
                 );
             }
@@ -520,6 +543,20 @@ mod tests {
             parse("/canary", "unfreeze search", S),
             Command::Unfreeze {
                 scope: Ok(FreezeScope::Service("search".into())),
+            }
+        );
+        assert_eq!(
+            parse("/canary", "gate approve 1033210877:production", S),
+            Command::GateReview {
+                approve: Some(true),
+                review: "1033210877:production".into(),
+            }
+        );
+        assert_eq!(
+            parse("/canary", "gate maybe x", S),
+            Command::GateReview {
+                approve: None,
+                review: "x".into(),
             }
         );
         assert_eq!(

@@ -29,3 +29,27 @@ CREATE TABLE service_events (
     details TEXT NOT NULL
 );
 CREATE INDEX service_events_by_service ON service_events (service, id);
+
+-- GitHub deployment protection rule reviews: decided at once or held; answered by a worker, so
+-- a crash between deciding and answering GitHub answers after the restart.
+CREATE TABLE gate_reviews (
+    -- `<deployment id>:<environment>`: one review per deployment and environment
+    id              TEXT PRIMARY KEY,
+    service         TEXT NOT NULL,
+    environment     TEXT NOT NULL,
+    sha             TEXT,
+    callback_url    TEXT NOT NULL,
+    installation_id BIGINT NOT NULL,
+    -- canarybot's deploy for this deployment, when there is one
+    deploy_id       TEXT,
+    -- `held`, `approved`, `rejected`
+    decision        TEXT NOT NULL,
+    comment         TEXT NOT NULL,
+    decided_by      TEXT NOT NULL,
+    requested_at_ms BIGINT NOT NULL,
+    decided_at_ms   BIGINT,
+    answered_at_ms  BIGINT,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    last_error      TEXT
+);
+CREATE INDEX gate_reviews_open ON gate_reviews (answered_at_ms, decision);

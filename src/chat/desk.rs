@@ -53,6 +53,12 @@ pub enum Answer {
     Unfreeze {
         scope: FreezeScope,
     },
+    /// Decide a held GitHub review if the person may: the platform works out who they are and
+    /// calls [`Desk::gate_review`].
+    GateReview {
+        review: String,
+        approve: bool,
+    },
 }
 
 /// Something is still to be decided, done or verified: a rolled-back deploy whose recovery is
@@ -313,6 +319,14 @@ impl Desk {
         }
     }
 
+    pub async fn gate_review(&self, voter: &Voter, review: &str, approve: bool) -> String {
+        match crate::gate::release_review(&self.engine, &self.config, review, approve, voter).await
+        {
+            Ok(said) => said,
+            Err(e) => format!("Nothing decided: {e}."),
+        }
+    }
+
     pub async fn unfreeze(&self, voter: &Voter, scope: FreezeScope) -> String {
         let now = self.engine.now();
         let words = crate::gate::scope_words(&scope);
@@ -413,6 +427,12 @@ impl Desk {
                     };
                 }
                 Err(given) => self.unknown_scope("freeze", &given),
+            },
+            Command::GateReview { approve, review } => match approve {
+                Some(approve) if !review.is_empty() => {
+                    return Answer::GateReview { review, approve };
+                }
+                _ => "Say `/canary gate approve <review-id>` or `/canary gate reject <review-id>`; the id is in the thread or the service's timeline.".to_string(),
             },
             Command::Unfreeze { scope } => match scope {
                 Ok(scope) => return Answer::Unfreeze { scope },

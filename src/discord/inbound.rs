@@ -214,6 +214,10 @@ impl DiscordInbound {
                 let voter = self.voter(member);
                 self.desk().unfreeze(&voter, scope).await
             }
+            Answer::GateReview { review, approve } => {
+                let voter = self.voter(member);
+                self.desk().gate_review(&voter, &review, approve).await
+            }
         }
     }
 

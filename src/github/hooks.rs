@@ -30,6 +30,8 @@ pub struct GithubHook {
     pub engine: Arc<Engine>,
     pub config: Arc<Config>,
     pub counters: Arc<Counters>,
+    /// Answers deployment protection rules, when `[github] app_id` is set.
+    pub app: Option<Arc<super::GithubApp>>,
 }
 
 pub fn routes(state: GithubHook) -> Router<AppState> {
@@ -159,6 +161,33 @@ impl GithubHook {
             )),
             GithubEvent::Deployment(e) => self.deployment(e).await,
             GithubEvent::DeploymentStatus(e) => self.deployment_status(e, delivery).await,
+            GithubEvent::ProtectionRule(e) => {
+                let environment = e.environment.clone().unwrap_or_default();
+                let repo = e.repository.as_ref().map_or("", |r| r.full_name.as_str());
+                let service = self
+                    .service(repo, &environment)
+                    .ok()
+                    .map(|s| s.name.clone());
+                // The deploy canarybot opened for this deployment, if its event was seen.
+                let deploy_id = match &e.deployment {
+                    Some(d) => match self.target(&d.deployment, e.repository.as_ref()) {
+                        Ok(t) if self.engine.deploy(&t.deploy_id).await.is_ok() => {
+                            Some(t.deploy_id)
+                        }
+                        _ => None,
+                    },
+                    None => None,
+                };
+                super::protection::review(
+                    &self.engine,
+                    &self.config,
+                    self.app.as_deref(),
+                    service.as_deref(),
+                    deploy_id,
+                    e,
+                )
+                .await
+            }
         }
     }
 

@@ -13,6 +13,8 @@ pub enum GithubEvent {
     Ping(Ping),
     Deployment(DeploymentEvent),
     DeploymentStatus(DeploymentStatusEvent),
+    /// `deployment_protection_rule`: a workflow asks whether it may deploy to an environment.
+    ProtectionRule(ProtectionRuleEvent),
     /// An event canarybot does not read, by its name.
     Other(String),
 }
@@ -39,6 +41,43 @@ pub struct DeploymentStatusEvent {
     pub deployment: Deployment,
     #[serde(default)]
     pub repository: Option<Repository>,
+}
+
+/// `deployment_protection_rule` (action `requested`): the GitHub App answers it at
+/// `deployment_callback_url`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProtectionRuleEvent {
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub sha: Option<String>,
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<String>,
+    #[serde(default)]
+    pub deployment_callback_url: Option<String>,
+    #[serde(default)]
+    pub deployment: Option<ProtectedDeployment>,
+    #[serde(default)]
+    pub repository: Option<Repository>,
+    #[serde(default)]
+    pub installation: Option<Installation>,
+    #[serde(default)]
+    pub sender: Option<Account>,
+}
+
+/// The deployment waiting for the review.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProtectedDeployment {
+    pub id: u64,
+    #[serde(flatten)]
+    pub deployment: Deployment,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Installation {
+    pub id: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -149,6 +188,7 @@ pub fn parse_payload(event: &str, body: &[u8]) -> Result<GithubEvent, ApiError> 
         "ping" => GithubEvent::Ping(read(body)?),
         "deployment" => GithubEvent::Deployment(read(body)?),
         "deployment_status" => GithubEvent::DeploymentStatus(read(body)?),
+        "deployment_protection_rule" => GithubEvent::ProtectionRule(read(body)?),
         other => {
             read::<IgnoredAny>(body)?;
             GithubEvent::Other(other.to_string())

@@ -13,6 +13,7 @@ use crate::chat::desk::{Answer, Desk, Place};
 use crate::command::{Command, parse};
 use crate::config::Config;
 use crate::domain::deploy::Notice;
+use crate::domain::freeze::FreezeScope;
 use crate::domain::{Choice, Deploy};
 use crate::engine::{Engine, EngineError};
 use crate::http::{AppState, Counters};
@@ -383,6 +384,13 @@ impl SlackInbound {
                 match self.voter_among(user, name, &entries).await {
                     Ok(voter) => self.desk().unfreeze(&voter, scope).await,
                     Err(e) => format!("{e}; nothing was changed. Please try again."),
+                }
+            }
+            Answer::GateReview { review, approve } => {
+                let entries = self.desk().freeze_deciders(&FreezeScope::All);
+                match self.voter_among(user, name, &entries).await {
+                    Ok(voter) => self.desk().gate_review(&voter, &review, approve).await,
+                    Err(e) => format!("{e}; nothing was decided. Please try again."),
                 }
             }
         }

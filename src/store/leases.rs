@@ -33,6 +33,16 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Gives up one lease, if `holder` holds it.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.write(
+            "DELETE FROM leases WHERE name = $1 AND holder = $2",
+            vec![Arg::Text(name.to_string()), Arg::Text(holder.to_string())],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Gives up every lease `holder` holds (a replica stopping), so others need not wait.
     pub async fn release_leases(&self, holder: &str) -> Result<(), StoreError> {
         self.write(

@@ -18,6 +18,7 @@ mod group;
 mod leases;
 mod outbox;
 mod owner;
+mod reviews;
 mod threads;
 mod timeline;
 
@@ -28,6 +29,7 @@ pub use timeline::{Append, DeliveryKey};
 
 pub mod stats;
 pub use gates::ServiceEvent;
+pub use reviews::{GateReview, MAX_ANSWER_ATTEMPTS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

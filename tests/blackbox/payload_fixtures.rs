@@ -163,6 +163,20 @@ fn github(event: &str, body: &[u8]) -> Result<(), String> {
             }
             e.deployment.version()
         }
+        GithubEvent::ProtectionRule(e) => {
+            let (Some(_), Some(_), Some(_), Some(d)) = (
+                e.environment.as_ref(),
+                e.deployment_callback_url.as_ref(),
+                e.installation.as_ref(),
+                e.deployment.as_ref(),
+            ) else {
+                return Err(
+                    "a protection rule without environment, callback, installation or deployment"
+                        .into(),
+                );
+            };
+            d.deployment.version()
+        }
         GithubEvent::Ping(_) => return Ok(()),
         // Not read by canarybot (yet): that it is JSON is all that is asked.
         GithubEvent::Other(_) => return Ok(()),

@@ -114,7 +114,7 @@ impl CommandData {
         let (sub, _) = self.sub_command();
         let mut words: Vec<String> = sub.into_iter().map(str::to_string).collect();
         words.extend(
-            ["service", "target"]
+            ["service", "target", "decision", "review"]
                 .into_iter()
                 .filter_map(|key| self.option(key).map(str::to_string)),
         );
