@@ -218,9 +218,12 @@ async fn a_thread_catches_up_within_seconds_of_slacks_recovery(b: Backend) {
     eprintln!(
         "MEASURED ({b:?}): Slack refused {refused} calls during an outage of 8 s and more; the last queued message was delivered {catch_up:?} after it recovered"
     );
+    // A second or two on a quiet machine (measured above); the bound is what tells it apart
+    // from the old schedule (a try a minute) without failing on a loaded 2-core CI machine,
+    // where 7 s was seen.
     assert!(
-        catch_up < Duration::from_secs(4),
-        "the thread caught up {catch_up:?} after Slack recovered (a second or two expected)"
+        catch_up < Duration::from_secs(20),
+        "the thread caught up {catch_up:?} after Slack recovered (seconds expected, not a minute)"
     );
     let lookups = calls
         .iter()
