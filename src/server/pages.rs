@@ -15,6 +15,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/deploys", get(list))
         .route("/deploys/{id}", get(one))
+        .route("/services/{name}", get(service))
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -77,4 +78,44 @@ async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respon
     )
     .await?;
     Ok(Html(deploy_page(&pm)).into_response())
+}
+
+/// A service's own timeline: freezes and GitHub reviews.
+async fn service(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    super::api::path_id_limit(&name)?;
+    if s.config.service(&name).is_none() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            format!(
+                "unknown service `{name}` (services: {})",
+                s.config.service_names().join(", ")
+            ),
+        ));
+    }
+    let store = s.engine.store();
+    let now = s.engine.now();
+    let frozen = crate::gate::frozen(store, &s.config, &name, now)
+        .await
+        .map_err(crate::engine::EngineError::from)?;
+    let rows: Vec<crate::present::page::ServiceRow> = store
+        .service_events(&name, 500)
+        .await
+        .map_err(crate::engine::EngineError::from)?
+        .into_iter()
+        .map(|e| crate::present::page::ServiceRow {
+            at_ms: e.at_ms,
+            kind: e.kind,
+            actor: e.actor,
+            summary: e.summary,
+        })
+        .collect();
+    Ok(Html(crate::present::page::service_page(
+        &name,
+        frozen.as_ref(),
+        &rows,
+    ))
+    .into_response())
 }

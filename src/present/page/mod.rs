@@ -6,9 +6,11 @@
 
 mod charts;
 mod list;
+mod service;
 
 pub use charts::chart_svg;
 pub use list::{ListRow, deploys_page};
+pub use service::{ServiceRow, service_page};
 
 use super::html::{Html, Markup};
 use super::postmortem::{
