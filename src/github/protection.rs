@@ -21,6 +21,8 @@ use tokio::sync::watch;
 
 /// How often held reviews are looked at again, and unsent answers retried.
 const REVIEW_EVERY: Duration = Duration::from_secs(2);
+/// The `/metrics` target of answers to GitHub.
+pub const REVIEW_TARGET: &str = "github:review";
 /// How long one replica holds the right to answer one review.
 const ANSWER_LEASE_MS: i64 = 60_000;
 
@@ -277,13 +279,21 @@ pub async fn review_pass(
                 &r.comment,
             )
             .await;
+        // Counted in /metrics as the `github:review` target: a refusal (an outside callback
+        // URL) as given up.
         match sent {
-            Ok(()) => store.review_answered(&r.id, engine.now(), None).await?,
+            Ok(()) => {
+                engine
+                    .telemetry
+                    .delivered(REVIEW_TARGET, engine.now() - r.requested_at_ms);
+                store.review_answered(&r.id, engine.now(), None).await?
+            }
             Err(
                 e @ (GithubAppError::CallbackOutsideApi { .. } | GithubAppError::Refused { .. }),
             ) => {
                 // Final: the URL came from a request body, or GitHub refused for good.
                 tracing::warn!(review = %r.id, error = %e, "gate review answer refused; not retried");
+                engine.telemetry.given_up(REVIEW_TARGET);
                 store
                     .review_answered(&r.id, engine.now(), Some(e.to_string()))
                     .await?;
@@ -296,7 +306,10 @@ pub async fn review_pass(
                 )
                 .await;
             }
-            Err(e) => store.review_failed(&r.id, &e.to_string()).await?,
+            Err(e) => {
+                engine.telemetry.retried(REVIEW_TARGET, false);
+                store.review_failed(&r.id, &e.to_string()).await?
+            }
         }
         store.release_lease(&slot, engine.replica()).await?;
     }
