@@ -5,9 +5,11 @@
 
 use crate::config::Config;
 use crate::domain::decision::authorizing_entry;
+use crate::domain::deploy::{FrozenAtStart, Input};
 use crate::domain::freeze::{Freeze, FreezeCause, FreezeScope, covering};
 use crate::domain::gate::{GateAnswer, GateFacts, Upstream, decide};
 use crate::domain::{State, Voter};
+use crate::engine::{Engine, EngineError};
 use crate::present::words::duration;
 use crate::store::{Store, StoreError};
 use serde_json::json;
@@ -43,6 +45,31 @@ pub async fn frozen(
 ) -> Result<Option<FreezeCause>, StoreError> {
     let set = store.active_freezes(now_ms).await?;
     Ok(covering(service, now_ms, &set, &config.freeze.scheduled()))
+}
+
+/// A deploy that just started while a freeze covers its service: its thread says so loudly (who
+/// froze and why, the deciders called) and its timeline keeps it. Returns the freeze, for the
+/// answer to whoever announced the deploy. Call it once, when the deploy was created.
+pub async fn note_if_frozen(
+    engine: &Engine,
+    config: &Config,
+    deploy_id: &str,
+    service: &str,
+    source: &str,
+) -> Result<Option<FreezeCause>, EngineError> {
+    let Some(cause) = frozen(engine.store(), config, service, engine.now()).await? else {
+        return Ok(None);
+    };
+    engine
+        .apply(
+            deploy_id,
+            Input::StartedDuringFreeze {
+                freeze: FrozenAtStart::from(&cause),
+            },
+            source,
+        )
+        .await?;
+    Ok(Some(cause))
 }
 
 /// May a deploy of `service` start in `environment` now (with this build, when known)?
@@ -243,4 +270,48 @@ pub fn scope_words(scope: &FreezeScope) -> String {
         FreezeScope::All => "every service".to_string(),
         FreezeScope::Service(s) => s.clone(),
     }
+}
+
+/// Records Flagger's confirm-rollout answer for `canary` (`namespace/name`) on the service's
+/// timeline, only when it differs from the last one recorded for that canary: Flagger asks again
+/// every interval, and a row per poll would bury the timeline.
+pub async fn record_rollout_answer(
+    store: &Store,
+    service: &str,
+    canary: &str,
+    answer: &GateAnswer,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    const KINDS: [&str; 2] = ["rollout_allowed", "rollout_refused"];
+    let last = store
+        .service_events(service, 200)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|e| KINDS.contains(&e.kind.as_str()) && e.details["canary"] == canary);
+    let rule = json!(answer.rule);
+    if last.is_some_and(|e| e.details["rule"] == rule) {
+        return Ok(());
+    }
+    let (kind, summary) = if answer.open {
+        (
+            KINDS[0],
+            format!("Flagger may roll out {canary}: {}", answer.reason),
+        )
+    } else {
+        (
+            KINDS[1],
+            format!("Flagger's rollout of {canary} refused: {}", answer.reason),
+        )
+    };
+    store
+        .append_service_event(
+            service,
+            now_ms,
+            kind,
+            "flagger",
+            &summary,
+            &json!({"canary": canary, "rule": rule, "open": answer.open, "reason": answer.reason}),
+        )
+        .await
 }
