@@ -10,8 +10,8 @@ use crate::domain::freeze::{Freeze, FreezeCause, FreezeScope, covering};
 use crate::domain::gate::{GateAnswer, GateFacts, Upstream, decide};
 use crate::domain::{State, Voter};
 use crate::engine::{Engine, EngineError};
-use crate::present::words::duration;
-use crate::store::{Store, StoreError};
+use crate::present::words::{duration, timestamp};
+use crate::store::{ServiceEvent, Store, StoreError};
 use serde_json::json;
 use std::hash::{BuildHasher, Hasher};
 
@@ -314,4 +314,48 @@ pub async fn record_rollout_answer(
             &json!({"canary": canary, "rule": rule, "open": answer.open, "reason": answer.reason}),
         )
         .await
+}
+
+/// A service's own timeline as Markdown: when, what, who.
+pub fn service_timeline_markdown(service: &str, events: &[ServiceEvent]) -> String {
+    let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+    let mut md = format!("# {}: the service's timeline\n\n", cell(service));
+    if events.is_empty() {
+        md.push_str("Nothing yet: no freezes and no gate reviews.\n");
+        return md;
+    }
+    md.push_str("| When | What | Who |\n|---|---|---|\n");
+    for e in events {
+        md.push_str(&format!(
+            "| {} | {} | {} |\n",
+            timestamp(e.at_ms),
+            cell(&e.summary),
+            cell(&e.actor)
+        ));
+    }
+    md
+}
+
+/// `canarybot timeline --service`: the service's own timeline from the store, as Markdown or
+/// (`json`) as the API gives it.
+pub async fn service_timeline_text(
+    config: &Config,
+    service: &str,
+    json: bool,
+) -> Result<String, GateError> {
+    if config.service(service).is_none() {
+        return Err(unknown(config, service));
+    }
+    let store = Store::connect(&config.database.url).await?;
+    let events = store.service_events(service, 1000).await;
+    store.close().await;
+    let events = events?;
+    Ok(if json {
+        let mut text = serde_json::to_string_pretty(&json!({"service": service, "events": events}))
+            .unwrap_or_default();
+        text.push('\n');
+        text
+    } else {
+        service_timeline_markdown(service, &events)
+    })
 }
