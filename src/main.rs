@@ -126,6 +126,10 @@ enum Command {
         /// Server base URL (default: server.public_url, else http://<server.listen>).
         #[arg(long)]
         server: Option<String>,
+        /// An API token (default: the first of server.api_tokens). With --server and a token the
+        /// configuration file is not read: a pipeline needs neither it nor its secrets.
+        #[arg(long, env = "CANARYBOT_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Register chat commands with a platform.
     Commands {
@@ -493,15 +497,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             wait,
             poll,
             server,
+            token,
         } => {
             use canarybot::gate_cli::{GateQuestion, GateVerdict, ask_until_open};
-            let config = load(&config)?;
             if poll.is_zero() {
                 bail!("--poll: must be longer than 0s");
             }
+            let (server, token) = match (server, token) {
+                (Some(server), Some(token)) => (server, Some(token)),
+                (server, token) => {
+                    let config = load(&config)?;
+                    (
+                        canarybot::client::server_url(&config, server),
+                        token.or_else(|| config.server.api_tokens.first().cloned()),
+                    )
+                }
+            };
             let verdict = ask_until_open(&GateQuestion {
-                server: canarybot::client::server_url(&config, server),
-                token: config.server.api_tokens.first().cloned(),
+                server,
+                token,
                 service,
                 environment,
                 sha,

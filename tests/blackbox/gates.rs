@@ -550,6 +550,29 @@ async fn gate_and_service_timeline_from_the_command_line() {
         .expect("run");
     assert_eq!(out.status.code(), Some(3));
 
+    // A pipeline without the configuration file gives the server and a token.
+    let out = tokio::process::Command::new(BIN)
+        .args(gate_args("search", &[]))
+        .args(["--config", "/nonexistent/canarybot.toml"])
+        .env("CANARYBOT_API_TOKEN", crate::support::TOKEN)
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tokio::process::Command::new(BIN)
+        .args(gate_args("search", &["--token", "wrong-token-0123456789"]))
+        .args(["--config", "/nonexistent/canarybot.toml"])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
+
     // Anything else is 1, with the error.
     let out = cli(&gate_args("nope", &[])).output().await.expect("run");
     assert_eq!(out.status.code(), Some(1));
