@@ -459,6 +459,16 @@ async fn the_gate_follows_the_services_deploys_and_promotions_upstream(b: Backen
     app.finish().await;
 }
 
+fn exits_with(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `canarybot gate`: exit 0 open, 3 closed with the reason on stderr, `--wait` until open, 1 for
 /// anything else; `canarybot timeline --service` prints the service's own timeline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,12 +506,7 @@ async fn gate_and_service_timeline_from_the_command_line() {
         .output()
         .await
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits_with(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("open: every rule holds"));
 
     slack_says(
@@ -558,12 +563,7 @@ async fn gate_and_service_timeline_from_the_command_line() {
         .output()
         .await
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits_with(&out, 0);
     let out = tokio::process::Command::new(BIN)
         .args(gate_args("search", &["--token", "wrong-token-0123456789"]))
         .args(["--config", "/nonexistent/canarybot.toml"])
