@@ -354,16 +354,29 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
             Ok(p) => p,
             Err(e) => return ApiError::bad_request(e).into_response(),
         };
-        return match s.engine.start(info, policy, "flagger").await {
-            Ok(a) => (
-                StatusCode::ACCEPTED,
-                axum::Json(
-                    json!({"deploy_id": a.deploy.info.id, "state": a.deploy.state.as_str()}),
-                ),
-            )
-                .into_response(),
-            Err(e) => ApiError::from(e).into_response(),
+        let a = match s.engine.start(info, policy, "flagger").await {
+            Ok(a) => a,
+            Err(e) => return ApiError::from(e).into_response(),
         };
+        let mut answer = json!({"deploy_id": a.deploy.info.id, "state": a.deploy.state.as_str()});
+        // Without a confirm-rollout webhook Flagger starts canaries during a freeze too: the
+        // thread says so, as for any deploy announced during one.
+        if a.created {
+            let frozen = crate::gate::note_if_frozen(
+                &s.engine,
+                &s.config,
+                &a.deploy.info.id,
+                &service.name,
+                "flagger",
+            )
+            .await;
+            match frozen {
+                Ok(Some(cause)) => answer["frozen"] = json!(cause),
+                Ok(None) => {}
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+        }
+        return (StatusCode::ACCEPTED, axum::Json(answer)).into_response();
     };
     let said = if message.is_empty() {
         String::new()

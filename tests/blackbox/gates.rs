@@ -209,7 +209,26 @@ async fn freeze_from_slack_closes_the_gate_and_is_on_the_services_timeline(b: Ba
         loud.contains("<@U01ALICE>"),
         "the deciders are called: {loud}"
     );
-    // Without a freeze, the answer carries none.
+    // So does a canary Flagger starts without asking first.
+    let (status, body) = app
+        .post_raw(
+            "/hooks/flagger/event",
+            json!({"name": "podinfo", "namespace": "test", "phase": "Progressing",
+                   "checksum": "85d557f47b", "metadata": {"token": FLAGGER_TOKEN}})
+            .to_string()
+            .as_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["frozen"]["by"], "u01alice", "{body}");
+    let flagger_deploy = body["deploy_id"].as_str().expect("id").to_string();
+    assert!(
+        app.kinds(&flagger_deploy)
+            .await
+            .contains(&"started_during_freeze".to_string())
+    );
+    // Search is frozen by the schedule.
     let (_, body) = app
         .signed(
             "/hooks/deploy",
@@ -244,6 +263,14 @@ async fn freeze_from_slack_closes_the_gate_and_is_on_the_services_timeline(b: Ba
     assert_eq!(gate(&app, "checkout", "production").await["open"], true);
     assert_eq!(confirm_rollout(&app).await.0, 200);
     assert_eq!(get_json(&app, "/api/freezes").await["set"], json!([]));
+    let (status, body) = app
+        .signed(
+            "/hooks/deploy",
+            &json!({"event": "started", "service": "checkout", "version": "10.0.0"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert!(body.get("frozen").is_none(), "not frozen any more: {body}");
 
     // A freeze admin may freeze everything.
     let text = slack_says(&app, "freeze all", "U03CAROL").await;
