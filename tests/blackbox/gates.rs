@@ -97,6 +97,31 @@ async fn freeze_from_slack_closes_the_gate_and_is_on_the_services_timeline(b: Ba
         (open["open"].as_bool(), &open["rule"]),
         (Some(true), &json!("open"))
     );
+    // Flagger without its token is refused and writes nothing; an unknown canary is named.
+    let (status, _) = app
+        .post_raw(
+            "/hooks/flagger/gate/rollout",
+            br#"{"name": "podinfo", "namespace": "test", "phase": "Progressing"}"#,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert!(service_events(&app, "checkout").await.is_empty());
+    let (status, body) = app
+        .post_raw(
+            &format!("/hooks/flagger/gate/rollout?token={FLAGGER_TOKEN}"),
+            br#"{"name": "other", "namespace": "test", "phase": "Progressing"}"#,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("test/other"),
+        "{body}"
+    );
     let (status, body) = confirm_rollout(&app).await;
     assert_eq!(status, 200, "{body}");
 
