@@ -401,6 +401,42 @@ async fn freeze_from_discord(b: Backend) {
         .map(|e| e["kind"].clone())
         .collect();
     assert_eq!(kinds, [json!("freeze_set"), json!("freeze_lifted")]);
+
+    // `duration: 2h` lifts by itself: on a clock two hours on, the gate is open again.
+    let (_, answer) = app
+        .discord(&canary(
+            "d-4",
+            "4455",
+            "freeze",
+            json!([{"type": 3, "name": "target", "value": "checkout"},
+                   {"type": 3, "name": "duration", "value": "2h"}]),
+        ))
+        .await;
+    assert!(say(&answer).contains("🧊 checkout frozen by"), "{answer}");
+    assert_eq!(gate(&app, "checkout", "production").await["rule"], "frozen");
+    let mut app = app;
+    app.running.stop().await;
+    let config = canarybot::registry::config_from_toml(&app.config_text, &|_| None)
+        .expect("test config is valid");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let later: canarybot::Clock =
+        std::sync::Arc::new(|| chrono::Utc::now().timestamp_millis() + 2 * 3600 * 1000 + 60_000);
+    app.running = canarybot::app::start(
+        config,
+        listener,
+        canarybot::app::Options {
+            clock: later,
+            ..canarybot::app::Options::default()
+        },
+    )
+    .await
+    .expect("app restarts");
+    app.url = app.running.url();
+    let open = gate(&app, "checkout", "production").await;
+    assert_eq!(open["open"], true, "the freeze ran out: {open}");
+    assert_eq!(get_json(&app, "/api/freezes").await["set"], json!([]));
     app.finish().await;
 }
 
