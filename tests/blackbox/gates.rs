@@ -414,26 +414,14 @@ async fn freeze_from_discord(b: Backend) {
         .await;
     assert!(say(&answer).contains("🧊 checkout frozen by"), "{answer}");
     assert_eq!(gate(&app, "checkout", "production").await["rule"], "frozen");
-    let mut app = app;
-    app.running.stop().await;
-    let config = canarybot::registry::config_from_toml(&app.config_text, &|_| None)
-        .expect("test config is valid");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
     let later: canarybot::Clock =
         std::sync::Arc::new(|| chrono::Utc::now().timestamp_millis() + 2 * 3600 * 1000 + 60_000);
-    app.running = canarybot::app::start(
-        config,
-        listener,
-        canarybot::app::Options {
+    let app = app
+        .restart_with(canarybot::app::Options {
             clock: later,
             ..canarybot::app::Options::default()
-        },
-    )
-    .await
-    .expect("app restarts");
-    app.url = app.running.url();
+        })
+        .await;
     let open = gate(&app, "checkout", "production").await;
     assert_eq!(open["open"], true, "the freeze ran out: {open}");
     assert_eq!(get_json(&app, "/api/freezes").await["set"], json!([]));
