@@ -165,7 +165,11 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
         EventData::Note { text } => text.clone(),
         EventData::StartedDuringFreeze(f) => format!(
             "started during a freeze of {} by {}{}",
-            f.scope,
+            if f.scope == "all" {
+                "every service"
+            } else {
+                &f.scope
+            },
             f.by,
             colon(f.reason.as_deref())
         ),

@@ -996,7 +996,7 @@ fn a_deploy_started_during_a_freeze_is_called_out() {
     assert_eq!(event.data.kind(), "started_during_freeze");
     assert_eq!(
         event.summary,
-        "started during a freeze of all by alice: incident <42>"
+        "started during a freeze of every service by alice: incident <42>"
     );
     let message = out
         .effects
