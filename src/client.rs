@@ -45,3 +45,32 @@ impl HookClient {
         Ok((status, json))
     }
 }
+
+/// The server a command talks to: `--server`, else `server.public_url`, else
+/// `http://<server.listen>`.
+pub fn server_url(config: &crate::config::Config, given: Option<String>) -> String {
+    given
+        .or_else(|| config.server.public_url.clone())
+        .unwrap_or_else(|| format!("http://{}", config.server.listen))
+}
+
+/// Sends a request to the server's API with `token` (`server.api_tokens`) when there is one;
+/// returns the status and the JSON answer (`null` when the body is not JSON).
+pub async fn api_call(
+    req: reqwest::RequestBuilder,
+    base: &str,
+    token: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
+    use anyhow::Context;
+    let req = match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    };
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {base}"))?;
+    let status = resp.status().as_u16();
+    let answer: Value = resp.json().await.unwrap_or_default();
+    Ok((status, answer))
+}

@@ -4,14 +4,14 @@
 //! service's own timeline of both.
 
 use crate::config::Config;
-use crate::domain::Input;
 use crate::domain::decision::authorizing_entry;
+use crate::domain::deploy::{FrozenAtStart, Input};
 use crate::domain::freeze::{Freeze, FreezeCause, FreezeScope, covering};
 use crate::domain::gate::{GateAnswer, GateFacts, Upstream, decide};
 use crate::domain::{State, Voter};
-use crate::engine::Engine;
-use crate::present::words::duration;
-use crate::store::{GateReview, Store, StoreError};
+use crate::engine::{Engine, EngineError};
+use crate::present::words::{duration, timestamp};
+use crate::store::{GateReview, ServiceEvent, Store, StoreError};
 use serde_json::json;
 use std::hash::{BuildHasher, Hasher};
 
@@ -45,6 +45,31 @@ pub async fn frozen(
 ) -> Result<Option<FreezeCause>, StoreError> {
     let set = store.active_freezes(now_ms).await?;
     Ok(covering(service, now_ms, &set, &config.freeze.scheduled()))
+}
+
+/// A deploy that just started while a freeze covers its service: its thread says so loudly (who
+/// froze and why, the deciders called) and its timeline keeps it. Returns the freeze, for the
+/// answer to whoever announced the deploy. Call it once, when the deploy was created.
+pub async fn note_if_frozen(
+    engine: &Engine,
+    config: &Config,
+    deploy_id: &str,
+    service: &str,
+    source: &str,
+) -> Result<Option<FreezeCause>, EngineError> {
+    let Some(cause) = frozen(engine.store(), config, service, engine.now()).await? else {
+        return Ok(None);
+    };
+    engine
+        .apply(
+            deploy_id,
+            Input::StartedDuringFreeze {
+                freeze: FrozenAtStart::from(&cause),
+            },
+            source,
+        )
+        .await?;
+    Ok(Some(cause))
 }
 
 /// May a deploy of `service` start in `environment` now (with this build, when known)?
@@ -353,4 +378,92 @@ pub fn with_link(engine: &Engine, comment: String, deploy_id: Option<&str>) -> S
         Some(url) => format!("{comment} — {url}"),
         None => comment,
     }
+}
+
+/// Records Flagger's confirm-rollout answer for `canary` (`namespace/name`) on the service's
+/// timeline, only when it differs from the last one recorded for that canary: Flagger asks again
+/// every interval, and a row per poll would bury the timeline.
+pub async fn record_rollout_answer(
+    store: &Store,
+    service: &str,
+    canary: &str,
+    answer: &GateAnswer,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    const KINDS: [&str; 2] = ["rollout_allowed", "rollout_refused"];
+    let last = store
+        .service_events(service, 200)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|e| KINDS.contains(&e.kind.as_str()) && e.details["canary"] == canary);
+    let rule = json!(answer.rule);
+    if last.is_some_and(|e| e.details["rule"] == rule) {
+        return Ok(());
+    }
+    let (kind, summary) = if answer.open {
+        (
+            KINDS[0],
+            format!("Flagger may roll out {canary}: {}", answer.reason),
+        )
+    } else {
+        (
+            KINDS[1],
+            format!("Flagger's rollout of {canary} refused: {}", answer.reason),
+        )
+    };
+    store
+        .append_service_event(
+            service,
+            now_ms,
+            kind,
+            "flagger",
+            &summary,
+            &json!({"canary": canary, "rule": rule, "open": answer.open, "reason": answer.reason}),
+        )
+        .await
+}
+
+/// A service's own timeline as Markdown: when, what, who.
+pub fn service_timeline_markdown(service: &str, events: &[ServiceEvent]) -> String {
+    let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+    let mut md = format!("# {}: the service's timeline\n\n", cell(service));
+    if events.is_empty() {
+        md.push_str("Nothing yet: no freezes and no gate reviews.\n");
+        return md;
+    }
+    md.push_str("| When | What | Who |\n|---|---|---|\n");
+    for e in events {
+        md.push_str(&format!(
+            "| {} | {} | {} |\n",
+            timestamp(e.at_ms),
+            cell(&e.summary),
+            cell(&e.actor)
+        ));
+    }
+    md
+}
+
+/// `canarybot timeline --service`: the service's own timeline from the store, as Markdown or
+/// (`json`) as the API gives it.
+pub async fn service_timeline_text(
+    config: &Config,
+    service: &str,
+    json: bool,
+) -> Result<String, GateError> {
+    if config.service(service).is_none() {
+        return Err(unknown(config, service));
+    }
+    let store = Store::connect(&config.database.url).await?;
+    let events = store.service_events(service, 1000).await;
+    store.close().await;
+    let events = events?;
+    Ok(if json {
+        let mut text = serde_json::to_string_pretty(&json!({"service": service, "events": events}))
+            .unwrap_or_default();
+        text.push('\n');
+        text
+    } else {
+        service_timeline_markdown(service, &events)
+    })
 }

@@ -13,6 +13,7 @@ pub mod drill;
 pub mod engine;
 pub mod flagger;
 pub mod gate;
+pub mod gate_cli;
 pub mod github;
 pub mod http;
 pub mod limits;

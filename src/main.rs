@@ -49,9 +49,14 @@ enum Command {
         )]
         config: PathBuf,
     },
-    /// Print a deploy's timeline from the store.
+    /// Print a deploy's timeline from the store, or with --service a service's own timeline
+    /// (freezes, gate answers).
     Timeline {
-        deploy_id: String,
+        /// The deploy; or give --service instead.
+        deploy_id: Option<String>,
+        /// A service's own timeline instead of a deploy's.
+        #[arg(long, conflicts_with = "deploy_id")]
+        service: Option<String>,
         #[arg(
             long,
             env = "CANARYBOT_CONFIG",
@@ -94,6 +99,37 @@ enum Command {
         service: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: HistoryFormat,
+    },
+    /// Ask the running server whether a deploy may start (freezes, the service's deploys in
+    /// trouble, the build promoted upstream): exit 0 when it may, 3 with the reason on stderr when
+    /// not, 1 on any other failure.
+    Gate {
+        #[arg(
+            long,
+            env = "CANARYBOT_CONFIG",
+            default_value = "config/canarybot.toml"
+        )]
+        config: PathBuf,
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        environment: String,
+        /// The build about to be deployed (needed by `require_promoted_in`).
+        #[arg(long)]
+        sha: Option<String>,
+        /// Wait this long for the gate to open (30m, 2h) instead of answering at once.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        wait: Option<std::time::Duration>,
+        /// How often to ask again while waiting.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        poll: std::time::Duration,
+        /// Server base URL (default: server.public_url, else http://<server.listen>).
+        #[arg(long)]
+        server: Option<String>,
+        /// An API token (default: the first of server.api_tokens). With --server and a token the
+        /// configuration file is not read: a pipeline needs neither it nor its secrets.
+        #[arg(long, env = "CANARYBOT_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Register chat commands with a platform.
     Commands {
@@ -328,11 +364,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Timeline {
             deploy_id,
+            service,
             config,
             format,
         } => {
             init_tracing("warn", log_format(LogFormat::Text)?);
             let config = load(&config)?;
+            let deploy_id = match (deploy_id, service) {
+                (Some(id), None) => id,
+                (None, Some(service)) => {
+                    print!(
+                        "{}",
+                        canarybot::gate::service_timeline_text(
+                            &config,
+                            &service,
+                            matches!(format, Format::Json)
+                        )
+                        .await?
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                _ => bail!("name a deploy id, or --service for a service's own timeline"),
+            };
             let store = Store::connect(&config.database.url).await?;
             let Some(events) = store.events(&deploy_id).await? else {
                 bail!("unknown deploy `{deploy_id}`");
@@ -373,9 +426,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     config.service_names().join(", ")
                 );
             }
-            let base = server
-                .or_else(|| config.server.public_url.clone())
-                .unwrap_or_else(|| format!("http://{}", config.server.listen));
+            let base = canarybot::client::server_url(&config, server);
             let actor = actor
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_else(|| "cli".into());
@@ -384,18 +435,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "breach_after": humantime::format_duration(breach_after).to_string(),
                 "actor": actor,
             });
-            let mut req = reqwest::Client::new()
+            let req = reqwest::Client::new()
                 .post(format!("{}/api/drills", base.trim_end_matches('/')))
                 .json(&body);
-            if let Some(token) = config.server.api_tokens.first() {
-                req = req.bearer_auth(token);
-            }
-            let resp = req
-                .send()
-                .await
-                .with_context(|| format!("cannot reach {base}"))?;
-            let status = resp.status().as_u16();
-            let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+            let (status, answer) = canarybot::client::api_call(
+                req,
+                &base,
+                config.server.api_tokens.first().map(String::as_str),
+            )
+            .await?;
             if (200..300).contains(&status) {
                 println!(
                     "🧯 Drill {} started for {service}: synthetic breach in {}.",
@@ -440,6 +488,51 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             store.close().await;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Gate {
+            config,
+            service,
+            environment,
+            sha,
+            wait,
+            poll,
+            server,
+            token,
+        } => {
+            use canarybot::gate_cli::{GateQuestion, GateVerdict, ask_until_open};
+            if poll.is_zero() {
+                bail!("--poll: must be longer than 0s");
+            }
+            let (server, token) = match (server, token) {
+                (Some(server), Some(token)) => (server, Some(token)),
+                (server, token) => {
+                    let config = load(&config)?;
+                    (
+                        canarybot::client::server_url(&config, server),
+                        token.or_else(|| config.server.api_tokens.first().cloned()),
+                    )
+                }
+            };
+            let verdict = ask_until_open(&GateQuestion {
+                server,
+                token,
+                service,
+                environment,
+                sha,
+                wait,
+                poll,
+            })
+            .await?;
+            match verdict {
+                GateVerdict::Open(reason) => {
+                    println!("open: {reason}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                GateVerdict::Closed(reason) => {
+                    eprintln!("closed: {reason}");
+                    Ok(ExitCode::from(3))
+                }
+            }
         }
         Command::Commands {
             action: CommandsAction::RegisterDiscord { config, guild },
@@ -490,9 +583,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             delivery,
         } => {
             let config = load(&config)?;
-            let base = server
-                .or_else(|| config.server.public_url.clone())
-                .unwrap_or_else(|| format!("http://{}", config.server.listen));
+            let base = canarybot::client::server_url(&config, server);
             let Some(secret) = config.webhooks.secrets.first() else {
                 bail!("webhooks.secrets: no secret to sign with");
             };

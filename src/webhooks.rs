@@ -470,6 +470,9 @@ async fn handle_deploy(
         ));
     };
     let engine = &s.engine;
+    // A deploy announced during a freeze is accepted (the pipeline already shipped it); the
+    // answer and the thread say it started frozen.
+    let mut frozen = None;
     let applied = match hook.event {
         DeployEventKind::Started => {
             let problems = started_criteria_problems(&hook.criteria, s.config.prometheus.is_some());
@@ -500,6 +503,16 @@ async fn handle_deploy(
                         applied.deploy.info.service
                     ),
                 ));
+            }
+            if applied.created {
+                frozen = crate::gate::note_if_frozen(
+                    engine,
+                    &s.config,
+                    &deploy_id,
+                    &hook.service,
+                    "deploy-webhook",
+                )
+                .await?;
             }
             applied
         }
@@ -536,14 +549,15 @@ async fn handle_deploy(
                 .await?
         }
     };
-    Ok((
-        StatusCode::ACCEPTED,
-        json!({
-            "deploy_id": applied.deploy.info.id,
-            "state": applied.deploy.state.as_str(),
-            "created": applied.created,
-        }),
-    ))
+    let mut answer = json!({
+        "deploy_id": applied.deploy.info.id,
+        "state": applied.deploy.state.as_str(),
+        "created": applied.created,
+    });
+    if let Some(cause) = frozen {
+        answer["frozen"] = json!(cause);
+    }
+    Ok((StatusCode::ACCEPTED, answer))
 }
 
 async fn metrics_hook(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -1,4 +1,5 @@
-//! `POST /hooks/flagger/event`, `/hooks/flagger/gate/promote`, `/hooks/flagger/gate/rollback`.
+//! `POST /hooks/flagger/event`, `/hooks/flagger/gate/promote`, `/hooks/flagger/gate/rollback`,
+//! `/hooks/flagger/gate/rollout` (confirm-rollout: may the canary start at all?).
 //! Authenticated by a token in `metadata.token` or `?token=`.
 
 use crate::auth::matches_any;
@@ -30,6 +31,7 @@ pub fn routes(state: FlaggerHooks) -> Router<AppState> {
         .route("/hooks/flagger/event", post(event))
         .route("/hooks/flagger/gate/promote", post(gate_promote))
         .route("/hooks/flagger/gate/rollback", post(gate_rollback))
+        .route("/hooks/flagger/gate/rollout", post(gate_rollout))
         .with_state(state)
 }
 
@@ -168,6 +170,17 @@ impl FlaggerHooks {
             })
     }
 
+    /// Token, body, then the service the canary is.
+    fn open_for_service(
+        &self,
+        query: &HashMap<String, String>,
+        body: &[u8],
+    ) -> Result<(FlaggerPayload, &ServiceConfig), ApiError> {
+        let v = self.open(query, body)?;
+        let service = self.service(&v)?;
+        Ok((v, service))
+    }
+
     /// The canary's current deploy: the service's latest in that namespace.
     async fn current(
         &self,
@@ -186,12 +199,8 @@ impl FlaggerHooks {
     }
 
     async fn gate(&self, query: &HashMap<String, String>, body: &[u8], gate: Choice) -> Response {
-        let v = match self.open(query, body) {
-            Ok(v) => v,
-            Err(e) => return e.into_response(),
-        };
-        let service = match self.service(&v) {
-            Ok(s) => s,
+        let (v, service) = match self.open_for_service(query, body) {
+            Ok(found) => found,
             Err(e) => return e.into_response(),
         };
         let Some((id, _)) = self.current(&service.name, &v.namespace).await else {
@@ -244,13 +253,66 @@ async fn gate_rollback(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) 
     s.gate(&q, &body, Choice::Rollback).await
 }
 
-async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Response {
-    let v = match s.open(&q, &body) {
-        Ok(v) => v,
+/// Flagger's `confirm-rollout`, asked before each step of starting a canary and polled every
+/// interval while it is refused: 200 when the service's gate is open, 403 with the reason when
+/// not. The canary's environment is its namespace (as for the deploys it starts); Flagger names no
+/// build, so a `require_promoted_in` rule keeps it closed (`no_sha`).
+async fn gate_rollout(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Response {
+    let (v, service) = match s.open_for_service(&q, &body) {
+        Ok(found) => found,
         Err(e) => return e.into_response(),
     };
-    let service = match s.service(&v) {
-        Ok(svc) => svc,
+    let answer = match crate::gate::ask(
+        s.engine.store(),
+        &s.config,
+        &service.name,
+        &v.namespace,
+        None,
+        s.engine.now(),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(crate::gate::GateError::Store(e)) => {
+            return ApiError::from(crate::engine::EngineError::Store(e)).into_response();
+        }
+        Err(e) => {
+            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+        }
+    };
+    let canary = format!("{}/{}", v.namespace, v.name);
+    if let Err(e) = crate::gate::record_rollout_answer(
+        s.engine.store(),
+        &service.name,
+        &canary,
+        &answer,
+        s.engine.now(),
+    )
+    .await
+    {
+        tracing::error!(error = %e, canary, "cannot record the confirm-rollout answer");
+    }
+    let status = if answer.open {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    };
+    let mut body = json!({
+        "service": service.name,
+        "environment": v.namespace,
+        "open": answer.open,
+        "rule": answer.rule,
+        "reason": answer.reason,
+    });
+    if !answer.open {
+        body["error"] = json!(answer.reason);
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Response {
+    let (v, service) = match s.open_for_service(&q, &body) {
+        Ok(found) => found,
         Err(e) => return e.into_response(),
     };
     let namespace = v.namespace.clone();
@@ -292,16 +354,29 @@ async fn event(State(s): State<FlaggerHooks>, Query(q): Q, body: Bytes) -> Respo
             Ok(p) => p,
             Err(e) => return ApiError::bad_request(e).into_response(),
         };
-        return match s.engine.start(info, policy, "flagger").await {
-            Ok(a) => (
-                StatusCode::ACCEPTED,
-                axum::Json(
-                    json!({"deploy_id": a.deploy.info.id, "state": a.deploy.state.as_str()}),
-                ),
-            )
-                .into_response(),
-            Err(e) => ApiError::from(e).into_response(),
+        let a = match s.engine.start(info, policy, "flagger").await {
+            Ok(a) => a,
+            Err(e) => return ApiError::from(e).into_response(),
         };
+        let mut answer = json!({"deploy_id": a.deploy.info.id, "state": a.deploy.state.as_str()});
+        // Without a confirm-rollout webhook Flagger starts canaries during a freeze too: the
+        // thread says so, as for any deploy announced during one.
+        if a.created {
+            let frozen = crate::gate::note_if_frozen(
+                &s.engine,
+                &s.config,
+                &a.deploy.info.id,
+                &service.name,
+                "flagger",
+            )
+            .await;
+            match frozen {
+                Ok(Some(cause)) => answer["frozen"] = json!(cause),
+                Ok(None) => {}
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+        }
+        return (StatusCode::ACCEPTED, axum::Json(answer)).into_response();
     };
     let said = if message.is_empty() {
         String::new()

@@ -226,10 +226,24 @@ impl GithubHook {
             .lock_policy(service, Vec::new(), &info, self.engine.now())
             .map_err(ApiError::bad_request)?;
         let applied = self.engine.start(info, policy, "github").await?;
-        Ok((
-            StatusCode::ACCEPTED,
-            json!({"deploy_id": applied.deploy.info.id, "state": applied.deploy.state.as_str(), "created": applied.created}),
-        ))
+        // Deployed while frozen (a job without the protection rule, say): called out loudly.
+        let frozen = if applied.created {
+            crate::gate::note_if_frozen(
+                &self.engine,
+                &self.config,
+                &applied.deploy.info.id,
+                &service.name,
+                "github",
+            )
+            .await?
+        } else {
+            None
+        };
+        let mut answer = json!({"deploy_id": applied.deploy.info.id, "state": applied.deploy.state.as_str(), "created": applied.created});
+        if let Some(f) = frozen {
+            answer["frozen"] = json!(f);
+        }
+        Ok((StatusCode::ACCEPTED, answer))
     }
 
     /// A deployment's status changed: a failure or a rollback's outcome changes the deploy,

@@ -163,6 +163,16 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
         ),
         EventData::DeployFailed { reason } => format!("deploy failed: {reason}"),
         EventData::Note { text } => text.clone(),
+        EventData::StartedDuringFreeze(f) => format!(
+            "started during a freeze of {} by {}{}",
+            if f.scope == "all" {
+                "every service"
+            } else {
+                &f.scope
+            },
+            f.by,
+            colon(f.reason.as_deref())
+        ),
         EventData::EscalationReminded { after_s, deciders } => format!(
             "no decision after {}: reminded {}",
             duration(*after_s as f64),

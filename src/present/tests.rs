@@ -973,3 +973,46 @@ fn the_root_is_rewritten_exactly_when_what_it_shows_changes() {
         "{rewrites} rewrites, {quiet} quiet"
     );
 }
+
+/// A deploy that started during a freeze: the timeline keeps who froze and why, the thread says
+/// it loudly and calls the deciders, and nothing else changes.
+#[test]
+fn a_deploy_started_during_a_freeze_is_called_out() {
+    let mut h = Harness::new(policy());
+    let out = h.feed(
+        Input::StartedDuringFreeze {
+            freeze: crate::domain::deploy::FrozenAtStart {
+                scope: "all".into(),
+                by: "alice".into(),
+                reason: Some("incident <42>".into()),
+                freeze_id: Some("fz-1".into()),
+                when: None,
+            },
+        },
+        1_000,
+    );
+    assert_eq!(h.state(), State::Canary);
+    let event = h.events.last().expect("event");
+    assert_eq!(event.data.kind(), "started_during_freeze");
+    assert_eq!(
+        event.summary,
+        "started during a freeze of every service by alice: incident <42>"
+    );
+    let message = out
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Chat(ChatEffect::Reply { message }) => Some(message),
+            _ => None,
+        })
+        .expect("a reply");
+    assert!(message.loud);
+    assert_eq!(message.mentions, ["slack:U01ALICE", "slack-group:S01SRE"]);
+    assert!(
+        message.text.contains(
+            "*STARTED DURING A FREEZE*: checkout 2.4.1 was deployed while every service is frozen by alice: incident <42>."
+        ),
+        "{}",
+        message.text
+    );
+}

@@ -4,7 +4,6 @@
 use super::api::require_token;
 use crate::gate::GateError;
 use crate::http::{ApiError, AppState};
-use crate::present::words::timestamp;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -147,27 +146,7 @@ async fn service_timeline_md(
     let events = service_events(&s, &name).await?;
     Ok((
         [("content-type", "text/markdown; charset=utf-8")],
-        service_timeline_markdown(&name, &events),
+        crate::gate::service_timeline_markdown(&name, &events),
     )
         .into_response())
-}
-
-/// A service's own timeline as Markdown: when, what, who.
-pub fn service_timeline_markdown(service: &str, events: &[crate::store::ServiceEvent]) -> String {
-    let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
-    let mut md = format!("# {}: the service's timeline\n\n", cell(service));
-    if events.is_empty() {
-        md.push_str("Nothing yet: no freezes and no gate reviews.\n");
-        return md;
-    }
-    md.push_str("| When | What | Who |\n|---|---|---|\n");
-    for e in events {
-        md.push_str(&format!(
-            "| {} | {} | {} |\n",
-            timestamp(e.at_ms),
-            cell(&e.summary),
-            cell(&e.actor)
-        ));
-    }
-    md
 }

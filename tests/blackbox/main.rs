@@ -17,6 +17,7 @@ pub mod fake_prometheus;
 pub mod fake_slack;
 mod flagger;
 mod flow;
+mod gates;
 pub mod github;
 mod github_app;
 mod hardening;

@@ -669,20 +669,27 @@ impl TestApp {
 
     /// Stops the server and starts it again on the same database with a new chat platform,
     /// as after a crash or a deploy of canarybot itself.
-    pub async fn restart(mut self, chat: Arc<RecordingChat>) -> TestApp {
-        self.running.stop().await;
-        let config = canarybot::registry::config_from_toml(&self.config_text, &|_| None)
-            .expect("test config is valid");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    pub async fn restart(self, chat: Arc<RecordingChat>) -> TestApp {
         let options = Options {
             chat: vec![chat.clone() as Arc<dyn ChatPort>],
             ..Options::default()
         };
+        let mut app = self.restart_with(options).await;
+        app.chat = chat;
+        app
+    }
+
+    /// Stops the server and starts it again on the same database with `options` (another
+    /// clock, say).
+    pub async fn restart_with(mut self, options: Options) -> TestApp {
+        self.running.stop().await;
+        let config = canarybot::registry::config_from_toml(&self.config_text, &|_| None)
+            .expect("test config is valid");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         self.running = app::start(config, listener, options)
             .await
             .expect("app restarts");
         self.url = self.running.url();
-        self.chat = chat;
         self
     }
 

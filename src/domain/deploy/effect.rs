@@ -149,6 +149,8 @@ pub enum Said {
     WindowPassed,
     /// No recovery within the verify timeout after the rollback.
     NoRecovery { after_s: u64 },
+    /// The deploy started while a freeze covered its service: the deciders are called.
+    StartedDuringFreeze(super::event::FrozenAtStart),
     /// A deploy system's note, announced.
     Note { text: String },
     /// The deploy reached a final state.

@@ -161,6 +161,8 @@ pub enum EventData {
     Note {
         text: String,
     },
+    /// The deploy started while a freeze covered its service.
+    StartedDuringFreeze(FrozenAtStart),
     /// Nobody decided within `after_s`: the deciders were mentioned again and messaged.
     EscalationReminded {
         after_s: u64,
@@ -207,6 +209,36 @@ pub enum EventData {
         provider: String,
         error: String,
     },
+}
+
+/// The freeze a deploy started under, as its timeline keeps it: what it covered, who froze and
+/// why (its own shape, so that a change to the gate's answer cannot break stored events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrozenAtStart {
+    /// The service, or `all`.
+    pub scope: String,
+    /// Who froze, or `the configuration`.
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A person's freeze's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_id: Option<String>,
+    /// A scheduled freeze's window in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+}
+
+impl From<&crate::domain::freeze::FreezeCause> for FrozenAtStart {
+    fn from(c: &crate::domain::freeze::FreezeCause) -> Self {
+        FrozenAtStart {
+            scope: c.scope.clone(),
+            by: c.by.clone(),
+            reason: c.reason.clone(),
+            freeze_id: c.freeze_id.clone(),
+            when: c.when.clone(),
+        }
+    }
 }
 
 /// Why people were paged.
@@ -281,6 +313,7 @@ impl EventData {
             EventData::Promoted { .. } => "promoted",
             EventData::DeployFailed { .. } => "deploy_failed",
             EventData::Note { .. } => "note",
+            EventData::StartedDuringFreeze(_) => "started_during_freeze",
             EventData::EscalationReminded { .. } => "escalation_reminded",
             EventData::Paged { .. } => "paged",
             EventData::PageResolved { .. } => "page_resolved",

@@ -310,7 +310,7 @@ impl Deploy {
             EventData::VoteDenied { voter, choice, .. } => {
                 self.denied.insert((voter.clone(), *choice));
             }
-            EventData::Note { .. } => {}
+            EventData::Note { .. } | EventData::StartedDuringFreeze(_) => {}
             EventData::Decision {
                 id,
                 action,

@@ -1,5 +1,6 @@
 //! The inputs an existing deploy reacts to.
 
+use super::event::FrozenAtStart;
 use super::model::{ExecutorOutcome, PipelineEvent, Sample};
 use crate::domain::decision::{Choice, Vote, Voter};
 use std::collections::BTreeMap;
@@ -45,6 +46,10 @@ pub enum Input {
         text: String,
         /// Also post it in the thread.
         announce: bool,
+    },
+    /// The deploy started while a freeze covered its service (the pipeline shipped it anyway).
+    StartedDuringFreeze {
+        freeze: FrozenAtStart,
     },
     /// A paging provider refused a page for good (it will not be retried).
     PageFailed {

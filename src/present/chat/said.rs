@@ -241,6 +241,24 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
             ),
             vec![],
         ),
+        Said::StartedDuringFreeze(f) => calling_deciders(
+            d,
+            format!(
+                "🥶 *STARTED DURING A FREEZE*: {service} {version} was deployed while {} is frozen by {}{}{}. The pipeline shipped it anyway; deciders, watch it closely.",
+                if f.scope == "all" {
+                    "every service"
+                } else {
+                    f.scope.as_str()
+                },
+                f.by,
+                f.when
+                    .as_deref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default(),
+                colon(f.reason.as_deref())
+            ),
+            vec![],
+        ),
         Said::Note { text } => ChatMessage::plain(format!("ℹ️ {text}")),
         Said::Closed => ChatMessage::plain(closing_summary(d)),
         Said::Reminder {

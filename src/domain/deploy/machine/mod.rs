@@ -139,6 +139,10 @@ impl Deploy {
                 firing,
                 annotations,
             } => w.alert(name, firing, annotations),
+            Input::StartedDuringFreeze { freeze } => {
+                w.emit("gate", EventData::StartedDuringFreeze(freeze.clone()));
+                w.say(Said::StartedDuringFreeze(freeze));
+            }
         }
         // A page is resolved once a decision is recorded or the deploy ends; the rollback failing
         // or recovery overdue pages at once.
