@@ -270,6 +270,15 @@ pub async fn review_pass(
         {
             continue;
         }
+        // Another replica may have answered it since the list was read, and released the lease.
+        let answered = store
+            .review(&r.id)
+            .await?
+            .is_none_or(|now| now.answered_at_ms.is_some());
+        if answered {
+            store.release_lease(&slot, engine.replica()).await?;
+            continue;
+        }
         let sent = app
             .answer_protection_rule(
                 &r.callback_url,
@@ -308,7 +317,22 @@ pub async fn review_pass(
             }
             Err(e) => {
                 engine.telemetry.retried(REVIEW_TARGET, false);
-                store.review_failed(&r.id, &e.to_string()).await?
+                store.review_failed(&r.id, &e.to_string()).await?;
+                // The last try: the review leaves the worker's list, so a person must see it.
+                if r.attempts + 1 >= crate::store::MAX_ANSWER_ATTEMPTS {
+                    crate::gate::record_review(
+                        engine,
+                        &r,
+                        "gate_answer_failed",
+                        "canarybot",
+                        &format!(
+                            "GitHub was not told of review {} after {} tries: {e}",
+                            r.id,
+                            r.attempts + 1
+                        ),
+                    )
+                    .await;
+                }
             }
         }
         store.release_lease(&slot, engine.replica()).await?;

@@ -270,6 +270,11 @@ pub struct Setup {
     /// Accept GitHub deployment webhooks signed with `GITHUB_SECRET`; checkout is
     /// Codertocat/Hello-World in production (the fixtures' repository).
     pub github: bool,
+    /// With `github`: the GitHub App (`[github] app_id`, the test-only key, `api_url` = this fake
+    /// GitHub API), so protection rules are answered.
+    pub github_app: Option<String>,
+    /// The keys of checkout's `[service.gate]`; none: no such section.
+    pub gate: Option<&'static str>,
     /// Accept Flagger webhooks with `FLAGGER_TOKEN`; checkout is the canary test/podinfo.
     pub flagger: bool,
     /// The keys of checkout's `[service.escalation]`; none: no such section.
@@ -301,6 +306,8 @@ impl Default for Setup {
             api_queries: None,
             rollback_toml: None,
             github: false,
+            github_app: None,
+            gate: None,
             flagger: false,
             escalation: None,
             pagerduty_api: None,
@@ -435,6 +442,13 @@ pub fn config_text(setup: &Setup, database_url: &str, executor_url: Option<&str>
         prometheus.push_str(&format!(
             "[github]\nwebhook_secrets = [\"{GITHUB_SECRET}\"]\n"
         ));
+        if let Some(api_url) = &setup.github_app {
+            prometheus.push_str(&format!(
+                "app_id = {}\nprivate_key_path = \"{}/tests/fixtures/github/test-only-app-key.pem\"\napi_url = \"{api_url}\"\n",
+                crate::fake_github_app::APP_ID,
+                env!("CARGO_MANIFEST_DIR")
+            ));
+        }
         "github = { repo = \"Codertocat/Hello-World\", environments = [\"production\"] }"
             .to_string()
     } else {
@@ -509,6 +523,7 @@ canary_window = "{window}"
 check_interval = "30s"
 verify_checks = 2
 {escalation}
+{gate}
 
 [[service.criteria]]
 name = "5xx ratio"
@@ -537,6 +552,10 @@ max = 5
         escalation = setup
             .escalation
             .map(|keys| format!("\n[service.escalation]\n{keys}\n"))
+            .unwrap_or_default(),
+        gate = setup
+            .gate
+            .map(|keys| format!("\n[service.gate]\n{keys}\n"))
             .unwrap_or_default(),
         search_channel = if setup.search_in_slack && setup.slack_api.is_some() {
             "slack_channel = \"C0CHECKOUT\""
