@@ -5,6 +5,7 @@
 #![no_main]
 
 use canarybot::command::{Command, Target, help_for, parse};
+use canarybot::domain::freeze::FreezeScope;
 use libfuzzer_sys::fuzz_target;
 
 /// Configured service names, including ones whose case folding is not ASCII.
@@ -58,6 +59,19 @@ fuzz_target!(|data: &[u8]| {
             let help = help_for(unknown.as_deref(), true);
             assert!(help.contains("/canary status"));
         }
+        Command::Freeze { scope, reason, .. } => {
+            check_scope(scope);
+            if let Some(r) = reason {
+                assert!(!r.is_empty() && r.trim() == r, "{r:?}");
+            }
+        }
+        Command::Unfreeze { scope } => check_scope(scope),
+        Command::GateReview { review, .. } => {
+            assert!(!review.contains(char::is_whitespace), "{review:?}")
+        }
+        Command::ConfirmRollback { deploy_id } => {
+            assert!(!deploy_id.is_empty() && !deploy_id.contains(char::is_whitespace))
+        }
     }
     // A mention reads the same words as `/canary`.
     let t = text.trim();
@@ -71,6 +85,18 @@ fuzz_target!(|data: &[u8]| {
         Command::Timeline { target } => {
             assert!(!matches!(target, Some(Target::Service(_))))
         }
-        Command::Help { .. } => {}
+        Command::Freeze { scope, .. } | Command::Unfreeze { scope } => {
+            assert!(!matches!(scope, Ok(FreezeScope::Service(_))))
+        }
+        Command::Help { .. } | Command::GateReview { .. } | Command::ConfirmRollback { .. } => {}
     }
 });
+
+/// A scope is `all` or a configured service; anything else is the word given, whole.
+fn check_scope(scope: &Result<FreezeScope, String>) {
+    match scope {
+        Ok(FreezeScope::Service(s)) => assert!(SERVICES.contains(&s.as_str())),
+        Ok(FreezeScope::All) => {}
+        Err(word) => assert!(!word.contains(char::is_whitespace), "{word:?}"),
+    }
+}

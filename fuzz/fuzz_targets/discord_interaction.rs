@@ -6,9 +6,10 @@
 //! `button_of`), checked against the ids `discord::messages::custom_id` makes.
 #![no_main]
 
+use canarybot::chat::ballot::Ballot;
 use canarybot::command::parse;
 use canarybot::discord::inbound::{button_of, parse_interaction};
-use canarybot::discord::messages::{PROCEED, ROLLBACK, custom_id};
+use canarybot::discord::messages::{CONFIRM_ROLLBACK, PROCEED, ROLLBACK, custom_id};
 use canarybot::domain::Choice;
 use canarybot::webhooks::check_deploy_id;
 use libfuzzer_sys::fuzz_target;
@@ -20,8 +21,15 @@ fn check_button(id: &str) {
     match choice {
         Some(c) => {
             let action = match c {
-                Choice::Rollback => ROLLBACK,
-                Choice::Promote => PROCEED,
+                Ballot::Vote {
+                    choice: Choice::Rollback,
+                    ..
+                } => ROLLBACK,
+                Ballot::Vote {
+                    choice: Choice::Promote,
+                    ..
+                } => PROCEED,
+                Ballot::ConfirmRollback => CONFIRM_ROLLBACK,
             };
             if deploy.is_empty() {
                 assert!(id == action || id == format!("{action}:"));
@@ -32,7 +40,7 @@ fn check_button(id: &str) {
         None => {
             let action = id.split(':').next().unwrap_or_default();
             assert!(
-                action != ROLLBACK && action != PROCEED,
+                action != ROLLBACK && action != PROCEED && action != CONFIRM_ROLLBACK,
                 "{id:?} not understood"
             );
         }
@@ -48,7 +56,13 @@ fuzz_target!(|data: &[u8]| {
                 let id = custom_id(action, text);
                 assert!(id.len() <= 100);
                 let (c, deploy) = button_of(&id);
-                assert_eq!(c, Some(choice));
+                assert_eq!(
+                    c,
+                    Some(Ballot::Vote {
+                        choice,
+                        reason: None
+                    })
+                );
                 assert!(deploy == text || deploy.is_empty(), "{id:?} → {deploy:?}");
             }
         }

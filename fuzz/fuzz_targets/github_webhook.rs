@@ -25,10 +25,22 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(d) = serde_json::from_slice::<Deployment>(data) {
         check(&d);
     }
-    for event in ["deployment", "deployment_status", "ping", "push"] {
+    for event in [
+        "deployment",
+        "deployment_status",
+        "deployment_protection_rule",
+        "ping",
+        "push",
+    ] {
         match parse_payload(event, data) {
             Ok(GithubEvent::Deployment(e)) => check(&e.deployment),
             Ok(GithubEvent::DeploymentStatus(e)) => check(&e.deployment),
+            Ok(GithubEvent::ProtectionRule(e)) => {
+                assert_eq!(event, "deployment_protection_rule");
+                if let Some(d) = &e.deployment {
+                    check(&d.deployment);
+                }
+            }
             Ok(GithubEvent::Ping(_)) => assert_eq!(event, "ping"),
             Ok(GithubEvent::Other(name)) => assert_eq!(name, event),
             Err(e) => assert_eq!(e.status, 400),
