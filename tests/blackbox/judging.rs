@@ -311,6 +311,18 @@ fn latency_ms(track: &str) -> String {
 }
 
 /// The `api` service's own two criteria pass.
+/// A test app reading a fake Prometheus, the service's own criteria answered healthy.
+async fn app_with_prometheus(b: Backend, setup: Setup) -> Option<(FakePrometheus, TestApp)> {
+    let prom = FakePrometheus::start().await;
+    let setup = Setup {
+        prometheus: Some(prom.url.clone()),
+        ..setup
+    };
+    let app = TestApp::spawn(b, setup).await?;
+    healthy(&prom);
+    Some((prom, app))
+}
+
 fn healthy(prom: &FakePrometheus) {
     for track in ["canary", "stable"] {
         prom.set(&errors_query(track), Some(0.01));
@@ -581,15 +593,9 @@ async fn the_mann_whitney_judge_breaches_on_a_slower_canary_and_shows_its_test(b
 async fn the_mann_whitney_judge_passes_the_same_distribution_and_a_tiny_significant_shift(
     b: Backend,
 ) {
-    let prom = FakePrometheus::start().await;
-    let setup = Setup {
-        prometheus: Some(prom.url.clone()),
-        ..Setup::default()
-    };
-    let Some(app) = TestApp::spawn(b, setup).await else {
+    let Some((prom, app)) = app_with_prometheus(b, Setup::default()).await else {
         return;
     };
-    healthy(&prom);
     let same = |t: &str| format!("same_ms{{track=\"{t}\"}}");
     let shifted = |t: &str| format!("shifted_ms{{track=\"{t}\"}}");
     // The same points on both tracks, in another order: the same distribution, noisy ±20 %.
@@ -666,15 +672,9 @@ async fn the_mann_whitney_judge_passes_the_same_distribution_and_a_tiny_signific
 }
 
 async fn too_few_points_over_the_window_are_insufficient_then_the_deciders_are_asked(b: Backend) {
-    let prom = FakePrometheus::start().await;
-    let setup = Setup {
-        prometheus: Some(prom.url.clone()),
-        ..Setup::default()
-    };
-    let Some(app) = TestApp::spawn(b, setup).await else {
+    let Some((prom, app)) = app_with_prometheus(b, Setup::default()).await else {
         return;
     };
-    healthy(&prom);
     // Five points a track however long the window (a scrape that mostly fails), the canary far
     // slower: judged, it would fail at once.
     prom.set_range(
@@ -802,15 +802,9 @@ async fn a_restart_keeps_the_failing_and_insufficient_streaks_of_pushed_checks(b
 }
 
 async fn a_restart_keeps_the_mann_whitney_failing_streak(b: Backend) {
-    let prom = FakePrometheus::start().await;
-    let setup = Setup {
-        prometheus: Some(prom.url.clone()),
-        ..Setup::default()
-    };
-    let Some(app) = TestApp::spawn(b, setup).await else {
+    let Some((prom, app)) = app_with_prometheus(b, Setup::default()).await else {
         return;
     };
-    healthy(&prom);
     let canary: Vec<f64> = (0..30).map(|i| noisy(400.0, 0.2, 6, i)).collect();
     let stable: Vec<f64> = (0..30).map(|i| noisy(250.0, 0.2, 7, i)).collect();
     prom.set_range(&latency_ms("canary"), canary);
@@ -843,15 +837,9 @@ async fn a_restart_keeps_the_mann_whitney_failing_streak(b: Backend) {
 }
 
 async fn a_checker_whose_clock_is_behind_the_deploys_start_reads_no_inverted_window(b: Backend) {
-    let prom = FakePrometheus::start().await;
-    let setup = Setup {
-        prometheus: Some(prom.url.clone()),
-        ..Setup::default()
-    };
-    let Some(mut app) = TestApp::spawn(b, setup).await else {
+    let Some((prom, mut app)) = app_with_prometheus(b, Setup::default()).await else {
         return;
     };
-    healthy(&prom);
     prom.set_series(&latency_ms("canary"), |i, _| Some(noisy(250.0, 0.2, 8, i)));
     prom.set_series(&latency_ms("stable"), |i, _| Some(noisy(250.0, 0.2, 9, i)));
     let id = start(&app, json!({"event": "started", "service": "api", "version": "9.5.0",
@@ -992,18 +980,15 @@ async fn pushed_points_are_judged_and_a_recovery_says_what_held(b: Backend) {
 }
 
 async fn a_criterion_short_of_points_holds_the_canary_window_until_it_is_judged(b: Backend) {
-    let prom = FakePrometheus::start().await;
     let setup = Setup {
-        prometheus: Some(prom.url.clone()),
         canary_window: "1s",
         on_pass: "promote",
         executor: Some(crate::support::ExecutorMode::Done),
         ..Setup::default()
     };
-    let Some(app) = TestApp::spawn(b, setup).await else {
+    let Some((prom, app)) = app_with_prometheus(b, setup).await else {
         return;
     };
-    healthy(&prom);
     // Five points a track: never enough to judge.
     prom.set_range(
         &latency_ms("canary"),
