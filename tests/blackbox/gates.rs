@@ -330,6 +330,13 @@ async fn freeze_from_slack_closes_the_gate_and_is_on_the_services_timeline(b: Ba
         "{md}"
     );
     assert!(md.contains("froze every service"), "{md}");
+    // The same rows on the service's web page, which says it is not frozen now.
+    let (status, page) = app.get("/services/checkout").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Not frozen."), "{page}");
+    assert!(page.contains("<tr data-kind=\"freeze_lifted\">"), "{page}");
+    let (status, _) = app.get("/services/nope").await;
+    assert_eq!(status, 404);
     let (status, _) = app.get("/api/services/nope/timeline").await;
     assert_eq!(status, 404);
     app.finish().await;

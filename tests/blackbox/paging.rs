@@ -260,7 +260,7 @@ async fn a_vote_after_the_page_resolves_it_on_pagerduty_and_opsgenie(b: Backend)
 }
 
 /// The figure `name{target="…"}` of `/metrics`.
-async fn figure(app: &TestApp, name: &str, target: &str) -> f64 {
+pub(crate) async fn figure(app: &TestApp, name: &str, target: &str) -> f64 {
     let (status, text) = app.get("/metrics").await;
     assert_eq!(status, 200, "{text}");
     let prefix = format!("{name}{{target=\"{target}\"}} ");

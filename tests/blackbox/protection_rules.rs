@@ -427,6 +427,11 @@ async fn the_example_payload_as_it_is_gets_nothing_sent_outside_api_url(b: Backe
     one_worker_pass().await;
     assert_eq!(count_kind(&app, "gate_answer_failed").await, 1);
     assert!(fake.exchanges().is_empty() && fake.callbacks().is_empty());
+    // Counted: the URL came from a request body.
+    assert_eq!(
+        crate::paging::figure(&app, "canarybot_delivery_given_up_total", "github:review").await,
+        1.0
+    );
     app.finish().await;
 }
 
