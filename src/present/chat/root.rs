@@ -309,6 +309,8 @@ pub fn root_view(d: &Deploy) -> RootView {
         .iter()
         .map(|c| {
             let st = d.criteria.get(&c.name);
+            // Too few points over the window counts points against `min_points`.
+            let points = st.is_some_and(|s| s.short_of_points);
             CriterionRow {
                 name: c.name.clone(),
                 bounds: c.bounds(),
@@ -322,11 +324,12 @@ pub fn root_view(d: &Deploy) -> RootView {
                 link: c.link.clone(),
                 dry_run: c.dry_run,
                 requests: st.and_then(|s| s.requests),
-                min_requests: match st.is_some_and(|s| s.short_of_points) {
-                    true => Some(f64::from(c.min_points.unwrap_or(DEFAULT_MIN_POINTS))),
-                    false => c.min_requests,
+                min_requests: if points {
+                    Some(f64::from(c.min_points.unwrap_or(DEFAULT_MIN_POINTS)))
+                } else {
+                    c.min_requests
                 },
-                points: st.is_some_and(|s| s.short_of_points),
+                points,
                 why: st
                     .filter(|s| c.judge != Judge::Threshold && !s.why.is_empty())
                     .map(|s| s.why.join("; ")),

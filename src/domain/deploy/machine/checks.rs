@@ -82,13 +82,13 @@ impl Work {
                 }
                 _ => (s.canary, s.baseline),
             };
-            // Too few points over the window: (fewer track's points, needed, in points).
+            // Too few points over the window.
             let points_short = match (&ev.test, ev.verdict) {
-                (Some(TestResult::MannWhitney(t)), Verdict::Insufficient) => Some((
-                    t.canary_points.min(t.baseline_points) as f64,
-                    f64::from(c.min_points.unwrap_or(DEFAULT_MIN_POINTS)),
-                    true,
-                )),
+                (Some(TestResult::MannWhitney(t)), Verdict::Insufficient) => Some(Shortfall {
+                    count: t.canary_points.min(t.baseline_points) as f64,
+                    needed: f64::from(c.min_points.unwrap_or(DEFAULT_MIN_POINTS)),
+                    points: true,
+                }),
                 _ => None,
             };
             let warm_until = c
@@ -119,16 +119,20 @@ impl Work {
             let canary_requests = s.canary_requests.or(s.counts.map(|n| n.canary_requests));
             let thin = match (c.min_requests, canary_requests) {
                 (Some(min), Some(n)) if n < min && ev.verdict != Verdict::WarmingUp => {
-                    Some((n, min, false))
+                    Some(Shortfall {
+                        count: n,
+                        needed: min,
+                        points: false,
+                    })
                 }
                 _ => None,
             };
-            if let Some((n, min, _)) = thin {
+            if let Some(t) = thin {
                 ev.verdict = Verdict::Insufficient;
                 ev.reasons = vec![format!(
                     "too little canary traffic to judge: {} requests, {} needed",
-                    fmt_num(n),
-                    fmt_num(min)
+                    fmt_num(t.count),
+                    fmt_num(t.needed)
                 )];
             }
             let shortfall = thin.or(points_short.filter(|_| ev.verdict == Verdict::Insufficient));
@@ -214,7 +218,11 @@ impl Work {
                 }
                 Verdict::WarmingUp => {}
                 Verdict::Insufficient => {
-                    let (requests, min_requests, points) = shortfall.unwrap_or_default();
+                    let Shortfall {
+                        count: requests,
+                        needed: min_requests,
+                        points,
+                    } = shortfall.unwrap_or_default();
                     let consecutive = if status.last == Some(Verdict::Insufficient) {
                         status.consecutive_insufficient.max(1) + 1
                     } else {
@@ -284,10 +292,10 @@ impl Work {
                 // Latest values for the live status, also when no event records them.
                 (st.canary, st.baseline) = (canary, baseline);
                 st.requests = match shortfall {
-                    Some((n, _, true)) => Some(n),
+                    Some(s) if s.points => Some(s.count),
                     _ => canary_requests,
                 };
-                st.short_of_points = matches!(shortfall, Some((_, _, true)));
+                st.short_of_points = shortfall.is_some_and(|s| s.points);
                 st.why = ev.reasons.clone();
             }
             let st = &self.d.criteria[&c.name];
@@ -351,4 +359,13 @@ fn judged(c: &Criterion, s: &Sample) -> Evaluation {
         Judge::Sequential => c.evaluate_counts(s.counts),
         Judge::MannWhitney => c.evaluate_points(s.points.as_ref()),
     }
+}
+
+/// Why a check could not be judged for want of evidence: `count` of `needed` requests, or (`points`)
+/// points over the window.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shortfall {
+    count: f64,
+    needed: f64,
+    points: bool,
 }
