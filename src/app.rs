@@ -224,6 +224,9 @@ pub async fn start(
         counters: counters.clone(),
         clock: options.clock.clone(),
     };
+    for connection in &connections {
+        background.extend(connection.listen(&inbound, rx.clone()));
+    }
     let mut surfaces: Vec<_> = connections
         .into_iter()
         .map(|c| c.routes(&inbound))

@@ -66,6 +66,76 @@ pub struct Counters {
     refused: Vec<AtomicU64>,
     /// Requests refused by a limit, per entry of [`LIMITS`].
     pub limited: [AtomicU64; LIMITS.len()],
+    /// The connections canarybot holds open to receive from a platform (Slack Socket Mode, the
+    /// Discord Gateway), in the order they were registered.
+    links: std::sync::Mutex<Vec<Arc<Link>>>,
+}
+
+/// One connection canarybot holds open to receive what a platform sends (Slack's Socket Mode, the
+/// Discord Gateway) instead of being reached over HTTP: its state, as `/metrics` shows it. The
+/// adapter that holds the connection updates it; nothing else does.
+#[derive(Debug)]
+pub struct Link {
+    /// The platform (`slack`), as in the outbox target `chat:slack`.
+    pub platform: &'static str,
+    /// How it is held (`socket-mode`, `gateway`).
+    pub transport: &'static str,
+    up: std::sync::atomic::AtomicBool,
+    connects: AtomicU64,
+    failures: AtomicU64,
+    disconnects: AtomicU64,
+    received: AtomicU64,
+}
+
+/// What `/metrics` reads of a [`Link`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkFigures {
+    pub platform: &'static str,
+    pub transport: &'static str,
+    /// Connected and ready to receive (Slack's `hello`, Discord's READY or RESUMED).
+    pub up: bool,
+    /// Connections that became ready, the first included.
+    pub connects: u64,
+    /// Connection attempts that failed before becoming ready.
+    pub failures: u64,
+    /// Ready connections that ended (closed by either side, a `disconnect`, a RECONNECT).
+    pub disconnects: u64,
+    /// Envelopes or dispatches received and handed to the handlers.
+    pub received: u64,
+}
+
+impl Link {
+    /// The connection is ready to receive.
+    pub fn connected(&self) {
+        self.up.store(true, Ordering::Relaxed);
+        self.connects.fetch_add(1, Ordering::Relaxed);
+    }
+    /// A ready connection ended; the holder reconnects.
+    pub fn disconnected(&self) {
+        if self.up.swap(false, Ordering::Relaxed) {
+            self.disconnects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    /// An attempt to connect failed before the connection became ready.
+    pub fn failed(&self) {
+        self.up.store(false, Ordering::Relaxed);
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Something arrived and was handed to the handlers.
+    pub fn received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn figures(&self) -> LinkFigures {
+        LinkFigures {
+            platform: self.platform,
+            transport: self.transport,
+            up: self.up.load(Ordering::Relaxed),
+            connects: self.connects.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            disconnects: self.disconnects.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Counters {
@@ -89,7 +159,33 @@ impl Counters {
             refused: list.iter().map(|_| AtomicU64::new(0)).collect(),
             surfaces: list,
             limited: Default::default(),
+            links: Default::default(),
         }
+    }
+
+    /// Registers a connection held open to `platform` over `transport`; its holder updates it.
+    pub fn link(&self, platform: &'static str, transport: &'static str) -> Arc<Link> {
+        let link = Arc::new(Link {
+            platform,
+            transport,
+            up: Default::default(),
+            connects: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            disconnects: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+        });
+        if let Ok(mut links) = self.links.lock() {
+            links.push(link.clone());
+        }
+        link
+    }
+
+    /// The state of every connection held open, in the order registered.
+    pub fn links(&self) -> Vec<LinkFigures> {
+        self.links
+            .lock()
+            .map(|l| l.iter().map(|l| l.figures()).collect())
+            .unwrap_or_default()
     }
 
     /// The surface a request path belongs to, as `/metrics` labels it.

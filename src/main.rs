@@ -351,6 +351,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         if c.services.len() == 1 { "" } else { "s" },
                         c.service_names().join(", ")
                     );
+                    for platform in registry::configured_chat(&c) {
+                        println!("  {}: {}", platform.name, (platform.transport)(&c));
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {

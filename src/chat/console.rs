@@ -27,6 +27,7 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
     stand_in: Some(|| Arc::new(ConsoleChat::stdout())),
     surface: None,
     thread_link: |_, _| None,
+    transport: |_| "standard output".into(),
 };
 
 pub struct ConsoleChat {

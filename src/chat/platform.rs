@@ -43,6 +43,9 @@ pub struct ChatPlatform {
     pub surface: Option<Surface>,
     /// The web link of a canary thread, when the configuration says where the platform is.
     pub thread_link: fn(&Config, thread: &str) -> Option<String>,
+    /// How the platform reaches canarybot with this configuration, in words for `check-config`
+    /// (`HTTP: /slack/commands, …`, `Socket Mode (outbound WebSocket)`).
+    pub transport: fn(&Config) -> String,
 }
 
 /// [`ChatPlatform::connect`]: `None` when the configuration does not turn the platform on.
@@ -52,6 +55,16 @@ pub type Connect = fn(&Config) -> anyhow::Result<Option<Box<dyn Connection>>>;
 pub trait Connection: Send {
     /// Where the outbox delivers this platform's chat effects.
     fn chat_port(&self) -> Arc<dyn ChatPort>;
+    /// Second phase, once the engine exists: the connections the platform holds open to receive
+    /// what it sends (Slack's Socket Mode, the Discord Gateway), each a task that reconnects until
+    /// `shutdown` turns true. None by default: the platform reaches canarybot over HTTP.
+    fn listen(
+        &self,
+        _inbound: &Inbound,
+        _shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        Vec::new()
+    }
     /// Second phase, once the engine exists: the signed inbound routes (commands, buttons).
     fn routes(self: Box<Self>, inbound: &Inbound) -> Router<AppState>;
 }

@@ -36,6 +36,7 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
         paths: &[PathMatch::Prefix("/discord/")],
     }),
     thread_link: |c, thread| super::thread_link(DiscordConfig::of(c)?, thread),
+    transport: |_| "HTTP (Discord posts interactions to /discord/interactions)".into(),
 };
 
 /// Discord ids are snowflakes: up to 20 digits, never 0.

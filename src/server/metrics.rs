@@ -150,6 +150,49 @@ pub async fn render(State(s): State<AppState>) -> Response {
         c.alerts_unmatched.load(Ordering::Relaxed),
     );
 
+    let links = c.links();
+    if !links.is_empty() {
+        x.family(
+            "canarybot_chat_connection_up",
+            "gauge",
+            None,
+            "1 while a connection held open to a chat platform (Slack Socket Mode, the Discord Gateway) is ready to receive, by platform and transport.",
+        );
+        for l in &links {
+            let labels = [("platform", l.platform), ("transport", l.transport)];
+            x.sample("canarybot_chat_connection_up", &labels, u8::from(l.up));
+        }
+        let figures: [(&str, &str, fn(&crate::http::LinkFigures) -> u64); 4] = [
+            (
+                "canarybot_chat_connections",
+                "Connections to a chat platform that became ready, the first included, by platform and transport.",
+                |l| l.connects,
+            ),
+            (
+                "canarybot_chat_connection_failures",
+                "Attempts to connect to a chat platform that failed before the connection was ready.",
+                |l| l.failures,
+            ),
+            (
+                "canarybot_chat_disconnects",
+                "Ready connections to a chat platform that ended (closed, disconnect, reconnect asked); each is followed by a reconnect.",
+                |l| l.disconnects,
+            ),
+            (
+                "canarybot_chat_received",
+                "Envelopes and dispatches received over connections held open to a chat platform.",
+                |l| l.received,
+            ),
+        ];
+        for (name, help, get) in figures {
+            x.family(name, "counter", None, help);
+            for l in &links {
+                let labels = [("platform", l.platform), ("transport", l.transport)];
+                x.sample(&format!("{name}_total"), &labels, get(l));
+            }
+        }
+    }
+
     if let Some(depth) = &depth {
         let by_target: BTreeMap<&str, _> = depth.iter().map(|d| (d.target.as_str(), d)).collect();
         x.family(

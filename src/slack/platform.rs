@@ -46,6 +46,9 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
         paths: &[PathMatch::Prefix("/slack/")],
     }),
     thread_link: |c, thread| super::thread_link(SlackConfig::of(c)?, thread),
+    transport: |_| {
+        "HTTP (Slack posts to /slack/commands, /slack/interactions, /slack/events)".into()
+    },
 };
 
 /// Slack ids: an upper-case letter saying what they name, then upper-case letters and digits.
