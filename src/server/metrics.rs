@@ -11,6 +11,8 @@ use std::sync::atomic::Ordering;
 
 /// One per-target counter of the delivery figures.
 type Figure = fn(&TargetStats) -> u64;
+/// One counter of a connection held open to a chat platform.
+type LinkFigure = fn(&crate::http::LinkFigures) -> u64;
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -162,7 +164,7 @@ pub async fn render(State(s): State<AppState>) -> Response {
             let labels = [("platform", l.platform), ("transport", l.transport)];
             x.sample("canarybot_chat_connection_up", &labels, u8::from(l.up));
         }
-        let figures: [(&str, &str, fn(&crate::http::LinkFigures) -> u64); 4] = [
+        let figures: [(&str, &str, LinkFigure); 4] = [
             (
                 "canarybot_chat_connections",
                 "Connections to a chat platform that became ready, the first included, by platform and transport.",
