@@ -61,6 +61,8 @@ impl FakeGateway {
                 let (tx, a, k, s) = (tx.clone(), a.clone(), k.clone(), s.clone());
                 tokio::spawn(async move {
                     let mut path = String::new();
+                    // tungstenite's callback type, not ours, has the large error.
+                    #[allow(clippy::result_large_err)]
                     let callback = |req: &Request, resp: Response| {
                         path = req.uri().to_string();
                         Ok(resp)
