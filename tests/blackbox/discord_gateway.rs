@@ -146,14 +146,16 @@ async fn identify_heartbeats_interactions_reconnect_resume(b: Backend) {
     assert_eq!(status, 404, "no /discord/interactions with the Gateway");
 
     // Heartbeats at the interval, with the last sequence number, ACKed: the connection stays.
-    let beats = conn.wait_heartbeats(4, Duration::from_secs(10)).await;
+    let beats = conn.wait_heartbeats(6, Duration::from_secs(10)).await;
     let gaps: Vec<u128> = beats
         .windows(2)
         .map(|w| (w[1].0 - w[0].0).as_millis())
         .collect();
-    println!("heartbeat gaps at a 300 ms interval: {gaps:?} ms");
+    let mean = gaps.iter().sum::<u128>() / gaps.len() as u128;
+    println!("heartbeat gaps at a 300 ms interval: {gaps:?} ms (mean {mean})");
+    // Never early; on average on time (bounds wide for a loaded machine).
     assert!(
-        gaps.iter().all(|g| (200..=1500).contains(g)),
+        gaps.iter().all(|g| *g >= 250) && (250..=500).contains(&mean),
         "heartbeats every interval: {gaps:?}"
     );
     assert_eq!(beats[1].1, json!({"op": 1, "d": 1}), "d is the last seq");
