@@ -242,7 +242,24 @@ async fn identify_heartbeats_interactions_reconnect_resume(b: Backend) {
         .map(|e| e.iter().filter(|e| e["kind"] == "vote_cast").count());
     assert_eq!(votes, Some(1), "the redelivered vote is acted on once");
     assert_eq!(callbacks(&discord, "900000000000000101").len(), 1);
-    wait_metric(&app, "canarybot_chat_received_total", 4).await;
+    // The same interaction twice at once (as every replica's connection receives it): one
+    // answer.
+    let twice = slash(
+        "900000000000000104",
+        "5555",
+        "canary",
+        json!([{"type": 1, "name": "status"}]),
+    );
+    resumed.dispatch("INTERACTION_CREATE", twice.clone());
+    resumed.dispatch("INTERACTION_CREATE", twice);
+    callback(&discord, "900000000000000104", Instant::now()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        callbacks(&discord, "900000000000000104").len(),
+        1,
+        "answered once"
+    );
+    wait_metric(&app, "canarybot_chat_received_total", 6).await;
 
     // INVALID_SESSION (not resumable): after 1–5 s, a new connection and IDENTIFY anew.
     let invalid = Instant::now();

@@ -11,8 +11,7 @@ use crate::chat::ChatError;
 use crate::retry::{Backoff, jitter};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::value::RawValue;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -30,6 +29,9 @@ const BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from
 
 /// How long a connection (TCP, TLS, WebSocket) may take, and how long HELLO may take after it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long one replica holds an interaction it answers: well past Discord's 3 s.
+const ANSWER_LEASE_MS: i64 = 30_000;
 
 /// How one connection ended.
 enum Ended {
@@ -56,17 +58,13 @@ fn lost(ready: bool, reason: impl Into<String>) -> Ended {
 /// Holds the connection open until shutdown or a fatal refusal.
 pub async fn run(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
     let mut session = Session::default();
-    // Interactions being answered: one dispatched again meanwhile is not answered twice.
-    let answering: Arc<Mutex<HashSet<String>>> = Default::default();
     // Connections since the last one that became ready.
     let mut tries: u32 = 0;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let ended = gateway
-            .connect_once(&mut session, &answering, &mut shutdown)
-            .await;
+        let ended = gateway.connect_once(&mut session, &mut shutdown).await;
         let wait = match ended {
             Ended::Shutdown => return,
             Ended::Stop(reason) => {
@@ -133,7 +131,6 @@ impl Gateway {
     async fn connect_once(
         &self,
         session: &mut Session,
-        answering: &Arc<Mutex<HashSet<String>>>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Ended {
         let url = match self.address(session).await {
@@ -204,7 +201,7 @@ impl Gateway {
                         }
                         Event::Interaction(d) => {
                             self.link.received();
-                            self.answer(d, answering.clone());
+                            self.answer(d);
                         }
                         Event::HeartbeatAsked => {
                             if let Err(e) = send(&mut ws, session.heartbeat()).await {
@@ -240,7 +237,7 @@ impl Gateway {
 
     /// Answers an interaction on its own task (the connection keeps reading meanwhile):
     /// the shared handlers, then the callback endpoint, within Discord's 3 s.
-    fn answer(&self, d: Box<RawValue>, answering: Arc<Mutex<HashSet<String>>>) {
+    fn answer(&self, d: Box<RawValue>) {
         let handlers = self.handlers.clone();
         let api = self.api.clone();
         tokio::spawn(async move {
@@ -251,13 +248,23 @@ impl Gateway {
                     return;
                 }
             };
-            let first = answering
-                .lock()
-                .map(|mut a| a.insert(address.id.clone()))
-                .unwrap_or(true);
-            if !first {
-                tracing::debug!(interaction = %address.id, "interaction dispatched again while being answered");
-                return;
+            // Every replica's connection receives the interaction (and a RESUME may replay
+            // it): the one that takes its lease answers it.
+            let lease = format!("discord-interaction:{}", address.id);
+            let store = handlers.engine.store();
+            let replica = handlers.engine.replica().to_string();
+            let now = (handlers.clock)();
+            match store
+                .lease(&lease, &replica, now, now + ANSWER_LEASE_MS, false)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::debug!(interaction = %address.id, "interaction being answered elsewhere");
+                    return;
+                }
+                // The answer's own de-duplication still holds; better answer than not.
+                Err(e) => tracing::warn!(error = %e, "cannot take an interaction's lease"),
             }
             let started = Instant::now();
             match handlers.answer(d.get().as_bytes()).await {
@@ -287,8 +294,8 @@ impl Gateway {
                     "Discord interaction over the Gateway not answered"
                 ),
             }
-            if let Ok(mut a) = answering.lock() {
-                a.remove(&address.id);
+            if let Err(e) = store.release_lease(&lease, &replica).await {
+                tracing::debug!(error = %e, "cannot release an interaction's lease");
             }
         });
     }
