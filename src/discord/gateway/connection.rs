@@ -30,6 +30,9 @@ const BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from
 /// How long a connection (TCP, TLS, WebSocket) may take, and how long HELLO may take after it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Failed attempts to resume before identifying anew.
+const RESUME_TRIES: u32 = 2;
+
 /// How long one replica holds an interaction it answers: well past Discord's 3 s.
 const ANSWER_LEASE_MS: i64 = 30_000;
 
@@ -88,6 +91,11 @@ pub async fn run(gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
                     tries = 0;
                 } else {
                     gateway.link.failed();
+                    // A resume address that keeps failing: start afresh where Discord says
+                    // (what a resume would replay is past Discord's 3 s by now anyway).
+                    if tries >= RESUME_TRIES && session.resumable() {
+                        session.end();
+                    }
                 }
                 tries = tries.saturating_add(1);
                 let wait = BACKOFF.delay(tries, jitter()).max(wait_at_least);
