@@ -46,6 +46,48 @@ fn the_five_minute_slack_config_in_the_readme_is_valid() {
     );
 }
 
+/// The Discord Gateway's example in docs/src/discord.md passes `check-config` as written, with
+/// no public key, and `check-config` says it uses the Gateway.
+#[test]
+fn the_discord_gateway_config_in_the_docs_is_valid() {
+    let page = std::fs::read_to_string(Path::new(ROOT).join("docs/src/discord.md"))
+        .expect("docs/src/discord.md");
+    let toml = first_toml_block_after(&page, "## The Gateway")
+        .expect("a ```toml block under `## The Gateway` in docs/src/discord.md");
+    assert!(toml.contains("transport = \"gateway\""), "{toml}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("canarybot.toml");
+    std::fs::write(&path, &toml).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .current_dir(dir.path())
+        .env(
+            "CANARYBOT_WEBHOOK_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        )
+        .env("CANARYBOT_API_TOKEN", "fedcba9876543210fedcba9876543210")
+        .env("DISCORD_BOT_TOKEN", "discord-docs-test")
+        .env("DISCORD_APPLICATION_ID", "424242424242424242")
+        .output()
+        .expect("check-config");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{stdout}{stderr}\n--- the page's config:\n{toml}"
+    );
+    assert!(
+        stdout.contains("ok (1 service: checkout)") && stdout.contains("discord: Gateway"),
+        "{stdout}{stderr}"
+    );
+}
+
 /// The body of the first fenced `toml` block after the heading, its list indentation removed.
 fn first_toml_block_after(markdown: &str, heading: &str) -> Option<String> {
     let mut lines = markdown.lines().skip_while(|l| l.trim_end() != heading);

@@ -5,10 +5,21 @@ use super::config::DISCORD_API_URL;
 use crate::chat::ChatError;
 use serde_json::Value;
 use serenity::http::{Http, HttpBuilder, HttpError, LightMethod, Request, Route};
-use serenity::model::id::{ApplicationId, ChannelId, GuildId, MessageId};
+use serenity::model::id::{ApplicationId, ChannelId, GuildId, InteractionId, MessageId};
 
 /// Discord's error code for "a thread has already been created for this message".
 pub const THREAD_ALREADY_CREATED: isize = 160004;
+
+/// `GET /gateway/bot`'s answer, as far as canarybot reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayBot {
+    /// `wss://gateway.discord.gg`
+    pub url: String,
+    /// `session_start_limit.remaining`: IDENTIFYs left until the limit resets.
+    pub starts_left: Option<u64>,
+    /// `session_start_limit.reset_after`, milliseconds.
+    pub starts_reset_after_ms: Option<u64>,
+}
 
 pub struct DiscordApi {
     http: Http,
@@ -96,6 +107,54 @@ impl DiscordApi {
         let resp = self.http.request(req).await?;
         let text = resp.text().await.unwrap_or_default();
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The Gateway's address (`GET /gateway/bot`, authorized by the bot token) and how many
+    /// more sessions Discord lets the bot start now (`session_start_limit`).
+    pub async fn gateway_bot(&self) -> Result<GatewayBot, ChatError> {
+        let what = "get gateway";
+        let req = Request::new(Route::GatewayBot, LightMethod::Get);
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| chat_error(what, e))?;
+        let v: Value = resp.json().await.map_err(|e| ChatError::Transient {
+            message: format!("{what}: Discord's answer is not JSON: {e}"),
+            retry_after_ms: None,
+        })?;
+        let url = v["url"].as_str().ok_or_else(|| ChatError::Transient {
+            message: format!("{what}: Discord's answer has no url"),
+            retry_after_ms: None,
+        })?;
+        let limit = &v["session_start_limit"];
+        Ok(GatewayBot {
+            url: url.to_string(),
+            starts_left: limit["remaining"].as_u64(),
+            starts_reset_after_ms: limit["reset_after"].as_u64(),
+        })
+    }
+
+    /// Answers an interaction received over the Gateway:
+    /// `POST /interactions/{id}/{token}/callback` with the interaction response.
+    pub async fn interaction_callback(
+        &self,
+        interaction_id: &str,
+        token: &str,
+        response: &Value,
+    ) -> Result<(), ChatError> {
+        let interaction_id = InteractionId::new(id("interaction", interaction_id)?);
+        self.call(
+            "interaction callback",
+            Route::InteractionResponse {
+                interaction_id,
+                token,
+            },
+            LightMethod::Post,
+            response,
+        )
+        .await
+        .map(|_| ())
     }
 
     fn id_of(what: &str, v: &Value) -> Result<String, ChatError> {

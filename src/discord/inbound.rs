@@ -1,6 +1,8 @@
-//! `POST /discord/interactions`: Ed25519-signed (Discord probes with bad signatures), PING,
-//! application commands and button presses. Votes carry the member's roles, so they are counted
-//! while Discord waits, and the person gets the outcome privately.
+//! Discord's interactions: PING, application commands, button presses and modals, answered by
+//! [`DiscordInbound::answer`] whichever way they came — `POST /discord/interactions`
+//! (Ed25519-signed; Discord probes with bad signatures) or the Gateway (`super::gateway`). Votes
+//! carry the member's roles, so they are counted while Discord waits, and the person gets the
+//! outcome privately.
 
 use super::messages::{CONFIRM_ROLLBACK, PROCEED, ROLLBACK};
 use super::modal;
@@ -11,78 +13,40 @@ use crate::command::{Command, help_for, parse};
 use crate::config::Config;
 use crate::domain::{Choice, Deploy, EventData};
 use crate::engine::Engine;
-use crate::http::{AppState, Counters};
+use crate::http::Counters;
 use crate::present::{RenderedEffect, chat::RenderedChat};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde_json::json;
 use serenity::builder::{
     CreateAllowedMentions, CreateInteractionResponse, CreateInteractionResponseMessage,
 };
-use serenity::interactions_endpoint::Verifier;
 use serenity::model::application::InteractionType;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+mod endpoint;
 mod payload;
+pub use endpoint::{REPLAY_WINDOW_S, check_request, routes, verifier};
 pub use payload::{
     CommandData, CommandOption, Interaction, Member, MessageRef, OptionValue, parse_interaction,
 };
 
-/// How far `X-Signature-Timestamp` may be from now.
-pub const REPLAY_WINDOW_S: i64 = 5 * 60;
-
+/// What answers interactions, over either transport.
 #[derive(Clone)]
 pub struct DiscordInbound {
     pub engine: Arc<Engine>,
     pub config: Arc<Config>,
     pub counters: Arc<Counters>,
-    pub verifier: Arc<Verifier>,
     pub clock: Clock,
 }
 
-pub fn routes(state: DiscordInbound) -> Router<AppState> {
-    Router::new()
-        .route("/discord/interactions", post(interactions))
-        .with_state(state)
-}
-
-/// The verifier for a hex public key, or why it is unusable.
-pub fn verifier(public_key_hex: &str) -> anyhow::Result<Verifier> {
-    let bytes = hex::decode(public_key_hex.trim())?;
-    let key: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("discord.public_key: must be 32 bytes"))?;
-    Verifier::try_new(key).map_err(|e| anyhow::anyhow!("discord.public_key: {e}"))
-}
-
-/// Checks an interaction's `X-Signature-Ed25519` over `X-Signature-Timestamp` + body, and that
-/// the timestamp is within the replay window of `now_s`; the error is the reason to log.
-pub fn check_request(
-    verifier: &Verifier,
-    signature: Option<&str>,
-    timestamp: Option<&str>,
-    body: &[u8],
-    now_s: i64,
-) -> Result<(), &'static str> {
-    let (Some(sig), Some(ts)) = (signature, timestamp) else {
-        return Err("missing X-Signature-Ed25519 or X-Signature-Timestamp header");
-    };
-    let Ok(at) = ts.trim().parse::<i64>() else {
-        return Err("malformed X-Signature-Timestamp header");
-    };
-    // abs_diff: a timestamp far from the clock must be refused, not overflow (found by fuzzing).
-    if now_s.abs_diff(at) > REPLAY_WINDOW_S.unsigned_abs() {
-        return Err("request timestamp is outside the 5-minute replay window");
-    }
-    verifier
-        .verify(sig, ts, body)
-        .map_err(|()| "signature does not verify with the application's public key")
+/// The answer to an interaction: the interaction response Discord expects (the HTTP reply's
+/// body, the Gateway's callback body).
+#[derive(Debug)]
+pub struct Answered {
+    pub response: serde_json::Value,
+    /// The interaction was answered before (a redelivery): `response` is the first answer, and
+    /// nothing was acted on again.
+    pub repeat: bool,
 }
 
 /// A private answer; the shared texts mark bold Slack's way (`*x*`), Discord wants `**x**`.
@@ -101,17 +65,6 @@ fn private(text: impl Into<String>) -> CreateInteractionResponse {
 }
 
 impl DiscordInbound {
-    fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), &'static str> {
-        let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-        check_request(
-            &self.verifier,
-            header("x-signature-ed25519"),
-            header("x-signature-timestamp"),
-            body,
-            (self.clock)() / 1000,
-        )
-    }
-
     fn desk(&self) -> Desk {
         Desk {
             engine: self.engine.clone(),
@@ -299,188 +252,153 @@ pub fn button_of(custom_id: &str) -> (Option<Ballot>, &str) {
     (ballot, deploy)
 }
 
-async fn interactions(
-    State(s): State<DiscordInbound>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(e) = s.authenticate(&headers, &body) {
-        s.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(error = e, "Discord interaction refused");
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": e}))).into_response();
-    }
-    let interaction = match parse_interaction(&body) {
-        Ok(i) => i,
-        Err(e) => {
-            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e}))).into_response();
+impl DiscordInbound {
+    /// Answers an interaction (its JSON, as Discord sends it over either transport), acting on
+    /// it once: a redelivery gets the first answer back. The error names what is wrong with
+    /// the interaction.
+    pub async fn answer(&self, body: &[u8]) -> Result<Answered, String> {
+        let s = self;
+        let interaction = parse_interaction(body)?;
+        if interaction.kind == Some(InteractionType::Ping) {
+            // Not serenity's `CreateInteractionResponse::Pong`, which adds `"data": null`: Discord
+            // documents the answer to a PING as exactly `{"type": 1}`.
+            return Ok(Answered {
+                response: json!({"type": 1}),
+                repeat: false,
+            });
         }
-    };
-    if interaction.kind == Some(InteractionType::Ping) {
-        // Not serenity's `CreateInteractionResponse::Pong`, which adds `"data": null`: Discord
-        // documents the answer to a PING as exactly `{"type": 1}`.
-        return axum::Json(json!({"type": 1})).into_response();
-    }
-    // Discord may deliver an interaction twice: answer the same, act once.
-    let store = s.engine.store();
-    let interaction_id = interaction.id.clone();
-    if let Some(id) = &interaction_id
-        && let Ok(Some((_, stored))) = store.delivery("discord-interactions", id).await
-    {
-        let stored: serde_json::Value =
-            serde_json::from_str(&stored).unwrap_or(serde_json::Value::Null);
-        return axum::Json(stored).into_response();
-    }
-    let Some(member) = interaction.member() else {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "interaction has no user"})),
-        )
-            .into_response();
-    };
-    let channel = interaction.channel_id();
-    let answer = match interaction.kind {
-        Some(InteractionType::Command) => {
-            let data = match interaction.command() {
-                Ok(d) => d,
-                Err(e) => {
-                    return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e})))
-                        .into_response();
+        // Discord may deliver an interaction twice (over HTTP, or again after a Gateway RESUME):
+        // answer the same, act once.
+        let store = s.engine.store();
+        let interaction_id = interaction.id.clone();
+        if let Some(id) = &interaction_id
+            && let Ok(Some((_, stored))) = store.delivery("discord-interactions", id).await
+        {
+            return Ok(Answered {
+                response: serde_json::from_str(&stored).unwrap_or(serde_json::Value::Null),
+                repeat: true,
+            });
+        }
+        let member = interaction.member().ok_or("interaction has no user")?;
+        let channel = interaction.channel_id();
+        let answer = match interaction.kind {
+            Some(InteractionType::Command) => {
+                let data = interaction.command()?;
+                // The options read as Slack's words do: a `service` naming a configured service
+                // (any case) is the service, any other value starts the reason.
+                let names = s.config.service_names();
+                let (name, text) = data.words();
+                let mut limits = crate::limits::FieldCheck::new();
+                limits.text("options", &text, crate::limits::COMMAND_TEXT);
+                match limits.into_result() {
+                    // Discord shows the person only a 200's answer: said, not run.
+                    Err(e) => private(format!("⚠️ Not run: {e}.")),
+                    Ok(()) => private(s.run(parse(&name, &text, &names), &channel, &member).await),
                 }
-            };
-            // The options read as Slack's words do: a `service` naming a configured service (any
-            // case) is the service, any other value starts the reason.
-            let names = s.config.service_names();
-            let (name, text) = data.words();
-            let mut limits = crate::limits::FieldCheck::new();
-            limits.text("options", &text, crate::limits::COMMAND_TEXT);
-            match limits.into_result() {
-                // Discord shows the person only a 200's answer: said, not run.
-                Err(e) => private(format!("⚠️ Not run: {e}.")),
-                Ok(()) => private(s.run(parse(&name, &text, &names), &channel, &member).await),
             }
-        }
-        Some(InteractionType::Component) => {
-            let data = match interaction.component() {
-                Ok(d) => d,
-                Err(e) => {
-                    return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e})))
-                        .into_response();
-                }
-            };
-            let (ballot, deploy) = button_of(&data.custom_id);
-            let deploy = s.deploy_named(deploy, &interaction).await;
-            match (ballot, deploy) {
-                (Some(Ballot::Vote { choice, .. }), Some(id)) => match s.asking_reason(&id).await {
-                    // The vote counts when the modal comes back with the reason (MODAL_SUBMIT).
-                    Some(d) => modal::ask_reason(&id, choice, &d.info.service, &d.info.version),
-                    None => private(
-                        s.vote_within_deadline(
-                            id,
-                            &member,
-                            Ballot::Vote {
-                                choice,
-                                reason: None,
-                            },
-                        )
-                        .await,
+            Some(InteractionType::Component) => {
+                let data = interaction.component()?;
+                let (ballot, deploy) = button_of(&data.custom_id);
+                let deploy = s.deploy_named(deploy, &interaction).await;
+                match (ballot, deploy) {
+                    (Some(Ballot::Vote { choice, .. }), Some(id)) => {
+                        match s.asking_reason(&id).await {
+                            // The vote counts when the modal comes back with the reason
+                            // (MODAL_SUBMIT).
+                            Some(d) => {
+                                modal::ask_reason(&id, choice, &d.info.service, &d.info.version)
+                            }
+                            None => private(
+                                s.vote_within_deadline(
+                                    id,
+                                    &member,
+                                    Ballot::Vote {
+                                        choice,
+                                        reason: None,
+                                    },
+                                )
+                                .await,
+                            ),
+                        }
+                    }
+                    // A confirmation needs no reason: the decision it confirms has one.
+                    (Some(Ballot::ConfirmRollback), Some(id)) => private(
+                        s.vote_within_deadline(id, &member, Ballot::ConfirmRollback)
+                            .await,
                     ),
-                },
-                // A confirmation needs no reason: the decision it confirms has one.
-                (Some(Ballot::ConfirmRollback), Some(id)) => private(
-                    s.vote_within_deadline(id, &member, Ballot::ConfirmRollback)
-                        .await,
-                ),
-                _ => private("That button is not one of canarybot's."),
-            }
-        }
-        Some(InteractionType::Modal) => {
-            let data = match interaction.modal() {
-                Ok(d) => d,
-                Err(e) => {
-                    return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e})))
-                        .into_response();
+                    _ => private("That button is not one of canarybot's."),
                 }
-            };
-            let Some((choice, deploy)) = modal::read_custom_id(&data.custom_id) else {
-                return axum::Json(private("That form is not one of canarybot's.")).into_response();
-            };
-            let reason = modal::reason(&data);
-            match s.deploy_named(deploy, &interaction).await {
-                None => private("That form no longer names a deploy; your vote was not counted."),
-                Some(_) if reason.is_empty() => private(format!(
-                    "Your {} vote was not counted: write why in the form (press the button again).",
-                    choice.as_str()
-                )),
-                Some(_) if reason.chars().count() > crate::limits::REASON => private(format!(
-                    "Your {} vote was not counted: the reason is longer than {} characters.",
-                    choice.as_str(),
-                    crate::limits::REASON
-                )),
-                Some(id) => private(
-                    s.vote_within_deadline(
-                        id,
-                        &member,
-                        Ballot::Vote {
-                            choice,
-                            reason: Some(reason),
-                        },
-                    )
-                    .await,
-                ),
             }
+            Some(InteractionType::Modal) => {
+                let data = interaction.modal()?;
+                match modal::read_custom_id(&data.custom_id) {
+                    None => private("That form is not one of canarybot's."),
+                    Some((choice, deploy)) => {
+                        let reason = modal::reason(&data);
+                        s.modal_vote(choice, deploy, reason, &interaction, &member)
+                            .await
+                    }
+                }
+            }
+            _ => private(help_for(None, false)),
+        };
+        let response = serde_json::to_value(&answer)
+            .map_err(|e| format!("cannot write the answer to the interaction: {e}"))?;
+        if let Some(id) = &interaction_id {
+            let _ = store
+                .record_delivery(
+                    "discord-interactions",
+                    id,
+                    200,
+                    &response.to_string(),
+                    (s.clock)(),
+                )
+                .await;
         }
-        _ => private(help_for(None, false)),
-    };
-    if let Some(id) = &interaction_id {
-        match serde_json::to_string(&answer) {
-            Ok(text) => {
-                let _ = store
-                    .record_delivery("discord-interactions", id, 200, &text, (s.clock)())
-                    .await;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot keep a Discord answer for redelivery"),
+        Ok(Answered {
+            response,
+            repeat: false,
+        })
+    }
+
+    /// A vote with its reason, from the modal: counted when the reason is there and fits.
+    async fn modal_vote(
+        &self,
+        choice: Choice,
+        deploy: &str,
+        reason: String,
+        interaction: &Interaction,
+        member: &Member,
+    ) -> CreateInteractionResponse {
+        match self.deploy_named(deploy, interaction).await {
+            None => private("That form no longer names a deploy; your vote was not counted."),
+            Some(_) if reason.is_empty() => private(format!(
+                "Your {} vote was not counted: write why in the form (press the button again).",
+                choice.as_str()
+            )),
+            Some(_) if reason.chars().count() > crate::limits::REASON => private(format!(
+                "Your {} vote was not counted: the reason is longer than {} characters.",
+                choice.as_str(),
+                crate::limits::REASON
+            )),
+            Some(id) => private(
+                self.vote_within_deadline(
+                    id,
+                    member,
+                    Ballot::Vote {
+                        choice,
+                        reason: Some(reason),
+                    },
+                )
+                .await,
+            ),
         }
     }
-    axum::Json(answer).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ed25519_dalek::{Signer, SigningKey};
-
-    fn signed(key: &SigningKey, ts: &str, body: &[u8]) -> String {
-        let mut message = ts.as_bytes().to_vec();
-        message.extend_from_slice(body);
-        hex::encode(key.sign(&message).to_bytes())
-    }
-
-    /// Fuzzing (`signatures` target): a timestamp at the far end of i64 from the clock made the
-    /// replay-window check overflow (a panic with overflow checks, a wrong answer without).
-    #[test]
-    fn timestamp_far_from_the_clock_is_refused() {
-        let key = SigningKey::from_bytes(&[7u8; 32]);
-        let v = verifier(&hex::encode(key.verifying_key().as_bytes())).expect("key");
-        let stale = Err("request timestamp is outside the 5-minute replay window");
-        let ts = "-8680820740569200761";
-        let sig = signed(&key, ts, b"{}");
-        assert_eq!(
-            check_request(&v, Some(&sig), Some(ts), b"{}", 9_189_462_580_836_927_367),
-            stale
-        );
-        for (ts, now) in [(i64::MIN, 1_700_000_000), (i64::MAX, -1)] {
-            let ts = ts.to_string();
-            let sig = signed(&key, &ts, b"{}");
-            assert_eq!(check_request(&v, Some(&sig), Some(&ts), b"{}", now), stale);
-        }
-        // Within the window it verifies; a changed body does not.
-        let sig = signed(&key, "1700000100", b"{}");
-        assert_eq!(
-            check_request(&v, Some(&sig), Some("1700000100"), b"{}", 1_700_000_000),
-            Ok(())
-        );
-        assert!(check_request(&v, Some(&sig), Some("1700000100"), b"{ }", 1_700_000_000).is_err());
-    }
 
     /// A private answer as Discord receives it: a message only the person sees, pinging nobody,
     /// bold made Discord's way, outside text escaped, cut at 2,000 characters.

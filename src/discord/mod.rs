@@ -1,11 +1,13 @@
-//! Discord over HTTP only (serenity's REST client and interaction verifier; no gateway): the
-//! canary thread (`chat`), REST calls (`api`), and the signed interactions endpoint (`inbound`), the reason modal (`modal`).
-//! Nothing here knows Slack.
+//! Discord through serenity's REST client and models: the canary thread (`chat`), REST calls
+//! (`api`), the interactions' handlers and their signed HTTP endpoint (`inbound`), the same
+//! interactions over the Gateway (`gateway`, `[discord] transport = "gateway"`), the reason
+//! modal (`modal`). Nothing here knows Slack.
 
 pub mod api;
 pub mod chat;
 pub mod config;
 pub mod escape;
+pub mod gateway;
 pub mod inbound;
 pub mod messages;
 pub mod modal;

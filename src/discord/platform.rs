@@ -1,9 +1,10 @@
-//! Discord as the registry knows it: identities, `[discord]`, the chat port and the interactions
-//! endpoint.
+//! Discord as the registry knows it: identities, `[discord]`, the chat port, and the transport
+//! interactions arrive by (the interactions endpoint, or the Gateway).
 
 use super::api::DiscordApi;
 use super::chat::DiscordChat;
-use super::config::DiscordConfig;
+use super::config::{DiscordConfig, Transport};
+use super::gateway::Gateway;
 use super::inbound::{DiscordInbound, routes, verifier};
 use crate::chat::ChatPort;
 use crate::chat::{ChatPlatform, Connection};
@@ -36,7 +37,12 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
         paths: &[PathMatch::Prefix("/discord/")],
     }),
     thread_link: |c, thread| super::thread_link(DiscordConfig::of(c)?, thread),
-    transport: |_| "HTTP (Discord posts interactions to /discord/interactions)".into(),
+    transport: |c| match DiscordConfig::of(c).map(|d| d.transport) {
+        Some(Transport::Gateway) => {
+            "Gateway (outbound WebSocket to Discord; no interactions endpoint URL)".into()
+        }
+        _ => "HTTP (Discord posts interactions to /discord/interactions)".into(),
+    },
 };
 
 /// Discord ids are snowflakes: up to 20 digits, never 0.
@@ -66,14 +72,15 @@ fn section_problems(d: &DiscordConfig) -> Vec<String> {
             d.application_id
         ));
     }
-    let key_ok = hex::decode(d.public_key.trim())
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .is_some_and(|k| Verifier::try_new(k).is_ok());
-    if !key_ok {
-        out.push(
+    match (d.transport, d.public_key.as_deref()) {
+        (Transport::Http, None) => out.push(
+            "discord.public_key: required with transport = \"http\" (the application's 64-hex-digit Ed25519 public key; or set transport = \"gateway\")".into(),
+        ),
+        // With the Gateway a key is unused, but a wrong one is still a mistake worth naming.
+        (_, Some(key)) if verifier(key).is_err() => out.push(
             "discord.public_key: must be the application's 64-hex-digit Ed25519 public key".into(),
-        );
+        ),
+        _ => {}
     }
     out.extend(http_url_problem("discord.api_url", &d.api_url));
     out
@@ -99,7 +106,11 @@ fn channel_problems(config: &Config, key: &str, s: &ServiceConfig) -> Vec<String
 
 struct Connected {
     chat: Arc<DiscordChat>,
-    verifier: Arc<Verifier>,
+    api: Arc<DiscordApi>,
+    bot_token: String,
+    /// The interactions endpoint's key (`transport = "http"`); `None` with the Gateway, which
+    /// serves no endpoint.
+    verifier: Option<Arc<Verifier>>,
 }
 
 fn connect(config: &Config) -> anyhow::Result<Option<Box<dyn Connection>>> {
@@ -111,7 +122,13 @@ fn connect(config: &Config) -> anyhow::Result<Option<Box<dyn Connection>>> {
         &d.bot_token,
         &d.application_id,
     )?);
-    let verifier = Arc::new(verifier(&d.public_key)?);
+    let verifier = match (d.transport, d.public_key.as_deref()) {
+        (Transport::Http, Some(key)) => Some(Arc::new(verifier(key)?)),
+        (Transport::Http, None) => {
+            anyhow::bail!("discord.public_key: required with transport = \"http\"")
+        }
+        (Transport::Gateway, _) => None,
+    };
     let channels: HashMap<String, String> = config
         .services
         .iter()
@@ -120,8 +137,25 @@ fn connect(config: &Config) -> anyhow::Result<Option<Box<dyn Connection>>> {
                 .map(|c| (s.name.clone(), c.to_string()))
         })
         .collect();
-    let chat = Arc::new(DiscordChat { api, channels });
-    Ok(Some(Box::new(Connected { chat, verifier })))
+    let chat = Arc::new(DiscordChat {
+        api: api.clone(),
+        channels,
+    });
+    Ok(Some(Box::new(Connected {
+        chat,
+        api,
+        bot_token: d.bot_token.clone(),
+        verifier,
+    })))
+}
+
+fn handlers(inbound: &Inbound) -> DiscordInbound {
+    DiscordInbound {
+        engine: inbound.engine.clone(),
+        config: inbound.config.clone(),
+        counters: inbound.counters.clone(),
+        clock: inbound.clock.clone(),
+    }
 }
 
 impl Connection for Connected {
@@ -129,13 +163,28 @@ impl Connection for Connected {
         self.chat.clone()
     }
 
+    fn listen(
+        &self,
+        inbound: &Inbound,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        if self.verifier.is_some() {
+            return Vec::new();
+        }
+        let gateway = Gateway {
+            api: self.api.clone(),
+            bot_token: self.bot_token.clone(),
+            handlers: handlers(inbound),
+            link: inbound.counters.link("discord", "gateway"),
+        };
+        vec![gateway.start(shutdown)]
+    }
+
     fn routes(self: Box<Self>, inbound: &Inbound) -> Router<AppState> {
-        routes(DiscordInbound {
-            engine: inbound.engine.clone(),
-            config: inbound.config.clone(),
-            counters: inbound.counters.clone(),
-            verifier: self.verifier,
-            clock: inbound.clock.clone(),
-        })
+        match self.verifier {
+            Some(verifier) => routes(handlers(inbound), verifier),
+            // With the Gateway, Discord sends nothing to an endpoint: none is served.
+            None => Router::new(),
+        }
     }
 }

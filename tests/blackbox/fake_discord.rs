@@ -61,6 +61,8 @@ pub struct FakeDiscord {
     /// While set, every call answers HTTP 503.
     pub down: Arc<std::sync::atomic::AtomicBool>,
     pub trap: Arc<Mutex<Option<Trap>>>,
+    /// What `GET /gateway/bot` answers as the Gateway's `url` (a fake gateway).
+    pub gateway_url: Arc<Mutex<String>>,
     next_id: Arc<AtomicU64>,
 }
 
@@ -200,6 +202,16 @@ impl FakeDiscord {
             }
             ("PUT", ["applications", _, "commands"])
             | ("PUT", ["applications", _, "guilds", _, "commands"]) => (ok, body),
+            ("GET", ["gateway", "bot"]) => (
+                ok,
+                json!({"url": *self.gateway_url.lock().expect("gateway url"), "shards": 1,
+                       "session_start_limit": {"total": 1000, "remaining": 999,
+                                               "reset_after": 0, "max_concurrency": 1}}),
+            ),
+            // Answering an interaction received over the Gateway: 204, as Discord does.
+            ("POST", ["interactions", _, _, "callback"]) => {
+                (axum::http::StatusCode::NO_CONTENT, Value::Null)
+            }
             _ => (ok, json!({"message": "404: Not Found", "code": 0})),
         }
     }
