@@ -73,6 +73,8 @@ pub fn envelope(kind: &str, payload: Value) -> Value {
 
 impl FakeSocket {
     /// Serves Socket Mode for `slack`: its `apps.connections.open` answers with this server.
+    // tungstenite's handshake callback returns its own large error type.
+    #[allow(clippy::result_large_err)]
     pub async fn start(slack: &FakeSlack) -> FakeSocket {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

@@ -536,7 +536,12 @@ async fn breach_vote_rollback_over_the_socket_with_no_http_endpoint(b: Backend) 
     assert_eq!(executor.calls().len(), 1);
     assert_eq!(executor.calls()[0].body["deploy_id"], id.as_str());
     let kinds = app.kinds(&id).await;
-    for kind in ["breach_detected", "vote_cast", "decision", "rollback_succeeded"] {
+    for kind in [
+        "breach_detected",
+        "vote_cast",
+        "decision",
+        "rollback_succeeded",
+    ] {
         assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
     }
     app.finish().await;
