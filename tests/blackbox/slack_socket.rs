@@ -396,7 +396,14 @@ async fn refresh_requested_opens_a_new_connection(b: Backend) {
             .is_some_and(|t| !t.is_empty()),
         "the new connection works: {ack}"
     );
+    // On shutdown the connection closes and no other opens.
     app.finish().await;
+    assert!(
+        second.closed_within(Duration::from_secs(5)).await,
+        "closed on shutdown"
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(fake.open_count(), 2, "no reconnect after shutdown");
 }
 
 /// An envelope whose ack Slack did not get comes again (same envelope_id, retry_attempt 1): it
@@ -411,11 +418,40 @@ async fn a_redelivered_envelope_is_acted_on_once(b: Backend) {
     else {
         return;
     };
-    let first = slash_command(
-        "/canary",
-        "freeze checkout for 2h release train",
-        "U01ALICE",
+    // A redelivery arriving while the first is still being answered (a 500 ms group lookup):
+    // both acknowledged alike, acted on once.
+    slack
+        .groups_delay_ms
+        .store(500, std::sync::atomic::Ordering::SeqCst);
+    let first = slash_command("/canary", "freeze checkout for 1h reindex", "U01ALICE");
+    let mut again = first.clone();
+    again["retry_attempt"] = json!(1);
+    again["retry_reason"] = json!("timeout");
+    conn.send(&first).await;
+    conn.send(&again).await;
+    let mut acks = Vec::new();
+    while acks.len() < 2 {
+        let ack = conn
+            .next_text(Duration::from_secs(10))
+            .await
+            .expect("two acknowledgements");
+        assert_eq!(ack["envelope_id"], first["envelope_id"], "{ack}");
+        acks.push(ack);
+    }
+    assert_eq!(acks[0], acks[1]);
+    slack
+        .groups_delay_ms
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    let (_, freezes) = app.get("/api/freezes").await;
+    let freezes: Value = serde_json::from_str(&freezes).expect("json");
+    assert_eq!(
+        freezes["set"].as_array().map(Vec::len),
+        Some(1),
+        "{freezes}"
     );
+
+    // A redelivery after the first was answered: the same answer from the record.
+    let first = slash_command("/canary", "freeze search for 2h release train", "U01ALICE");
     let (ack, _) = conn.deliver(&first).await;
     assert!(
         ack["payload"]["text"]
@@ -433,7 +469,7 @@ async fn a_redelivered_envelope_is_acted_on_once(b: Backend) {
     let freezes: Value = serde_json::from_str(&freezes).expect("json");
     assert_eq!(
         freezes["set"].as_array().map(Vec::len),
-        Some(1),
+        Some(2),
         "{freezes}"
     );
 
