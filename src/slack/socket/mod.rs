@@ -35,7 +35,7 @@ const BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_sec
 const HEALTHY: Duration = Duration::from_secs(30);
 /// After this long without a frame canarybot pings; after twice this long the connection is dead.
 const SILENCE: Duration = Duration::from_secs(30);
-/// How long the WebSocket handshake may take.
+/// How long `apps.connections.open`, then the WebSocket handshake, may take each.
 const CONNECT_WAIT: Duration = Duration::from_secs(10);
 /// On shutdown, how long acknowledgements still being worked on may take before the close.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -121,27 +121,16 @@ impl SocketMode {
     /// acknowledgements go through one writer, which closes the connection once the last is
     /// sent — so after a `disconnect` the next connection opens while the old one finishes.
     async fn connection(self: Arc<Self>, shutdown: &mut watch::Receiver<bool>) -> Ended {
-        let url = match self.inbound.api.open_connection(&self.app_token).await {
-            Ok(url) => url,
-            Err(e) => {
-                return Ended::Failed {
-                    retry_after: retry_after(&e),
-                    why: e.to_string(),
-                };
-            }
-        };
-        let ws = match tokio::time::timeout(
-            CONNECT_WAIT,
-            tokio_tungstenite::connect_async(url.as_str()),
-        )
-        .await
-        {
-            Ok(Ok((ws, _))) => ws,
-            Ok(Err(e)) => return failed(format!("WebSocket connect: {e}")),
-            Err(_) => {
-                return failed(format!(
-                    "WebSocket connect: no answer within {CONNECT_WAIT:?}"
-                ));
+        let ws = tokio::select! {
+            opened = self.open() => match opened {
+                Ok(ws) => ws,
+                Err(ended) => return ended,
+            },
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return Ended::Shutdown;
+                }
+                return failed("interrupted".into());
             }
         };
         let (mut sink, mut stream) = ws.split();
@@ -245,6 +234,40 @@ fn retry_after(e: &ChatError) -> Option<Duration> {
         ChatError::Permanent(_) => None,
     }
 }
+
+impl SocketMode {
+    /// `apps.connections.open`, then the WebSocket handshake with the URL it gave, each bounded
+    /// by [`CONNECT_WAIT`].
+    async fn open(&self) -> Result<Socket, Ended> {
+        let opening = self.inbound.api.open_connection(&self.app_token);
+        let url = match tokio::time::timeout(CONNECT_WAIT, opening).await {
+            Ok(Ok(url)) => url,
+            Ok(Err(e)) => {
+                return Err(Ended::Failed {
+                    retry_after: retry_after(&e),
+                    why: e.to_string(),
+                });
+            }
+            Err(_) => {
+                return Err(failed(format!(
+                    "apps.connections.open: no answer within {CONNECT_WAIT:?}"
+                )));
+            }
+        };
+        match tokio::time::timeout(CONNECT_WAIT, tokio_tungstenite::connect_async(url.as_str()))
+            .await
+        {
+            Ok(Ok((ws, _))) => Ok(ws),
+            Ok(Err(e)) => Err(failed(format!("WebSocket connect: {e}"))),
+            Err(_) => Err(failed(format!(
+                "WebSocket connect: no answer within {CONNECT_WAIT:?}"
+            ))),
+        }
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn failed(why: String) -> Ended {
     Ended::Failed {
