@@ -41,6 +41,26 @@ pub fn slack_manifest(public_url: &str) -> String {
         + "\n"
 }
 
+/// The manifest of a Socket Mode app: `socket_mode_enabled: true` and no request URLs (Slack
+/// sends everything over the connection canarybot opens), so no public URL is needed.
+pub fn slack_manifest_socket_mode() -> String {
+    let body = SLACK_MANIFEST
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .filter(|l| {
+            let key = l.trim_start();
+            !(key.starts_with("url: ") || key.starts_with("request_url: "))
+        })
+        .map(|l| l.replace("socket_mode_enabled: false", "socket_mode_enabled: true"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "# canarybot's Slack app in Socket Mode. Paste into https://api.slack.com/apps → Create New App →\n\
+         # From a manifest; then Basic Information → App-Level Tokens → Generate, with the scope\n\
+         # connections:write, and set [slack] app_token to it (xapp-…).\n{body}\n"
+    )
+}
+
 /// Discord's application commands (the bulk-overwrite body).
 pub const DISCORD_COMMANDS: &str = include_str!("../commands/discord-commands.json");
 
@@ -456,7 +476,47 @@ mod tests {
         }
         let mine = slack_manifest("https://bot.internal/");
         assert!(mine.contains("https://bot.internal/slack/events"));
+        assert!(mine.contains("socket_mode_enabled: false"));
         assert!(!mine.contains("canarybot.example.com/slack"));
+    }
+
+    /// The Socket Mode manifest: the same app, commands, scopes and events, Socket Mode on, and no
+    /// request URL anywhere.
+    #[test]
+    fn slack_manifest_in_socket_mode_has_no_request_urls() {
+        let socket = slack_manifest_socket_mode();
+        assert!(socket.contains("socket_mode_enabled: true"), "{socket}");
+        assert!(!socket.contains("socket_mode_enabled: false"));
+        for gone in ["url:", "request_url:", "https://", "/slack/"] {
+            let lines: Vec<&str> = socket
+                .lines()
+                .filter(|l| !l.starts_with('#') && l.contains(gone))
+                .collect();
+            assert!(lines.is_empty(), "{gone}: {lines:?}");
+        }
+        let http = slack_manifest("https://bot.internal");
+        let kept = |m: &str| -> Vec<String> {
+            m.lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter(|l| !l.contains("url:") && !l.contains("socket_mode_enabled"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(
+            kept(&socket),
+            kept(&http),
+            "the rest of the manifest is the same"
+        );
+        for needle in [
+            "- command: /canary",
+            "- command: /rollback",
+            "app_mention",
+            "connections:write",
+            "interactivity:\n    is_enabled: true",
+            "bot_events:",
+        ] {
+            assert!(socket.contains(needle), "{needle}: {socket}");
+        }
     }
 
     /// Discord's command definitions name exactly the parser's commands and `/canary` words, and

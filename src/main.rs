@@ -136,8 +136,12 @@ enum Command {
         #[command(subcommand)]
         action: CommandsAction,
     },
-    /// Print the Slack app manifest with this server's public URL filled in.
+    /// Print the Slack app manifest with this server's public URL filled in, or, with
+    /// `--socket-mode`, for Socket Mode (no request URLs, no public URL needed).
     SlackManifest {
+        /// Socket Mode: canarybot connects out to Slack; the config file is not read.
+        #[arg(long)]
+        socket_mode: bool,
         #[arg(
             long,
             env = "CANARYBOT_CONFIG",
@@ -563,7 +567,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::SlackManifest { config } => {
+        Command::SlackManifest {
+            socket_mode: true, ..
+        } => {
+            print!("{}", canarybot::command::slack_manifest_socket_mode());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SlackManifest { config, .. } => {
             let config = load(&config)?;
             let Some(url) = config.server.public_url.as_deref() else {
                 bail!("server.public_url: set it to the address Slack can reach this server at");

@@ -279,6 +279,7 @@ secrets = ["SECRET-webhook-secret-0003", "SECRET-webhook-secret-0004"]
 [slack]
 bot_token = "SECRET-xoxb-slack-0005"
 signing_secrets = ["SECRET-slack-signing-0006"]
+app_token = "xapp-SECRET-slack-app-0017"
 [discord]
 bot_token = "SECRET-discord-bot-0007"
 application_id = "424242"
@@ -343,6 +344,55 @@ fn debug_never_shows_a_secret() {
     );
     assert!(debug.contains("KUBE_TOKEN"), "{debug}");
     assert!(debug.contains("rollback?token=<redacted>"), "{debug}");
+    assert!(debug.contains("app_token: Some(<redacted>)"), "{debug}");
+}
+
+/// `[slack]` needs a way in: signing secrets (HTTP), an app-level token (Socket Mode), or both;
+/// the token must be an app-level one, and an error never shows it.
+#[test]
+fn slack_needs_signing_secrets_or_an_app_token() {
+    let slack = |keys: &str| {
+        GOOD.replace(
+            "[database]",
+            &format!("[slack]\nbot_token = \"xoxb-1\"\n{keys}\n[database]"),
+        )
+    };
+    let err = crate::registry::config_from_toml(&slack(""), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("slack.signing_secrets") && err.contains("slack.app_token"),
+        "{err}"
+    );
+    let err =
+        crate::registry::config_from_toml(&slack("app_token = \"xoxb-not-app-level-42\""), &env)
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("slack.app_token: must be an app-level token starting with xapp-"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not-app-level-42"),
+        "the token is not shown: {err}"
+    );
+    let err = crate::registry::config_from_toml(&slack("app_token = \"\""), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("slack.app_token: must not be empty"), "{err}");
+    for keys in [
+        "app_token = \"xapp-1-A1-2-abc\"",
+        "signing_secrets = [\"s1\"]",
+        "app_token = \"xapp-1-A1-2-abc\"\nsigning_secrets = [\"s1\"]",
+    ] {
+        let c = crate::registry::config_from_toml(&slack(keys), &env)
+            .unwrap_or_else(|e| panic!("{keys}: {e}"));
+        let transport = (crate::slack::PLATFORM.transport)(&c);
+        let socket = keys.contains("app_token");
+        let http = keys.contains("signing_secrets");
+        assert_eq!(transport.contains("Socket Mode"), socket, "{transport}");
+        assert_eq!(transport.contains("HTTP"), http, "{transport}");
+    }
 }
 
 #[test]

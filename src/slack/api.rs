@@ -111,6 +111,20 @@ impl SlackApi {
         })
     }
 
+    /// `apps.connections.open` with the app-level token: the WebSocket URL of a new Socket Mode
+    /// connection. Through slack-morphism's client (not its Socket Mode listener, see
+    /// `slack::socket`): the same base URL, connector and error mapping as every other call.
+    pub async fn open_connection(&self, app_token: &str) -> Result<String, ChatError> {
+        let token = SlackApiToken::new(app_token.to_string().into());
+        let opened = self
+            .client
+            .open_session(&token)
+            .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
+            .await
+            .map_err(|e| chat_error("apps.connections.open", e))?;
+        Ok(opened.url.0.to_string())
+    }
+
     /// Finds, among messages posted since `oldest_ms`, the one whose metadata carries `key`
     /// (in the channel, or in the thread of `thread_ts`); returns its ts. A lookup that fails is
     /// `Transient`, never `Refused`: it has not ruled out an earlier try's message.

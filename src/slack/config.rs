@@ -10,13 +10,19 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A Slack app: the bot token for the Web API and the signing secrets for inbound requests.
+/// A Slack app: the bot token for the Web API, and how Slack reaches canarybot — the signing
+/// secrets of requests it posts over HTTP, the app-level token of Socket Mode, or both (a
+/// migration). At least one of the two is required (`section_problems`).
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
     pub bot_token: String,
-    /// Any one of these may sign a Slack request (rotation).
+    /// Any one of these may sign a Slack request (rotation). Empty: no HTTP routes for Slack.
+    #[serde(default)]
     pub signing_secrets: Vec<String>,
+    /// The app-level token (`xapp-…`, scope `connections:write`) that turns Socket Mode on.
+    #[serde(default)]
+    pub app_token: Option<String>,
     /// Every Web API call goes here (a fake on loopback in tests).
     #[serde(default = "default_api_url")]
     pub api_url: String,
@@ -65,6 +71,7 @@ impl fmt::Debug for SlackConfig {
         f.debug_struct("SlackConfig")
             .field("bot_token", &redact::Redacted)
             .field("signing_secrets", &redact::list(&self.signing_secrets))
+            .field("app_token", &redact::opt(&self.app_token))
             .field("api_url", &redact::url(&self.api_url))
             .field("group_cache", &self.group_cache)
             .field("workspace_url", &self.workspace_url)

@@ -1,42 +1,38 @@
-//! Signed Slack requests: slash commands, button presses, and mentions in canary threads. Every
-//! request is verified (v0 signature, 5-minute window) before it is parsed; Slack gets its answer
-//! at once and the work happens in the background, with the outcome in the thread.
+//! What Slack sends canarybot — slash commands, button presses, reason modals and mentions in
+//! canary threads — whichever way it comes: signed HTTP requests (`routes`) or Socket Mode
+//! envelopes (`crate::slack::socket`). Both parse into the same types (`payload`) and feed the same
+//! handlers (`handlers`), whose transport-neutral answer (`answer`) each turns into its own reply.
+//! Slack gets its answer at once and slow work goes on in the background, with the outcome in the
+//! thread. This file holds what the handlers share: votes, commands, the reason modal.
 
 use super::api::SlackApi;
-use super::blocks::{CONFIRM_ROLLBACK_ACTION, PROCEED_ACTION, ROLLBACK_ACTION};
 use super::modal;
-use super::thread_ref;
 use crate::Clock;
-use crate::auth::{SignatureError, verify_slack};
 use crate::chat::ballot::Ballot;
 use crate::chat::desk::{Answer, Desk, Place};
-use crate::command::{Command, parse};
+use crate::command::Command;
 use crate::config::Config;
 use crate::domain::deploy::Notice;
 use crate::domain::freeze::FreezeScope;
 use crate::domain::{Choice, Deploy};
 use crate::engine::{Engine, EngineError};
-use crate::http::{AppState, Counters};
+use crate::http::Counters;
 use crate::present::chat::said;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use serde_json::json;
-use slack_morphism::prelude::{
-    SlackCommandEventResponse, SlackMessageContent, SlackMessageResponseType,
-};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+mod answer;
+mod handlers;
 mod payload;
+mod routes;
+pub use answer::SlackAnswer;
+pub use handlers::EVENTS_DELIVERY;
 pub use payload::{
     BlockActions, Event, EventCallback, Interaction, SlashCommand, SubmittedView, ViewSubmission,
-    is_ssl_check, parse_event, parse_interaction, parse_slash_command,
+    event_of, interaction_of, is_ssl_check, parse_event, parse_interaction, parse_slash_command,
+    slash_command_of,
 };
+pub use routes::routes;
 
 /// How long a vote waits for Slack to list a user group before the person is asked to try
 /// again: with the store's work after it, the answer stays within about 2 s of Slack's 3.
@@ -57,57 +53,7 @@ pub struct SlackInbound {
     pub clock: Clock,
 }
 
-pub fn routes(state: SlackInbound) -> Router<AppState> {
-    Router::new()
-        .route("/slack/commands", post(commands))
-        .route("/slack/interactions", post(interactions))
-        .route("/slack/events", post(events))
-        .with_state(state)
-}
-
-fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({"error": message.into()}))).into_response()
-}
-
-/// Keeps the reason modal open with `message` beside the reason field.
-fn field_error(message: &str) -> Response {
-    axum::Json(json!({
-        "response_action": "errors",
-        "errors": {modal::BLOCK_ID: message},
-    }))
-    .into_response()
-}
-
-/// A slash command's answer, shown only to the person; canarybot's words with outside text in
-/// them, escaped here.
-fn ephemeral(text: &str) -> Response {
-    let content = SlackMessageContent::new().with_text(crate::slack::escape::text(text));
-    axum::Json(
-        SlackCommandEventResponse::new(content)
-            .with_response_type(SlackMessageResponseType::Ephemeral),
-    )
-    .into_response()
-}
-
 impl SlackInbound {
-    fn authenticate(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), SignatureError> {
-        let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-        let secrets = super::SlackConfig::of(&self.config)
-            .map(|s| s.signing_secrets.clone())
-            .unwrap_or_default();
-        verify_slack(
-            header("x-slack-request-timestamp"),
-            header("x-slack-signature"),
-            &secrets,
-            body,
-            (self.clock)() / 1000,
-        )
-        .inspect_err(|e| {
-            self.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "Slack request refused")
-        })
-    }
-
     /// Counts a vote (or a rollback confirmation): resolves the person's groups among the
     /// deciders, then runs the engine. `here` is the channel the person pressed or typed in, where
     /// a private answer can reach them.
@@ -241,72 +187,6 @@ impl SlackInbound {
         );
     }
 
-    /// A submitted reason modal: the vote counts with its reason, and the modal closes (an empty
-    /// 200); an empty reason keeps the modal open with the error beside the field.
-    async fn submitted(&self, submission: ViewSubmission) -> Response {
-        if submission.view.callback_id.as_deref() != Some(modal::CALLBACK_ID) {
-            // Not a modal of canarybot's: closed, nothing done.
-            return StatusCode::OK.into_response();
-        }
-        let user = submission.user_id().to_string();
-        let mut limits = crate::limits::FieldCheck::new();
-        limits.text("user.id", &user, crate::limits::IDENTITY).text(
-            "user.username",
-            submission.user_name(),
-            crate::limits::IDENTITY,
-        );
-        if let Err(e) = limits.into_result() {
-            return refuse(StatusCode::BAD_REQUEST, e);
-        }
-        if user.is_empty() {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "view_submission payload has no user.id",
-            );
-        }
-        let pending = match modal::Pending::read(
-            submission
-                .view
-                .private_metadata
-                .as_deref()
-                .unwrap_or_default(),
-        ) {
-            Ok(p) => p,
-            Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
-        };
-        let reason = submission
-            .value(modal::BLOCK_ID, modal::ACTION_ID)
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        if reason.is_empty() {
-            return field_error("Write why: a vote here counts only with its reason.");
-        }
-        if reason.chars().count() > crate::limits::REASON {
-            return field_error(&format!(
-                "At most {} characters, please.",
-                crate::limits::REASON
-            ));
-        }
-        let here = self
-            .channel_of(&pending.deploy_id)
-            .await
-            .unwrap_or_default();
-        self.vote_within_deadline(
-            here,
-            pending.deploy_id,
-            user.clone(),
-            submission.user_name().to_string(),
-            Ballot::Vote {
-                choice: pending.choice,
-                reason: Some(reason),
-            },
-        )
-        .await;
-        // An empty 200 closes the modal; the outcome goes to the thread.
-        StatusCode::OK.into_response()
-    }
-
     fn desk(&self) -> Desk {
         Desk {
             engine: self.engine.clone(),
@@ -435,185 +315,10 @@ impl SlackInbound {
     }
 }
 
-async fn commands(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) -> Response {
-    if is_ssl_check(&body) {
-        return StatusCode::OK.into_response();
-    }
-    if let Err(e) = s.authenticate(&headers, &body) {
-        return refuse(StatusCode::UNAUTHORIZED, e.to_string());
-    }
-    let form = match parse_slash_command(&body) {
-        Ok(f) => f,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
-    };
-    let user = form.user_id.0.as_str();
-    if user.trim().is_empty() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "user_id: must be the Slack user id (U… or W…) of the person who typed the command",
-        );
-    }
-    // Slack shows the person only a 200's text: an over-long command is answered, not run.
-    let mut limits = crate::limits::FieldCheck::new();
-    limits
-        .text("text", &form.text, crate::limits::COMMAND_TEXT)
-        .text(
-            "user_name",
-            form.user_name.as_deref().unwrap_or(""),
-            crate::limits::IDENTITY,
-        );
-    if let Err(e) = limits.into_result() {
-        tracing::warn!(user = %user, "Slack command refused: {e}");
-        return ephemeral(&format!("⚠️ Not run: {e}."));
-    }
-    let names = s.config.service_names();
-    let command = parse(&form.command.0, &form.text, &names);
-    let name = form.user_name.as_deref().unwrap_or(user);
-    let text = s.run(command, &form.channel_id.0, None, user, name).await;
-    ephemeral(&text)
-}
-
-async fn interactions(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = s.authenticate(&headers, &body) {
-        return refuse(StatusCode::UNAUTHORIZED, e.to_string());
-    }
-    let press = match parse_interaction(&body) {
-        Ok(Interaction::BlockActions(press)) => press,
-        Ok(Interaction::ViewSubmission(submission)) => return s.submitted(*submission).await,
-        Ok(Interaction::Other) => return StatusCode::OK.into_response(),
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
-    };
-    let user = press.user_id().to_string();
-    let name = press.user_name().to_string();
-    if user.is_empty() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "interaction payload has no user.id",
-        );
-    }
-    let mut limits = crate::limits::FieldCheck::new();
-    limits.text("user.id", &user, crate::limits::IDENTITY);
-    for (i, action) in press.actions.iter().enumerate() {
-        limits.text(
-            &format!("actions[{i}].value"),
-            action.value.as_deref().unwrap_or_default(),
-            crate::limits::DEPLOY_ID,
-        );
-    }
-    if let Err(e) = limits.into_result() {
-        return refuse(StatusCode::BAD_REQUEST, e);
-    }
-    let here = press.channel_id().to_string();
-    for action in &press.actions {
-        let choice = match action.action_id.0.as_str() {
-            ROLLBACK_ACTION => Choice::Rollback,
-            PROCEED_ACTION => Choice::Promote,
-            CONFIRM_ROLLBACK_ACTION => {
-                // A confirmation needs no reason: the decision it confirms has one.
-                if let Some(deploy_id) = action.value.as_deref() {
-                    s.vote_within_deadline(
-                        here.clone(),
-                        deploy_id.to_string(),
-                        user.clone(),
-                        name.clone(),
-                        Ballot::ConfirmRollback,
-                    )
-                    .await;
-                }
-                continue;
-            }
-            _ => continue,
-        };
-        let Some(deploy_id) = action.value.as_deref() else {
-            continue;
-        };
-        if let Some(deploy) = s.asking_reason(deploy_id).await {
-            // The vote counts when the modal comes back with the reason (`view_submission`).
-            s.ask_reason(&press, &deploy, choice, &user, &here).await;
-            continue;
-        }
-        s.vote_within_deadline(
-            here.clone(),
-            deploy_id.to_string(),
-            user.clone(),
-            name.clone(),
-            Ballot::Vote {
-                choice,
-                reason: None,
-            },
-        )
-        .await;
-    }
-    // An empty 200 tells Slack the press was received; the outcome goes to the thread.
-    StatusCode::OK.into_response()
-}
-
 /// `<@U123> rollback p99 doubled` → `rollback p99 doubled`
 pub fn strip_mentions(text: &str) -> String {
     text.split_whitespace()
         .filter(|w| !(w.starts_with("<@") && w.ends_with('>')))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-async fn events(State(s): State<SlackInbound>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = s.authenticate(&headers, &body) {
-        return refuse(StatusCode::UNAUTHORIZED, e.to_string());
-    }
-    let callback = match parse_event(&body) {
-        Ok(Event::UrlVerification(v)) => {
-            return axum::Json(json!({"challenge": v.challenge})).into_response();
-        }
-        Ok(Event::EventCallback(callback)) => callback,
-        Ok(Event::Other) => return StatusCode::OK.into_response(),
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
-    };
-    // Slack redelivers events it thinks were missed (X-Slack-Retry-Num): act once per event id.
-    let store = s.engine.store();
-    if let Some(event_id) = &callback.event_id {
-        match store.delivery("slack-events", &event_id.0).await {
-            Ok(Some(_)) => return StatusCode::OK.into_response(),
-            Ok(None) => {
-                let _ = store
-                    .record_delivery("slack-events", &event_id.0, 200, "{}", (s.clock)())
-                    .await;
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot check Slack event id"),
-        }
-    }
-    if let Some(mention) = callback.into_mention() {
-        let channel = mention.channel.0;
-        let user = mention.user.0;
-        let text = strip_mentions(mention.content.text.as_deref().unwrap_or_default());
-        let thread_ts = mention.origin.thread_ts.map(|ts| ts.0);
-        let reply_ts = thread_ts.clone().or(Some(mention.origin.ts.0));
-        tokio::spawn(async move {
-            let thread_deploy = match &thread_ts {
-                Some(ts) => s
-                    .engine
-                    .store()
-                    .deploy_by_thread("slack", &thread_ref(&channel, ts))
-                    .await
-                    .ok()
-                    .flatten(),
-                None => None,
-            };
-            let names = s.config.service_names();
-            let command = parse("", &text, &names);
-            let is_vote = matches!(
-                command,
-                Command::Vote { .. } | Command::ConfirmRollback { .. }
-            );
-            let answer = s.run(command, &channel, thread_deploy, &user, &user).await;
-            // A vote's outcome reaches the thread through the timeline; answer everything else.
-            if !is_vote || !answer.starts_with("🗳️") {
-                let content =
-                    SlackMessageContent::new().with_text(crate::slack::escape::text(&answer));
-                if let Err(e) = s.api.post(&channel, content, reply_ts.as_deref()).await {
-                    tracing::warn!(error = %e, "cannot answer a Slack mention");
-                }
-            }
-        });
-    }
-    StatusCode::OK.into_response()
 }

@@ -1,5 +1,6 @@
-//! Slack: the canary thread as Block Kit (`chat`), the Web API (`api`), and the signed inbound
-//! surfaces for slash commands, buttons, mentions and the reason modal (`inbound`, `modal`). Nothing here knows Discord.
+//! Slack: the canary thread as Block Kit (`chat`), the Web API (`api`), and what Slack sends —
+//! slash commands, buttons, mentions and the reason modal (`inbound`, `modal`) — over signed HTTP
+//! requests or a Socket Mode connection (`socket`). Nothing here knows Discord.
 
 pub mod api;
 pub mod blocks;
@@ -9,6 +10,7 @@ pub mod escape;
 pub mod inbound;
 pub mod modal;
 pub mod platform;
+pub mod socket;
 
 pub use config::SlackConfig;
 pub use platform::PLATFORM;

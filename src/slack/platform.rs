@@ -46,9 +46,7 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
         paths: &[PathMatch::Prefix("/slack/")],
     }),
     thread_link: |c, thread| super::thread_link(SlackConfig::of(c)?, thread),
-    transport: |_| {
-        "HTTP (Slack posts to /slack/commands, /slack/interactions, /slack/events)".into()
-    },
+    transport,
 };
 
 /// Slack ids: an upper-case letter saying what they name, then upper-case letters and digits.
@@ -66,16 +64,43 @@ fn section_problems(slack: &SlackConfig) -> Vec<String> {
     if slack.bot_token.trim().is_empty() {
         out.push("slack.bot_token: must not be empty".into());
     }
-    if slack.signing_secrets.is_empty() {
-        out.push("slack.signing_secrets: at least one signing secret is needed".into());
+    if slack.signing_secrets.is_empty() && slack.app_token.is_none() {
+        out.push(
+            "slack: set slack.signing_secrets (Slack posts to canarybot over HTTP) or slack.app_token (Socket Mode: canarybot connects out to Slack), or both"
+                .into(),
+        );
     }
     for (i, s) in slack.signing_secrets.iter().enumerate() {
         if s.trim().is_empty() {
             out.push(format!("slack.signing_secrets[{i}]: must not be empty"));
         }
     }
+    if let Some(token) = &slack.app_token {
+        // The value is a secret: the message names its form, never the value.
+        if token.trim().is_empty() {
+            out.push("slack.app_token: must not be empty (an app-level token, xapp-…)".into());
+        } else if !token.starts_with("xapp-") {
+            out.push(
+                "slack.app_token: must be an app-level token starting with xapp- (Basic Information → App-Level Tokens, scope connections:write); a bot token (xoxb-…) goes in slack.bot_token"
+                    .into(),
+            );
+        }
+    }
     out.extend(http_url_problem("slack.api_url", &slack.api_url));
     out
+}
+
+/// How Slack reaches canarybot with this `[slack]`, for `check-config`.
+fn transport(config: &Config) -> String {
+    const SOCKET: &str = "Socket Mode (outbound WebSocket to Slack; no request URL needed)";
+    const HTTP: &str = "HTTP (Slack posts to /slack/commands, /slack/interactions, /slack/events)";
+    match SlackConfig::of(config) {
+        Some(s) if s.app_token.is_some() && !s.signing_secrets.is_empty() => {
+            format!("{SOCKET} and {HTTP}")
+        }
+        Some(s) if s.app_token.is_some() => SOCKET.into(),
+        _ => HTTP.into(),
+    }
 }
 
 /// A service's `slack_channel`.
@@ -99,6 +124,22 @@ fn channel_problems(config: &Config, key: &str, s: &ServiceConfig) -> Vec<String
 struct Connected {
     api: Arc<SlackApi>,
     chat: Arc<SlackChat>,
+    /// Socket Mode's app-level token, when `[slack] app_token` turns it on.
+    app_token: Option<String>,
+    /// Whether Slack posts to canarybot over HTTP (`signing_secrets` set).
+    http: bool,
+}
+
+impl Connected {
+    fn inbound(&self, inbound: &Inbound) -> SlackInbound {
+        SlackInbound {
+            engine: inbound.engine.clone(),
+            counters: inbound.counters.clone(),
+            config: inbound.config.clone(),
+            api: self.api.clone(),
+            clock: inbound.clock.clone(),
+        }
+    }
 }
 
 fn connect(config: &Config) -> anyhow::Result<Option<Box<dyn Connection>>> {
@@ -115,7 +156,12 @@ fn connect(config: &Config) -> anyhow::Result<Option<Box<dyn Connection>>> {
         api: api.clone(),
         channels,
     });
-    Ok(Some(Box::new(Connected { api, chat })))
+    Ok(Some(Box::new(Connected {
+        api,
+        chat,
+        app_token: s.app_token.clone(),
+        http: !s.signing_secrets.is_empty(),
+    })))
 }
 
 impl Connection for Connected {
@@ -123,13 +169,27 @@ impl Connection for Connected {
         self.chat.clone()
     }
 
+    fn listen(
+        &self,
+        inbound: &Inbound,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        match &self.app_token {
+            Some(token) => vec![super::socket::listen(
+                self.inbound(inbound),
+                token.clone(),
+                shutdown,
+            )],
+            None => Vec::new(),
+        }
+    }
+
+    /// The HTTP routes only when Slack may post to them (signing secrets to verify with).
     fn routes(self: Box<Self>, inbound: &Inbound) -> Router<AppState> {
-        routes(SlackInbound {
-            engine: inbound.engine.clone(),
-            counters: inbound.counters.clone(),
-            config: inbound.config.clone(),
-            api: self.api,
-            clock: inbound.clock.clone(),
-        })
+        if self.http {
+            routes(self.inbound(inbound))
+        } else {
+            Router::new()
+        }
     }
 }

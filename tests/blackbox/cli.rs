@@ -449,6 +449,26 @@ fn slack_manifest_points_at_the_public_url() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("server.public_url"));
 }
 
+/// `--socket-mode`: Socket Mode on, no request URL, and no config file or public URL needed.
+#[test]
+fn slack_manifest_for_socket_mode_needs_no_public_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args(["slack-manifest", "--socket-mode", "--config"])
+        .arg(dir.path().join("absent.toml"))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = String::from_utf8_lossy(&out.stdout);
+    assert!(manifest.contains("socket_mode_enabled: true"), "{manifest}");
+    assert!(!manifest.contains("url:"), "{manifest}");
+    assert!(manifest.contains("- command: /canary"), "{manifest}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_discord_commands() {
     let fake = crate::fake_discord::FakeDiscord::start().await;

@@ -71,7 +71,13 @@ pub struct FakeSlack {
     /// When each call arrived, in the order of `calls`.
     pub arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
     next_ts: Arc<AtomicU64>,
+    /// Answers `apps.connections.open` from the bearer it was called with (a fake Socket Mode
+    /// server sets it: `crate::fake_slack_socket`).
+    pub connections_open: Arc<Mutex<Option<ConnectionsOpen>>>,
 }
+
+/// `apps.connections.open`'s answer, given the `Authorization` header.
+pub type ConnectionsOpen = Arc<dyn Fn(Option<&str>) -> Value + Send + Sync>;
 
 impl FakeSlack {
     pub async fn start() -> FakeSlack {
@@ -126,6 +132,16 @@ impl FakeSlack {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let opener = self.connections_open.lock().expect("opener").clone();
+        if let Some(open) = opener.filter(|_| method == "apps.connections.open") {
+            let answer = open(authorization.as_deref());
+            self.calls.lock().expect("calls").push(SlackCall {
+                method,
+                authorization,
+                body,
+            });
+            return axum::Json(answer).into_response();
+        }
         let nth = {
             let mut calls = self.calls.lock().expect("calls");
             calls.push(SlackCall {

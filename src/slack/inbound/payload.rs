@@ -29,6 +29,12 @@ pub fn parse_slash_command(body: &[u8]) -> Result<SlashCommand, String> {
     serde_urlencoded::from_bytes(body).map_err(|e| format!("malformed slash command: {e}"))
 }
 
+/// Reads a slash command from a Socket Mode envelope, where it arrives as a JSON object with the
+/// form's fields rather than form-encoded.
+pub fn slash_command_of(payload: serde_json::Value) -> Result<SlashCommand, String> {
+    serde_json::from_value(payload).map_err(|e| format!("malformed slash command: {e}"))
+}
+
 /// Whether a body is Slack's certificate check (`ssl_check=1`), which it sends to the command URL
 /// when the app is set up and expects answered 200. It may come unsigned; it is answered without
 /// anything being read or written.
@@ -154,6 +160,12 @@ pub fn parse_interaction(body: &[u8]) -> Result<Interaction, String> {
         .map_err(|e| format!("malformed interaction payload: {e}"))
 }
 
+/// Reads an interaction from a Socket Mode envelope, where the payload is the interaction's JSON
+/// object itself rather than a `payload=` form field.
+pub fn interaction_of(payload: serde_json::Value) -> Result<Interaction, String> {
+    serde_json::from_value(payload).map_err(|e| format!("malformed interaction payload: {e}"))
+}
+
 /// An Events API body, by its `type`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -190,6 +202,11 @@ impl EventCallback {
 /// Parses an Events API body.
 pub fn parse_event(body: &[u8]) -> Result<Event, String> {
     serde_json::from_slice(body).map_err(|e| format!("malformed event: {e}"))
+}
+
+/// Reads an Events API body from a Socket Mode envelope (the `event_callback` object).
+pub fn event_of(payload: serde_json::Value) -> Result<Event, String> {
+    serde_json::from_value(payload).map_err(|e| format!("malformed event: {e}"))
 }
 
 #[cfg(test)]
