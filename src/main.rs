@@ -565,6 +565,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "registered {n} global commands (they may take up to an hour to appear)"
                 ),
             }
+            println!("{}", canarybot::discord::platform::endpoint_advice(d));
             Ok(ExitCode::SUCCESS)
         }
         Command::SlackManifest {

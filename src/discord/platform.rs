@@ -188,3 +188,13 @@ impl Connection for Connected {
         }
     }
 }
+
+/// What to set as the application's Interactions Endpoint URL in the Developer Portal, for
+/// `register-discord`: Discord sends interactions to that URL when one is set, and over the
+/// Gateway only when it is empty.
+pub fn endpoint_advice(d: &DiscordConfig) -> String {
+    match d.transport {
+        Transport::Gateway => "transport = \"gateway\": leave the application's Interactions Endpoint URL empty (Developer Portal → General Information); Discord sends interactions over the Gateway only when it is empty".into(),
+        Transport::Http => "transport = \"http\": set the application's Interactions Endpoint URL (Developer Portal → General Information) to {server.public_url}/discord/interactions".into(),
+    }
+}

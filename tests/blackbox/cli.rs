@@ -11,6 +11,15 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// `canarybot check-config` of `text`, written to `dir/name`.
+fn check_config(dir: &std::path::Path, name: &str, text: &str) -> std::process::Output {
+    Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(write(dir, name, text))
+        .output()
+        .expect("run")
+}
+
 /// Ids that can never match anyone, a zero canary window and a bare number for a duration are
 /// refused with the form expected.
 #[test]
@@ -18,12 +27,7 @@ fn check_config_refuses_ids_and_durations_that_cannot_work() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = crate::support::config_text(&Setup::default(), "sqlite://x.db", None);
     let run = |name: &str, text: &str| {
-        let path = write(dir.path(), name, text);
-        let out = Command::new(BIN)
-            .args(["check-config", "--config"])
-            .arg(&path)
-            .output()
-            .expect("run");
+        let out = check_config(dir.path(), name, text);
         assert!(!out.status.success(), "{name} passed");
         String::from_utf8_lossy(&out.stderr).to_string()
     };
@@ -490,7 +494,14 @@ async fn register_discord_commands() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("registered 2 global commands"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("registered 2 global commands"), "{stdout}");
+    // It says what the Interactions Endpoint URL must be for the transport (below: the Gateway,
+    // which Discord uses only when that URL is empty).
+    assert!(
+        stdout.contains("set the application's Interactions Endpoint URL"),
+        "{stdout}"
+    );
     let out = tokio::process::Command::new(BIN)
         .args(["commands", "register-discord", "--guild", "777", "--config"])
         .arg(&path)
@@ -522,4 +533,53 @@ async fn register_discord_commands() {
         calls[0].authorization.as_deref(),
         Some("Bot discord-test-token")
     );
+    let gateway = text.replace("[discord]\n", "[discord]\ntransport = \"gateway\"\n");
+    assert_ne!(gateway, text);
+    let out = tokio::process::Command::new(BIN)
+        .args(["commands", "register-discord", "--config"])
+        .arg(write(dir.path(), "gateway.toml", &gateway))
+        .output()
+        .await
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("leave the application's Interactions Endpoint URL empty"),
+        "{stdout}"
+    );
+}
+
+/// `check-config` names how each configured platform reaches canarybot.
+#[test]
+fn check_config_names_each_platforms_transport() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let setup = Setup {
+        slack_api: Some("http://127.0.0.1:9/api".into()),
+        discord_api: Some("http://127.0.0.1:9/api/v10".into()),
+        ..Setup::default()
+    };
+    let http = crate::support::config_text(&setup, "sqlite://x.db", None);
+    let outbound = http
+        .replace("[discord]\n", "[discord]\ntransport = \"gateway\"\n")
+        .replace("[slack]\n", "[slack]\napp_token = \"xapp-1-A0-1-abc\"\n");
+    assert_ne!(outbound, http);
+    let run = |name: &str, text: &str| {
+        let out = check_config(dir.path(), name, text);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let stdout = run("http.toml", &http);
+    assert!(stdout.contains("\n  slack: HTTP"), "{stdout}");
+    assert!(stdout.contains("\n  discord: HTTP"), "{stdout}");
+    let stdout = run("outbound.toml", &outbound);
+    assert!(
+        stdout.contains("\n  slack: Socket Mode") && stdout.contains("and HTTP"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n  discord: Gateway"), "{stdout}");
 }
