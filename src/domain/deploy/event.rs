@@ -283,7 +283,31 @@ pub struct RecoveryVerdict {
     pub baseline: Option<f64>,
 }
 
+/// A chat message a timeline event is tied to on one platform: the message canarybot posted for
+/// it, or the message a person pinned as a note. Links to it are built by the platform
+/// (`ChatPlatform`), never here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRef {
+    /// `slack`, `discord`: the platform's registry name.
+    pub platform: String,
+    /// The thread as the threads table stores it (Slack `C…:ts` of the root, Discord the thread's
+    /// channel id).
+    pub thread: String,
+    /// The message in it (Slack `ts`, Discord message id).
+    pub message: String,
+}
+
 impl EventData {
+    /// The chat message the event itself names (a note's message), when it names one. Messages
+    /// canarybot posted for an event are recorded by the outbox, not in the event.
+    #[allow(clippy::match_single_binding)] // until notes name their message (issue 21)
+    pub fn message_ref(&self) -> Option<&MessageRef> {
+        match self {
+            // Filled in by the notes from chat (issue 21): a note's own message.
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             EventData::DeployStarted { .. } => "deploy_started",
