@@ -22,6 +22,16 @@ pub const MAX_MAX_BODY: usize = 64 * 1024 * 1024;
 pub const MIN_MAX_HEADER_BYTES: usize = 1024;
 pub const MAX_MAX_HEADER_BYTES: usize = 1024 * 1024;
 
+/// The largest message a held-open chat connection (Slack's Socket Mode, the Discord Gateway)
+/// accepts: `server.max_body`, but never under the default, since a Gateway READY lists every
+/// guild the bot is in. A larger message closes the connection, which is then opened again.
+pub fn websocket(max_body: usize) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    let limit = max_body.max(DEFAULT_MAX_BODY);
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit))
+}
+
 /// Request target (path and query) (414 above it).
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Header lines per request (431 above it).

@@ -19,6 +19,7 @@ on_both_backends!(
     failed_connects_are_retried_with_backoff,
     breach_vote_rollback_over_the_socket_with_no_http_endpoint,
     both_transports_at_once_share_event_deduplication,
+    a_message_over_the_body_limit_closes_the_connection_and_it_reopens,
 );
 
 /// Slack's 3 s to acknowledge an envelope.
@@ -625,5 +626,38 @@ async fn both_transports_at_once_share_event_deduplication(b: Backend) {
         })
         .count();
     assert_eq!(answers, 1, "{:#?}", slack.calls());
+    app.finish().await;
+}
+
+/// A frame larger than `server.max_body` (1 MiB by default) is not read: the bot drops that
+/// connection and opens another, which works (tungstenite alone would take 64 MiB).
+async fn a_message_over_the_body_limit_closes_the_connection_and_it_reopens(b: Backend) {
+    let Some(SocketApp {
+        app,
+        socket: mut fake,
+        mut conn,
+        ..
+    }) = socket_app(b, Setup::default(), false, "").await
+    else {
+        return;
+    };
+    let mut huge = slash_command("/canary", "status", "U01ALICE");
+    huge["payload"]["padding"] = serde_json::Value::String("x".repeat(2 * 1024 * 1024));
+    conn.send(&huge).await;
+    assert!(
+        conn.closed_within(Duration::from_secs(10)).await,
+        "the connection that carried 2 MiB is closed"
+    );
+    let mut second = fake.connection().await;
+    assert_eq!(fake.open_count(), 2);
+    let (ack, _) = second
+        .deliver(&slash_command("/canary", "status", "U01ALICE"))
+        .await;
+    assert!(
+        ack["payload"]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "the new connection works: {ack}"
+    );
     app.finish().await;
 }

@@ -19,7 +19,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -146,7 +146,18 @@ impl Gateway {
             Err(ended) => return ended,
         };
         tracing::debug!(url = %crate::redact::url(&url), resume = session.resumable(), "connecting to the Discord Gateway");
-        let mut ws = match timeout(CONNECT_TIMEOUT, connect_async(url.as_str())).await {
+        let mut ws = match timeout(
+            CONNECT_TIMEOUT,
+            connect_async_with_config(
+                url.as_str(),
+                Some(crate::limits::websocket(
+                    self.handlers.config.server.max_body,
+                )),
+                false,
+            ),
+        )
+        .await
+        {
             Ok(Ok((ws, _))) => ws,
             Ok(Err(e)) => return lost(false, format!("cannot connect: {e}")),
             Err(_) => return lost(false, "cannot connect: timed out"),

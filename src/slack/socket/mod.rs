@@ -254,8 +254,17 @@ impl SocketMode {
                 )));
             }
         };
-        match tokio::time::timeout(CONNECT_WAIT, tokio_tungstenite::connect_async(url.as_str()))
-            .await
+        match tokio::time::timeout(
+            CONNECT_WAIT,
+            tokio_tungstenite::connect_async_with_config(
+                url.as_str(),
+                Some(crate::limits::websocket(
+                    self.inbound.config.server.max_body,
+                )),
+                false,
+            ),
+        )
+        .await
         {
             Ok(Ok((ws, _))) => Ok(ws),
             Ok(Err(e)) => Err(failed(format!("WebSocket connect: {e}"))),
