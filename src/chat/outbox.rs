@@ -10,7 +10,7 @@ use crate::Clock;
 use crate::engine::{ChatItem, target_of};
 use crate::present::chat::RenderedChat;
 use crate::retry::Backoff;
-use crate::store::{Failed, OutboxItem, Store, StoreError};
+use crate::store::{Failed, OutboxItem, PostedMessage, Store, StoreError};
 use crate::telemetry::Telemetry;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -71,6 +71,8 @@ const KNOWN_THREADS: usize = 10_000;
 impl ChatWorker {
     /// Delivers until `stop` names a deadline; then delivers what is due until it passes.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<Option<tokio::time::Instant>>) {
+        // Beside delivery, never before it: a platform slow to say where it is holds up no message.
+        tokio::spawn(self.clone().discover_site());
         loop {
             if let Err(e) = self.drain().await {
                 tracing::warn!(platform = self.port.platform(), error = %e, "chat outbox pass failed");
@@ -257,6 +259,48 @@ impl ChatWorker {
         Ok(())
     }
 
+    /// Asks the platform once where its web links start, when it must be asked (Slack's
+    /// `auth.test`), and stores the answer for the links of the timeline.
+    async fn discover_site(self: Arc<Self>) {
+        let platform = self.port.platform().to_string();
+        let Some(url) = self.port.discover_site().await else {
+            return;
+        };
+        if let Err(e) = self.store.set_site(&platform, &url, (self.clock)()).await {
+            tracing::warn!(platform, error = %e, "cannot store where the platform's links start; message links are off");
+        }
+    }
+
+    /// Records the message `item` posted (or found posted by an earlier try), tied to the event
+    /// it was posted for. A failure is transient: the next try finds the message and records it.
+    async fn record(
+        &self,
+        item: &OutboxItem,
+        seq: Option<i64>,
+        thread: &str,
+        message: &str,
+    ) -> Result<(), ChatError> {
+        let Some(seq) = seq else {
+            return Ok(()); // no event to tie it to
+        };
+        let posted = PostedMessage {
+            outbox_id: item.id,
+            deploy_id: item.deploy_id.clone(),
+            platform: self.port.platform().to_string(),
+            seq,
+            thread: thread.to_string(),
+            message: message.to_string(),
+            at_ms: (self.clock)(),
+        };
+        self.store
+            .record_message(&posted)
+            .await
+            .map_err(|e| ChatError::Transient {
+                message: e.to_string(),
+                retry_after_ms: None,
+            })
+    }
+
     fn know_thread(&self, deploy_id: &str, thread: &str) {
         if let Ok(mut threads) = self.threads.lock() {
             if threads.len() >= KNOWN_THREADS {
@@ -304,7 +348,12 @@ impl ChatWorker {
                 if thread.is_some() {
                     return Ok(()); // already opened (a retry after a crash)
                 }
-                if let Some(r) = self.port.post_root(&target, &root, attempt).await? {
+                if let Some(opened) = self.port.post_root(&target, &root, attempt).await? {
+                    // The message before the thread: a crash between the two posts no second
+                    // root (the retry finds this one) and records it then.
+                    self.record(item, chat.seq, &opened.thread, &opened.message)
+                        .await?;
+                    let r = opened.thread;
                     self.store
                         .set_thread(&item.deploy_id, &platform, &r)
                         .await
@@ -321,7 +370,12 @@ impl ChatWorker {
                 None => Ok(()),
             },
             RenderedChat::Reply { message } => match thread {
-                Some(t) => self.port.reply(&target, &t, &message, attempt).await,
+                Some(t) => {
+                    if let Some(id) = self.port.reply(&target, &t, &message, attempt).await? {
+                        self.record(item, chat.seq, &t, &id).await?;
+                    }
+                    Ok(())
+                }
                 None => Ok(()),
             },
             RenderedChat::Notice { to, text } => {

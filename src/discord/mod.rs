@@ -36,3 +36,21 @@ pub fn permalink(guild_id: &str, thread: &str) -> Option<String> {
 pub fn thread_link(config: &config::DiscordConfig, thread: &str) -> Option<String> {
     permalink(config.guild_id.as_deref()?, thread)
 }
+
+/// The web link of one message: `https://discord.com/channels/<guild>/<channel>/<message>`, the
+/// channel being the one the message is in — the service's channel for the root, the thread for
+/// the replies. `thread` may also be a bare channel id (the message is in it).
+pub fn message_permalink(guild_id: &str, thread: &str, message: &str) -> Option<String> {
+    let channel = match parse_thread_ref(thread) {
+        Some((channel, root, _)) if root == message => channel,
+        Some((_, _, thread_channel)) => thread_channel,
+        None => thread,
+    };
+    let snowflake = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if !snowflake(guild_id) || !snowflake(channel) || !snowflake(message) {
+        return None;
+    }
+    Some(format!(
+        "https://discord.com/channels/{guild_id}/{channel}/{message}"
+    ))
+}

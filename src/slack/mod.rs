@@ -38,3 +38,22 @@ pub fn permalink(workspace_url: &str, thread: &str) -> Option<String> {
 pub fn thread_link(config: &config::SlackConfig, thread: &str) -> Option<String> {
     permalink(config.workspace_url.as_deref()?, thread)
 }
+
+/// The web link of one message in a canary thread: the root's is the thread's [`permalink`]; a
+/// reply's also names its thread (`?thread_ts=<root ts>&cid=<channel>`), as Slack's own "Copy
+/// link" does, so that it opens in the thread's pane. `thread` may also be a bare channel id.
+pub fn message_permalink(workspace_url: &str, thread: &str, ts: &str) -> Option<String> {
+    let (channel, root) = parse_thread_ref(thread).unwrap_or((thread, ts));
+    let well_formed =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+    if !well_formed(channel) || !well_formed(ts) || !well_formed(root) {
+        return None;
+    }
+    let base = workspace_url.trim_end_matches('/');
+    let link = format!("{base}/archives/{channel}/p{}", ts.replace('.', ""));
+    Some(if root == ts {
+        link
+    } else {
+        format!("{link}?thread_ts={root}&cid={channel}")
+    })
+}

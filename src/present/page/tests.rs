@@ -136,6 +136,7 @@ impl Run {
             deploy: self.deploy(),
             events: self.events.clone(),
             samples: self.samples.clone(),
+            links: Default::default(),
             threads: vec![ThreadLink {
                 platform: "Slack".into(),
                 url: "https://example.slack.com/archives/C1/p123".into(),
