@@ -444,6 +444,19 @@ mod tests {
         );
     }
 
+    /// The event a row's message is posted for: written when known, and rows without it (written
+    /// before messages were recorded) still read.
+    #[test]
+    fn chat_rows_carry_the_event_they_are_posted_for() {
+        let row = r#"{"service":"checkout","effect":{"op":"reply","message":{"text":"hi","buttons":[],"loud":false,"mentions":[]}},"seq":7}"#;
+        let item: ChatItem = serde_json::from_str(row).expect("reads");
+        assert_eq!(item.seq, Some(7));
+        assert_eq!(serde_json::to_string(&item).expect("writes"), row);
+        let old = r#"{"service":"checkout","effect":{"op":"reply","message":{"text":"hi"}}}"#;
+        let item: ChatItem = serde_json::from_str(old).expect("reads");
+        assert_eq!(item.seq, None);
+    }
+
     #[test]
     fn item_keys_fit_a_discord_nonce_and_differ_per_deploy() {
         let a = item_key("checkout:production:v1", 7);

@@ -54,3 +54,31 @@ pub fn message_permalink(guild_id: &str, thread: &str, message: &str) -> Option<
         "https://discord.com/channels/{guild_id}/{channel}/{message}"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_links_name_the_channel_the_message_is_in() {
+        // The root is in the service's channel; the thread started from it has its id.
+        let thread = thread_ref("1111", "2222", "2222");
+        assert_eq!(
+            message_permalink("9999", &thread, "2222").as_deref(),
+            Some("https://discord.com/channels/9999/1111/2222")
+        );
+        // Replies are in the thread.
+        assert_eq!(
+            message_permalink("9999", &thread, "3333").as_deref(),
+            Some("https://discord.com/channels/9999/2222/3333")
+        );
+        // A bare channel id: the message is in it.
+        assert_eq!(
+            message_permalink("9999", "4444", "5555").as_deref(),
+            Some("https://discord.com/channels/9999/4444/5555")
+        );
+        // Not snowflakes: no link.
+        assert_eq!(message_permalink("acme", &thread, "3333"), None);
+        assert_eq!(message_permalink("9999", &thread, "../x"), None);
+    }
+}

@@ -57,3 +57,42 @@ pub fn message_permalink(workspace_url: &str, thread: &str, ts: &str) -> Option<
         format!("{link}?thread_ts={root}&cid={channel}")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_links_are_slack_permalinks() {
+        let thread = thread_ref("C0CHECKOUT", "1700000000.000100");
+        // The root: the thread's own link, as Slack's "Copy link" gives it.
+        let root = message_permalink("https://acme.slack.com/", &thread, "1700000000.000100");
+        assert_eq!(
+            root.as_deref(),
+            Some("https://acme.slack.com/archives/C0CHECKOUT/p1700000000000100")
+        );
+        assert_eq!(root, permalink("https://acme.slack.com", &thread));
+        // A reply names its thread, so Slack opens it in the thread's pane.
+        assert_eq!(
+            message_permalink("https://acme.slack.com", &thread, "1700000001.000200").as_deref(),
+            Some(
+                "https://acme.slack.com/archives/C0CHECKOUT/p1700000001000200?thread_ts=1700000000.000100&cid=C0CHECKOUT"
+            )
+        );
+        // A message in a channel, no thread named.
+        assert_eq!(
+            message_permalink("https://acme.slack.com", "C0CHECKOUT", "1700000001.000200")
+                .as_deref(),
+            Some("https://acme.slack.com/archives/C0CHECKOUT/p1700000001000200")
+        );
+        // Stored text that is not a Slack id links nowhere rather than somewhere odd.
+        assert_eq!(
+            message_permalink("https://acme.slack.com", &thread, "1?x=1"),
+            None
+        );
+        assert_eq!(
+            message_permalink("https://acme.slack.com", "C0/../x", "1.2"),
+            None
+        );
+    }
+}
