@@ -65,6 +65,9 @@ pub struct ChatWorker {
     pub threads: std::sync::Mutex<HashMap<String, String>>,
 }
 
+/// How long the platform may take to say where its links start ([`ChatPort::discover_site`]).
+const SITE_ANSWER_WITHIN: Duration = Duration::from_secs(30);
+
 /// Thread references kept in memory, at most.
 const KNOWN_THREADS: usize = 10_000;
 
@@ -263,7 +266,15 @@ impl ChatWorker {
     /// `auth.test`), and stores the answer for the links of the timeline.
     async fn discover_site(self: Arc<Self>) {
         let platform = self.port.platform().to_string();
-        let Some(url) = self.port.discover_site().await else {
+        // Bounded: a platform that never answers must not keep a task waiting for ever.
+        let asked = tokio::time::timeout(SITE_ANSWER_WITHIN, self.port.discover_site()).await;
+        let Ok(Some(url)) = asked else {
+            if asked.is_err() {
+                tracing::warn!(
+                    platform,
+                    "no answer on where the platform's links start; message links are off"
+                );
+            }
             return;
         };
         if let Err(e) = self.store.set_site(&platform, &url, (self.clock)()).await {

@@ -41,9 +41,12 @@ pub fn thread_link(config: &config::SlackConfig, thread: &str) -> Option<String>
 
 /// The web link of one message in a canary thread: the root's is the thread's [`permalink`]; a
 /// reply's also names its thread (`?thread_ts=<root ts>&cid=<channel>`), as Slack's own "Copy
-/// link" does, so that it opens in the thread's pane. `thread` may also be a bare channel id.
+/// link" does, so that it opens in the thread's pane. `thread` may also be written `C…:ts`, or be
+/// a bare channel id.
 pub fn message_permalink(workspace_url: &str, thread: &str, ts: &str) -> Option<String> {
-    let (channel, root) = parse_thread_ref(thread).unwrap_or((thread, ts));
+    let (channel, root) = parse_thread_ref(thread)
+        .or_else(|| thread.split_once(':'))
+        .unwrap_or((thread, ts));
     let well_formed =
         |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
     if !well_formed(channel) || !well_formed(ts) || !well_formed(root) {
@@ -84,6 +87,14 @@ mod tests {
             message_permalink("https://acme.slack.com", "C0CHECKOUT", "1700000001.000200")
                 .as_deref(),
             Some("https://acme.slack.com/archives/C0CHECKOUT/p1700000001000200")
+        );
+        assert_eq!(
+            message_permalink(
+                "https://acme.slack.com",
+                "C0CHECKOUT:1700000000.000100",
+                "1700000001.000200"
+            ),
+            message_permalink("https://acme.slack.com", &thread, "1700000001.000200"),
         );
         // Stored text that is not a Slack id links nowhere rather than somewhere odd.
         assert_eq!(
