@@ -3,7 +3,8 @@
 //! takes, so that a thread catches up within seconds of the platform's recovery. A failing item
 //! holds back only the later items of its own thread. Each try is claimed first, so a try that
 //! may have reached the platform before a crash or a timeout is known, and only then does the
-//! retry look before posting again.
+//! retry look before posting again. Each message posted in a thread is recorded with the event
+//! it was posted for (`ChatItem::seq`), so the timeline links every event to its messages.
 
 use super::{Attempt, ChatError, ChatPort, ThreadTarget};
 use crate::Clock;
@@ -360,8 +361,8 @@ impl ChatWorker {
                     return Ok(()); // already opened (a retry after a crash)
                 }
                 if let Some(opened) = self.port.post_root(&target, &root, attempt).await? {
-                    // The message before the thread: a crash between the two posts no second
-                    // root (the retry finds this one) and records it then.
+                    // The message is recorded before the thread: after a crash between the two,
+                    // the retry finds this root (posting no second one) and records it then.
                     self.record(item, chat.seq, &opened.thread, &opened.message)
                         .await?;
                     let r = opened.thread;
