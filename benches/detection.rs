@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use canarybot::app::{self, Options};
 use canarybot::auth::sign;
-use canarybot::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
+use canarybot::chat::{Attempt, ChatError, ChatPort, Opened, ThreadTarget};
 use canarybot::present::chat::ChatMessage;
 use canarybot::present::chat::RootView;
 use serde_json::json;
@@ -35,8 +35,11 @@ impl ChatPort for Stopwatch {
         t: &ThreadTarget,
         _: &RootView,
         _: &Attempt,
-    ) -> Result<Option<String>, ChatError> {
-        Ok(Some(t.deploy_id.clone()))
+    ) -> Result<Option<Opened>, ChatError> {
+        Ok(Some(Opened {
+            thread: t.deploy_id.clone(),
+            message: t.deploy_id.clone(),
+        }))
     }
     async fn update_root(&self, _: &ThreadTarget, _: &str, _: &RootView) -> Result<(), ChatError> {
         Ok(())
@@ -47,11 +50,11 @@ impl ChatPort for Stopwatch {
         _: &str,
         m: &ChatMessage,
         _: &Attempt,
-    ) -> Result<(), ChatError> {
+    ) -> Result<Option<String>, ChatError> {
         if m.text.contains("BREACH") {
             let _ = self.breaches.send(Instant::now());
         }
-        Ok(())
+        Ok(None)
     }
     async fn notice(
         &self,

@@ -20,6 +20,23 @@ use tokio::sync::{Mutex, Notify};
 pub struct ChatItem {
     pub service: String,
     pub effect: RenderedChat,
+    /// The event the message is posted for, which the timeline links to it (see
+    /// [`caused_by`]); absent in rows written before messages were recorded, and when the input
+    /// wrote no event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+}
+
+/// The event a chat effect is posted for, among the events of the input that produced it: the
+/// root goes with the first (the deploy's start), every other message with the last — the
+/// outcome of the input (a decision after the vote that made it, the verdict after a check),
+/// since an effect does not say which of its input's events it words.
+pub fn caused_by(effect: &RenderedChat, events: &[domain::Event]) -> Option<i64> {
+    match effect {
+        RenderedChat::PostRoot { .. } => events.first(),
+        _ => events.last(),
+    }
+    .map(|e| e.seq)
 }
 
 /// The outbox target of a chat platform's effects.
@@ -494,6 +511,7 @@ impl Engine {
                         let item = ChatItem {
                             service: service.to_string(),
                             effect: chat.clone(),
+                            seq: caused_by(chat, events),
                         };
                         rows.push(NewOutbox {
                             target: target_of(platform),

@@ -411,10 +411,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .await?
                     )
                 ),
-                Format::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&to_json(&deploy, &events))?
-                ),
+                Format::Json => {
+                    let links =
+                        canarybot::report::message_links(&store, &config, &deploy_id, &events)
+                            .await?;
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&to_json(&deploy, &events, &links))?
+                    )
+                }
             }
             store.close().await;
             Ok(ExitCode::SUCCESS)

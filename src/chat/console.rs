@@ -1,7 +1,7 @@
 //! The console adapter: prints the canary thread readably. Used by `demo`, and by `serve` when no
 //! chat platform is configured.
 
-use super::{Attempt, ChatError, ChatPort, ThreadTarget};
+use super::{Attempt, ChatError, ChatPort, Opened, ThreadTarget};
 use crate::chat::ChatPlatform;
 use crate::chat::platform::{any_id, no_problems};
 use crate::domain::Choice;
@@ -27,6 +27,7 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
     stand_in: Some(|| Arc::new(ConsoleChat::stdout())),
     surface: None,
     thread_link: |_, _| None,
+    message_link: |_, _, _, _| None,
     transport: |_| "standard output".into(),
 };
 
@@ -94,14 +95,17 @@ impl ChatPort for ConsoleChat {
         target: &ThreadTarget,
         root: &RootView,
         _attempt: &Attempt,
-    ) -> Result<Option<String>, ChatError> {
+    ) -> Result<Option<Opened>, ChatError> {
         let body = indent(&root.text(), "│ ", "│ ");
         self.print(&format!(
             "\n┌─ 🧵 canary thread {} ─\n{body}{}",
             target.deploy_id,
             buttons(&root.buttons)
         ));
-        Ok(Some(target.deploy_id.clone()))
+        Ok(Some(Opened {
+            thread: target.deploy_id.clone(),
+            message: "root".into(),
+        }))
     }
 
     async fn update_root(
@@ -129,7 +133,7 @@ impl ChatPort for ConsoleChat {
         _thread: &str,
         message: &ChatMessage,
         _attempt: &Attempt,
-    ) -> Result<(), ChatError> {
+    ) -> Result<Option<String>, ChatError> {
         let lead = if message.loud {
             "├─❗ "
         } else {
@@ -142,7 +146,7 @@ impl ChatPort for ConsoleChat {
             ""
         };
         self.print(&format!("{body}{}{confirm}", buttons(&message.buttons)));
-        Ok(())
+        Ok(None) // a terminal has no message ids to link to
     }
 
     async fn notice(

@@ -42,6 +42,14 @@ impl Attempt {
     }
 }
 
+/// A canary thread a root opened: the thread's reference, and the root message's id in it (the
+/// message the deploy's start is linked to).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened {
+    pub thread: String,
+    pub message: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
     /// Try again later; for all this says, the platform may have acted (a timeout, a dropped
@@ -69,15 +77,16 @@ pub trait ChatPort: Send + Sync {
     /// Short platform name used for outbox targets and identities: `console`, `slack`, `discord`.
     fn platform(&self) -> &str;
 
-    /// Opens the canary thread; returns its reference, or `None` when this platform has no
-    /// channel for the service (then the deploy gets no thread here). On a retry, a root that an
-    /// earlier try posted is found and returned instead of posting a second one.
+    /// Opens the canary thread; returns its reference and the root's message id, or `None` when
+    /// this platform has no channel for the service (then the deploy gets no thread here). On a
+    /// retry, a root that an earlier try posted is found and returned instead of posting a second
+    /// one.
     async fn post_root(
         &self,
         target: &ThreadTarget,
         root: &RootView,
         attempt: &Attempt,
-    ) -> Result<Option<String>, ChatError>;
+    ) -> Result<Option<Opened>, ChatError>;
 
     async fn update_root(
         &self,
@@ -86,14 +95,16 @@ pub trait ChatPort: Send + Sync {
         root: &RootView,
     ) -> Result<(), ChatError>;
 
-    /// Posts in the thread; on a retry, not again if an earlier try's message is there.
+    /// Posts in the thread; on a retry, not again if an earlier try's message is there. Returns
+    /// the id of the message in the thread (the one posted, or the earlier try's that was found),
+    /// when the platform has ids.
     async fn reply(
         &self,
         target: &ThreadTarget,
         thread: &str,
         message: &ChatMessage,
         attempt: &Attempt,
-    ) -> Result<(), ChatError>;
+    ) -> Result<Option<String>, ChatError>;
 
     /// A private notice to one person. `to` is a platform identity (`slack:U01ALICE`); adapters
     /// ignore identities of other platforms.
@@ -117,5 +128,12 @@ pub trait ChatPort: Send + Sync {
         _attempt: &Attempt,
     ) -> Result<(), ChatError> {
         Ok(())
+    }
+
+    /// Where the platform's web links start when the configuration does not say and the platform
+    /// must be asked (Slack's `auth.test` url). Asked once per process by the outbox worker;
+    /// `None` (links off) when there is nothing to ask or the asking failed.
+    async fn discover_site(&self) -> Option<String> {
+        None
     }
 }

@@ -3,14 +3,15 @@
 //! takes, so that a thread catches up within seconds of the platform's recovery. A failing item
 //! holds back only the later items of its own thread. Each try is claimed first, so a try that
 //! may have reached the platform before a crash or a timeout is known, and only then does the
-//! retry look before posting again.
+//! retry look before posting again. Each message posted in a thread is recorded with the event
+//! it was posted for (`ChatItem::seq`), so the timeline links every event to its messages.
 
 use super::{Attempt, ChatError, ChatPort, ThreadTarget};
 use crate::Clock;
 use crate::engine::{ChatItem, target_of};
 use crate::present::chat::RenderedChat;
 use crate::retry::Backoff;
-use crate::store::{Failed, OutboxItem, Store, StoreError};
+use crate::store::{Failed, OutboxItem, PostedMessage, Store, StoreError};
 use crate::telemetry::Telemetry;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -65,12 +66,17 @@ pub struct ChatWorker {
     pub threads: std::sync::Mutex<HashMap<String, String>>,
 }
 
+/// How long the platform may take to say where its links start ([`ChatPort::discover_site`]).
+const SITE_ANSWER_WITHIN: Duration = Duration::from_secs(30);
+
 /// Thread references kept in memory, at most.
 const KNOWN_THREADS: usize = 10_000;
 
 impl ChatWorker {
     /// Delivers until `stop` names a deadline; then delivers what is due until it passes.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<Option<tokio::time::Instant>>) {
+        // Beside delivery, never before it: a platform slow to say where it is holds up no message.
+        tokio::spawn(self.clone().discover_site());
         loop {
             if let Err(e) = self.drain().await {
                 tracing::warn!(platform = self.port.platform(), error = %e, "chat outbox pass failed");
@@ -257,6 +263,56 @@ impl ChatWorker {
         Ok(())
     }
 
+    /// Asks the platform once where its web links start, when it must be asked (Slack's
+    /// `auth.test`), and stores the answer for the links of the timeline.
+    async fn discover_site(self: Arc<Self>) {
+        let platform = self.port.platform().to_string();
+        // Bounded: a platform that never answers must not keep a task waiting for ever.
+        let asked = tokio::time::timeout(SITE_ANSWER_WITHIN, self.port.discover_site()).await;
+        let Ok(Some(url)) = asked else {
+            if asked.is_err() {
+                tracing::warn!(
+                    platform,
+                    "no answer on where the platform's links start; message links are off"
+                );
+            }
+            return;
+        };
+        if let Err(e) = self.store.set_site(&platform, &url, (self.clock)()).await {
+            tracing::warn!(platform, error = %e, "cannot store where the platform's links start; message links are off");
+        }
+    }
+
+    /// Records the message `item` posted (or found posted by an earlier try), tied to the event
+    /// it was posted for. A failure is transient: the next try finds the message and records it.
+    async fn record(
+        &self,
+        item: &OutboxItem,
+        seq: Option<i64>,
+        thread: &str,
+        message: &str,
+    ) -> Result<(), ChatError> {
+        let Some(seq) = seq else {
+            return Ok(()); // no event to tie it to
+        };
+        let posted = PostedMessage {
+            outbox_id: item.id,
+            deploy_id: item.deploy_id.clone(),
+            platform: self.port.platform().to_string(),
+            seq,
+            thread: thread.to_string(),
+            message: message.to_string(),
+            at_ms: (self.clock)(),
+        };
+        self.store
+            .record_message(&posted)
+            .await
+            .map_err(|e| ChatError::Transient {
+                message: e.to_string(),
+                retry_after_ms: None,
+            })
+    }
+
     fn know_thread(&self, deploy_id: &str, thread: &str) {
         if let Ok(mut threads) = self.threads.lock() {
             if threads.len() >= KNOWN_THREADS {
@@ -304,7 +360,12 @@ impl ChatWorker {
                 if thread.is_some() {
                     return Ok(()); // already opened (a retry after a crash)
                 }
-                if let Some(r) = self.port.post_root(&target, &root, attempt).await? {
+                if let Some(opened) = self.port.post_root(&target, &root, attempt).await? {
+                    // The message is recorded before the thread: after a crash between the two,
+                    // the retry finds this root (posting no second one) and records it then.
+                    self.record(item, chat.seq, &opened.thread, &opened.message)
+                        .await?;
+                    let r = opened.thread;
                     self.store
                         .set_thread(&item.deploy_id, &platform, &r)
                         .await
@@ -321,7 +382,12 @@ impl ChatWorker {
                 None => Ok(()),
             },
             RenderedChat::Reply { message } => match thread {
-                Some(t) => self.port.reply(&target, &t, &message, attempt).await,
+                Some(t) => {
+                    if let Some(id) = self.port.reply(&target, &t, &message, attempt).await? {
+                        self.record(item, chat.seq, &t, &id).await?;
+                    }
+                    Ok(())
+                }
                 None => Ok(()),
             },
             RenderedChat::Notice { to, text } => {
@@ -388,6 +454,19 @@ mod tests {
                 .expect("writes")
                 .contains(r#""text":"hi""#)
         );
+    }
+
+    /// The event a row's message is posted for: written when known, and rows without it (written
+    /// before messages were recorded) still read.
+    #[test]
+    fn chat_rows_carry_the_event_they_are_posted_for() {
+        let row = r#"{"service":"checkout","effect":{"op":"reply","message":{"text":"hi","buttons":[],"loud":false,"mentions":[]}},"seq":7}"#;
+        let item: ChatItem = serde_json::from_str(row).expect("reads");
+        assert_eq!(item.seq, Some(7));
+        assert_eq!(serde_json::to_string(&item).expect("writes"), row);
+        let old = r#"{"service":"checkout","effect":{"op":"reply","message":{"text":"hi"}}}"#;
+        let item: ChatItem = serde_json::from_str(old).expect("reads");
+        assert_eq!(item.seq, None);
     }
 
     #[test]

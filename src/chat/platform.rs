@@ -43,6 +43,12 @@ pub struct ChatPlatform {
     pub surface: Option<Surface>,
     /// The web link of a canary thread, when the configuration says where the platform is.
     pub thread_link: fn(&Config, thread: &str) -> Option<String>,
+    /// The web link of one message in a canary thread (`thread` as the threads table stores it,
+    /// `message` the platform's id of it), when the configuration — or, where it does not say,
+    /// `site`, what the platform answered when asked where it is ([`super::ChatPort::discover_site`])
+    /// — says where the platform is.
+    pub message_link:
+        fn(&Config, site: Option<&str>, thread: &str, message: &str) -> Option<String>,
     /// How the platform reaches canarybot with this configuration, in words for `check-config`
     /// (`HTTP: /slack/commands, …`, `Socket Mode (outbound WebSocket)`).
     pub transport: fn(&Config) -> String,

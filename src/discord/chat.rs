@@ -3,7 +3,7 @@
 use super::api::DiscordApi;
 use super::messages::{reply, root_edit, root_message};
 use super::{parse_thread_ref, thread_ref};
-use crate::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
+use crate::chat::{Attempt, ChatError, ChatPort, Opened, ThreadTarget};
 use crate::present::chat::ChatMessage;
 use crate::present::chat::RootView;
 use async_trait::async_trait;
@@ -41,7 +41,7 @@ impl ChatPort for DiscordChat {
         target: &ThreadTarget,
         root: &RootView,
         attempt: &Attempt,
-    ) -> Result<Option<String>, ChatError> {
+    ) -> Result<Option<Opened>, ChatError> {
         let Some(channel) = self.channels.get(&target.service) else {
             return Ok(None);
         };
@@ -56,7 +56,10 @@ impl ChatPort for DiscordChat {
             .api
             .start_thread(channel, &message, &root.headline())
             .await?;
-        Ok(Some(thread_ref(channel, &message, &thread)))
+        Ok(Some(Opened {
+            thread: thread_ref(channel, &message, &thread),
+            message,
+        }))
     }
 
     async fn update_root(
@@ -75,15 +78,16 @@ impl ChatPort for DiscordChat {
         thread: &str,
         message: &ChatMessage,
         attempt: &Attempt,
-    ) -> Result<(), ChatError> {
+    ) -> Result<Option<String>, ChatError> {
         let (_, _, thread_channel) = parse_thread_ref(thread).ok_or_else(|| bad_thread(thread))?;
+        // A retry's nonce makes Discord answer with the earlier try's message: its id.
         self.api
             .send(
                 thread_channel,
                 &once(reply(&target.deploy_id, message), attempt),
             )
             .await
-            .map(|_| ())
+            .map(Some)
     }
 
     /// Discord has no private message in a channel outside an interaction; people who vote by

@@ -36,3 +36,49 @@ pub fn permalink(guild_id: &str, thread: &str) -> Option<String> {
 pub fn thread_link(config: &config::DiscordConfig, thread: &str) -> Option<String> {
     permalink(config.guild_id.as_deref()?, thread)
 }
+
+/// The web link of one message: `https://discord.com/channels/<guild>/<channel>/<message>`, the
+/// channel being the one the message is in — the service's channel for the root, the thread for
+/// the replies. `thread` may also be a bare channel id (the message is in it).
+pub fn message_permalink(guild_id: &str, thread: &str, message: &str) -> Option<String> {
+    let channel = match parse_thread_ref(thread) {
+        Some((channel, root, _)) if root == message => channel,
+        Some((_, _, thread_channel)) => thread_channel,
+        None => thread,
+    };
+    let snowflake = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if !snowflake(guild_id) || !snowflake(channel) || !snowflake(message) {
+        return None;
+    }
+    Some(format!(
+        "https://discord.com/channels/{guild_id}/{channel}/{message}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_links_name_the_channel_the_message_is_in() {
+        // The root is in the service's channel; the thread started from it has its id.
+        let thread = thread_ref("1111", "2222", "2222");
+        assert_eq!(
+            message_permalink("9999", &thread, "2222").as_deref(),
+            Some("https://discord.com/channels/9999/1111/2222")
+        );
+        // Replies are in the thread.
+        assert_eq!(
+            message_permalink("9999", &thread, "3333").as_deref(),
+            Some("https://discord.com/channels/9999/2222/3333")
+        );
+        // A bare channel id: the message is in it.
+        assert_eq!(
+            message_permalink("9999", "4444", "5555").as_deref(),
+            Some("https://discord.com/channels/9999/4444/5555")
+        );
+        // Not snowflakes: no link.
+        assert_eq!(message_permalink("acme", &thread, "3333"), None);
+        assert_eq!(message_permalink("9999", &thread, "../x"), None);
+    }
+}

@@ -37,6 +37,9 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
         paths: &[PathMatch::Prefix("/discord/")],
     }),
     thread_link: |c, thread| super::thread_link(DiscordConfig::of(c)?, thread),
+    message_link: |c, _, thread, message| {
+        super::message_permalink(DiscordConfig::of(c)?.guild_id.as_deref()?, thread, message)
+    },
     transport: |c| match DiscordConfig::of(c).map(|d| d.transport) {
         Some(Transport::Gateway) => {
             "Gateway (outbound WebSocket to Discord; no interactions endpoint URL)".into()

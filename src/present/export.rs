@@ -1,5 +1,6 @@
 //! The timeline as programs read it: the deploy and its events as JSON, streamed.
 
+use super::postmortem::{EventLinks, MessageLink};
 use super::words::rfc3339;
 use crate::domain::deploy::{Deploy, Event};
 use crate::domain::timeline::{Phases, phases};
@@ -17,10 +18,13 @@ struct EventOut<'a> {
     source: &'a str,
     summary: &'a str,
     details: Box<serde_json::value::RawValue>,
+    /// The chat messages the event is tied to (posted for it, or named by it), linked; empty
+    /// when it has none or the platforms cannot be linked to.
+    message_links: &'a [MessageLink],
 }
 
 impl<'a> EventOut<'a> {
-    fn of(e: &'a Event) -> EventOut<'a> {
+    fn of(e: &'a Event, links: &'a EventLinks) -> EventOut<'a> {
         let details = serde_json::value::RawValue::from_string(e.data.details_json())
             .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned());
         EventOut {
@@ -31,16 +35,17 @@ impl<'a> EventOut<'a> {
             source: &e.source,
             summary: &e.summary,
             details,
+            message_links: links.get(&e.seq).map(Vec::as_slice).unwrap_or_default(),
         }
     }
 }
 
 /// Serializes the events one by one as they are written out.
-struct EventsOut<'a>(&'a [Event]);
+struct EventsOut<'a>(&'a [Event], &'a EventLinks);
 
 impl Serialize for EventsOut<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(EventOut::of))
+        serializer.collect_seq(self.0.iter().map(|e| EventOut::of(e, self.1)))
     }
 }
 
@@ -64,8 +69,12 @@ pub fn deploy_json(d: &Deploy, updated_at_ms: i64) -> Value {
     })
 }
 
-/// `{"deploy", "criteria", "policy", "events", "phases"}`
-pub fn to_json<'a>(d: &'a Deploy, events: &'a [Event]) -> impl Serialize + 'a {
+/// `{"deploy", "criteria", "policy", "events", "phases"}`; each event with its `message_links`.
+pub fn to_json<'a>(
+    d: &'a Deploy,
+    events: &'a [Event],
+    links: &'a EventLinks,
+) -> impl Serialize + 'a {
     #[derive(Serialize)]
     struct Timeline<'a> {
         deploy: Value,
@@ -91,7 +100,7 @@ pub fn to_json<'a>(d: &'a Deploy, events: &'a [Event]) -> impl Serialize + 'a {
             "verify_timeout_s": d.policy.verify_timeout_s,
             "hash": d.policy_hash,
         }),
-        events: EventsOut(events),
+        events: EventsOut(events, links),
         phases: phases(events),
     }
 }

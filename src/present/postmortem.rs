@@ -23,6 +23,18 @@ pub struct ThreadLink {
     pub url: String,
 }
 
+/// A link to one chat message an event is tied to: one canarybot posted for it, or the message
+/// the event names (a note's).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MessageLink {
+    /// `slack`, `discord`: the platform's registry name.
+    pub platform: String,
+    pub url: String,
+}
+
+/// Each event's message links, by the event's seq; events without any are absent.
+pub type EventLinks = BTreeMap<i64, Vec<MessageLink>>;
+
 /// What the postmortem is made of. The shell reads it from the store and the configuration.
 #[derive(Debug, Clone)]
 pub struct Postmortem {
@@ -32,6 +44,8 @@ pub struct Postmortem {
     pub samples: BTreeMap<String, Vec<ChartPoint>>,
     /// The canary threads, where the platform can link to them.
     pub threads: Vec<ThreadLink>,
+    /// The messages each event is tied to, where the platform can link to them.
+    pub links: EventLinks,
     /// The service's criteria as the configuration holds them now, to call out changes made since
     /// they were locked. `None` when the service is no longer configured.
     pub criteria_now: Option<Vec<Criterion>>,
@@ -451,6 +465,30 @@ fn at(ms: Option<i64>) -> String {
     ms.map(timestamp).unwrap_or_else(|| "—".into())
 }
 
+/// How an event's message links read: the platform (`Slack`, `Discord`), numbered from the
+/// second when one event has several messages on a platform (`Slack 2`).
+pub fn link_labels(links: &[MessageLink]) -> Vec<(String, &str)> {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    links
+        .iter()
+        .map(|l| {
+            let n = seen.entry(l.platform.as_str()).or_default();
+            *n += 1;
+            let mut name: String = l
+                .platform
+                .chars()
+                .take(1)
+                .flat_map(char::to_uppercase)
+                .collect();
+            name.extend(l.platform.chars().skip(1));
+            if *n > 1 {
+                name = format!("{name} {n}");
+            }
+            (name, l.url.as_str())
+        })
+        .collect()
+}
+
 /// The postmortem in Markdown.
 pub fn to_markdown(pm: &Postmortem) -> String {
     let d = &pm.deploy;
@@ -635,22 +673,29 @@ pub fn to_markdown(pm: &Postmortem) -> String {
         }
     }
 
-    md.push_str("\n## Timeline\n\n| # | Time (UTC) | Actor | Source | Event | What happened |\n|---|---|---|---|---|---|\n");
+    md.push_str("\n## Timeline\n\n| # | Time (UTC) | Actor | Source | Event | What happened | Message |\n|---|---|---|---|---|---|---|\n");
     for e in &pm.events {
+        let links = pm.links.get(&e.seq).map(Vec::as_slice).unwrap_or_default();
         let mut summary = cell(&e.summary);
-        if matches!(e.data, EventData::DeployStarted { .. }) {
+        // The thread, when the start's own message cannot be linked to.
+        if matches!(e.data, EventData::DeployStarted { .. }) && links.is_empty() {
             for t in &pm.threads {
                 summary.push_str(&format!(" ([{} thread]({}))", t.platform, t.url));
             }
         }
+        let messages: Vec<String> = link_labels(links)
+            .into_iter()
+            .map(|(label, url)| format!("[{label}]({})", cell(url)))
+            .collect();
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
             e.seq,
             timestamp(e.at_ms),
             cell(&e.actor),
             cell(&e.source),
             e.data.kind(),
-            summary
+            summary,
+            messages.join(" · ")
         ));
     }
     if !d.state.is_final() {

@@ -80,6 +80,7 @@ impl Harness {
             deploy: self.deploy(),
             events: self.events.clone(),
             samples: Default::default(),
+            links: Default::default(),
             threads: Vec::new(),
             criteria_now: None,
         })
@@ -242,6 +243,7 @@ fn breach_after_failure_limit_then_vote_rollback_verify() {
         deploy: h.deploy(),
         events: h.events.clone(),
         samples: Default::default(),
+        links: Default::default(),
         threads: vec![],
         criteria_now: Some(policy().criteria),
     });
@@ -310,6 +312,7 @@ fn postmortem_calls_out_criteria_changed_after_the_lock() {
         deploy: h.deploy(),
         events: h.events.clone(),
         samples: Default::default(),
+        links: Default::default(),
         threads: vec![super::postmortem::ThreadLink {
             platform: "slack".into(),
             url: "https://acme.slack.com/archives/C1/p1".into(),

@@ -177,7 +177,8 @@ async fn timeline_json(
 ) -> Result<Response, ApiError> {
     path_id_limit(&id)?;
     let (deploy, events) = s.engine.load(&id).await?;
-    Ok(axum::Json(to_json(&deploy, &events)).into_response())
+    let links = crate::report::message_links(s.engine.store(), &s.config, &id, &events).await?;
+    Ok(axum::Json(to_json(&deploy, &events, &links)).into_response())
 }
 
 async fn timeline_md(

@@ -380,4 +380,15 @@ impl SlackApi {
         }
         Ok(out)
     }
+
+    /// `auth.test`: the workspace's web address (`https://acme.slack.com/`), where permalinks
+    /// start when `[slack] workspace_url` does not say.
+    pub async fn workspace_url(&self) -> Result<String, ChatError> {
+        let session = self.client.open_session(&self.token);
+        let answer = session
+            .auth_test()
+            .await
+            .map_err(|e| chat_error("auth.test", e))?;
+        Ok(answer.url.0.to_string())
+    }
 }

@@ -3,7 +3,7 @@
 use super::api::{SlackApi, metadata};
 use super::blocks::{reply_content, root_content};
 use super::{parse_thread_ref, thread_ref};
-use crate::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
+use crate::chat::{Attempt, ChatError, ChatPort, Opened, ThreadTarget};
 use crate::present::chat::ChatMessage;
 use crate::present::chat::RootView;
 use async_trait::async_trait;
@@ -14,6 +14,8 @@ pub struct SlackChat {
     pub api: Arc<SlackApi>,
     /// service → channel id
     pub channels: HashMap<String, String>,
+    /// Whether to ask `auth.test` where the workspace is (`[slack] workspace_url` is not set).
+    pub ask_workspace_url: bool,
 }
 
 fn bad_thread(thread: &str) -> ChatError {
@@ -56,18 +58,22 @@ impl ChatPort for SlackChat {
         target: &ThreadTarget,
         root: &RootView,
         attempt: &Attempt,
-    ) -> Result<Option<String>, ChatError> {
+    ) -> Result<Option<Opened>, ChatError> {
         let Some(channel) = self.channels.get(&target.service) else {
             return Ok(None); // no slack_channel: no Slack thread for this service
+        };
+        let opened = |ts: String| Opened {
+            thread: thread_ref(channel, &ts),
+            message: ts,
         };
         if attempt.retry
             && let Some(ts) = self.look_for_earlier_try(channel, None, attempt).await?
         {
-            return Ok(Some(thread_ref(channel, &ts)));
+            return Ok(Some(opened(ts)));
         }
         let content = root_content(root).with_metadata(metadata(&target.deploy_id, &attempt.key));
         let ts = self.api.post(channel, content, None).await?;
-        Ok(Some(thread_ref(channel, &ts)))
+        Ok(Some(opened(ts)))
     }
 
     async fn update_root(
@@ -86,19 +92,18 @@ impl ChatPort for SlackChat {
         thread: &str,
         message: &ChatMessage,
         attempt: &Attempt,
-    ) -> Result<(), ChatError> {
+    ) -> Result<Option<String>, ChatError> {
         let (channel, ts) = parse_thread_ref(thread).ok_or_else(|| bad_thread(thread))?;
         if attempt.retry
-            && self
+            && let Some(earlier) = self
                 .look_for_earlier_try(channel, Some(ts), attempt)
                 .await?
-                .is_some()
         {
-            return Ok(()); // an earlier try got through
+            return Ok(Some(earlier)); // an earlier try got through
         }
         let content = reply_content(&target.deploy_id, message)
             .with_metadata(metadata(&target.deploy_id, &attempt.key));
-        self.api.post(channel, content, Some(ts)).await.map(|_| ())
+        self.api.post(channel, content, Some(ts)).await.map(Some)
     }
 
     async fn notice(
@@ -146,5 +151,20 @@ impl ChatPort for SlackChat {
         let content = reply_content(&target.deploy_id, message)
             .with_metadata(metadata(&target.deploy_id, &attempt.key));
         self.api.post(user, content, None).await.map(|_| ())
+    }
+
+    /// `auth.test`'s url, when `[slack] workspace_url` is not set. A failure leaves message links
+    /// off, logged here once (the worker asks once per process); delivery never waits on it.
+    async fn discover_site(&self) -> Option<String> {
+        if !self.ask_workspace_url {
+            return None;
+        }
+        match self.api.workspace_url().await {
+            Ok(url) => Some(url),
+            Err(e) => {
+                tracing::warn!(error = %e, "auth.test failed: Slack message links are off until the next start (or set [slack] workspace_url)");
+                None
+            }
+        }
     }
 }

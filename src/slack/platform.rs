@@ -46,6 +46,10 @@ pub static PLATFORM: ChatPlatform = ChatPlatform {
         paths: &[PathMatch::Prefix("/slack/")],
     }),
     thread_link: |c, thread| super::thread_link(SlackConfig::of(c)?, thread),
+    message_link: |c, site, thread, message| {
+        let workspace = SlackConfig::of(c)?.workspace_url.as_deref().or(site)?;
+        super::message_permalink(workspace, thread, message)
+    },
     transport,
 };
 
@@ -155,6 +159,7 @@ fn connect(config: &Config) -> anyhow::Result<Option<Box<dyn Connection>>> {
     let chat = Arc::new(SlackChat {
         api: api.clone(),
         channels,
+        ask_workspace_url: s.workspace_url.is_none(),
     });
     Ok(Some(Box::new(Connected {
         api,

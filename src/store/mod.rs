@@ -16,6 +16,7 @@ mod exec;
 mod gates;
 mod group;
 mod leases;
+mod messages;
 mod outbox;
 mod owner;
 mod reviews;
@@ -23,6 +24,7 @@ mod threads;
 mod timeline;
 
 pub use deploys::{ActiveRow, DeployRow, Drills};
+pub use messages::PostedMessage;
 pub use outbox::{Failed, NewOutbox, OutboxItem};
 pub use owner::Owner;
 pub use timeline::{Append, DeliveryKey};

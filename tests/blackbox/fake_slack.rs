@@ -74,7 +74,12 @@ pub struct FakeSlack {
     /// Answers `apps.connections.open` from the bearer it was called with (a fake Socket Mode
     /// server sets it: `crate::fake_slack_socket`).
     pub connections_open: Arc<Mutex<Option<ConnectionsOpen>>>,
+    /// While set, `auth.test` answers `invalid_auth`.
+    pub auth_test_fails: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// The workspace address `auth.test` answers with.
+pub const WORKSPACE_URL: &str = "https://canary-test.slack.com/";
 
 /// `apps.connections.open`'s answer, given the `Authorization` header.
 pub type ConnectionsOpen = Arc<dyn Fn(Option<&str>) -> Value + Send + Sync>;
@@ -306,6 +311,15 @@ impl FakeSlack {
                     .unwrap_or_default();
                 json!({"ok": true, "users": users})
             }
+            "auth.test" if self.auth_test_fails.load(Ordering::SeqCst) => {
+                json!({"ok": false, "error": "invalid_auth"})
+            }
+            // As Slack answers for a bot token.
+            "auth.test" => json!({
+                "ok": true, "url": WORKSPACE_URL, "team": "Canary Test", "user": "canarybot",
+                "team_id": "T1", "user_id": "U0CANARYBOT", "bot_id": "B0CANARYBOT",
+                "is_enterprise_install": false
+            }),
             _ => json!({"ok": false, "error": "unknown_method"}),
         };
         axum::Json(reply).into_response()

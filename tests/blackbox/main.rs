@@ -32,6 +32,7 @@ mod modals;
 mod newer_deploy;
 mod paging;
 mod payload_fixtures;
+mod permalinks;
 mod postmortem;
 mod prometheus;
 mod protection_rules;

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use canarybot::app::{self, Options, Running};
 use canarybot::auth::sign;
-use canarybot::chat::{Attempt, ChatError, ChatPort, ThreadTarget};
+use canarybot::chat::{Attempt, ChatError, ChatPort, Opened, ThreadTarget};
 use canarybot::present::chat::ChatMessage;
 use canarybot::present::chat::RootView;
 use serde_json::{Value, json};
@@ -191,13 +191,16 @@ impl ChatPort for RecordingChat {
         target: &ThreadTarget,
         root: &RootView,
         _: &Attempt,
-    ) -> Result<Option<String>, ChatError> {
+    ) -> Result<Option<Opened>, ChatError> {
         self.refuse()?;
         self.ops
             .lock()
             .expect("ops")
             .push(ChatOp::Root(root.text()));
-        Ok(Some(format!("thread-{}", target.deploy_id)))
+        Ok(Some(Opened {
+            thread: format!("thread-{}", target.deploy_id),
+            message: "root".into(),
+        }))
     }
     async fn update_root(
         &self,
@@ -218,13 +221,14 @@ impl ChatPort for RecordingChat {
         _: &str,
         m: &ChatMessage,
         _: &Attempt,
-    ) -> Result<(), ChatError> {
+    ) -> Result<Option<String>, ChatError> {
         self.refuse()?;
-        self.ops.lock().expect("ops").push(ChatOp::Reply {
+        let mut ops = self.ops.lock().expect("ops");
+        ops.push(ChatOp::Reply {
             text: m.text.clone(),
             loud: m.loud,
         });
-        Ok(())
+        Ok(Some(format!("reply-{}", ops.len())))
     }
     async fn notice(
         &self,

@@ -14,8 +14,9 @@ pub use service::{ServiceRow, service_page};
 
 use super::html::{Html, Markup};
 use super::postmortem::{
-    ChartPoint, Postmortem, criteria_changes, criterion_label, decide_story, decisions, markers,
-    outcome, path_segment, phase_rows, title, votes, would_have_breached,
+    ChartPoint, MessageLink, Postmortem, criteria_changes, criterion_label, decide_story,
+    decisions, link_labels, markers, outcome, path_segment, phase_rows, title, votes,
+    would_have_breached,
 };
 use super::words::{duration, state_words, timestamp};
 use crate::domain::criteria::fmt_num;
@@ -377,13 +378,27 @@ fn votes_section(b: &mut Html, pm: &Postmortem) {
     b.push_raw("</section>\n");
 }
 
+/// An event's message links, ` · ` between them.
+fn message_links(links: &[MessageLink]) -> Html {
+    let mut out = Html::new();
+    for (i, (label, url)) in link_labels(links).into_iter().enumerate() {
+        if i > 0 {
+            out.push_raw(" · ");
+        }
+        html!(out, "{}", link(url, &label));
+    }
+    out
+}
+
 fn timeline_section(b: &mut Html, pm: &Postmortem) {
     b.push_raw("<section class=\"timeline\">\n<h2>Timeline</h2>\n<div class=\"wrap\">\n<table id=\"timeline\">\n");
-    b.push_raw("<thead><tr><th>#</th><th>Time (UTC)</th><th>Actor</th><th>Source</th><th>Event</th><th>What happened</th></tr></thead>\n<tbody>\n");
+    b.push_raw("<thead><tr><th>#</th><th>Time (UTC)</th><th>Actor</th><th>Source</th><th>Event</th><th>What happened</th><th>Message</th></tr></thead>\n<tbody>\n");
     for e in &pm.events {
         let kind = e.data.kind();
+        let links = pm.links.get(&e.seq).map(Vec::as_slice).unwrap_or_default();
         let mut summary = Html::text(&e.summary);
-        if matches!(e.data, EventData::DeployStarted { .. }) {
+        // The thread, when the start's own message cannot be linked to.
+        if matches!(e.data, EventData::DeployStarted { .. }) && links.is_empty() {
             for t in &pm.threads {
                 html!(
                     summary,
@@ -394,7 +409,7 @@ fn timeline_section(b: &mut Html, pm: &Postmortem) {
         }
         html!(
             b,
-            "<tr data-kind=\"{}\" data-seq=\"{}\"><td class=\"num\">{}</td><td class=\"time\">{}</td><td>{}</td><td>{}</td><td class=\"kind\"><code>{}</code></td><td>{}</td></tr>\n",
+            "<tr data-kind=\"{}\" data-seq=\"{}\"><td class=\"num\">{}</td><td class=\"time\">{}</td><td>{}</td><td>{}</td><td class=\"kind\"><code>{}</code></td><td>{}</td><td class=\"messages\">{}</td></tr>\n",
             kind,
             e.seq,
             e.seq,
@@ -402,7 +417,8 @@ fn timeline_section(b: &mut Html, pm: &Postmortem) {
             e.actor,
             e.source,
             kind,
-            summary
+            summary,
+            message_links(links)
         );
     }
     b.push_raw("</tbody>\n</table>\n</div>\n</section>\n");

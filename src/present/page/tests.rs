@@ -136,6 +136,7 @@ impl Run {
             deploy: self.deploy(),
             events: self.events.clone(),
             samples: self.samples.clone(),
+            links: Default::default(),
             threads: vec![ThreadLink {
                 platform: "Slack".into(),
                 url: "https://example.slack.com/archives/C1/p123".into(),
@@ -716,4 +717,60 @@ fn warming_thin_and_dry_run_checks_are_marked_on_their_own_chart() {
         "{five_xx}"
     );
     assert!(html.contains("Dry run: 5xx ratio would have breached at "));
+}
+
+/// Each timeline row links to the messages of its event, platform by platform; rows of events
+/// that posted nothing link nowhere, and a link that is not http(s) is shown as text.
+#[test]
+fn timeline_rows_link_to_their_messages() {
+    use crate::present::postmortem::MessageLink;
+    let r = rolled_back();
+    let mut pm = r.postmortem();
+    let link = |platform: &str, url: &str| MessageLink {
+        platform: platform.into(),
+        url: url.into(),
+    };
+    pm.links.insert(
+        1,
+        vec![
+            link("slack", "https://acme.slack.com/archives/C1/p1"),
+            link("discord", "https://discord.com/channels/9/1/2"),
+        ],
+    );
+    pm.links.insert(
+        3,
+        vec![
+            link(
+                "slack",
+                "https://acme.slack.com/archives/C1/p2?thread_ts=1&cid=C1",
+            ),
+            link("slack", "javascript:alert(1)"),
+        ],
+    );
+    let html = deploy_page(&pm);
+    let start = element(
+        &html,
+        "<tr data-kind=\"deploy_started\" data-seq=\"1\">",
+        "</tr>",
+    );
+    assert!(
+        start.contains("<td class=\"messages\"><a href=\"https://acme.slack.com/archives/C1/p1\">Slack</a> · <a href=\"https://discord.com/channels/9/1/2\">Discord</a></td>"),
+        "{start}"
+    );
+    // The start links its message, not the thread as well.
+    assert!(!start.contains("Slack thread"), "{start}");
+    let third = element(&html, "data-seq=\"3\">", "</tr>");
+    assert!(
+        third.contains("<a href=\"https://acme.slack.com/archives/C1/p2?thread_ts=1&amp;cid=C1\">Slack</a> · Slack 2</td>"),
+        "{third}"
+    );
+    let locked = element(&html, "data-seq=\"2\">", "</tr>");
+    assert!(
+        locked.ends_with("<td class=\"messages\"></td></tr>"),
+        "{locked}"
+    );
+
+    let md = crate::present::postmortem::to_markdown(&pm);
+    assert!(md.contains(" | [Slack](https://acme.slack.com/archives/C1/p1) · [Discord](https://discord.com/channels/9/1/2) |\n"), "{md}");
+    assert!(md.contains("| Time (UTC) | Actor | Source | Event | What happened | Message |"));
 }
