@@ -290,8 +290,8 @@ pub struct RecoveryVerdict {
 pub struct MessageRef {
     /// `slack`, `discord`: the platform's registry name.
     pub platform: String,
-    /// The thread as the threads table stores it (Slack `C…:ts` of the root, Discord the thread's
-    /// channel id).
+    /// The thread as the threads table stores it (Slack `C…/ts` of the root, Discord
+    /// `channel/message/thread`).
     pub thread: String,
     /// The message in it (Slack `ts`, Discord message id).
     pub message: String,
