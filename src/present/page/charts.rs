@@ -42,6 +42,7 @@ fn marker_color(kind: MarkerKind) -> &'static str {
         MarkerKind::WarmedUp => "#64748b",
         MarkerKind::Insufficient => "#92400e",
         MarkerKind::WouldHaveBreached => "#be185d",
+        MarkerKind::Note => "#2563eb",
     }
 }
 
@@ -60,6 +61,8 @@ fn marker_short(m: &Marker) -> String {
         MarkerKind::WarmedUp => "warmed up".into(),
         MarkerKind::Insufficient => "thin traffic".into(),
         MarkerKind::WouldHaveBreached => "would breach (dry run)".into(),
+        // The label names who said it; the text is in the marker's title.
+        MarkerKind::Note => format!("📌 {}", m.label.split(':').next().unwrap_or("note")),
     }
 }
 
