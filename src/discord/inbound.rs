@@ -151,6 +151,13 @@ impl DiscordInbound {
                 self.vote_within_deadline(deploy_id, member, Ballot::ConfirmRollback)
                     .await
             }
+            Answer::Note { deploy_id, text } => {
+                let author = crate::domain::deploy::Person {
+                    identity: format!("discord:{}", member.id),
+                    name: member.name.clone(),
+                };
+                self.desk().note(&deploy_id, author, &text, "discord").await
+            }
             Answer::Drill { service } => {
                 let voter = self.voter(member);
                 self.desk().start_drill(&service, &voter, "discord").await

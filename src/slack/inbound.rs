@@ -248,6 +248,13 @@ impl SlackInbound {
                 )
             }
             Answer::Drill { service } => self.drill(&service, user, name).await,
+            Answer::Note { deploy_id, text } => {
+                let author = crate::domain::deploy::Person {
+                    identity: format!("slack:{user}"),
+                    name: name.to_string(),
+                };
+                self.desk().note(&deploy_id, author, &text, "slack").await
+            }
             Answer::Freeze {
                 scope,
                 lasting,
