@@ -24,6 +24,7 @@ use std::time::Duration;
 mod answer;
 mod handlers;
 mod payload;
+mod reactions;
 mod routes;
 pub use answer::SlackAnswer;
 pub use handlers::EVENTS_DELIVERY;
