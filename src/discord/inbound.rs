@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod endpoint;
+mod notes;
 mod payload;
 pub use endpoint::{REPLAY_WINDOW_S, check_request, routes, verifier};
 pub use payload::{
@@ -289,6 +290,11 @@ impl DiscordInbound {
         let member = interaction.member().ok_or("interaction has no user")?;
         let channel = interaction.channel_id();
         let answer = match interaction.kind {
+            Some(InteractionType::Command)
+                if let Some(target) = notes::target_message(&interaction)? =>
+            {
+                private(s.add_to_timeline(target, &channel, &member).await)
+            }
             Some(InteractionType::Command) => {
                 let data = interaction.command()?;
                 // The options read as Slack's words do: a `service` naming a configured service

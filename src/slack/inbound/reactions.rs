@@ -60,19 +60,6 @@ fn unescaped(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// The longest note text kept; a longer message is cut, and says so.
-const NOTE_TEXT: usize = 4000;
-
-fn cut(text: String) -> String {
-    if text.chars().count() <= NOTE_TEXT {
-        return text;
-    }
-    format!(
-        "{}… (cut)",
-        text.chars().take(NOTE_TEXT).collect::<String>()
-    )
-}
-
 /// The message's files as links: the permalink, else the private URL.
 fn files_of(message: &SlackHistoryMessage) -> Vec<FileLink> {
     message
@@ -179,7 +166,7 @@ impl SlackInbound {
             let said_at_ms = ts_millis(&reaction.ts)
                 .ok_or_else(|| format!("ts `{}` is not a Slack timestamp", reaction.ts))?;
             Input::AddNote {
-                text: cut(unescaped(
+                text: crate::limits::note_text(&unescaped(
                     message.content.text.as_deref().unwrap_or_default(),
                 )),
                 note: ChatNote {
