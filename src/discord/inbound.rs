@@ -153,10 +153,7 @@ impl DiscordInbound {
                     .await
             }
             Answer::Note { deploy_id, text } => {
-                let author = crate::domain::deploy::Person {
-                    identity: format!("discord:{}", member.id),
-                    name: member.name.clone(),
-                };
+                let author = self.person(&member.id, &member.name);
                 self.desk().note(&deploy_id, author, &text, "discord").await
             }
             Answer::Drill { service } => {

@@ -70,6 +70,15 @@ pub fn standing(events: &[Event]) -> Vec<NoteRow<'_>> {
     rows
 }
 
+/// A person's note's summary as a Markdown table cell, escaped (its text is from outside);
+/// `None` for any other event.
+pub fn markdown_cell(e: &Event) -> Option<String> {
+    match &e.data {
+        EventData::Note { chat: Some(_), .. } => Some(markdown_text(&e.summary.replace('\n', " "))),
+        _ => None,
+    }
+}
+
 /// The timeline summary of a person's note: who said what when, its files, who added it.
 pub fn summary(text: &str, chat: &ChatNote, added_at_ms: i64) -> String {
     let mut out = format!(
@@ -116,20 +125,40 @@ pub fn one_line(text: &str, max: usize) -> String {
 }
 
 /// Outside text as Markdown text: every character Markdown or its embedded HTML could read as
-/// markup is escaped, so a note shows as written and never becomes a link, an image or a tag.
+/// markup is escaped (emphasis, code, links and images, tables, tags and entities, and what
+/// starts a heading or a list), so a note shows as written and never becomes a link, an image
+/// or a tag. Each line is escaped on its own.
 pub fn markdown_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    s.split('\n')
+        .map(markdown_line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn markdown_line(line: &str) -> String {
+    let mut out = String::with_capacity(line.len() + 8);
+    let body = line.trim_start();
+    out.push_str(&line[..line.len() - body.len()]);
+    // What makes a block of a line's start: a heading, a list item, a setext underline.
+    if body.starts_with(['#', '-', '+', '=']) {
+        out.push('\\');
+    }
+    let digits = body.chars().take_while(char::is_ascii_digit).count();
+    let list_at = (digits > 0 && body[digits..].starts_with(['.', ')'])).then_some(digits);
+    for (i, c) in body.char_indices() {
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
-            | '!' | '|' | '~' | '"' | '\'' | ':' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
             '\r' => {}
+            _ if Some(i) == list_at => {
+                out.push('\\');
+                out.push(c);
+            }
             _ => out.push(c),
         }
     }
@@ -182,8 +211,13 @@ pub fn markdown_section(events: &[Event]) -> String {
             timestamp(c.said_at_ms),
             markdown_text(&c.author.name),
             c.author.identity.replace('`', ""),
-            r.added_by_words()
-                .map(|w| format!(", {}", markdown_text(&w)))
+            c.added_by
+                .as_ref()
+                .map(|p| format!(
+                    ", added by {} at {}",
+                    markdown_text(&p.name),
+                    timestamp(r.added_at_ms)
+                ))
                 .unwrap_or_default()
         ));
         for line in r.text.lines() {
@@ -278,7 +312,7 @@ mod tests {
         assert!(!md.contains("withdrawn later"), "{md}");
         assert!(md.contains("added by carol at"), "{md}");
         assert!(
-            md.contains("[graph \\[1\\]\\.png](https://files.example/a%20%281%29.png)"),
+            md.contains("[graph \\[1\\].png](https://files.example/a%20%281%29.png)"),
             "{md}"
         );
     }
@@ -298,6 +332,7 @@ mod tests {
         assert!(!md.contains("**bold**"), "{md}");
         assert!(md.contains("  > \\# heading"), "{md}");
         assert_eq!(markdown_url("javascript:alert(1)"), None);
+        assert_eq!(markdown_text("1. a\n - b\n+c"), "1\\. a\n \\- b\n\\+c");
     }
 
     #[test]

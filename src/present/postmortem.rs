@@ -646,7 +646,7 @@ pub fn to_markdown(pm: &Postmortem) -> String {
 
     md.push_str("\n## Timeline\n\n| # | Time (UTC) | Actor | Source | Event | What happened |\n|---|---|---|---|---|---|\n");
     for e in super::notes::timeline_order(&pm.events) {
-        let mut summary = cell(&e.summary);
+        let mut summary = super::notes::markdown_cell(e).unwrap_or_else(|| cell(&e.summary));
         if matches!(e.data, EventData::DeployStarted { .. }) {
             for t in &pm.threads {
                 summary.push_str(&format!(" ([{} thread]({}))", t.platform, t.url));

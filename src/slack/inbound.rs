@@ -250,10 +250,7 @@ impl SlackInbound {
             }
             Answer::Drill { service } => self.drill(&service, user, name).await,
             Answer::Note { deploy_id, text } => {
-                let author = crate::domain::deploy::Person {
-                    identity: format!("slack:{user}"),
-                    name: name.to_string(),
-                };
+                let author = self.person(user, name);
                 self.desk().note(&deploy_id, author, &text, "slack").await
             }
             Answer::Freeze {

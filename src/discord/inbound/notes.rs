@@ -100,7 +100,7 @@ pub fn target_message(interaction: &Interaction) -> Result<Option<ResolvedMessag
 
 impl DiscordInbound {
     /// A person as the configuration names them, else by the name Discord gave.
-    fn person(&self, id: &str, name: &str) -> Person {
+    pub(super) fn person(&self, id: &str, name: &str) -> Person {
         let identity = format!("discord:{id}");
         let name = self.config.voter(&identity, name, Vec::new()).name;
         Person { identity, name }

@@ -90,7 +90,7 @@ impl SlackInbound {
     }
 
     /// A person as the configuration names them, else by the name Slack gave.
-    fn person(&self, user: &str, name: &str) -> Person {
+    pub(super) fn person(&self, user: &str, name: &str) -> Person {
         let identity = format!("slack:{user}");
         let name = self.config.voter(&identity, name, Vec::new()).name;
         Person { identity, name }
