@@ -154,6 +154,18 @@ async fn a_pinned_slack_message_is_a_note_once_and_can_be_withdrawn(b: Backend) 
     ))
     .await;
     replies_asked(&slack, 3).await;
+    let reads = |slack: &FakeSlack| {
+        slack
+            .calls_to("conversations.replies")
+            .iter()
+            .filter(|c| !c.body["latest"].is_null())
+            .count()
+    };
+    assert_eq!(
+        reads(&slack),
+        3,
+        "the redelivery and the other emoji are not even read"
+    );
     let notes = person_notes(&app, &id).await;
     assert_eq!(notes.len(), 1, "one note for one message: {notes:#?}");
     let chat = &notes[0]["details"]["chat"];
