@@ -82,8 +82,11 @@ async fn a_pinned_slack_message_is_a_note_once_and_can_be_withdrawn(b: Backend) 
         })
         .await;
     let root = slack.roots()[0].ts.clone();
-    // Bob's reply in the canary thread (Slack escapes <, > and & in text), with a screenshot.
-    let said = "1700000100.000200";
+    // Bob's reply in the canary thread (Slack escapes <, > and & in text), with a screenshot,
+    // said now; a check fails after it, then Carol pins it.
+    let said_ms = chrono::Utc::now().timestamp_millis();
+    let said = format!("{}.{:06}", said_ms / 1000, (said_ms % 1000) * 1000);
+    let said = said.as_str();
     slack.seed(SlackMessage {
         channel: "C0CHECKOUT".into(),
         ts: said.into(),
@@ -96,6 +99,8 @@ async fn a_pinned_slack_message_is_a_note_once_and_can_be_withdrawn(b: Backend) 
                 "url_private": "https://files.slack.com/files-pri/T1-F0001/grafana.png",
                 "permalink": "https://acme.slack.com/files/U03BOB/F0001/grafana.png"}]}),
     });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.check(&id, 0.02, 0.2).await;
     // A message outside any canary thread.
     slack.seed(SlackMessage {
         channel: "C0CHECKOUT".into(),
@@ -178,7 +183,7 @@ async fn a_pinned_slack_message_is_a_note_once_and_can_be_withdrawn(b: Backend) 
         json!({"identity": "slack:U03BOB", "name": "Bob"})
     );
     assert_eq!(chat["added_by"]["identity"], "slack:U02CAROL");
-    assert_eq!(chat["said_at_ms"], 1_700_000_100_000i64);
+    assert_eq!(chat["said_at_ms"], said_ms);
     assert_eq!(
         chat["files"],
         json!([{"name": "grafana.png", "url": "https://acme.slack.com/files/U03BOB/F0001/grafana.png"}])
@@ -215,7 +220,8 @@ async fn a_pinned_slack_message_is_a_note_once_and_can_be_withdrawn(b: Backend) 
         section.contains("**Bob** (`slack:U03BOB`), added by U02CAROL at"),
         "{section}"
     );
-    assert!(section.contains("2023-11-14 22:15:00.000 UTC"), "{section}");
+    let said_words = canarybot::present::words::timestamp(said_ms);
+    assert!(section.contains(&said_words), "{section}");
     assert!(
         section.contains("&lt;b&gt;the payment provider&lt;/b&gt;"),
         "{section}"
@@ -228,8 +234,8 @@ async fn a_pinned_slack_message_is_a_note_once_and_can_be_withdrawn(b: Backend) 
         section.contains("[grafana.png](https://acme.slack.com/files/U03BOB/F0001/grafana.png)"),
         "{section}"
     );
-    // In the timeline at the time it was said (in 2023, by the fake's clock): before the deploy
-    // started; its outside text escaped there too.
+    // In the timeline at the time it was said: before the check that failed after it; its
+    // outside text escaped there too.
     let timeline = md.split("## Timeline").nth(1).expect("timeline");
     let row = |kind: &str| {
         timeline
@@ -237,9 +243,11 @@ async fn a_pinned_slack_message_is_a_note_once_and_can_be_withdrawn(b: Backend) 
             .position(|l| l.contains(&format!("| {kind} |")))
             .unwrap_or_else(|| panic!("no {kind} row: {timeline}"))
     };
-    assert!(row("note") < row("deploy_started"), "{timeline}");
+    assert!(row("note") < row("check_failed"), "{timeline}");
     assert!(
-        timeline.contains("| 2023-11-14 22:15:00.000 UTC | slack:U02CAROL | slack | note | Bob said at 2023-11-14 22:15:00.000 UTC"),
+        timeline.contains(&format!(
+            "| {said_words} | slack:U02CAROL | slack | note | Bob said at {said_words}"
+        )),
         "{timeline}"
     );
     assert!(
@@ -253,7 +261,7 @@ async fn a_pinned_slack_message_is_a_note_once_and_can_be_withdrawn(b: Backend) 
     assert!(!page.contains("<b>the payment"));
     assert!(page.contains("href=\"https://acme.slack.com/files/U03BOB/F0001/grafana.png\""));
     assert!(
-        page.contains("class=\"marker note\" data-at=\"1700000100000\""),
+        page.contains(&format!("class=\"marker note\" data-at=\"{said_ms}\"")),
         "a chart marker"
     );
 
