@@ -168,7 +168,12 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
             text,
             chat: Some(chat),
         } => super::notes::summary(text, chat, chat.said_at_ms),
-        EventData::NoteWithdrawn { by, .. } => format!("{} withdrew their note", by.name),
+        EventData::NoteWithdrawn { by, .. } => {
+            format!(
+                "note withdrawn by {}: the 📌 was taken off its message",
+                by.name
+            )
+        }
         EventData::StartedDuringFreeze(f) => format!(
             "started during a freeze of {} by {}{}",
             if f.scope == "all" {

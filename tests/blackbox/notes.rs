@@ -15,6 +15,7 @@ on_both_backends!(
     a_pinned_slack_message_is_a_note_once_and_can_be_withdrawn,
     add_to_timeline_on_discord_records_the_resolved_message,
     canary_note_on_both_platforms,
+    a_pin_over_socket_mode_with_another_emoji,
 );
 
 const REACTION_FIXTURE: &str = include_str!("../fixtures/slack/events.reaction_added.json");
@@ -446,6 +447,80 @@ async fn canary_note_on_both_platforms(b: Backend) {
         "{md}"
     );
     assert!(md.contains("&lt;!channel&gt;"), "{md}");
+    app.finish().await;
+}
+
+/// Socket Mode brings the same events to the same handler; `[slack] note_reaction` picks the
+/// emoji (🔖 here, so a 📌 does nothing).
+async fn a_pin_over_socket_mode_with_another_emoji(b: Backend) {
+    use crate::fake_slack_socket::{APP_TOKEN, FakeSocket, envelope};
+    let slack = FakeSlack::start().await;
+    let mut socket = FakeSocket::start(&slack).await;
+    let setup = Setup {
+        slack_api: Some(slack.api_url.clone()),
+        ..Setup::default()
+    };
+    let socket_mode = |text: String| {
+        let secrets = format!(
+            "signing_secrets = [\"{}\", \"{}\"]\n",
+            crate::support::SLACK_SECRET,
+            crate::support::SLACK_OLD_SECRET
+        );
+        assert!(text.contains(&secrets), "the test config's [slack] changed");
+        text.replacen(
+            &secrets,
+            &format!("app_token = \"{APP_TOKEN}\"\nnote_reaction = \":bookmark:\"\n"),
+            1,
+        )
+    };
+    let Some(app) = TestApp::spawn_with(b, setup, socket_mode).await else {
+        return;
+    };
+    let mut conn = socket.connection().await;
+    let id = app.start_deploy("3.4.0").await;
+    slack
+        .wait_for("the root", |c| {
+            c.iter().any(|c| c.method == "chat.postMessage")
+        })
+        .await;
+    let root = slack.roots()[0].ts.clone();
+    // A reply in the thread gets a 📌 (not this app's emoji); the root itself gets the 🔖: its own
+    // ts is the thread.
+    let reply = "1700000000.500000";
+    slack.seed(SlackMessage {
+        channel: "C0CHECKOUT".into(),
+        ts: reply.into(),
+        thread_ts: Some(root.clone()),
+        text: "a reply".into(),
+        metadata: Value::Null,
+        extra: json!({"user": "U03BOB"}),
+    });
+    for (event_id, emoji, ts) in [("EvS1", "pushpin", reply), ("EvS2", "bookmark", &root)] {
+        let callback: Value = serde_json::from_str(&reaction(
+            "reaction_added",
+            event_id,
+            "U02CAROL",
+            emoji,
+            "C0CHECKOUT",
+            ts,
+        ))
+        .expect("json");
+        let sent = envelope("events_api", callback);
+        let (ack, _) = conn.deliver(&sent).await;
+        assert_eq!(ack, json!({"envelope_id": sent["envelope_id"]}));
+    }
+    app.wait_kind(&id, "note").await;
+    replies_asked(&slack, 1).await;
+    let notes = person_notes(&app, &id).await;
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert_eq!(
+        notes[0]["details"]["chat"]["message"]["thread"],
+        format!("C0CHECKOUT/{root}")
+    );
+    assert_eq!(
+        notes[0]["details"]["chat"]["message"]["message"],
+        root.as_str()
+    );
     app.finish().await;
 }
 

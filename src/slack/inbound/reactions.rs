@@ -35,13 +35,23 @@ impl Reaction {
         let SlackReactionsItem::Message(message) = item else {
             return None;
         };
-        Some(Reaction {
+        let reaction = Reaction {
             added,
             user: user.0.clone(),
             emoji: emoji.0.split("::").next().unwrap_or_default().to_string(),
             channel: message.origin.channel.as_ref()?.0.clone(),
             ts: message.origin.ts.0.clone(),
-        })
+        };
+        // Ids, not text: anything longer is not Slack's, and is not acted on.
+        let fits = [
+            &reaction.user,
+            &reaction.emoji,
+            &reaction.channel,
+            &reaction.ts,
+        ]
+        .iter()
+        .all(|v| !v.is_empty() && v.chars().count() <= crate::limits::IDENTITY);
+        fits.then_some(reaction)
     }
 }
 
