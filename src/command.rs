@@ -11,6 +11,7 @@
 //! /canary freeze <service|all> [for 2h] [reason…]
 //! /canary unfreeze <service|all>
 //! /canary gate approve|reject <review-id>
+//! /canary note [service] <text…>
 //! /canary help
 //! /rollback [service] [reason…]
 //! ```
@@ -64,12 +65,16 @@ pub fn slack_manifest_socket_mode() -> String {
 /// Discord's application commands (the bulk-overwrite body).
 pub const DISCORD_COMMANDS: &str = include_str!("../commands/discord-commands.json");
 
+/// Discord's message context-menu command (application command type 3) that adds the message
+/// to its deploy's timeline.
+pub const ADD_TO_TIMELINE: &str = "Add to timeline";
+
 /// The slash commands, as registered on each platform.
 pub const SLASH_COMMANDS: &[&str] = &["canary", "rollback"];
 /// The words after `/canary`.
 pub const SUBCOMMANDS: &[&str] = &[
     "status", "rollback", "proceed", "timeline", "drill", "drills", "freeze", "unfreeze", "gate",
-    "help",
+    "note", "help",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +126,14 @@ pub enum Command {
     /// (deciders only): `/canary rollback <deploy-id> confirm`.
     ConfirmRollback {
         deploy_id: String,
+    },
+    /// Add a note to a deploy's timeline: what the person says now. `service` when the first
+    /// word names one, `text` the words after it, `words` every word after `note` (in a canary
+    /// thread the thread is the deploy, and a service's name starts the sentence).
+    Note {
+        service: Option<String>,
+        text: String,
+        words: String,
     },
     /// `unknown` is the word that was not understood, if any.
     Help {
@@ -198,6 +211,14 @@ pub fn parse(command: &str, text: &str, services: &[&str]) -> Command {
                 "unfreeze" => Command::Unfreeze {
                     scope: freeze_scope(rest, services).0,
                 },
+                "note" => {
+                    let (service, text) = split_service(rest, services);
+                    Command::Note {
+                        service,
+                        text: text.to_string(),
+                        words: rest.to_string(),
+                    }
+                }
                 "help" => Command::Help { unknown: None },
                 other => Command::Help {
                     unknown: Some(other.to_string()),
@@ -287,6 +308,7 @@ pub fn help_for(unknown: Option<&str>, mentions: bool) -> String {
          • `/canary freeze <service|all> [for 2h] [reason…]`: no deploys may start (deciders only)\n\
          • `/canary unfreeze <service|all>`: lift that freeze\n\
          • `/canary gate approve|reject <review-id>`: decide a held GitHub deployment review (deciders only)\n\
+         • `/canary note [service] <text…>`: add a note to the timeline, for the postmortem\n\
          • `/rollback [service] [reason…]`: same as `/canary rollback`\n",
     );
     if mentions {
@@ -468,6 +490,11 @@ mod tests {
             "commands",
             "usergroups:read",
             "app_mentions:read",
+            "reactions:read",
+            "channels:history",
+            "groups:history",
+            "reaction_added",
+            "reaction_removed",
         ] {
             assert!(SLACK_MANIFEST.contains(needle), "{needle}");
         }
@@ -525,11 +552,22 @@ mod tests {
     fn discord_commands_match_the_grammar() {
         let defs: serde_json::Value = serde_json::from_str(DISCORD_COMMANDS).expect("valid JSON");
         let defs = defs.as_array().expect("an array");
-        let mut names: Vec<&str> = defs.iter().filter_map(|d| d["name"].as_str()).collect();
+        let slash = |d: &&serde_json::Value| d["type"] == 1;
+        let mut names: Vec<&str> = defs
+            .iter()
+            .filter(slash)
+            .filter_map(|d| d["name"].as_str())
+            .collect();
         names.sort();
         let mut known = SLASH_COMMANDS.to_vec();
         known.sort();
         assert_eq!(names, known);
+        // The one message command: no description, no options (Discord refuses them).
+        let messages: Vec<&serde_json::Value> = defs.iter().filter(|d| d["type"] == 3).collect();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0]["name"], ADD_TO_TIMELINE);
+        assert!(messages[0].get("description").is_none() && messages[0].get("options").is_none());
+        assert_eq!(defs.len(), names.len() + messages.len());
         let canary = defs.iter().find(|d| d["name"] == "canary").expect("canary");
         let mut subs: Vec<&str> = canary["options"]
             .as_array()
@@ -542,7 +580,7 @@ mod tests {
         let mut words = SUBCOMMANDS.to_vec();
         words.sort();
         assert_eq!(subs, words);
-        for d in defs {
+        for d in defs.iter().filter(slash) {
             assert!(
                 d["description"]
                     .as_str()
@@ -560,7 +598,7 @@ mod tests {
                 let name = o["name"].as_str().unwrap_or_default();
                 assert!(
                     [
-                        "service", "reason", "target", "duration", "decision", "review"
+                        "service", "reason", "target", "duration", "decision", "review", "text"
                     ]
                     .contains(&name),
                     "{name}"
@@ -623,6 +661,26 @@ mod tests {
             parse("/canary", "unfreeze", S),
             Command::Unfreeze {
                 scope: Err(String::new()),
+            }
+        );
+    }
+
+    #[test]
+    fn a_note_names_a_service_or_is_all_text() {
+        assert_eq!(
+            parse("/canary", "note checkout the payment provider is down", S),
+            Command::Note {
+                service: Some("checkout".into()),
+                text: "the payment provider is down".into(),
+                words: "checkout the payment provider is down".into(),
+            }
+        );
+        assert_eq!(
+            parse("", "note  it is the provider ", S),
+            Command::Note {
+                service: None,
+                text: "it is the provider".into(),
+                words: "it is the provider".into(),
             }
         );
     }

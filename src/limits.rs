@@ -90,6 +90,19 @@ pub const IDENTITY: usize = 128;
 pub const GROUPS: usize = 100;
 /// The text of a chat command (Slack slash-command text, Discord options).
 pub const COMMAND_TEXT: usize = 1000;
+/// A note's text taken from a chat message (a pinned message): a longer one is cut, and says so.
+pub const NOTE_TEXT: usize = 4000;
+
+/// `text` cut to [`NOTE_TEXT`] characters, saying so when it was.
+pub fn note_text(text: &str) -> String {
+    if text.chars().count() <= NOTE_TEXT {
+        return text.to_string();
+    }
+    format!(
+        "{}… (cut)",
+        text.chars().take(NOTE_TEXT).collect::<String>()
+    )
+}
 /// A query-string value of the API and the pages (`service`, `state`, `drills`).
 pub const QUERY_PARAM: usize = 128;
 /// A Kubernetes name or namespace (Flagger).

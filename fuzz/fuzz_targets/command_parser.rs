@@ -69,6 +69,16 @@ fuzz_target!(|data: &[u8]| {
         Command::GateReview { review, .. } => {
             assert!(!review.contains(char::is_whitespace), "{review:?}")
         }
+        Command::Note {
+            service,
+            text,
+            words,
+        } => {
+            check_service(service);
+            assert_eq!(text.trim(), text, "note not trimmed");
+            assert_eq!(words.trim(), words, "note not trimmed");
+            assert!(words.ends_with(text.as_str()), "{words:?} {text:?}");
+        }
         Command::ConfirmRollback { deploy_id } => {
             assert!(!deploy_id.is_empty() && !deploy_id.contains(char::is_whitespace))
         }
@@ -81,7 +91,8 @@ fuzz_target!(|data: &[u8]| {
         Command::Status { service }
         | Command::Drills { service }
         | Command::Vote { service, .. }
-        | Command::Drill { service, .. } => assert!(service.is_none()),
+        | Command::Drill { service, .. }
+        | Command::Note { service, .. } => assert!(service.is_none()),
         Command::Timeline { target } => {
             assert!(!matches!(target, Some(Target::Service(_))))
         }

@@ -59,6 +59,12 @@ pub enum Answer {
         review: String,
         approve: bool,
     },
+    /// Add `text` to `deploy_id`'s timeline as the person's note: the platform says who they
+    /// are and calls [`Desk::note`]. Anyone may; no decider rights are needed.
+    Note {
+        deploy_id: String,
+        text: String,
+    },
 }
 
 /// Something is still to be decided, done or verified: a rolled-back deploy whose recovery is
@@ -362,6 +368,31 @@ impl Desk {
         }
     }
 
+    /// Records `text` as `author`'s note on `deploy_id` now (`/canary note`): said to canarybot,
+    /// so no chat message is tied to it. The answer is what to tell the person.
+    pub async fn note(
+        &self,
+        deploy_id: &str,
+        author: crate::domain::deploy::Person,
+        text: &str,
+        source: &str,
+    ) -> String {
+        let input = crate::domain::deploy::Input::AddNote {
+            text: text.to_string(),
+            note: crate::domain::deploy::ChatNote {
+                author,
+                said_at_ms: self.engine.now(),
+                files: Vec::new(),
+                added_by: None,
+                message: None,
+            },
+        };
+        match self.engine.apply(deploy_id, input, source).await {
+            Ok(_) => format!("📌 Added to the timeline of `{deploy_id}`."),
+            Err(e) => format!("No note added: {e}"),
+        }
+    }
+
     /// How to give a reason, when the deploy's agreement asks for one with every vote and this
     /// command gave none: the vote is then not counted, only answered. (The domain refuses such a
     /// vote too; asked here, the person hears it at once instead of "counting your vote".)
@@ -440,6 +471,25 @@ impl Desk {
             },
             Command::ConfirmRollback { deploy_id } => {
                 return Answer::ConfirmRollback { deploy_id };
+            }
+            Command::Note {
+                service,
+                text,
+                words,
+            } => {
+                // In a canary thread the thread is the deploy, and every word is the note.
+                let (service, text) = match &place.thread_deploy {
+                    Some(_) => (None, words),
+                    None => (service, text),
+                };
+                if text.trim().is_empty() {
+                    "Write the note: `/canary note [service] <text…>`; in a canary thread, `/canary note <text…>`.".to_string()
+                } else {
+                    match self.pick(place, service).await {
+                        Ok(deploy_id) => return Answer::Note { deploy_id, text },
+                        Err(m) => format!("{m} No note added."),
+                    }
+                }
             }
             Command::Vote {
                 choice,

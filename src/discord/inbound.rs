@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod endpoint;
+mod notes;
 mod payload;
 pub use endpoint::{REPLAY_WINDOW_S, check_request, routes, verifier};
 pub use payload::{
@@ -150,6 +151,10 @@ impl DiscordInbound {
             Answer::ConfirmRollback { deploy_id } => {
                 self.vote_within_deadline(deploy_id, member, Ballot::ConfirmRollback)
                     .await
+            }
+            Answer::Note { deploy_id, text } => {
+                let author = self.person(&member.id, &member.name);
+                self.desk().note(&deploy_id, author, &text, "discord").await
             }
             Answer::Drill { service } => {
                 let voter = self.voter(member);
@@ -282,6 +287,11 @@ impl DiscordInbound {
         let member = interaction.member().ok_or("interaction has no user")?;
         let channel = interaction.channel_id();
         let answer = match interaction.kind {
+            Some(InteractionType::Command)
+                if let Some(target) = notes::target_message(&interaction)? =>
+            {
+                private(s.add_to_timeline(target, &channel, &member).await)
+            }
             Some(InteractionType::Command) => {
                 let data = interaction.command()?;
                 // The options read as Slack's words do: a `service` naming a configured service

@@ -323,6 +323,8 @@ pub enum MarkerKind {
     Insufficient,
     /// A dry-run criterion reached its failure limit.
     WouldHaveBreached,
+    /// A person's note, at the time it was said.
+    Note,
 }
 
 impl MarkerKind {
@@ -346,6 +348,7 @@ impl MarkerKind {
             MarkerKind::WarmedUp => "warmed-up",
             MarkerKind::Insufficient => "insufficient",
             MarkerKind::WouldHaveBreached => "would-have-breached",
+            MarkerKind::Note => "note",
         }
     }
 }
@@ -359,9 +362,10 @@ pub struct Marker {
     pub criteria: Vec<String>,
 }
 
-/// Breach, decisions, rollback and its verification, and promotion, in time order.
+/// Breach, decisions, rollback and its verification, promotion and people's notes, in time
+/// order.
 pub fn markers(events: &[Event]) -> Vec<Marker> {
-    events
+    let mut all: Vec<Marker> = events
         .iter()
         .filter_map(|e| {
             let (kind, label, criteria) = match &e.data {
@@ -430,7 +434,10 @@ pub fn markers(events: &[Event]) -> Vec<Marker> {
                 criteria,
             })
         })
-        .collect()
+        .collect();
+    all.extend(super::notes::markers(events));
+    all.sort_by_key(|m| m.at_ms);
+    all
 }
 
 /// `service version → environment` with `DRILL` in front for drills.
@@ -673,10 +680,12 @@ pub fn to_markdown(pm: &Postmortem) -> String {
         }
     }
 
+    md.push_str(&super::notes::markdown_section(&pm.events));
+
     md.push_str("\n## Timeline\n\n| # | Time (UTC) | Actor | Source | Event | What happened | Message |\n|---|---|---|---|---|---|---|\n");
-    for e in &pm.events {
+    for e in super::notes::timeline_order(&pm.events) {
         let links = pm.links.get(&e.seq).map(Vec::as_slice).unwrap_or_default();
-        let mut summary = cell(&e.summary);
+        let mut summary = super::notes::markdown_cell(e).unwrap_or_else(|| cell(&e.summary));
         // The thread, when the start's own message cannot be linked to.
         if matches!(e.data, EventData::DeployStarted { .. }) && links.is_empty() {
             for t in &pm.threads {
@@ -690,7 +699,7 @@ pub fn to_markdown(pm: &Postmortem) -> String {
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} |\n",
             e.seq,
-            timestamp(e.at_ms),
+            timestamp(super::notes::shown_at_ms(e)),
             cell(&e.actor),
             cell(&e.source),
             e.data.kind(),

@@ -162,7 +162,18 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
             colon(description.as_deref())
         ),
         EventData::DeployFailed { reason } => format!("deploy failed: {reason}"),
-        EventData::Note { text } => text.clone(),
+        EventData::Note { text, chat: None } => text.clone(),
+        // The time it was added is the event's: `fill` words it with that.
+        EventData::Note {
+            text,
+            chat: Some(chat),
+        } => super::notes::summary(text, chat, chat.said_at_ms),
+        EventData::NoteWithdrawn { by, .. } => {
+            format!(
+                "note withdrawn by {}: the 📌 was taken off its message",
+                by.name
+            )
+        }
         EventData::StartedDuringFreeze(f) => format!(
             "started during a freeze of {} by {}{}",
             if f.scope == "all" {
@@ -228,7 +239,13 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
 /// Fills the summary of each new event of `d`.
 pub fn fill(events: &mut [Event], d: &Deploy) {
     for e in events {
-        e.summary = summary(&e.data, d);
+        e.summary = match &e.data {
+            EventData::Note {
+                text,
+                chat: Some(chat),
+            } => super::notes::summary(text, chat, e.at_ms),
+            data => summary(data, d),
+        };
     }
 }
 

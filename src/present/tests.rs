@@ -501,7 +501,7 @@ fn verification_needs_absolute_bounds() {
         1_000,
     );
     assert_eq!(h.state(), State::RolledBack);
-    let EventData::Note { text } = &h.events.last().expect("note").data else {
+    let EventData::Note { text, .. } = &h.events.last().expect("note").data else {
         panic!("expected a note")
     };
     assert!(text.contains("no criterion has absolute bounds"));

@@ -94,6 +94,32 @@ const GROUP_LOOKUP_BACKOFF: crate::retry::Backoff =
     crate::retry::Backoff::new(Duration::from_millis(300), Duration::from_secs(2));
 
 impl SlackApi {
+    /// One message, by its channel and `ts`: `conversations.replies` bounded to that ts (it
+    /// answers for a thread's root and for a reply alike), so a pinned message's author, text,
+    /// files and thread can be read. `None` when Slack has no such message.
+    pub async fn message(
+        &self,
+        channel: &str,
+        ts: &str,
+    ) -> Result<Option<SlackHistoryMessage>, ChatError> {
+        let params: Vec<(&str, Option<String>)> = vec![
+            ("channel", Some(channel.to_string())),
+            ("ts", Some(ts.to_string())),
+            ("oldest", Some(ts.to_string())),
+            ("latest", Some(ts.to_string())),
+            ("inclusive", Some("true".to_string())),
+            ("limit", Some("1".to_string())),
+        ];
+        let session = self.client.open_session(&self.token);
+        let resp: SlackApiConversationsRepliesResponse = session
+            .http_session_api
+            .http_get("conversations.replies", &params, None)
+            .await
+            .map_err(|e| chat_error("conversations.replies", e))?;
+        // A reply's thread may come with its root first: the message is the one with this ts.
+        Ok(resp.messages.into_iter().find(|m| m.origin.ts.0 == ts))
+    }
+
     /// A client for `api_url` (https for Slack itself, plain http for a fake on loopback).
     pub fn new(api_url: &str, bot_token: &str, group_cache: Duration) -> anyhow::Result<SlackApi> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()

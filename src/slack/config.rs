@@ -32,6 +32,14 @@ pub struct SlackConfig {
     /// `https://acme.slack.com`: lets postmortems link to the canary threads.
     #[serde(default)]
     pub workspace_url: Option<String>,
+    /// The reaction (emoji name, without colons) that adds a message in a canary thread to its
+    /// timeline as a note; taking it off withdraws the note.
+    #[serde(default = "default_note_reaction")]
+    pub note_reaction: String,
+}
+
+fn default_note_reaction() -> String {
+    "pushpin".into()
 }
 
 fn default_api_url() -> String {
@@ -75,6 +83,7 @@ impl fmt::Debug for SlackConfig {
             .field("api_url", &redact::url(&self.api_url))
             .field("group_cache", &self.group_cache)
             .field("workspace_url", &self.workspace_url)
+            .field("note_reaction", &self.note_reaction)
             .finish()
     }
 }

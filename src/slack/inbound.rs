@@ -24,6 +24,7 @@ use std::time::Duration;
 mod answer;
 mod handlers;
 mod payload;
+mod reactions;
 mod routes;
 pub use answer::SlackAnswer;
 pub use handlers::EVENTS_DELIVERY;
@@ -248,6 +249,10 @@ impl SlackInbound {
                 )
             }
             Answer::Drill { service } => self.drill(&service, user, name).await,
+            Answer::Note { deploy_id, text } => {
+                let author = self.person(user, name);
+                self.desk().note(&deploy_id, author, &text, "slack").await
+            }
             Answer::Freeze {
                 scope,
                 lasting,

@@ -495,7 +495,7 @@ async fn register_discord_commands() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("registered 2 global commands"), "{stdout}");
+    assert!(stdout.contains("registered 3 global commands"), "{stdout}");
     // It says what the Interactions Endpoint URL must be for the transport (below: the Gateway,
     // which Discord uses only when that URL is empty).
     assert!(

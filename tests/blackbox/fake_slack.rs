@@ -26,6 +26,9 @@ pub struct SlackMessage {
     pub thread_ts: Option<String>,
     pub text: String,
     pub metadata: Value,
+    /// More of the message as Slack returns it (`user`, `user_profile`, `files`), merged into
+    /// `conversations.history`/`.replies` answers: a message a test seeds as a person's.
+    pub extra: Value,
 }
 
 /// Holds the `nth` call (1-based) to `method`: the call is recorded (and a post is kept, as Slack
@@ -243,6 +246,7 @@ impl FakeSlack {
                     thread_ts: body["thread_ts"].as_str().map(str::to_string),
                     text: body["text"].as_str().unwrap_or_default().to_string(),
                     metadata: body["metadata"].clone(),
+                    extra: Value::Null,
                 });
                 json!({"ok": true, "channel": channel, "ts": ts, "message": {"ts": ts, "text": body["text"]}})
             }
@@ -250,19 +254,56 @@ impl FakeSlack {
                 let channel = body["channel"].as_str().unwrap_or_default();
                 let thread = body["ts"].as_str();
                 let with_metadata = body["include_all_metadata"] == "true";
+                // Bounded by `oldest`..`latest` (inclusive) when `latest` is given: one message
+                // by its ts.
+                let ts_of = |v: &Value| v.as_str().and_then(|t| t.parse::<f64>().ok());
+                let bounds = ts_of(&body["latest"])
+                    .map(|latest| (ts_of(&body["oldest"]).unwrap_or(0.0), latest));
+                // The thread of the message `ts` names (itself when it is a root).
+                let root: Option<String> = thread.map(|ts| {
+                    self.messages
+                        .lock()
+                        .expect("messages")
+                        .iter()
+                        .find(|x| x.ts == ts)
+                        .map(|x| x.thread_ts.clone().unwrap_or(x.ts.clone()))
+                        .unwrap_or(ts.to_string())
+                });
+                let limit = body["limit"]
+                    .as_str()
+                    .and_then(|l| l.parse::<usize>().ok())
+                    .filter(|_| bounds.is_some())
+                    .unwrap_or(usize::MAX);
                 let messages: Vec<Value> = self
                     .messages
                     .lock()
                     .expect("messages")
                     .iter()
                     .filter(|m| m.channel == channel)
-                    .filter(|m| match thread {
+                    .filter(|m| match (thread, bounds) {
+                        // One message of a thread (its root, or a reply): Slack's
+                        // `conversations.replies` with `ts` of a reply answers its thread.
+                        (Some(_), Some(_)) => {
+                            let root = root.as_deref().unwrap_or_default();
+                            m.ts == root || m.thread_ts.as_deref() == Some(root)
+                        }
                         // The parent and its replies.
-                        Some(ts) => m.ts == ts || m.thread_ts.as_deref() == Some(ts),
-                        None => m.thread_ts.is_none(),
+                        (Some(ts), None) => m.ts == ts || m.thread_ts.as_deref() == Some(ts),
+                        (None, _) => m.thread_ts.is_none(),
                     })
+                    .filter(|m| match (bounds, m.ts.parse::<f64>().ok()) {
+                        (Some((oldest, latest)), Some(t)) => t >= oldest && t <= latest,
+                        (Some(_), None) => false,
+                        (None, _) => true,
+                    })
+                    .take(limit)
                     .map(|m| {
                         let mut v = json!({"type": "message", "ts": m.ts, "text": m.text});
+                        if let Some(extra) = m.extra.as_object() {
+                            for (k, x) in extra {
+                                v[k] = x.clone();
+                            }
+                        }
                         if with_metadata && !m.metadata.is_null() {
                             v["metadata"] = m.metadata.clone();
                         }
@@ -323,6 +364,11 @@ impl FakeSlack {
             _ => json!({"ok": false, "error": "unknown_method"}),
         };
         axum::Json(reply).into_response()
+    }
+
+    /// Keeps a message as if a person had posted it, for `conversations.replies` to answer.
+    pub fn seed(&self, message: SlackMessage) {
+        self.messages.lock().expect("messages").push(message);
     }
 
     /// Top-level messages (thread roots) in a channel.

@@ -118,6 +118,8 @@ impl CommandData {
                 .into_iter()
                 .filter_map(|key| self.option(key).map(str::to_string)),
         );
+        // `/canary note text:… service:checkout` reads as `note checkout …`.
+        words.extend(self.option("text").map(str::to_string));
         // `/canary freeze target:checkout duration:2h` reads as `freeze checkout for 2h`.
         if let Some(d) = self.option("duration") {
             words.push(format!("for {d}"));

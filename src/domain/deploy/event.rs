@@ -158,8 +158,20 @@ pub enum EventData {
     DeployFailed {
         reason: String,
     },
+    /// Something said about the deploy: a deploy system's or canarybot's own note (`chat` absent),
+    /// or what a person said in chat, pinned to the timeline (`chat`: who, when, where).
     Note {
         text: String,
+        /// A person's note from chat. Absent from system notes and from events stored before
+        /// people could add notes, which read and store as they were.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chat: Option<ChatNote>,
+    },
+    /// A person's note was withdrawn (the 📌 taken off its message). The note stays in the
+    /// timeline; "What people said" leaves it out.
+    NoteWithdrawn {
+        message: MessageRef,
+        by: Person,
     },
     /// The deploy started while a freeze covered its service.
     StartedDuringFreeze(FrozenAtStart),
@@ -283,6 +295,44 @@ pub struct RecoveryVerdict {
     pub baseline: Option<f64>,
 }
 
+/// A person as a note names them: their identity (`slack:U…`, `discord:…`) and the name shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub identity: String,
+    pub name: String,
+}
+
+/// A file attached to a message, kept as a link (canarybot never copies the file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileLink {
+    pub name: String,
+    pub url: String,
+}
+
+/// What a person said in chat, as a note keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatNote {
+    pub author: Person,
+    /// When the message was said: its place in the timeline (the event's own time is when it
+    /// was added).
+    pub said_at_ms: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileLink>,
+    /// Who added it, when not the author (pinned someone else's message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<Person>,
+    /// The message it came from; absent for `/canary note`, which is said to canarybot itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<MessageRef>,
+}
+
+impl ChatNote {
+    /// Who added the note: the pinner, else the author.
+    pub fn adder(&self) -> &Person {
+        self.added_by.as_ref().unwrap_or(&self.author)
+    }
+}
+
 /// A chat message a timeline event is tied to on one platform: the message canarybot posted for
 /// it, or the message a person pinned as a note. Links to it are built by the platform
 /// (`ChatPlatform`), never here.
@@ -298,12 +348,22 @@ pub struct MessageRef {
 }
 
 impl EventData {
+    /// A system note: something said by a deploy system or canarybot itself.
+    pub fn note(text: impl Into<String>) -> Self {
+        EventData::Note {
+            text: text.into(),
+            chat: None,
+        }
+    }
+
     /// The chat message the event itself names (a note's message), when it names one. Messages
     /// canarybot posted for an event are recorded by the outbox, not in the event.
-    #[allow(clippy::match_single_binding)] // until notes name their message (issue 21)
     pub fn message_ref(&self) -> Option<&MessageRef> {
         match self {
-            // Filled in by the notes from chat (issue 21): a note's own message.
+            EventData::Note {
+                chat: Some(chat), ..
+            } => chat.message.as_ref(),
+            EventData::NoteWithdrawn { message, .. } => Some(message),
             _ => None,
         }
     }
@@ -337,6 +397,7 @@ impl EventData {
             EventData::Promoted { .. } => "promoted",
             EventData::DeployFailed { .. } => "deploy_failed",
             EventData::Note { .. } => "note",
+            EventData::NoteWithdrawn { .. } => "note_withdrawn",
             EventData::StartedDuringFreeze(_) => "started_during_freeze",
             EventData::EscalationReminded { .. } => "escalation_reminded",
             EventData::Paged { .. } => "paged",

@@ -85,6 +85,15 @@ pub struct Deploy {
     pub milestones: Milestones,
     /// Where an unanswered decision stands in its escalation.
     pub escalation: EscalationState,
+    /// The chat messages noted and not withdrawn, keyed by (platform, thread, message), with
+    /// the identity of who added each: a second pin adds nothing, and only that person's
+    /// un-pinning withdraws it.
+    pub noted: BTreeMap<(String, String, String), String>,
+}
+
+/// A message's key among the noted ones.
+pub fn noted_key(m: &super::event::MessageRef) -> (String, String, String) {
+    (m.platform.clone(), m.thread.clone(), m.message.clone())
 }
 
 /// The escalation of the decision asked for now, from the timeline (so it survives restarts).
@@ -182,6 +191,7 @@ impl Deploy {
             verify_timed_out: false,
             milestones: Milestones::default(),
             escalation: EscalationState::default(),
+            noted: BTreeMap::new(),
         };
         d.milestones.observe(first);
         d
@@ -309,6 +319,17 @@ impl Deploy {
             EventData::VoteCast { voter, choice, .. } => self.tally.record(voter, *choice),
             EventData::VoteDenied { voter, choice, .. } => {
                 self.denied.insert((voter.clone(), *choice));
+            }
+            EventData::Note {
+                chat: Some(chat), ..
+            } => {
+                if let Some(m) = &chat.message {
+                    self.noted
+                        .insert(noted_key(m), chat.adder().identity.clone());
+                }
+            }
+            EventData::NoteWithdrawn { message, .. } => {
+                self.noted.remove(&noted_key(message));
             }
             EventData::Note { .. } | EventData::StartedDuringFreeze(_) => {}
             EventData::Decision {

@@ -1,6 +1,6 @@
 //! The inputs an existing deploy reacts to.
 
-use super::event::FrozenAtStart;
+use super::event::{ChatNote, FrozenAtStart, MessageRef, Person};
 use super::model::{ExecutorOutcome, PipelineEvent, Sample};
 use crate::domain::decision::{Choice, Vote, Voter};
 use std::collections::BTreeMap;
@@ -46,6 +46,17 @@ pub enum Input {
         text: String,
         /// Also post it in the thread.
         announce: bool,
+    },
+    /// A person's note from chat: a pinned message, or `/canary note`. A message already noted
+    /// adds nothing.
+    AddNote {
+        text: String,
+        note: ChatNote,
+    },
+    /// The pin that added a message's note was taken off: `by` must be who added it.
+    WithdrawNote {
+        message: MessageRef,
+        by: Person,
     },
     /// The deploy started while a freeze covered its service (the pipeline shipped it anyway).
     StartedDuringFreeze {

@@ -33,6 +33,10 @@ fn finite(v: Option<f64>) -> Option<f64> {
     v.filter(|x| x.is_finite())
 }
 
+/// How far outside the samples and the deploy's own markers a note may be and still be drawn
+/// (at least; a quarter of the span when that is more).
+const NOTE_REACH_MS: i64 = 10 * 60 * 1000;
+
 fn marker_color(kind: MarkerKind) -> &'static str {
     match kind {
         MarkerKind::Breach => "#f59e0b",
@@ -42,6 +46,7 @@ fn marker_color(kind: MarkerKind) -> &'static str {
         MarkerKind::WarmedUp => "#64748b",
         MarkerKind::Insufficient => "#92400e",
         MarkerKind::WouldHaveBreached => "#be185d",
+        MarkerKind::Note => "#2563eb",
     }
 }
 
@@ -60,6 +65,8 @@ fn marker_short(m: &Marker) -> String {
         MarkerKind::WarmedUp => "warmed up".into(),
         MarkerKind::Insufficient => "thin traffic".into(),
         MarkerKind::WouldHaveBreached => "would breach (dry run)".into(),
+        // The label names who said it; the text is in the marker's title.
+        MarkerKind::Note => format!("📌 {}", m.label.split(':').next().unwrap_or("note")),
     }
 }
 
@@ -162,16 +169,36 @@ pub(super) fn chart(
     let unit = criterion.unit.as_deref();
     let (x0, x1, y0, y1) = (LEFT, W - RIGHT, TOP, H - BOTTOM);
 
-    // The time domain: samples and markers.
+    // The time domain: samples and markers. People's notes widen it only when said near the
+    // deploy's own span (a note added days later must not squeeze the chart into a corner);
+    // notes outside it are not drawn.
     let times: Vec<i64> = points
         .iter()
         .map(|p| p.at_ms)
-        .chain(markers.iter().map(|m| m.at_ms))
+        .chain(
+            markers
+                .iter()
+                .filter(|m| m.kind != MarkerKind::Note)
+                .map(|m| m.at_ms),
+        )
         .collect();
     let (mut t0, mut t1) = match (times.iter().min(), times.iter().max()) {
         (Some(a), Some(b)) => (*a, *b),
         _ => (0, 0),
     };
+    let near = ((t1 - t0) / 4).max(NOTE_REACH_MS);
+    let markers: Vec<Marker> = markers
+        .iter()
+        .filter(|m| {
+            m.kind != MarkerKind::Note
+                || (!times.is_empty() && m.at_ms >= t0 - near && m.at_ms <= t1 + near)
+        })
+        .cloned()
+        .collect();
+    for m in markers.iter().filter(|m| m.kind == MarkerKind::Note) {
+        (t0, t1) = (t0.min(m.at_ms), t1.max(m.at_ms));
+    }
+    let markers = markers.as_slice();
     if t1 <= t0 {
         t0 -= 30_000;
         t1 = t0 + 60_000;
@@ -562,4 +589,62 @@ fn polyline_points(pts: &[(f64, f64)]) -> String {
         .map(|(x, y)| format!("{},{}", n(*x), n(*y)))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A note said during the canary is a 📌 marker on the chart, its text escaped in the
+    /// marker's title; one added days later is not drawn, and does not squeeze the chart.
+    #[test]
+    fn notes_said_near_the_deploy_are_marked_and_later_ones_left_out() {
+        let c = Criterion {
+            name: "5xx ratio".into(),
+            max: Some(0.01),
+            failure_limit: 3,
+            ..Criterion::default()
+        };
+        let points: Vec<ChartPoint> = (0..10)
+            .map(|i| ChartPoint {
+                at_ms: 1_000_000 + i * 60_000,
+                canary: Some(0.001),
+                baseline: Some(0.001),
+            })
+            .collect();
+        let note = |at_ms: i64, label: &str| Marker {
+            at_ms,
+            kind: MarkerKind::Note,
+            label: label.into(),
+            criteria: Vec::new(),
+        };
+        let svg = chart_svg(
+            &c,
+            &points,
+            &[
+                note(1_200_000, "bob: it is <the provider>"),
+                note(1_000_000 + 3 * 86_400_000, "carol: later"),
+            ],
+            false,
+        );
+        assert!(
+            svg.contains("class=\"marker note\" data-at=\"1200000\""),
+            "{svg}"
+        );
+        assert!(svg.contains("📌 bob"), "{svg}");
+        assert!(svg.contains("bob: it is &lt;the provider&gt;"), "{svg}");
+        assert!(!svg.contains("<the provider>"));
+        assert!(
+            !svg.contains("carol"),
+            "a note days later is not drawn: {svg}"
+        );
+        let without = chart_svg(&c, &points, &[], false);
+        let axis = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| l.contains("class=\"tick x\""))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(axis(&svg), axis(&without), "the same time axis");
+    }
 }

@@ -6,6 +6,7 @@
 
 mod charts;
 mod list;
+mod notes;
 mod service;
 
 pub use charts::chart_svg;
@@ -128,6 +129,7 @@ pub fn deploy_page(pm: &Postmortem) -> String {
     charts_section(&mut b, pm);
     decision_section(&mut b, pm);
     votes_section(&mut b, pm);
+    notes::notes_section(&mut b, &pm.events);
     timeline_section(&mut b, pm);
 
     b.push_raw("</main>\n");
@@ -393,7 +395,7 @@ fn message_links(links: &[MessageLink]) -> Html {
 fn timeline_section(b: &mut Html, pm: &Postmortem) {
     b.push_raw("<section class=\"timeline\">\n<h2>Timeline</h2>\n<div class=\"wrap\">\n<table id=\"timeline\">\n");
     b.push_raw("<thead><tr><th>#</th><th>Time (UTC)</th><th>Actor</th><th>Source</th><th>Event</th><th>What happened</th><th>Message</th></tr></thead>\n<tbody>\n");
-    for e in &pm.events {
+    for e in super::notes::timeline_order(&pm.events) {
         let kind = e.data.kind();
         let links = pm.links.get(&e.seq).map(Vec::as_slice).unwrap_or_default();
         let mut summary = Html::text(&e.summary);
@@ -413,7 +415,7 @@ fn timeline_section(b: &mut Html, pm: &Postmortem) {
             kind,
             e.seq,
             e.seq,
-            timestamp(e.at_ms),
+            timestamp(super::notes::shown_at_ms(e)),
             e.actor,
             e.source,
             kind,

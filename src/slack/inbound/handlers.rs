@@ -194,8 +194,9 @@ impl SlackInbound {
         SlackAnswer::Received
     }
 
-    /// An Events API body: a mention is answered in its thread, in the background; Slack hears
-    /// back at once. Slack redelivers events it thinks were missed (`X-Slack-Retry-Num`, or an
+    /// An Events API body: a mention is answered in its thread, a 📌 on a message in a canary
+    /// thread adds it to the timeline (`reactions`), both in the background; Slack hears back
+    /// at once. Slack redelivers events it thinks were missed (`X-Slack-Retry-Num`, or an
     /// envelope's `retry_attempt`): each event id acts once.
     pub(crate) async fn event(&self, event: Event) -> SlackAnswer {
         let callback = match event {
@@ -216,6 +217,10 @@ impl SlackInbound {
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot check Slack event id"),
             }
+        }
+        if let Some(reaction) = super::reactions::Reaction::of(&callback) {
+            self.react(reaction);
+            return SlackAnswer::Received;
         }
         if let Some(mention) = callback.into_mention() {
             let channel = mention.channel.0;

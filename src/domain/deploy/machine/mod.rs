@@ -5,6 +5,7 @@
 mod checks;
 mod escalation;
 mod newer_deploy;
+mod notes;
 mod pipeline;
 mod rollback;
 mod ticks;
@@ -129,11 +130,13 @@ impl Deploy {
                 text,
                 announce,
             } => {
-                w.emit(&actor, EventData::Note { text: text.clone() });
+                w.emit(&actor, EventData::note(text.clone()));
                 if announce {
                     w.say(Said::Note { text });
                 }
             }
+            Input::AddNote { text, note } => w.add_note(text, note),
+            Input::WithdrawNote { message, by } => w.withdraw_note(message, by),
             Input::Alert {
                 name,
                 firing,

@@ -46,7 +46,7 @@ impl Work {
                     "{actor} reported a promotion while the deploy is {}{said}; state unchanged",
                     state.as_str()
                 );
-                self.emit(&actor, EventData::Note { text: text.clone() });
+                self.emit(&actor, EventData::note(text.clone()));
                 self.say(Said::Warning { text });
             }
             (PipelineEvent::Failed, State::RollingBack) => {

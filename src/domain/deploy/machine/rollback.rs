@@ -25,7 +25,7 @@ impl Work {
                 let text = format!(
                     "promote call to the deploy system failed after {attempts} attempts: {error}"
                 );
-                self.emit("executor", EventData::Note { text: text.clone() });
+                self.emit("executor", EventData::note(text.clone()));
                 self.say(Said::Warning { text });
             }
             return;
@@ -84,12 +84,7 @@ impl Work {
             .iter()
             .any(Criterion::has_absolute_bounds);
         if !verifiable {
-            self.emit(
-                BOT,
-                EventData::Note {
-                    text: CANNOT_VERIFY.to_string(),
-                },
-            );
+            self.emit(BOT, EventData::note(CANNOT_VERIFY));
         }
         self.say(Said::RolledBack {
             detail,
