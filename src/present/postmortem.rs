@@ -452,8 +452,16 @@ pub fn title(d: &Deploy) -> String {
     )
 }
 
+/// Text from outside (names, reasons, summaries with outside text in them) as a table cell or a
+/// line: every character Markdown could read as markup escaped, so it never becomes a link, an
+/// image or a tag in a Markdown viewer.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    super::notes::markdown_text(&s.replace('\n', " "))
+}
+
+/// A value inside a code span or a link canarybot made: only what would end the cell.
+fn raw_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ").replace('`', "'")
 }
 
 /// `threshold`, or the statistical test in short.
@@ -501,7 +509,7 @@ pub fn to_markdown(pm: &Postmortem) -> String {
     let d = &pm.deploy;
     let i = &d.info;
     let p = &d.policy;
-    let mut md = format!("# Postmortem: {}\n\n", title(d));
+    let mut md = format!("# Postmortem: {}\n\n", cell(&title(d)));
     if i.is_drill() {
         md.push_str("> 🧯 **DRILL.** A rehearsal with a synthetic breach, not a real deploy.\n\n");
     }
@@ -520,9 +528,9 @@ pub fn to_markdown(pm: &Postmortem) -> String {
         d.state.as_str()
     ));
     md.push_str(&format!("| Started | {} |\n", timestamp(d.started_at_ms)));
-    md.push_str(&format!("| Deploy id | `{}` |\n", cell(&i.id)));
+    md.push_str(&format!("| Deploy id | `{}` |\n", raw_cell(&i.id)));
     if let Some(sha) = &i.sha {
-        md.push_str(&format!("| SHA | `{}` |\n", cell(sha)));
+        md.push_str(&format!("| SHA | `{}` |\n", raw_cell(sha)));
     }
     if let Some(desc) = &i.description {
         md.push_str(&format!("| Change | {} |\n", cell(desc)));
@@ -534,7 +542,7 @@ pub fn to_markdown(pm: &Postmortem) -> String {
         md.push_str(&format!(
             "| {} thread | [{}]({}) |\n",
             cell(&t.platform),
-            cell(&t.url),
+            raw_cell(&t.url),
             t.url
         ));
     }
@@ -580,7 +588,7 @@ pub fn to_markdown(pm: &Postmortem) -> String {
             opt_bound(c.max_delta),
             c.failure_limit,
             cell(c.unit.as_deref().unwrap_or("")),
-            cell(&judge_cell(c))
+            raw_cell(&judge_cell(c))
         ));
     }
     // What each criterion's last check found, and why: the numbers behind the verdicts.
@@ -599,7 +607,7 @@ pub fn to_markdown(pm: &Postmortem) -> String {
                 "- {} — {}{}\n",
                 cell(&criterion_label(c)),
                 verdict.as_str(),
-                cell(&why)
+                raw_cell(&why)
             ))
         })
         .collect();
@@ -637,7 +645,7 @@ pub fn to_markdown(pm: &Postmortem) -> String {
         }
         None if !i.is_drill() => md.push_str(&format!(
             "\nService {} is no longer configured; the locked criteria above are the ones that applied.\n",
-            i.service
+            cell(&i.service)
         )),
         None => {}
     }
@@ -652,9 +660,9 @@ pub fn to_markdown(pm: &Postmortem) -> String {
             "- **{}** at {} by {} (quorum {}): {}\n",
             x.action.as_str(),
             timestamp(x.at_ms),
-            x.decided_by.join(", "),
+            cell(&x.decided_by.join(", ")),
             x.quorum,
-            x.reason
+            cell(&x.reason)
         ));
     }
 
@@ -694,7 +702,7 @@ pub fn to_markdown(pm: &Postmortem) -> String {
         }
         let messages: Vec<String> = link_labels(links)
             .into_iter()
-            .map(|(label, url)| format!("[{label}]({})", cell(url)))
+            .map(|(label, url)| format!("[{label}]({})", raw_cell(url)))
             .collect();
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} |\n",

@@ -1019,3 +1019,32 @@ fn a_deploy_started_during_a_freeze_is_called_out() {
         message.text
     );
 }
+
+/// Text from outside (a vote's reason, here) is data in the Markdown postmortem too: in the
+/// Votes table and in the timeline's summary it never becomes a link, an image or a tag.
+#[test]
+fn outside_text_in_the_markdown_postmortem_is_escaped() {
+    let mut h = Harness::new(policy());
+    h.feed(
+        Input::Vote(Vote {
+            voter: Voter {
+                identity: "slack:U01ALICE".into(),
+                name: "alice *admin*".into(),
+                groups: vec![],
+                person: None,
+                aliases: vec![],
+                deploys_as: vec![],
+            },
+            choice: Choice::Rollback,
+            reason: Some("<img src=x> [x](javascript:alert(1)) | ![i](http://e/i.png)".into()),
+        }),
+        30_000,
+    );
+    let md = h.postmortem();
+    assert!(!md.contains("[x](javascript"), "{md}");
+    assert!(!md.contains("![i]("), "{md}");
+    assert!(!md.contains("<img"), "{md}");
+    assert!(md.contains("\\[x\\](javascript:alert(1))"), "{md}");
+    assert!(md.contains("&lt;img src=x&gt;"), "{md}");
+    assert!(md.contains("alice \\*admin\\*"), "{md}");
+}

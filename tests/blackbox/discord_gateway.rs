@@ -278,7 +278,8 @@ async fn identify_heartbeats_interactions_reconnect_resume(b: Backend) {
 /// it is up the bot connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_down_at_start_is_retried_with_backoff() {
-    let port = free_port().await;
+    let reserved = free_port().await;
+    let port = reserved.port;
     let Some((app, _discord)) =
         gateway_app(Backend::Sqlite, &format!("ws://127.0.0.1:{port}")).await
     else {
@@ -298,6 +299,7 @@ async fn gateway_down_at_start_is_retried_with_backoff() {
         Some(0)
     );
     let gateway = FakeGateway::start_on(port, 300).await;
+    drop(reserved);
     let _conn = identified(&gateway, "sess-late").await;
     wait_metric(&app, "canarybot_chat_connection_up", 1).await;
     app.finish().await;

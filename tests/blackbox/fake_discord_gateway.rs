@@ -38,18 +38,41 @@ pub struct GatewayConn {
     seq: Arc<AtomicU64>,
 }
 
-/// A free port on loopback, nothing listening on it (yet).
-pub async fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    l.local_addr().expect("addr").port()
+/// A port on loopback kept for a later [`FakeGateway::start_on`]: bound (so no other test's
+/// bind to port 0 can take it meanwhile) but not listening, so connecting to it is refused.
+pub struct ReservedPort {
+    pub port: u16,
+    _held: tokio::net::TcpSocket,
+}
+
+pub async fn free_port() -> ReservedPort {
+    let socket = reusable_socket();
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    ReservedPort {
+        port,
+        _held: socket,
+    }
+}
+
+/// SO_REUSEADDR: a socket bound to a reserved port may listen while the reservation is held
+/// (Linux allows it when neither listens yet and both set the option).
+fn reusable_socket() -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket
 }
 
 impl FakeGateway {
     /// Listens on `port` (0: any); HELLO says `heartbeat_interval_ms`.
     pub async fn start_on(port: u16, heartbeat_interval_ms: u64) -> FakeGateway {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
+        let socket = reusable_socket();
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
             .expect("bind fake gateway");
+        let listener: TcpListener = socket.listen(64).expect("listen");
         let url = format!("ws://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = mpsc::unbounded_channel();
         let accepted = Arc::new(AtomicU64::new(0));
