@@ -183,6 +183,15 @@ fn vote_casts(timeline: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// Waits for the thread's root to be posted.
+async fn root_posted(slack: &FakeSlack) {
+    slack
+        .wait_for("the root", |c| {
+            c.iter().any(|c| c.method == "chat.postMessage")
+        })
+        .await;
+}
+
 /// A deploy of checkout in breach (p99 twice over its bound), waiting for a decision.
 async fn breached(app: &TestApp, version: &str) -> String {
     let id = app.start_deploy(version).await;
@@ -333,11 +342,7 @@ async fn an_app_mention_is_answered_in_its_thread(b: Backend) {
         return;
     };
     app.start_deploy("2.4.4").await;
-    slack
-        .wait_for("the root", |c| {
-            c.iter().any(|c| c.method == "chat.postMessage")
-        })
-        .await;
+    root_posted(&slack).await;
     let root = slack.roots()[0].ts.clone();
     let envelope = mention("Ev0SOCKET1", "<@UBOT> status", &root);
     let (ack, took) = conn.deliver(&envelope).await;
@@ -557,11 +562,7 @@ async fn breach_vote_rollback_over_the_socket_with_no_http_endpoint(b: Backend) 
         assert_eq!(status, 404, "{path} is not served");
     }
     let id = breached(&app, "2.5.0").await;
-    slack
-        .wait_for("the root", |c| {
-            c.iter().any(|c| c.method == "chat.postMessage")
-        })
-        .await;
+    root_posted(&slack).await;
     let (ack, took) = conn
         .deliver(&press("U01ALICE", "canary_rollback", &id, "1.2.3"))
         .await;
@@ -597,11 +598,7 @@ async fn both_transports_at_once_share_event_deduplication(b: Backend) {
         return;
     };
     app.start_deploy("2.5.1").await;
-    slack
-        .wait_for("the root", |c| {
-            c.iter().any(|c| c.method == "chat.postMessage")
-        })
-        .await;
+    root_posted(&slack).await;
     let root = slack.roots()[0].ts.clone();
     let (status, body) = app
         .slack_command("/canary", "status", "U01ALICE", "C0CHECKOUT")
