@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
+/// Debian's `prometheus` package ships it beside the server.
+const PROMTOOL: &str = "/usr/bin/promtool";
 /// CI sets this so a missing Prometheus fails instead of skipping.
 const REQUIRE: &str = "CANARYBOT_REQUIRE_PROMETHEUS";
 
@@ -75,7 +77,34 @@ impl RealPrometheus {
         metric: &str,
         series: usize,
     ) -> RealPrometheus {
+        RealPrometheus::start_with_history(target, metric, series, None).await
+    }
+
+    /// Starts Prometheus as [`start`](Self::start) does, its storage first filled with
+    /// `history` (OpenMetrics text with timestamps, ending `# EOF`) by `promtool tsdb
+    /// create-blocks-from openmetrics`: days of past samples that a test cannot wait for.
+    pub(crate) async fn start_with_history(
+        target: std::net::SocketAddr,
+        metric: &str,
+        series: usize,
+        history: Option<&str>,
+    ) -> RealPrometheus {
         let dir = tempfile::tempdir().expect("tempdir");
+        if let Some(history) = history {
+            let file = dir.path().join("history.om");
+            std::fs::write(&file, history).expect("write history");
+            let out = Command::new(PROMTOOL)
+                .args(["tsdb", "create-blocks-from", "openmetrics"])
+                .arg(&file)
+                .arg(dir.path().join("data"))
+                .output()
+                .expect("run promtool");
+            assert!(
+                out.status.success(),
+                "promtool refused the history: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
             &config,
