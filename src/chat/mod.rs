@@ -12,6 +12,8 @@ use crate::present::chat::RootView;
 use async_trait::async_trait;
 
 pub use platform::{ChatPlatform, Connection};
+/// What the desk asks for `/canary baseline`; defined beside `Inbound`, which carries it.
+pub use crate::http::History;
 
 /// Which deploy a message is about; adapters map the service to their channel.
 #[derive(Debug, Clone, PartialEq)]

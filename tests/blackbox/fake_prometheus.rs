@@ -1,7 +1,7 @@
 //! A fake Prometheus HTTP API: answers `/api/v1/query` from values the test sets per query, and
 //! `/api/v1/query_range` with exactly the points of the range asked (start, start + step, … ≤ end)
-//! from a series the test sets per query; records every query with its evaluation time, and every
-//! range query with its start, end and step.
+//! from a series the test sets per query (by point index, or by the time of each point); records
+//! every query with its evaluation time, and every range query with its start, end and step.
 
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -24,7 +24,13 @@ pub enum RangeAnswer {
     Series(SeriesFn),
     /// One series with these values, however long the range asked (timestamps from its start).
     Values(Vec<f64>),
+    /// One series valued by the function at each step's timestamp (unix seconds), no point where
+    /// it gives `None`: history as it was at those times.
+    ByTime(TimeFn),
 }
+
+/// A series as a function of the time asked (unix seconds).
+pub type TimeFn = Arc<dyn Fn(f64) -> Option<f64> + Send + Sync>;
 
 /// One `/api/v1/query_range` request, its parameters as sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +179,9 @@ impl FakePrometheus {
             Some(RangeAnswer::Series(f)) => (0..n)
                 .filter_map(|i| f(i, n).map(|v| json!([at(i), v.to_string()])))
                 .collect(),
+            Some(RangeAnswer::ByTime(f)) => (0..n)
+                .filter_map(|i| f(at(i)).map(|v| json!([at(i), v.to_string()])))
+                .collect(),
         };
         let result = if values.is_empty() {
             json!([])
@@ -193,6 +202,15 @@ impl FakePrometheus {
             .lock()
             .expect("ranges")
             .insert(query.to_string(), RangeAnswer::Series(Arc::new(f)));
+    }
+
+    /// Range queries of `query` answer a point at every step of the range asked, valued by
+    /// `f(t)` at the step's timestamp `t` (unix seconds).
+    pub fn set_by_time(&self, query: &str, f: impl Fn(f64) -> Option<f64> + Send + Sync + 'static) {
+        self.ranges
+            .lock()
+            .expect("ranges")
+            .insert(query.to_string(), RangeAnswer::ByTime(Arc::new(f)));
     }
 
     /// Range queries of `query` answer these values, however long the range asked.
