@@ -392,9 +392,9 @@ mod tests {
         assert_eq!(
             text,
             "What normal looks like for checkout in production: track `stable` at 14:00–15:00 UTC on each of the last 7 days.\n\
-             criterion    days  median  p95    p99    normal range\n\
+             criterion    days  median  p95    p99     normal range\n\
              p99 latency  6/7   0.25s   0.28s  0.284s  0.24–0.28s\n\
-             error ratio  0/7   —       —      —      —\n\
+             error ratio  0/7   —       —      —       —\n\
              normal range: p5–p95, the middle 90 % of the values at this hour over the last 7 days.\n\
              error ratio: no data at this hour on any of the last 7 days (empty result)\n\
              pushed: no query (its values come from /hooks/metrics)\n"
@@ -487,7 +487,8 @@ mod tests {
 
     #[test]
     fn postmortem_lines_name_the_days_and_values() {
-        let lines = lines(&[latency(), errors()], &normals());
+        let criteria = [latency(), errors()];
+        let lines = lines(&criteria, &normals());
         assert_eq!(
             lines,
             vec![
