@@ -6,6 +6,7 @@
 //! here from the points the fake served for the range queries it recorded.
 
 use crate::fake_prometheus::{FakePrometheus, RangeAsk, errors_query, latency_query, noise};
+use crate::fake_discord::FakeDiscord;
 use crate::fake_slack::FakeSlack;
 use crate::on_both_backends;
 use crate::support::{Backend, ChatOp, Setup, TestApp};
@@ -127,7 +128,23 @@ async fn count_kind(app: &TestApp, id: &str, kind: &str) -> usize {
 }
 
 async fn the_root_shows_normal_at_this_hour_and_the_postmortem_keeps_it(b: Backend) {
-    let Some((app, prom)) = prom_app(b, Setup::default()).await else {
+    let (slack, discord) = (FakeSlack::start().await, FakeDiscord::start().await);
+    let prom = FakePrometheus::start().await;
+    let setup = Setup {
+        prometheus: Some(prom.url.clone()),
+        slack_api: Some(slack.api_url.clone()),
+        discord_api: Some(discord.api_url.clone()),
+        ..Setup::default()
+    };
+    // The api service's threads go to Slack and Discord too.
+    let Some(app) = TestApp::spawn_with(b, setup, |text| {
+        text.replace(
+            "name = \"api\"\n",
+            "name = \"api\"\nslack_channel = \"C0CHECKOUT\"\ndiscord_channel = \"1111\"\n",
+        )
+    })
+    .await
+    else {
         return;
     };
     healthy(&prom);
@@ -166,6 +183,33 @@ async fn the_root_shows_normal_at_this_hour_and_the_postmortem_keeps_it(b: Backe
         ),
         "the error ratio had no history: {last}"
     );
+    // Slack: a column of the criteria table; Discord: a line in the criterion's field.
+    let range = format!("{}–{}s", sig3(p5), sig3(p95));
+    slack
+        .wait_for("the root updated with the normal", |calls| {
+            calls.iter().any(|c| {
+                let body = c.body.to_string();
+                c.method == "chat.update"
+                    && body.contains("failure limit  normal at this hour")
+                    && body.contains(&range)
+            })
+        })
+        .await;
+    discord
+        .wait_for("the root edited with the normal", |calls| {
+            calls.iter().any(|c| {
+                c.method == "PATCH"
+                    && c.body["embeds"][0]["fields"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|f| {
+                            f["name"] == "p99 latency"
+                                && f["value"].as_str().is_some_and(|v| v.ends_with(&format!("\n{line}")))
+                        })
+            })
+        })
+        .await;
 
     // Recorded once, however many checks follow.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
