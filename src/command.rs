@@ -74,8 +74,8 @@ pub const ADD_TO_TIMELINE: &str = "Add to timeline";
 pub const SLASH_COMMANDS: &[&str] = &["canary", "rollback"];
 /// The words after `/canary`.
 pub const SUBCOMMANDS: &[&str] = &[
-    "status", "rollback", "proceed", "timeline", "drill", "drills", "baseline", "freeze", "unfreeze",
-    "gate", "note", "help",
+    "status", "rollback", "proceed", "timeline", "drill", "drills", "baseline", "freeze",
+    "unfreeze", "gate", "note", "help",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use crate::present::chat::ChatMessage;
 use crate::present::chat::RootView;
 use async_trait::async_trait;
 
-pub use platform::{ChatPlatform, Connection};
 /// What the desk asks for `/canary baseline`; defined beside `Inbound`, which carries it.
 pub use crate::http::History;
+pub use platform::{ChatPlatform, Connection};
 
 /// Which deploy a message is about; adapters map the service to their channel.
 #[derive(Debug, Clone, PartialEq)]

@@ -248,10 +248,7 @@ mod tests {
     #[test]
     fn each_day_is_the_hour_ending_at_the_same_time_of_day() {
         let at = 1_764_684_000_000;
-        assert_eq!(
-            day_window(at, 1),
-            (at - DAY_MS - 3_600_000, at - DAY_MS)
-        );
+        assert_eq!(day_window(at, 1), (at - DAY_MS - 3_600_000, at - DAY_MS));
         assert_eq!(day_window(at, 7).1, at - 7 * DAY_MS);
     }
 

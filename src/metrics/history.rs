@@ -127,7 +127,10 @@ pub async fn normals(
             }
             // The earliest day of the first criterion that failed, whatever order they came in.
             Err(e) => {
-                if failed.as_ref().is_none_or(|(fi, fd, _)| (i, day) < (*fi, *fd)) {
+                if failed
+                    .as_ref()
+                    .is_none_or(|(fi, fd, _)| (i, day) < (*fi, *fd))
+                {
                     failed = Some((i, day, e));
                 }
             }

@@ -116,7 +116,10 @@ pub fn baseline_text(
     let mut notes = Vec::new();
     for c in criteria {
         if c.query.is_none() {
-            notes.push(format!("{}: no query (its values come from /hooks/metrics)", c.name));
+            notes.push(format!(
+                "{}: no query (its values come from /hooks/metrics)",
+                c.name
+            ));
             continue;
         }
         match (normals.of(&c.name), normals.missing_of(&c.name)) {
@@ -358,10 +361,7 @@ mod tests {
     #[test]
     fn the_root_shows_p5_to_p95_with_the_unit() {
         let n = normals();
-        assert_eq!(
-            root_normal(&latency(), &n).as_deref(),
-            Some("0.24–0.28s")
-        );
+        assert_eq!(root_normal(&latency(), &n).as_deref(), Some("0.24–0.28s"));
         assert_eq!(
             root_normal(&errors(), &n).as_deref(),
             Some("unknown (no data at this hour on any of the last 7 days (empty result))")
@@ -399,7 +399,14 @@ mod tests {
              error ratio: no data at this hour on any of the last 7 days (empty result)\n\
              pushed: no query (its values come from /hooks/metrics)\n"
         );
-        let chat = baseline_text("checkout", "production", "stable", &[latency()], &normals(), true);
+        let chat = baseline_text(
+            "checkout",
+            "production",
+            "stable",
+            &[latency()],
+            &normals(),
+            true,
+        );
         assert!(chat.contains("```\ncriterion"), "{chat}");
     }
 
@@ -477,7 +484,7 @@ mod tests {
             max: None,
             ..latency()
         };
-        let text = suggest_toml("checkout", "production", "stable", &[mw.clone()], &normals());
+        let text = suggest_toml("checkout", "production", "stable", &[mw], &normals());
         assert!(
             text.contains("# unchanged: no bound derived: judge = \"mann-whitney\" compares the tracks and takes no max or min\n# normal at 14:00–15:00 UTC: 0.24–0.28s (p5–p95), median 0.25s\n"),
             "{text}"

@@ -5,8 +5,8 @@
 //! and `criteria suggest` output that `check-config` accepts. Every expected number is computed
 //! here from the points the fake served for the range queries it recorded.
 
-use crate::fake_prometheus::{FakePrometheus, RangeAsk, errors_query, latency_query, noise};
 use crate::fake_discord::FakeDiscord;
+use crate::fake_prometheus::{FakePrometheus, RangeAsk, errors_query, latency_query, noise};
 use crate::fake_slack::FakeSlack;
 use crate::on_both_backends;
 use crate::support::{Backend, ChatOp, Setup, TestApp};
@@ -88,10 +88,18 @@ fn assert_one_hour_per_day(asks: &[RangeAsk], days: usize, at_s: Option<f64>) ->
     }
     for (d, end) in ends.iter().enumerate() {
         let expected = ends[0] - d as f64 * DAY_S;
-        assert!((end - expected).abs() < 0.002, "day {}: {end} vs {expected}", d + 1);
+        assert!(
+            (end - expected).abs() < 0.002,
+            "day {}: {end} vs {expected}",
+            d + 1
+        );
     }
     if let Some(at) = at_s {
-        assert!((ends[0] - (at - DAY_S)).abs() < 0.002, "{} vs {at}", ends[0]);
+        assert!(
+            (ends[0] - (at - DAY_S)).abs() < 0.002,
+            "{} vs {at}",
+            ends[0]
+        );
     }
     ends
 }
@@ -153,7 +161,13 @@ async fn the_root_shows_normal_at_this_hour_and_the_postmortem_keeps_it(b: Backe
     prom.set_by_time(&latency_query("stable"), history.clone());
     let id = start_api(&app, "5.0.0").await;
     app.wait_kind(&id, "normal_recorded").await;
-    let started_s = app.running.engine.deploy(&id).await.expect("deploy").started_at_ms as f64
+    let started_s = app
+        .running
+        .engine
+        .deploy(&id)
+        .await
+        .expect("deploy")
+        .started_at_ms as f64
         / 1000.0;
 
     // Seven days, each the hour before the deploy's start, asked for the stable track only.
@@ -162,21 +176,33 @@ async fn the_root_shows_normal_at_this_hour_and_the_postmortem_keeps_it(b: Backe
     assert_eq!(asks_of(&prom, &errors_query("stable")).len(), 7);
     assert!(asks_of(&prom, &latency_query("canary")).is_empty());
     let values = served(&asks, &history);
-    assert_eq!(values.len(), 6 * 61, "six days of 61 points; day 3 had none");
+    assert_eq!(
+        values.len(),
+        6 * 61,
+        "six days of 61 points; day 3 had none"
+    );
     let (p5, p95) = (percentile(&values, 0.05), percentile(&values, 0.95));
     let line = format!("normal at this hour: {}–{}s", sig3(p5), sig3(p95));
 
     // The root is rewritten with it, beside the criterion.
     app.settle_chat().await;
-    let updated = app.chat.ops().into_iter().any(|o| {
-        matches!(&o, ChatOp::Update(text) if text.contains(&format!("p99 latency: canary ≤ 0.5; breach after 2 failing checks")) && text.contains(&line))
-    });
-    assert!(updated, "{line}: {:?}", app.chat.ops());
-    let updates = app.chat.ops().into_iter().filter_map(|o| match o {
-        ChatOp::Update(t) => Some(t),
-        _ => None,
-    });
+    let updates: Vec<String> = app
+        .chat
+        .ops()
+        .into_iter()
+        .filter_map(|o| match o {
+            ChatOp::Update(t) => Some(t),
+            _ => None,
+        })
+        .collect();
     let last = updates.last().expect("an update");
+    // The line right under the criterion's.
+    let lines: Vec<&str> = last.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("• p99 latency: canary ≤ 0.5; breach after 2 failing checks"))
+        .expect("the criterion");
+    assert_eq!(lines[at + 1], format!("  {line}"), "{last}");
     assert!(
         last.contains(
             "normal at this hour: unknown (no data at this hour on any of the last 7 days (empty result))"
@@ -205,7 +231,9 @@ async fn the_root_shows_normal_at_this_hour_and_the_postmortem_keeps_it(b: Backe
                         .flatten()
                         .any(|f| {
                             f["name"] == "p99 latency"
-                                && f["value"].as_str().is_some_and(|v| v.ends_with(&format!("\n{line}")))
+                                && f["value"]
+                                    .as_str()
+                                    .is_some_and(|v| v.ends_with(&format!("\n{line}")))
                         })
             })
         })
@@ -214,7 +242,11 @@ async fn the_root_shows_normal_at_this_hour_and_the_postmortem_keeps_it(b: Backe
     // Recorded once, however many checks follow.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(count_kind(&app, &id, "normal_recorded").await, 1);
-    assert_eq!(asks_of(&prom, &latency_query("stable")).len(), 7, "read once");
+    assert_eq!(
+        asks_of(&prom, &latency_query("stable")).len(),
+        7,
+        "read once"
+    );
 
     // The postmortem keeps it.
     let (status, md) = app.get(&format!("/api/deploys/{id}/timeline.md")).await;
@@ -238,7 +270,11 @@ async fn the_root_shows_normal_at_this_hour_and_the_postmortem_keeps_it(b: Backe
     }
     let (_, page) = app.get(&format!("/deploys/{id}")).await;
     assert!(
-        page.contains(&format!("<strong>p99 latency</strong>: {}–{}s", sig3(p5), sig3(p95))),
+        page.contains(&format!(
+            "<strong>p99 latency</strong>: {}–{}s",
+            sig3(p5),
+            sig3(p95)
+        )),
         "{page}"
     );
     app.finish().await;
@@ -450,7 +486,11 @@ async fn criteria_suggest_prints_criteria_check_config_accepts() {
     let p99 = percentile(&values, 0.99);
     let max = (p99 * 1.2 * 1000.0).round() / 1000.0;
     assert!(
-        out.contains("# max = p99 of 7 days at ") && out.contains(&format!("({}) × 1.2; configured now: 0.5\nmax = {max}\n", sig3(p99))),
+        out.contains("# max = p99 of 7 days at ")
+            && out.contains(&format!(
+                "({}) × 1.2; configured now: 0.5\nmax = {max}\n",
+                sig3(p99)
+            )),
         "{out}"
     );
     assert!(
@@ -486,7 +526,11 @@ async fn criteria_suggest_prints_criteria_check_config_accepts() {
         .iter()
         .find(|c| c.name == "error ratio")
         .expect("error ratio");
-    assert_eq!((errors.max, errors.max_ratio), (Some(0.05), Some(3.0)), "unchanged");
+    assert_eq!(
+        (errors.max, errors.max_ratio),
+        (Some(0.05), Some(3.0)),
+        "unchanged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

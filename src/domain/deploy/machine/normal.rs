@@ -90,10 +90,11 @@ mod tests {
             .handle(Input::NormalFetched(normals(0.25)), 1_000, "prometheus")
             .expect("handled");
         assert_eq!(out.events.len(), 1);
-        assert!(matches!(&out.events[0].data, EventData::NormalRecorded(n) if n.normals[0].median == 0.25));
         assert!(
-            out.effects
-                .contains(&Effect::Chat(ChatEffect::UpdateRoot)),
+            matches!(&out.events[0].data, EventData::NormalRecorded(n) if n.normals[0].median == 0.25)
+        );
+        assert!(
+            out.effects.contains(&Effect::Chat(ChatEffect::UpdateRoot)),
             "the root shows it: {:?}",
             out.effects
         );
@@ -104,7 +105,10 @@ mod tests {
         let again = d
             .handle(Input::NormalFetched(normals(9.0)), 2_000, "prometheus")
             .expect("handled");
-        assert!(again.events.is_empty() && again.effects.is_empty(), "{again:?}");
+        assert!(
+            again.events.is_empty() && again.effects.is_empty(),
+            "{again:?}"
+        );
         // Folded from the timeline, the first stays.
         let mut replay = d.clone();
         replay.apply(&crate::domain::deploy::Event {
@@ -115,7 +119,10 @@ mod tests {
             summary: String::new(),
             data: EventData::NormalRecorded(normals(9.0)),
         });
-        assert_eq!(replay.normal.as_ref().map(|n| n.normals[0].median), Some(0.25));
+        assert_eq!(
+            replay.normal.as_ref().map(|n| n.normals[0].median),
+            Some(0.25)
+        );
     }
 
     #[test]
