@@ -42,6 +42,15 @@ pub struct RangeAsk {
 }
 
 impl RangeAsk {
+    /// A read of history (what was normal at this hour on past days): a range ending more than
+    /// 12 hours ago. A check's reads end now.
+    pub fn is_history(&self) -> bool {
+        let now = chrono::Utc::now().timestamp() as f64;
+        self.end
+            .parse::<f64>()
+            .is_ok_and(|end| end < now - 12.0 * 3600.0)
+    }
+
     /// `(start, end, step)` in seconds.
     pub fn span(&self) -> (f64, f64, f64) {
         let n = |s: &str| s.parse::<f64>().expect("a range parameter in unix seconds");
@@ -61,7 +70,8 @@ pub struct FakePrometheus {
     pub ranges: Arc<Mutex<HashMap<String, RangeAnswer>>>,
     /// every range query, in order of arrival
     pub range_asks: Arc<Mutex<Vec<RangeAsk>>>,
-    /// While `Some(n)`: the next `n` range queries are answered, later ones get HTTP 503.
+    /// While `Some(n)`: the next `n` range queries of checks are answered, later ones get HTTP
+    /// 503 (reads of history are not counted, and answered).
     pub range_budget: Arc<Mutex<Option<usize>>>,
 }
 
@@ -120,7 +130,7 @@ impl FakePrometheus {
         if self.down.load(Ordering::SeqCst) {
             return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
         }
-        {
+        if !ask.is_history() {
             let mut budget = self.range_budget.lock().expect("budget");
             match *budget {
                 Some(0) => return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response(),
@@ -226,7 +236,16 @@ impl FakePrometheus {
         self.range_asks.lock().expect("range asks").clone()
     }
 
-    /// Answers only the next `n` range queries (later ones get 503); `None`: all of them.
+    /// The range queries of checks so far: reads of history left out.
+    pub fn check_asks(&self) -> Vec<RangeAsk> {
+        self.range_asks()
+            .into_iter()
+            .filter(|a| !a.is_history())
+            .collect()
+    }
+
+    /// Answers only the next `n` range queries of checks (later ones get 503; reads of history
+    /// are answered); `None`: all of them.
     pub fn set_range_budget(&self, n: Option<usize>) {
         *self.range_budget.lock().expect("budget") = n;
     }
