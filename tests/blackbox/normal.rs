@@ -569,3 +569,113 @@ async fn baseline_errors_name_what_is_wrong() {
         "{err}"
     );
 }
+
+/// Stops the Prometheus it holds when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Against a real Prometheus whose history is backfilled (`promtool tsdb create-blocks-from
+/// openmetrics`): the stable track's p99 was 0.2 + 0.01·d on day d back, nothing on day 3. The
+/// table is the percentiles of 61 points of each of the six days with data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_baseline_of_a_real_prometheus_with_eight_days_of_history() {
+    if crate::real_prometheus::prometheus_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = now_s().floor();
+    let day_of = |t: f64| ((now + 60.0 - t) / DAY_S).floor() as i64;
+    let mut om = String::from("# TYPE app_latency_p99_seconds gauge\n");
+    let mut t = now - 8.0 * DAY_S;
+    // A sample a minute, up to two hours ago (what Prometheus keeps in memory is not backfilled).
+    while t < now - 7200.0 {
+        let day = day_of(t);
+        if day != 3 {
+            om.push_str(&format!(
+                "app_latency_p99_seconds{{service=\"api\",track=\"stable\"}} {} {t}\n",
+                0.2 + 0.01 * day as f64
+            ));
+        }
+        t += 60.0;
+    }
+    om.push_str("# EOF\n");
+    std::fs::write(dir.path().join("history.om"), om).expect("write");
+    let tsdb = dir.path().join("tsdb");
+    let made = tokio::process::Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(dir.path().join("history.om"))
+        .arg(&tsdb)
+        .output()
+        .await
+        .expect("promtool");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    std::fs::write(dir.path().join("prometheus.yml"), "global:\n  scrape_interval: 15s\n")
+        .expect("write");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let _prometheus = Child(
+        std::process::Command::new("/usr/bin/prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..150 {
+        if reqwest::get(format!("{url}/-/ready"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let config = config_file(dir.path(), &url);
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        text.replace(
+            "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service=\"{{service}}\",track=\"{{track}}\"}[1m])))",
+            "app_latency_p99_seconds{service=\"{{service}}\",track=\"{{track}}\"}",
+        ),
+    )
+    .expect("write");
+    let (ok, out, err) = run(&["baseline", "--service", "api"], &config).await;
+    assert!(ok, "{err}");
+    let values: Vec<f64> = [1, 2, 4, 5, 6, 7]
+        .iter()
+        .flat_map(|d| std::iter::repeat_n(0.2 + 0.01 * f64::from(*d), 61))
+        .collect();
+    let q = |p| sig3(percentile(&values, p));
+    let cells = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("p99 latency"))
+        .unwrap_or_default();
+    assert_eq!(
+        cells(row),
+        cells(&format!(
+            "p99 latency 6/7 {}s {}s {}s {}–{}s",
+            q(0.5),
+            q(0.95),
+            q(0.99),
+            q(0.05),
+            q(0.95)
+        )),
+        "{out}"
+    );
+}
