@@ -614,9 +614,16 @@ async fn the_baseline_of_a_real_prometheus_with_eight_days_of_history() {
         .output()
         .await
         .expect("promtool");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    std::fs::write(dir.path().join("prometheus.yml"), "global:\n  scrape_interval: 15s\n")
-        .expect("write");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        "global:\n  scrape_interval: 15s\n",
+    )
+    .expect("write");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
