@@ -199,13 +199,20 @@ pub async fn start(
         config.delivery.dedup_window,
         rx.clone(),
     )));
+    let mut history: Option<Arc<dyn crate::http::History>> = None;
     if let Some(p) = &config.prometheus {
+        let prometheus = Arc::new(Prometheus::new(p)?);
+        history = Some(Arc::new(crate::metrics::history::PrometheusHistory {
+            prometheus: prometheus.clone(),
+            config: config.clone(),
+        }));
         let scheduler = Arc::new(Scheduler {
             engine: engine.clone(),
             config: config.clone(),
-            prometheus: Arc::new(Prometheus::new(p)?),
+            prometheus,
             clock: options.clock.clone(),
             last: Default::default(),
+            normals: Default::default(),
         });
         background.push(tokio::spawn(scheduler.run(rx.clone())));
     }
@@ -223,6 +230,7 @@ pub async fn start(
         config: config.clone(),
         counters: counters.clone(),
         clock: options.clock.clone(),
+        history,
     };
     for connection in &connections {
         background.extend(connection.listen(&inbound, rx.clone()));

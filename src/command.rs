@@ -8,6 +8,7 @@
 //! /canary timeline [service|deploy-id]
 //! /canary drill <service>
 //! /canary drills [service]
+//! /canary baseline <service>
 //! /canary freeze <service|all> [for 2h] [reason…]
 //! /canary unfreeze <service|all>
 //! /canary gate approve|reject <review-id>
@@ -73,8 +74,8 @@ pub const ADD_TO_TIMELINE: &str = "Add to timeline";
 pub const SLASH_COMMANDS: &[&str] = &["canary", "rollback"];
 /// The words after `/canary`.
 pub const SUBCOMMANDS: &[&str] = &[
-    "status", "rollback", "proceed", "timeline", "drill", "drills", "freeze", "unfreeze", "gate",
-    "note", "help",
+    "status", "rollback", "proceed", "timeline", "drill", "drills", "baseline", "freeze",
+    "unfreeze", "gate", "note", "help",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +106,12 @@ pub enum Command {
     /// The drill history of one service or all.
     Drills {
         service: Option<String>,
+    },
+    /// What normal looks like for a service at this hour, from Prometheus history. `service` is
+    /// `None` when the word after `baseline` names no configured service.
+    Baseline {
+        service: Option<String>,
+        given: String,
     },
     /// Freeze a service or all (deciders, freeze admins). `scope` is `Err(word)` when the word
     /// names neither a configured service nor `all` (empty when nothing was named).
@@ -178,6 +185,13 @@ pub fn parse(command: &str, text: &str, services: &[&str]) -> Command {
                 "drills" => Command::Drills {
                     service: split_service(rest, services).0,
                 },
+                "baseline" | "normal" => {
+                    let (arg, _) = split_word(rest);
+                    Command::Baseline {
+                        service: find_service(arg, services),
+                        given: arg.to_string(),
+                    }
+                }
                 "freeze" => {
                     let (scope, rest) = freeze_scope(rest, services);
                     // `for 2h` when a duration follows; `for the holidays` is a reason.
@@ -305,6 +319,7 @@ pub fn help_for(unknown: Option<&str>, mentions: bool) -> String {
          • `/canary timeline [service|deploy-id]`: phases and the timeline link\n\
          • `/canary drill <service>`: start a rollback drill with a synthetic breach (deciders only)\n\
          • `/canary drills [service]`: drill history: phases, median, best, trend\n\
+         • `/canary baseline <service>`: what normal looks like at this hour over the last 7 days (Prometheus history)\n\
          • `/canary freeze <service|all> [for 2h] [reason…]`: no deploys may start (deciders only)\n\
          • `/canary unfreeze <service|all>`: lift that freeze\n\
          • `/canary gate approve|reject <review-id>`: decide a held GitHub deployment review (deciders only)\n\
@@ -445,6 +460,31 @@ mod tests {
             parse("/canary", "drills search", S),
             Command::Drills {
                 service: Some("search".into())
+            }
+        );
+    }
+
+    #[test]
+    fn baseline_names_a_service() {
+        assert_eq!(
+            parse("/canary", "baseline Checkout", S),
+            Command::Baseline {
+                service: Some("checkout".into()),
+                given: "Checkout".into()
+            }
+        );
+        assert_eq!(
+            parse("", "baseline", S),
+            Command::Baseline {
+                service: None,
+                given: "".into()
+            }
+        );
+        assert_eq!(
+            parse("/canary", "baseline billing now", S),
+            Command::Baseline {
+                service: None,
+                given: "billing".into()
             }
         );
     }

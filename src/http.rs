@@ -229,6 +229,25 @@ pub struct Inbound {
     pub config: Arc<Config>,
     pub counters: Arc<Counters>,
     pub clock: Clock,
+    /// A metric source's history (`/canary baseline`), when one is configured.
+    pub history: Option<Arc<dyn History>>,
+}
+
+/// What normal looks like for a service, from a metric source's history: what the chat desk asks
+/// for `/canary baseline` (it cannot name the metric sources, which sit above it). Implemented by
+/// `crate::metrics::history`, handed in by the app when `[prometheus]` is configured.
+#[async_trait::async_trait]
+pub trait History: Send + Sync {
+    /// Each of `service`'s criteria with a query, read for its baseline track in `environment`
+    /// over the hour ending at `at_ms`'s time of day on each of the last `days` days. `Err` names
+    /// what could not be read (the source down, a refused query: which criterion, which day).
+    async fn normals(
+        &self,
+        service: &str,
+        environment: &str,
+        days: u32,
+        at_ms: i64,
+    ) -> Result<crate::domain::normal::Normals, String>;
 }
 
 /// An error answer: status plus a message that names what is wrong.

@@ -4,6 +4,9 @@ use canarybot::chat::ChatPort;
 use canarybot::client::HookClient;
 use canarybot::config::{Config, LogFormat};
 use canarybot::domain::Deploy;
+use canarybot::domain::normal::Normals;
+use canarybot::metrics::history::Ask;
+use canarybot::metrics::prometheus::Prometheus;
 use canarybot::present::export::to_json;
 use canarybot::present::postmortem::to_markdown;
 use canarybot::registry;
@@ -100,6 +103,29 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: HistoryFormat,
     },
+    /// Print what normal looks like for a service: each criterion's values at this hour on each
+    /// of the last days, from Prometheus (the baseline track). No server needed.
+    Baseline {
+        #[arg(
+            long,
+            env = "CANARYBOT_CONFIG",
+            default_value = "config/canarybot.toml"
+        )]
+        config: PathBuf,
+        #[arg(long)]
+        service: String,
+        /// How many days back (1 to 28).
+        #[arg(long, default_value_t = canarybot::domain::normal::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(1..=i64::from(canarybot::domain::normal::MAX_DAYS)))]
+        days: u32,
+        /// The environment its queries are filled with (`{{environment}}`).
+        #[arg(long, default_value = "production")]
+        environment: String,
+    },
+    /// The service's criteria.
+    Criteria {
+        #[command(subcommand)]
+        action: CriteriaAction,
+    },
     /// Ask the running server whether a deploy may start (freezes, the service's deploys in
     /// trouble, the build promoted upstream): exit 0 when it may, 3 with the reason on stderr when
     /// not, 1 on any other failure.
@@ -181,6 +207,29 @@ enum Command {
         /// Delivery id; resending the same id is answered from the record and changes nothing.
         #[arg(long)]
         delivery: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CriteriaAction {
+    /// Print the service's [[service.criteria]] with bounds derived from Prometheus history
+    /// (max = p99 × 1.2, min = p1 × 0.8 at this hour over the last days), for a person to
+    /// review and paste. Nothing is changed.
+    Suggest {
+        #[arg(
+            long,
+            env = "CANARYBOT_CONFIG",
+            default_value = "config/canarybot.toml"
+        )]
+        config: PathBuf,
+        #[arg(long)]
+        service: String,
+        /// How many days back (1 to 28).
+        #[arg(long, default_value_t = canarybot::domain::normal::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(1..=i64::from(canarybot::domain::normal::MAX_DAYS)))]
+        days: u32,
+        /// The environment its queries are filled with (`{{environment}}`).
+        #[arg(long, default_value = "production")]
+        environment: String,
     },
 }
 
@@ -278,6 +327,37 @@ fn warn_if_others_can_read(path: &Path) {
             eprintln!("warning: {w}");
         }
     }
+}
+
+/// What was normal for `service` at this hour on each of the last `days` days, read from the
+/// configuration's Prometheus: the service's configuration with it.
+async fn history_of<'a>(
+    config: &'a Config,
+    service: &str,
+    environment: &str,
+    days: u32,
+) -> anyhow::Result<(&'a canarybot::config::ServiceConfig, Normals)> {
+    let Some(svc) = config.service(service) else {
+        bail!(
+            "--service: unknown service `{service}` (services: {})",
+            config.service_names().join(", ")
+        );
+    };
+    let Some(p) = &config.prometheus else {
+        bail!("prometheus: the configuration has no [prometheus] section to read history from");
+    };
+    let prometheus = Arc::new(Prometheus::new(p)?);
+    let ask = Ask {
+        service,
+        environment,
+        baseline_track: &svc.tracks.baseline,
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        days,
+    };
+    let normals = canarybot::metrics::history::normals(&prometheus, &svc.criteria, &ask)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the history of {service}: {e}"))?;
+    Ok((svc, normals))
 }
 
 fn main() -> ExitCode {
@@ -499,6 +579,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
             }
             store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Baseline {
+            config,
+            service,
+            days,
+            environment,
+        } => {
+            init_tracing("warn", log_format(LogFormat::Text)?);
+            let config = load(&config)?;
+            let (svc, normals) = history_of(&config, &service, &environment, days).await?;
+            print!(
+                "{}",
+                canarybot::present::normal::baseline_text(
+                    &service,
+                    &environment,
+                    &svc.tracks.baseline,
+                    &svc.criteria,
+                    &normals,
+                    false
+                )
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Criteria {
+            action:
+                CriteriaAction::Suggest {
+                    config,
+                    service,
+                    days,
+                    environment,
+                },
+        } => {
+            init_tracing("warn", log_format(LogFormat::Text)?);
+            let config = load(&config)?;
+            let (svc, normals) = history_of(&config, &service, &environment, days).await?;
+            print!(
+                "{}",
+                canarybot::present::normal::suggest_toml(
+                    &service,
+                    &environment,
+                    &svc.tracks.baseline,
+                    &svc.criteria,
+                    &normals
+                )
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Gate {

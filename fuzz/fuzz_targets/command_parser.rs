@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(!d.is_empty() && !d.contains(char::is_whitespace), "{d:?}");
             }
         }
-        Command::Drill { service, given } => {
+        Command::Drill { service, given } | Command::Baseline { service, given } => {
             check_service(service);
             assert!(!given.contains(char::is_whitespace));
             if let Some(s) = service {
@@ -92,6 +92,7 @@ fuzz_target!(|data: &[u8]| {
         | Command::Drills { service }
         | Command::Vote { service, .. }
         | Command::Drill { service, .. }
+        | Command::Baseline { service, .. }
         | Command::Note { service, .. } => assert!(service.is_none()),
         Command::Timeline { target } => {
             assert!(!matches!(target, Some(Target::Service(_))))

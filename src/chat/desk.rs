@@ -85,7 +85,13 @@ fn is_active(state: State) -> bool {
 pub struct Desk {
     pub engine: Arc<Engine>,
     pub config: Arc<Config>,
+    /// Where `/canary baseline` reads history; none without a metric source.
+    pub history: Option<Arc<dyn super::History>>,
 }
+
+/// How long `/canary baseline` waits for the history: Slack and Discord want an answer within
+/// 3 s.
+pub const BASELINE_WAIT: std::time::Duration = std::time::Duration::from_millis(2_500);
 
 impl Desk {
     /// The services whose threads go to `channel`; `channel_of` reads a service's channel on the
@@ -233,6 +239,44 @@ impl Desk {
         match crate::drill::drill_history(self.engine.store(), service).await {
             Ok(h) => crate::present::drills::to_text(&h),
             Err(e) => format!("Cannot read the drill history: {e}"),
+        }
+    }
+
+    /// What normal looks like for `service` at this hour over the last days, as a table: in the
+    /// environment of its latest deploy (`production` before the first).
+    pub async fn baseline_text(&self, service: &str) -> String {
+        let Some(history) = &self.history else {
+            return "No [prometheus] is configured: there is no history to ask.".to_string();
+        };
+        let Some(svc) = self.config.service(service) else {
+            return format!("I don't know service `{service}`.");
+        };
+        let environment = match self
+            .engine
+            .store()
+            .deploys_where(Some(service), None, Drills::Exclude, 1)
+            .await
+        {
+            Ok(rows) if !rows.is_empty() => rows[0].environment.clone(),
+            _ => "production".to_string(),
+        };
+        let days = crate::domain::normal::DEFAULT_DAYS;
+        let now = self.engine.now();
+        let asked = history.normals(service, &environment, days, now);
+        match tokio::time::timeout(BASELINE_WAIT, asked).await {
+            Ok(Ok(normals)) => crate::present::normal::baseline_text(
+                service,
+                &environment,
+                &svc.tracks.baseline,
+                &svc.criteria,
+                &normals,
+                true,
+            ),
+            Ok(Err(e)) => format!("Cannot read the history of {service}: {e}"),
+            Err(_) => format!(
+                "Prometheus did not answer within {} s; `canarybot baseline --service {service}` waits longer.",
+                BASELINE_WAIT.as_secs_f64()
+            ),
         }
     }
 
@@ -445,6 +489,17 @@ impl Desk {
                 ),
             },
             Command::Drills { service } => self.drills_text(service.as_deref()).await,
+            Command::Baseline { service, given } => match service {
+                Some(service) => self.baseline_text(&service).await,
+                None if given.is_empty() => format!(
+                    "Name the service: `/canary baseline <service>` (services: {}).",
+                    self.config.service_names().join(", ")
+                ),
+                None => format!(
+                    "I don't know service `{given}` (services: {}).",
+                    self.config.service_names().join(", ")
+                ),
+            },
             Command::Freeze {
                 scope,
                 lasting,

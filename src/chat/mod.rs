@@ -11,6 +11,8 @@ use crate::present::chat::ChatMessage;
 use crate::present::chat::RootView;
 use async_trait::async_trait;
 
+/// What the desk asks for `/canary baseline`; defined beside `Inbound`, which carries it.
+pub use crate::http::History;
 pub use platform::{ChatPlatform, Connection};
 
 /// Which deploy a message is about; adapters map the service to their channel.

@@ -38,6 +38,8 @@ pub struct DiscordInbound {
     pub config: Arc<Config>,
     pub counters: Arc<Counters>,
     pub clock: Clock,
+    /// Where `/canary baseline` reads history, when a metric source is configured.
+    pub history: Option<Arc<dyn crate::chat::History>>,
 }
 
 /// The answer to an interaction: the interaction response Discord expects (the HTTP reply's
@@ -70,6 +72,7 @@ impl DiscordInbound {
         Desk {
             engine: self.engine.clone(),
             config: self.config.clone(),
+            history: self.history.clone(),
         }
     }
 

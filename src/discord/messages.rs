@@ -119,9 +119,12 @@ fn embed(root: &RootView) -> CreateEmbed {
             fit(esc(&c.name), 256),
             fit(
                 format!(
-                    "canary {} · breach after {} failing{view}",
+                    "canary {} · breach after {} failing{view}{}",
                     esc(&c.bounds),
-                    c.failure_limit
+                    c.failure_limit,
+                    c.normal_line()
+                        .map(|n| format!("\n{}", esc(&n)))
+                        .unwrap_or_default()
                 ),
                 1024,
             ),

@@ -158,6 +158,7 @@ fn handlers(inbound: &Inbound) -> DiscordInbound {
         config: inbound.config.clone(),
         counters: inbound.counters.clone(),
         clock: inbound.clock.clone(),
+        history: inbound.history.clone(),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod drill;
 pub mod freeze;
 pub mod gate;
+pub mod normal;
 pub mod stats;
 /// The phases of a deploy (kept at its old path).
 pub use deploy::phases as timeline;

@@ -2,5 +2,6 @@
 //! webhook. Samples pushed over `/hooks/metrics` need neither.
 
 pub mod alertmanager;
+pub mod history;
 pub mod prometheus;
 pub mod scheduler;

@@ -1,10 +1,12 @@
 //! Checks every active canary whose criteria have queries, every `check_interval`, from the
 //! store (so checking resumes after a restart), canary and baseline at the same evaluation time.
 
+use super::history::{self, Ask};
 use super::prometheus::{Prometheus, RangeReading, Reading, Vars, render};
 use crate::Clock;
 use crate::config::Config;
 use crate::domain::criteria::{DEFAULT_STEP, DEFAULT_WINDOW, Judge, TrackPoints};
+use crate::domain::normal;
 use crate::domain::stats::SequentialCounts;
 use crate::domain::{Deploy, Input, Sample, State};
 use crate::engine::Engine;
@@ -27,7 +29,20 @@ pub struct Scheduler {
     pub clock: Clock,
     /// When each deploy was last checked (in memory: after a restart every canary is due).
     pub last: Mutex<HashMap<String, i64>>,
+    /// Each deploy's reads of what was normal before it, in this process.
+    pub normals: Arc<Mutex<HashMap<String, NormalReads>>>,
 }
+
+/// How often this process tried to read a deploy's normal, and whether a read is under way.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NormalReads {
+    pub tries: u32,
+    pub running: bool,
+}
+
+/// At most this many reads of a deploy's normal per process: a Prometheus that cannot answer
+/// them costs a few queries, not one set per check.
+pub const NORMAL_TRIES: u32 = 3;
 
 impl Scheduler {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
@@ -99,12 +114,76 @@ impl Scheduler {
         ) {
             return;
         }
+        self.read_normal(&deploy);
         let input = self.read(&deploy, now_ms).await;
         if let Some(input) = input
             && let Err(e) = self.engine.apply(deploy_id, input, "prometheus").await
         {
             tracing::warn!(deploy = deploy_id, error = %e, "scheduled check not applied");
         }
+    }
+
+    /// Reads what was normal at the deploy's hour on the last days, in a task of its own (the
+    /// check never waits for it), when the deploy has criteria with a query and no normal yet:
+    /// at most [`NORMAL_TRIES`] times per deploy in this process, one at a time. Drills have none.
+    fn read_normal(&self, deploy: &Deploy) {
+        if deploy.normal.is_some()
+            || deploy.info.is_drill()
+            || normal::queried(&deploy.policy.criteria).next().is_none()
+        {
+            return;
+        }
+        let id = deploy.info.id.clone();
+        {
+            let Ok(mut reads) = self.normals.lock() else {
+                return;
+            };
+            let r = reads.entry(id.clone()).or_default();
+            if r.running || r.tries >= NORMAL_TRIES {
+                return;
+            }
+            r.tries += 1;
+            r.running = true;
+        }
+        let baseline_track = self
+            .config
+            .service(&deploy.info.service)
+            .map(|s| s.tracks.baseline.clone())
+            .unwrap_or_else(|| "baseline".into());
+        let (engine, prometheus, reads) = (
+            self.engine.clone(),
+            self.prometheus.clone(),
+            self.normals.clone(),
+        );
+        let deploy = deploy.clone();
+        tokio::spawn(async move {
+            let ask = Ask {
+                service: &deploy.info.service,
+                environment: &deploy.info.environment,
+                baseline_track: &baseline_track,
+                // The hour before the deploy started, on each of the last days.
+                at_ms: deploy.started_at_ms,
+                days: normal::DEFAULT_DAYS,
+            };
+            match history::normals(&prometheus, &deploy.policy.criteria, &ask).await {
+                Ok(normals) => {
+                    if let Err(e) = engine
+                        .apply(&id, Input::NormalFetched(normals), "prometheus")
+                        .await
+                    {
+                        tracing::warn!(deploy = %id, error = %e, "normal at this hour not recorded");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(deploy = %id, error = %e, "cannot read what is normal at this hour")
+                }
+            }
+            if let Ok(mut reads) = reads.lock()
+                && let Some(r) = reads.get_mut(&id)
+            {
+                r.running = false;
+            }
+        });
     }
 
     async fn read(&self, deploy: &Deploy, now_ms: i64) -> Option<Input> {

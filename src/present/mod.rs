@@ -6,6 +6,7 @@ pub mod chat;
 pub mod drills;
 pub mod export;
 pub mod html;
+pub mod normal;
 pub mod notes;
 pub mod outcome;
 pub mod page;

@@ -615,6 +615,16 @@ pub fn to_markdown(pm: &Postmortem) -> String {
         md.push_str("\nThe last recorded check of each criterion, and why:\n\n");
         md.extend(found);
     }
+    if let Some(normals) = &d.normal {
+        md.push_str(&format!(
+            "\n{} ({}):\n\n",
+            super::normal::before_deploy_heading(normals),
+            super::normal::range_meaning(normals.days)
+        ));
+        for (name, words) in super::normal::lines(&p.criteria, normals) {
+            md.push_str(&format!("- {}\n", cell(&format!("{name} — {words}"))));
+        }
+    }
     for (criterion, at_ms) in would_have_breached(&pm.events) {
         md.push_str(&format!(
             "\nDry run: {} would have breached at {}; nothing was done.\n",

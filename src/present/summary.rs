@@ -233,6 +233,22 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
         EventData::PageFailed { provider, error } => {
             format!("page through {provider} failed: {error}")
         }
+        EventData::NormalRecorded(normals) => {
+            let said: Vec<String> = super::normal::lines(&d.policy.criteria, normals)
+                .into_iter()
+                .map(|(name, words)| format!("{name} {words}"))
+                .collect();
+            format!(
+                "normal at {} on {} recorded: {}",
+                super::normal::hour_words(normals.at_ms),
+                super::normal::days_words(normals.days),
+                if said.is_empty() {
+                    "no criterion was asked".to_string()
+                } else {
+                    said.join("; ")
+                }
+            )
+        }
     }
 }
 

@@ -135,24 +135,31 @@ pub fn root_content(root: &RootView) -> SlackMessageContent {
         about.push_str(&format!("\n{}", who.join(" · ")));
     }
     blocks.push(section(about));
+    // What was normal at this hour, once recorded: a column beside the agreed bounds.
+    let normal = root.criteria.iter().any(|c| c.normal.is_some());
     let agreed: Vec<Vec<String>> = root
         .criteria
         .iter()
         .map(|c| {
-            vec![
+            let mut row = vec![
                 c.name.clone(),
                 c.bounds.clone(),
                 c.failure_limit.to_string(),
-            ]
+            ];
+            if normal {
+                row.push(c.normal.clone().unwrap_or_else(|| "—".into()));
+            }
+            row
         })
         .collect();
+    let mut header = vec!["criterion", "canary bound", "failure limit"];
+    if normal {
+        header.push("normal at this hour");
+    }
     blocks.push(section(format!(
         "*Criteria* (locked, hash `{}`)\n{}",
         esc(&root.criteria_hash),
-        esc(&table(
-            &["criterion", "canary bound", "failure limit"],
-            &agreed
-        ))
+        esc(&table(&header, &agreed))
     )));
     blocks.push(section(format!(
         "*Who decides:* {}\n{}",

@@ -52,6 +52,8 @@ pub struct SlackInbound {
     pub config: Arc<Config>,
     pub api: Arc<SlackApi>,
     pub clock: Clock,
+    /// Where `/canary baseline` reads history, when a metric source is configured.
+    pub history: Option<Arc<dyn crate::chat::History>>,
 }
 
 impl SlackInbound {
@@ -192,6 +194,7 @@ impl SlackInbound {
         Desk {
             engine: self.engine.clone(),
             config: self.config.clone(),
+            history: self.history.clone(),
         }
     }
 

@@ -142,6 +142,7 @@ impl Connected {
             config: inbound.config.clone(),
             api: self.api.clone(),
             clock: inbound.clock.clone(),
+            history: inbound.history.clone(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! A fake Prometheus HTTP API: answers `/api/v1/query` from values the test sets per query, and
 //! `/api/v1/query_range` with exactly the points of the range asked (start, start + step, … ≤ end)
-//! from a series the test sets per query; records every query with its evaluation time, and every
-//! range query with its start, end and step.
+//! from a series the test sets per query (by point index, or by the time of each point); records
+//! every query with its evaluation time, and every range query with its start, end and step.
 
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -24,7 +24,13 @@ pub enum RangeAnswer {
     Series(SeriesFn),
     /// One series with these values, however long the range asked (timestamps from its start).
     Values(Vec<f64>),
+    /// One series valued by the function at each step's timestamp (unix seconds), no point where
+    /// it gives `None`: history as it was at those times.
+    ByTime(TimeFn),
 }
+
+/// A series as a function of the time asked (unix seconds).
+pub type TimeFn = Arc<dyn Fn(f64) -> Option<f64> + Send + Sync>;
 
 /// One `/api/v1/query_range` request, its parameters as sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +42,15 @@ pub struct RangeAsk {
 }
 
 impl RangeAsk {
+    /// A read of history (what was normal at this hour on past days): a range ending more than
+    /// 12 hours ago. A check's reads end now.
+    pub fn is_history(&self) -> bool {
+        let now = chrono::Utc::now().timestamp() as f64;
+        self.end
+            .parse::<f64>()
+            .is_ok_and(|end| end < now - 12.0 * 3600.0)
+    }
+
     /// `(start, end, step)` in seconds.
     pub fn span(&self) -> (f64, f64, f64) {
         let n = |s: &str| s.parse::<f64>().expect("a range parameter in unix seconds");
@@ -55,7 +70,8 @@ pub struct FakePrometheus {
     pub ranges: Arc<Mutex<HashMap<String, RangeAnswer>>>,
     /// every range query, in order of arrival
     pub range_asks: Arc<Mutex<Vec<RangeAsk>>>,
-    /// While `Some(n)`: the next `n` range queries are answered, later ones get HTTP 503.
+    /// While `Some(n)`: the next `n` range queries of checks are answered, later ones get HTTP
+    /// 503 (reads of history are not counted, and answered).
     pub range_budget: Arc<Mutex<Option<usize>>>,
 }
 
@@ -114,7 +130,7 @@ impl FakePrometheus {
         if self.down.load(Ordering::SeqCst) {
             return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
         }
-        {
+        if !ask.is_history() {
             let mut budget = self.range_budget.lock().expect("budget");
             match *budget {
                 Some(0) => return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response(),
@@ -173,6 +189,9 @@ impl FakePrometheus {
             Some(RangeAnswer::Series(f)) => (0..n)
                 .filter_map(|i| f(i, n).map(|v| json!([at(i), v.to_string()])))
                 .collect(),
+            Some(RangeAnswer::ByTime(f)) => (0..n)
+                .filter_map(|i| f(at(i)).map(|v| json!([at(i), v.to_string()])))
+                .collect(),
         };
         let result = if values.is_empty() {
             json!([])
@@ -195,6 +214,15 @@ impl FakePrometheus {
             .insert(query.to_string(), RangeAnswer::Series(Arc::new(f)));
     }
 
+    /// Range queries of `query` answer a point at every step of the range asked, valued by
+    /// `f(t)` at the step's timestamp `t` (unix seconds).
+    pub fn set_by_time(&self, query: &str, f: impl Fn(f64) -> Option<f64> + Send + Sync + 'static) {
+        self.ranges
+            .lock()
+            .expect("ranges")
+            .insert(query.to_string(), RangeAnswer::ByTime(Arc::new(f)));
+    }
+
     /// Range queries of `query` answer these values, however long the range asked.
     pub fn set_range(&self, query: &str, values: Vec<f64>) {
         self.ranges
@@ -208,7 +236,16 @@ impl FakePrometheus {
         self.range_asks.lock().expect("range asks").clone()
     }
 
-    /// Answers only the next `n` range queries (later ones get 503); `None`: all of them.
+    /// The range queries of checks so far: reads of history left out.
+    pub fn check_asks(&self) -> Vec<RangeAsk> {
+        self.range_asks()
+            .into_iter()
+            .filter(|a| !a.is_history())
+            .collect()
+    }
+
+    /// Answers only the next `n` range queries of checks (later ones get 503; reads of history
+    /// are answered); `None`: all of them.
     pub fn set_range_budget(&self, n: Option<usize>) {
         *self.range_budget.lock().expect("budget") = n;
     }

@@ -405,7 +405,7 @@ async fn both_tracks_over_the_same_times(
     let span = |a: &RangeAsk| (a.start.clone(), a.end.clone(), a.step.clone());
     let mut tries = 0;
     loop {
-        let asks = prom.range_asks();
+        let asks = prom.check_asks();
         let of = |q: &str| {
             let mut spans: Vec<_> = asks.iter().filter(|a| a.query == q).map(span).collect();
             spans.sort();
@@ -845,7 +845,7 @@ async fn a_checker_whose_clock_is_behind_the_deploys_start_reads_no_inverted_win
     let id = start(&app, json!({"event": "started", "service": "api", "version": "9.5.0",
                     "criteria": [{"name": "latency", "judge": "mann-whitney", "query": LATENCY_MS,
                                   "unit": "ms", "window": "1m", "step": "100ms", "min_points": 5}]})).await;
-    let checked = prom.range_asks().len();
+    let checked = prom.check_asks().len();
     // The checks move to a replica (here: canarybot restarted on a host) whose clock is 30 s
     // behind the one that started the deploy: its "now" is before the deploy's start.
     app.running.stop().await;
@@ -866,12 +866,12 @@ async fn a_checker_whose_clock_is_behind_the_deploys_start_reads_no_inverted_win
     app.url = app.running.url();
     app.chat = chat;
     for _ in 0..100 {
-        if prom.range_asks().len() >= checked + 6 {
+        if prom.check_asks().len() >= checked + 6 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let asks = prom.range_asks();
+    let asks = prom.check_asks();
     assert!(
         asks.len() >= checked + 6,
         "three checks after the restart: {asks:?}"

@@ -30,6 +30,7 @@ mod judging;
 mod logs;
 mod modals;
 mod newer_deploy;
+mod normal;
 mod notes;
 mod paging;
 mod payload_fixtures;

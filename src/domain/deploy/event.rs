@@ -3,6 +3,7 @@
 use super::model::{DeployInfo, Policy};
 use crate::domain::criteria::{TestResult, Verdict};
 use crate::domain::decision::Choice;
+use crate::domain::normal::Normals;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -221,6 +222,9 @@ pub enum EventData {
         provider: String,
         error: String,
     },
+    /// What each queried criterion did at this hour on the days before the deploy (the stable
+    /// track), read from Prometheus once after the lock: shown beside the criteria, never judged.
+    NormalRecorded(Normals),
 }
 
 /// The freeze a deploy started under, as its timeline keeps it: what it covered, who froze and
@@ -406,6 +410,7 @@ impl EventData {
             EventData::WouldHaveBreached { .. } => "would_have_breached",
             EventData::WarmingUp { .. } => "warming_up",
             EventData::Insufficient { .. } => "insufficient",
+            EventData::NormalRecorded(_) => "normal_recorded",
         }
     }
 

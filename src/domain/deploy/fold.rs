@@ -5,6 +5,7 @@ use super::model::{DeployInfo, OnPass, Policy, State};
 use super::phases::Milestones;
 use crate::domain::criteria::Verdict;
 use crate::domain::decision::{Choice, Tally};
+use crate::domain::normal::Normals;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -89,6 +90,8 @@ pub struct Deploy {
     /// the identity of who added each: a second pin adds nothing, and only that person's
     /// un-pinning withdraws it.
     pub noted: BTreeMap<(String, String, String), String>,
+    /// What was normal at this hour before the deploy, once recorded (`normal_recorded`).
+    pub normal: Option<Normals>,
 }
 
 /// A message's key among the noted ones.
@@ -192,6 +195,7 @@ impl Deploy {
             milestones: Milestones::default(),
             escalation: EscalationState::default(),
             noted: BTreeMap::new(),
+            normal: None,
         };
         d.milestones.observe(first);
         d
@@ -291,6 +295,11 @@ impl Deploy {
             }
             EventData::PageResolved { .. } => self.escalation.open_page = None,
             EventData::PageFailed { .. } | EventData::WouldHaveBreached { .. } => {}
+            EventData::NormalRecorded(normals) => {
+                if self.normal.is_none() {
+                    self.normal = Some(normals.clone());
+                }
+            }
             EventData::Insufficient {
                 criterion,
                 requests,

@@ -3,6 +3,7 @@
 use super::event::{ChatNote, FrozenAtStart, MessageRef, Person};
 use super::model::{ExecutorOutcome, PipelineEvent, Sample};
 use crate::domain::decision::{Choice, Vote, Voter};
+use crate::domain::normal::Normals;
 use std::collections::BTreeMap;
 
 /// Inputs to an existing deploy.
@@ -71,6 +72,9 @@ pub enum Input {
     ConfirmRollback {
         by: Voter,
     },
+    /// What was normal at this hour before the deploy, read from Prometheus after the lock. The
+    /// first is recorded; a later one, or one for a drill, changes nothing.
+    NormalFetched(Normals),
 }
 
 /// What the shell knows about other deploys when an input is handled: the domain cannot look

@@ -6,6 +6,7 @@ use super::fold::Deploy;
 use super::model::State;
 use crate::domain::criteria::Verdict;
 use crate::domain::decision::Choice;
+use crate::domain::normal::{NoNormal, Normal};
 
 /// The live facts of the root; equal facts mean an equal root.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +29,9 @@ struct CriterionFacts<'a> {
     failures: u32,
     breached: bool,
     why: &'a [String],
+    /// What was normal at this hour before the deploy, once recorded.
+    normal: Option<&'a Normal>,
+    missing: Option<&'a NoNormal>,
 }
 
 impl Deploy {
@@ -49,6 +53,8 @@ impl Deploy {
                         failures: st.map(|s| s.consecutive_failures).unwrap_or(0),
                         breached: self.breached_criteria.contains(&c.name),
                         why: st.map(|s| s.why.as_slice()).unwrap_or_default(),
+                        normal: self.normal.as_ref().and_then(|n| n.of(&c.name)),
+                        missing: self.normal.as_ref().and_then(|n| n.missing_of(&c.name)),
                     }
                 })
                 .collect(),

@@ -40,6 +40,10 @@ pub struct CriterionRow {
     /// (+65 %) …` (a threshold's values and bound are the table's own columns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+    /// What was normal at this hour before the deploy (`240–280ms`, or `unknown (why)`), once
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normal: Option<String>,
 }
 
 impl CriterionRow {
@@ -85,6 +89,13 @@ impl CriterionRow {
             ),
             _ => "📉 too little traffic".to_string(),
         }
+    }
+
+    /// `normal at this hour: 240–280ms`, once the normal before the deploy is recorded.
+    pub fn normal_line(&self) -> Option<String> {
+        self.normal
+            .as_ref()
+            .map(|n| format!("normal at this hour: {n}"))
     }
 
     /// A value with this criterion's unit: `250ms`, `2%`, `120 req/s`.
@@ -212,6 +223,9 @@ impl RootView {
                 c.status(),
                 values(c.canary, c.baseline)
             ));
+            if let Some(normal) = c.normal_line() {
+                text.push_str(&format!("  {normal}\n"));
+            }
             if let Some(why) = &c.why {
                 text.push_str(&format!("  {why}\n"));
             }
@@ -333,6 +347,10 @@ pub fn root_view(d: &Deploy) -> RootView {
                 why: st
                     .filter(|s| c.judge != Judge::Threshold && !s.why.is_empty())
                     .map(|s| s.why.join("; ")),
+                normal: d
+                    .normal
+                    .as_ref()
+                    .and_then(|n| crate::present::normal::root_normal(c, n)),
             }
         })
         .collect();

@@ -247,6 +247,24 @@ fn criteria_section(b: &mut Html, pm: &Postmortem) {
         );
     }
     b.push_raw("</tbody>\n</table>\n</div>\n");
+    if let Some(normals) = &d.normal {
+        html!(
+            b,
+            "<div class=\"normal\">\n<p>{} ({}):</p>\n<ul>\n",
+            super::normal::before_deploy_heading(normals),
+            super::normal::range_meaning(normals.days)
+        );
+        for (name, words) in super::normal::lines(&p.criteria, normals) {
+            html!(
+                b,
+                "<li data-criterion=\"{}\"><strong>{}</strong>: {}</li>\n",
+                name,
+                name,
+                words
+            );
+        }
+        b.push_raw("</ul>\n</div>\n");
+    }
     for (criterion, at_ms) in would_have_breached(&pm.events) {
         html!(
             b,

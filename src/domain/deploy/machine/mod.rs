@@ -5,6 +5,7 @@
 mod checks;
 mod escalation;
 mod newer_deploy;
+mod normal;
 mod notes;
 mod pipeline;
 mod rollback;
@@ -142,6 +143,7 @@ impl Deploy {
                 firing,
                 annotations,
             } => w.alert(name, firing, annotations),
+            Input::NormalFetched(normals) => w.normal_fetched(normals),
             Input::StartedDuringFreeze { freeze } => {
                 w.emit("gate", EventData::StartedDuringFreeze(freeze.clone()));
                 w.say(Said::StartedDuringFreeze(freeze));
