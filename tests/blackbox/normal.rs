@@ -570,16 +570,6 @@ async fn baseline_errors_name_what_is_wrong() {
     );
 }
 
-/// Stops the Prometheus it holds when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Against a real Prometheus whose history is backfilled (`promtool tsdb create-blocks-from
 /// openmetrics`): the stable track's p99 was 0.2 + 0.01·d on day d back, nothing on day 3. The
 /// table is the percentiles of 61 points of each of the six days with data.
@@ -605,52 +595,8 @@ async fn the_baseline_of_a_real_prometheus_with_eight_days_of_history() {
         t += 60.0;
     }
     om.push_str("# EOF\n");
-    std::fs::write(dir.path().join("history.om"), om).expect("write");
-    let tsdb = dir.path().join("tsdb");
-    let made = tokio::process::Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(dir.path().join("history.om"))
-        .arg(&tsdb)
-        .output()
-        .await
-        .expect("promtool");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    std::fs::write(
-        dir.path().join("prometheus.yml"),
-        "global:\n  scrape_interval: 15s\n",
-    )
-    .expect("write");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let _prometheus = Child(
-        std::process::Command::new("/usr/bin/prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..150 {
-        if reqwest::get(format!("{url}/-/ready"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let prometheus = crate::real_prometheus::RealPrometheus::with_history(&om).await;
+    let url = prometheus.url.clone();
     let config = config_file(dir.path(), &url);
     let text = std::fs::read_to_string(&config).expect("read");
     std::fs::write(

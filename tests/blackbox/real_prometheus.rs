@@ -83,12 +83,56 @@ impl RealPrometheus {
     /// Starts Prometheus as [`start`](Self::start) does, its storage first filled with
     /// `history` (OpenMetrics text with timestamps, ending `# EOF`) by `promtool tsdb
     /// create-blocks-from openmetrics`: days of past samples that a test cannot wait for.
+    /// Samples of the last two hours are Prometheus's own (in memory), never backfilled.
     pub(crate) async fn start_with_history(
         target: std::net::SocketAddr,
         metric: &str,
         series: usize,
         history: Option<&str>,
     ) -> RealPrometheus {
+        let scrape = format!(
+            "scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        let (prometheus, http) = RealPrometheus::launch(&scrape, history);
+        for _ in 0..150 {
+            // Ready, and the first scrape landed.
+            let q = http
+                .get(format!("{}/api/v1/query", prometheus.url))
+                .query(&[("query", metric)])
+                .send()
+                .await;
+            if let Ok(r) = q
+                && let Ok(v) = r.json::<serde_json::Value>().await
+                && v["data"]["result"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == series)
+            {
+                return prometheus;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("Prometheus never scraped the test's /metrics");
+    }
+
+    /// Starts Prometheus with `history` backfilled and nothing to scrape; waits until it is ready.
+    pub(crate) async fn with_history(history: &str) -> RealPrometheus {
+        let (prometheus, http) = RealPrometheus::launch("", Some(history));
+        for _ in 0..150 {
+            if http
+                .get(format!("{}/-/ready", prometheus.url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return prometheus;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("Prometheus never became ready");
+    }
+
+    /// Backfills `history` (if any) and starts Prometheus with `scrape` as its scrape configs.
+    fn launch(scrape: &str, history: Option<&str>) -> (RealPrometheus, reqwest::Client) {
         let dir = tempfile::tempdir().expect("tempdir");
         if let Some(history) = history {
             let file = dir.path().join("history.om");
@@ -108,9 +152,7 @@ impl RealPrometheus {
         let config = dir.path().join("prometheus.yml");
         std::fs::write(
             &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
+            format!("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{scrape}"),
         )
         .expect("write prometheus.yml");
         let port = free_port();
@@ -125,31 +167,12 @@ impl RealPrometheus {
             .stderr(Stdio::null())
             .spawn()
             .expect("start prometheus");
-        let running = Running(child);
-        let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        for _ in 0..150 {
-            // Ready, and the first scrape landed.
-            let q = http
-                .get(format!("{url}/api/v1/query"))
-                .query(&[("query", metric)])
-                .send()
-                .await;
-            if let Ok(r) = q
-                && let Ok(v) = r.json::<serde_json::Value>().await
-                && v["data"]["result"]
-                    .as_array()
-                    .is_some_and(|a| a.len() == series)
-            {
-                return RealPrometheus {
-                    url,
-                    _running: running,
-                    _dir: dir,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("Prometheus never scraped the test's /metrics");
+        let prometheus = RealPrometheus {
+            url: format!("http://127.0.0.1:{port}"),
+            _running: Running(child),
+            _dir: dir,
+        };
+        (prometheus, reqwest::Client::new())
     }
 }
 
