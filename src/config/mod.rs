@@ -21,6 +21,8 @@ mod github_key;
 mod permissions;
 #[cfg(test)]
 mod platform_tests;
+#[cfg(test)]
+mod watch_tests;
 mod platforms;
 mod policy;
 mod schema;

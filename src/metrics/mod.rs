@@ -4,3 +4,4 @@
 pub mod alertmanager;
 pub mod prometheus;
 pub mod scheduler;
+pub mod watch;

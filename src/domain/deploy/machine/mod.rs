@@ -10,6 +10,9 @@ mod pipeline;
 mod rollback;
 mod ticks;
 mod votes;
+mod watch;
+
+pub use watch::{WatchVerdict, judge as judge_watch};
 
 use super::effect::{ChatEffect, Effect, Notice, Said};
 use super::event::{Event, EventData, PageReason};
@@ -100,6 +103,7 @@ impl Deploy {
             now_ms,
             source: source.to_string(),
             newer_deploy: context.newer_deploy.clone(),
+            watch_checks: context.watch_checks,
         };
         match input {
             Input::Pipeline {
@@ -120,8 +124,10 @@ impl Deploy {
             Input::Tick => {
                 w.window();
                 w.verify_deadline();
+                w.watch_deadline();
                 w.escalate();
             }
+            Input::WatchCheck { readings, at_ms } => w.watch_check(readings, at_ms),
             Input::PageFailed { provider, error } => w.page_failed(provider, error),
             Input::MetricsUnavailable { error } => w.metrics_unavailable(error),
             Input::Gate { gate, asked_by } => w.gate(gate, asked_by),
@@ -171,6 +177,12 @@ impl Deploy {
         if !self.state.is_final() && w.d.state.is_final() {
             w.say(Said::Closed);
         }
+        // Watching after promotion starts in one place, whichever path promoted the deploy; a
+        // rollback of the promoted deploy ends it.
+        w.start_watch(self.state);
+        if self.state == State::Promoted && w.d.state != State::Promoted {
+            w.end_watch(super::event::WatchEnd::RolledBack);
+        }
         if w.d.root_facts() != self.root_facts() {
             w.out.effects.push(Effect::Chat(ChatEffect::UpdateRoot));
         }
@@ -192,6 +204,8 @@ struct Work {
     /// A deploy of the same service and environment started after this one, if the shell found
     /// one: a rollback decided now is held for confirmation instead of executed.
     newer_deploy: Option<NewerDeploy>,
+    /// The watch checks stored so far, when the shell counted them.
+    watch_checks: Option<u32>,
 }
 
 impl Work {
