@@ -45,3 +45,4 @@ mod slack;
 mod slack_socket;
 mod store;
 pub mod support;
+mod watch;

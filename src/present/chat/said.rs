@@ -204,8 +204,14 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
             "✅ Recovery verified: {checks} consecutive passing checks after the rollback."
         )),
         Said::PromotedByPipeline { actor, description } => ChatMessage::plain(format!(
-            "✅ Promoted by {actor}{}. Watching ends.",
-            colon(description.as_deref())
+            "✅ Promoted by {actor}{}.{}",
+            colon(description.as_deref()),
+            // A watched deploy says next how it is watched after promotion.
+            if d.watch.until_ms.is_some() {
+                ""
+            } else {
+                " Watching ends."
+            }
         )),
         Said::DeployFailed { actor, reason } => {
             loud(format!("❌ Deploy failed ({actor}): {reason}"))
