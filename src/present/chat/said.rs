@@ -388,7 +388,10 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
                     n.version, n.id
                 ),
             },
-            colon(Some(summary.as_str()).filter(|s| !s.is_empty()))
+            Some(summary.as_str())
+                .filter(|s| !s.is_empty())
+                .map(|s| format!(" Alert: {s}"))
+                .unwrap_or_default()
         )),
         Said::WatchEnded {
             checks,
