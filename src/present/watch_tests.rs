@@ -288,3 +288,50 @@ fn drills_never_watch() {
     assert!(p.watch.is_none());
     let _ = info();
 }
+
+#[test]
+fn a_drift_escalates_like_a_breach_and_the_default_decision_rolls_back() {
+    let mut p = watched_policy();
+    p.escalation = Some(Escalation {
+        remind_after_s: Some(300),
+        page_after_s: None,
+        decide_after_s: Some(1200),
+        default_decision: DefaultDecision::Rollback,
+        pagers: Vec::new(),
+    });
+    let mut h = Harness::new(p);
+    h.feed(
+        Input::Pipeline {
+            event: PipelineEvent::Promoted,
+            actor: None,
+            description: None,
+        },
+        1,
+    );
+    for _ in 0..3 {
+        watch(&mut h, 420.0, 220.0, 230.0);
+    }
+    assert!(h.kinds().contains(&"drift_detected"));
+    let reminded = h.feed(Input::Tick, 5 * MIN);
+    let said = replies(&reminded);
+    assert!(said[0].text.starts_with("⏰ Still waiting for a decision"), "{said:?}");
+    assert_eq!(said[0].buttons, vec![Choice::Rollback]);
+    h.feed(Input::Tick, 15 * MIN);
+    assert_eq!(h.state(), State::RollingBack);
+    let kinds = h.kinds();
+    assert!(kinds.contains(&"decision") && kinds.contains(&"watch_ended"), "{kinds:?}");
+}
+
+#[test]
+fn a_drift_that_recovers_closes_the_ask() {
+    let mut h = promoted();
+    for _ in 0..3 {
+        watch(&mut h, 420.0, 220.0, 230.0);
+    }
+    assert!(h.deploy().watch.drift_open);
+    let out = watch(&mut h, 200.0, 220.0, 230.0);
+    assert!(replies(&out)[0].text.starts_with("✅ *p99 latency* back within its references"));
+    assert!(!h.deploy().watch.drift_open);
+    let out = h.vote("slack:U01ALICE", &[], Choice::Rollback);
+    assert!(out.events.is_empty(), "no open drift: the vote is not counted");
+}
