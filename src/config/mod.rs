@@ -21,8 +21,6 @@ mod github_key;
 mod permissions;
 #[cfg(test)]
 mod platform_tests;
-#[cfg(test)]
-mod watch_tests;
 mod platforms;
 mod policy;
 mod schema;
@@ -30,6 +28,8 @@ mod schema;
 mod tests;
 pub(crate) mod units;
 mod validate;
+#[cfg(test)]
+mod watch_tests;
 
 pub use env::substitute_env;
 pub use executor::*;

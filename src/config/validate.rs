@@ -205,7 +205,9 @@ impl Config {
             ));
         }
         if w.interval.as_secs() == 0 {
-            out.push(format!("{key}.watch.interval: must be at least 1s; write e.g. 5m"));
+            out.push(format!(
+                "{key}.watch.interval: must be at least 1s; write e.g. 5m"
+            ));
         } else if w.interval > w.after_promotion {
             out.push(format!(
                 "{key}.watch.interval: {} is longer than after_promotion ({}): no check would run",

@@ -23,12 +23,17 @@ fn with_watch(criterion_keys: &str, watch: Option<&str>) -> Result<Config, Confi
     crate::registry::config_from_toml(&text, &env)
 }
 
-const QUERY: &str = r#"watch_query = 'sum(rate(errors{service="{{service}}",env="{{environment}}"}[5m]))'"#;
+const QUERY: &str =
+    r#"watch_query = 'sum(rate(errors{service="{{service}}",env="{{environment}}"}[5m]))'"#;
 
 #[test]
 fn a_watch_defaults_as_documented_and_locks_into_the_policy() {
     let c = with_watch(QUERY, Some("")).expect("valid");
-    let p = c.service("checkout").expect("service").policy(Vec::new()).expect("policy");
+    let p = c
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
     assert_eq!(
         p.watch,
         Some(crate::domain::WatchPolicy {
@@ -43,12 +48,26 @@ fn a_watch_defaults_as_documented_and_locks_into_the_policy() {
         Some("after_promotion = \"24h\"\ninterval = \"1m\""),
     )
     .expect("valid");
-    let p = c.service("checkout").expect("service").policy(Vec::new()).expect("policy");
-    assert_eq!(p.watch.map(|w| (w.after_promotion_s, w.interval_s)), Some((86_400, 60)));
-    assert_eq!((p.criteria[0].watch_ratio(), p.criteria[0].watch_limit()), (2.0, 3));
+    let p = c
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
+    assert_eq!(
+        p.watch.map(|w| (w.after_promotion_s, w.interval_s)),
+        Some((86_400, 60))
+    );
+    assert_eq!(
+        (p.criteria[0].watch_ratio(), p.criteria[0].watch_limit()),
+        (2.0, 3)
+    );
     // Without a watch the policy, and so its hash, is as before.
     let plain = crate::registry::config_from_toml(GOOD, &env).expect("valid");
-    let p = plain.service("checkout").expect("service").policy(Vec::new()).expect("policy");
+    let p = plain
+        .service("checkout")
+        .expect("service")
+        .policy(Vec::new())
+        .expect("policy");
     assert!(!serde_json::to_string(&p).expect("json").contains("watch"));
 }
 
@@ -66,16 +85,34 @@ fn watch_problems_are_named_by_key() {
         e.contains("service[checkout].criteria[0].watch_query: `{{track}}` cannot be used"),
         "{e}"
     );
-    let e = problem(r#"watch_query = 'rate(x{version="{{version}}"}[5m])'"#, None);
-    assert!(e.contains("criteria[0].watch_query: `{{version}}` cannot be used"), "{e}");
+    let e = problem(
+        r#"watch_query = 'rate(x{version="{{version}}"}[5m])'"#,
+        None,
+    );
+    assert!(
+        e.contains("criteria[0].watch_query: `{{version}}` cannot be used"),
+        "{e}"
+    );
     let e = problem(r#"watch_query = 'rate(x{s="{{servce}}"}[5m])'"#, None);
-    assert!(e.contains("criteria[0].watch_query: unknown placeholder `{{servce}}`"), "{e}");
+    assert!(
+        e.contains("criteria[0].watch_query: unknown placeholder `{{servce}}`"),
+        "{e}"
+    );
     let e = problem(&format!("{QUERY}\nwatch_max_ratio = 1"), None);
-    assert!(e.contains("criteria[0].watch_max_ratio: must be a number > 1"), "{e}");
+    assert!(
+        e.contains("criteria[0].watch_max_ratio: must be a number > 1"),
+        "{e}"
+    );
     let e = problem(&format!("{QUERY}\nwatch_failure_limit = 0"), None);
-    assert!(e.contains("criteria[0].watch_failure_limit: must be >= 1"), "{e}");
+    assert!(
+        e.contains("criteria[0].watch_failure_limit: must be >= 1"),
+        "{e}"
+    );
     let e = problem("watch_max_ratio = 2", None);
-    assert!(e.contains("criteria[0].watch_max_ratio: set, but watch_query is not"), "{e}");
+    assert!(
+        e.contains("criteria[0].watch_max_ratio: set, but watch_query is not"),
+        "{e}"
+    );
     let e = problem("", Some(""));
     assert!(
         e.contains("service[checkout].watch: service checkout has [service.watch] but no criterion with a watch_query"),
@@ -86,5 +123,8 @@ fn watch_problems_are_named_by_key() {
     let e = problem(QUERY, Some("intervall = \"5m\""));
     assert!(e.contains("intervall"), "{e}");
     let e = problem(QUERY, Some("after_promotion = \"1m\"\ninterval = \"5m\""));
-    assert!(e.contains("service[checkout].watch.interval: 5m is longer than after_promotion"), "{e}");
+    assert!(
+        e.contains("service[checkout].watch.interval: 5m is longer than after_promotion"),
+        "{e}"
+    );
 }

@@ -68,9 +68,10 @@ impl Watcher {
             // Due when never checked here, or its interval has passed: known before the deploy
             // is read, so a pass costs one indexed query however many watches are open.
             let due = {
-                let last = self.last.lock().map_err(|_| {
-                    crate::store::StoreError::Corrupt("watch lock poisoned".into())
-                })?;
+                let last = self
+                    .last
+                    .lock()
+                    .map_err(|_| crate::store::StoreError::Corrupt("watch lock poisoned".into()))?;
                 !matches!(last.get(&row.id), Some((at, interval)) if now - at < *interval)
             };
             if !due {
@@ -197,7 +198,11 @@ pub async fn read(
                 Ok::<_, String>(None)
             }
         };
-        let (value, day_ago, week_ago) = (value(v, "now")?, value(d, "1 day ago")?, value(w, "7 days ago")?);
+        let (value, day_ago, week_ago) = (
+            value(v, "now")?,
+            value(d, "1 day ago")?,
+            value(w, "7 days ago")?,
+        );
         readings.push(WatchReading {
             criterion,
             value,

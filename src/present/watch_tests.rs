@@ -75,14 +75,32 @@ fn the_judge_fails_only_above_every_reference_that_has_data() {
         no_data_reason: None,
     };
     use crate::domain::deploy::{WatchVerdict, judge_watch as judge};
-    assert_eq!(judge(&r(Some(420.0), Some(220.0), Some(230.0)), 1.5), WatchVerdict::Fail);
+    assert_eq!(
+        judge(&r(Some(420.0), Some(220.0), Some(230.0)), 1.5),
+        WatchVerdict::Fail
+    );
     // Above yesterday, not above last week (a weekly pattern): a pass.
-    assert_eq!(judge(&r(Some(420.0), Some(220.0), Some(300.0)), 1.5), WatchVerdict::Pass);
-    assert_eq!(judge(&r(Some(420.0), None, Some(230.0)), 1.5), WatchVerdict::Fail);
-    assert_eq!(judge(&r(Some(420.0), None, None), 1.5), WatchVerdict::NoData);
-    assert_eq!(judge(&r(None, Some(1.0), Some(1.0)), 1.5), WatchVerdict::NoData);
+    assert_eq!(
+        judge(&r(Some(420.0), Some(220.0), Some(300.0)), 1.5),
+        WatchVerdict::Pass
+    );
+    assert_eq!(
+        judge(&r(Some(420.0), None, Some(230.0)), 1.5),
+        WatchVerdict::Fail
+    );
+    assert_eq!(
+        judge(&r(Some(420.0), None, None), 1.5),
+        WatchVerdict::NoData
+    );
+    assert_eq!(
+        judge(&r(None, Some(1.0), Some(1.0)), 1.5),
+        WatchVerdict::NoData
+    );
     // Exactly at the ratio is not above it.
-    assert_eq!(judge(&r(Some(330.0), Some(220.0), None), 1.5), WatchVerdict::Pass);
+    assert_eq!(
+        judge(&r(Some(330.0), Some(220.0), None), 1.5),
+        WatchVerdict::Pass
+    );
 }
 
 #[test]
@@ -140,7 +158,12 @@ fn a_drift_at_the_limit_calls_the_deciders_with_roll_back_and_the_vote_rolls_bac
         })
         .expect("drift_detected");
     assert_eq!(
-        (drift[0].value, drift[0].day_ago, drift[0].week_ago, drift[0].consecutive),
+        (
+            drift[0].value,
+            drift[0].day_ago,
+            drift[0].week_ago,
+            drift[0].consecutive
+        ),
         (420.0, Some(220.0), Some(230.0), 3)
     );
     // A fourth failing check: recorded, not posted again.
@@ -275,7 +298,9 @@ fn an_alert_during_the_watch_says_how_long_after_the_promotion_it_fired() {
         "🔔 Alert *HighLatency* fired 26 h after 2.4.1 was promoted; it is the latest change to checkout."
     );
     assert!(
-        out.events[0].summary.contains("26 h after checkout 2.4.1 was promoted"),
+        out.events[0]
+            .summary
+            .contains("26 h after checkout 2.4.1 was promoted"),
         "{}",
         out.events[0].summary
     );
@@ -314,12 +339,18 @@ fn a_drift_escalates_like_a_breach_and_the_default_decision_rolls_back() {
     assert!(h.kinds().contains(&"drift_detected"));
     let reminded = h.feed(Input::Tick, 5 * MIN);
     let said = replies(&reminded);
-    assert!(said[0].text.starts_with("⏰ Still waiting for a decision"), "{said:?}");
+    assert!(
+        said[0].text.starts_with("⏰ Still waiting for a decision"),
+        "{said:?}"
+    );
     assert_eq!(said[0].buttons, vec![Choice::Rollback]);
     h.feed(Input::Tick, 15 * MIN);
     assert_eq!(h.state(), State::RollingBack);
     let kinds = h.kinds();
-    assert!(kinds.contains(&"decision") && kinds.contains(&"watch_ended"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"decision") && kinds.contains(&"watch_ended"),
+        "{kinds:?}"
+    );
 }
 
 #[test]
@@ -330,8 +361,15 @@ fn a_drift_that_recovers_closes_the_ask() {
     }
     assert!(h.deploy().watch.drift_open);
     let out = watch(&mut h, 200.0, 220.0, 230.0);
-    assert!(replies(&out)[0].text.starts_with("✅ *p99 latency* back within its references"));
+    assert!(
+        replies(&out)[0]
+            .text
+            .starts_with("✅ *p99 latency* back within its references")
+    );
     assert!(!h.deploy().watch.drift_open);
     let out = h.vote("slack:U01ALICE", &[], Choice::Rollback);
-    assert!(out.events.is_empty(), "no open drift: the vote is not counted");
+    assert!(
+        out.events.is_empty(),
+        "no open drift: the vote is not counted"
+    );
 }

@@ -116,8 +116,8 @@ async fn promoted(app: &TestApp, version: &str) -> String {
 fn signal(fake: &FakePrometheus, clock: &TestClock, now: f64, day: f64, week: f64) {
     let offset = clock.0.clone();
     fake.set_at(WATCHED, move |t| {
-        let at = (chrono::Utc::now().timestamp_millis() + offset.load(Ordering::SeqCst)) as f64
-            / 1000.0;
+        let at =
+            (chrono::Utc::now().timestamp_millis() + offset.load(Ordering::SeqCst)) as f64 / 1000.0;
         let ago = at - t;
         Some(if ago < 3600.0 {
             now
@@ -141,8 +141,13 @@ fn events_of(t: &Value, kind: &str) -> Vec<Value> {
 
 async fn a_drift_above_both_references_is_posted_with_a_roll_back_that_works(b: Backend) {
     let slack = FakeSlack::start().await;
-    let Some((app, fake, clock)) =
-        watching(b, "after_promotion = \"1h\"\ninterval = \"1s\"", 3, Some(&slack)).await
+    let Some((app, fake, clock)) = watching(
+        b,
+        "after_promotion = \"1h\"\ninterval = \"1s\"",
+        3,
+        Some(&slack),
+    )
+    .await
     else {
         return;
     };
@@ -157,15 +162,15 @@ async fn a_drift_above_both_references_is_posted_with_a_roll_back_that_works(b: 
     assert_eq!(drift["week_ago"], 0.023);
     assert_eq!(drift["consecutive"], 3);
     let failed = events_of(&t, "watch_check_failed");
-    let counts: Vec<_> = failed.iter().map(|e| e["details"]["consecutive"].clone()).collect();
+    let counts: Vec<_> = failed
+        .iter()
+        .map(|e| e["details"]["consecutive"].clone())
+        .collect();
     assert_eq!(counts[..3], [json!(1), json!(2), json!(3)]);
 
     // Each check asks the query now, a day and a week earlier: PromQL's `offset`, for any query.
     let times = fake.times_of(WATCHED);
-    let now = times
-        .iter()
-        .copied()
-        .fold(f64::MIN, f64::max);
+    let now = times.iter().copied().fold(f64::MIN, f64::max);
     for back in [DAY_S, WEEK_S] {
         assert!(
             times.iter().any(|t| (now - back - t).abs() < 0.002),
@@ -260,8 +265,13 @@ async fn a_drift_that_recovers_before_the_limit_posts_nothing(b: Backend) {
 
 async fn a_newer_deploy_takes_the_roll_back_button_away_and_is_named(b: Backend) {
     let slack = FakeSlack::start().await;
-    let Some((app, fake, clock)) =
-        watching(b, "after_promotion = \"1h\"\ninterval = \"1s\"", 3, Some(&slack)).await
+    let Some((app, fake, clock)) = watching(
+        b,
+        "after_promotion = \"1h\"\ninterval = \"1s\"",
+        3,
+        Some(&slack),
+    )
+    .await
     else {
         return;
     };
@@ -380,12 +390,17 @@ async fn an_alert_during_the_watch_lands_in_the_promoted_deploys_thread_and_the_
     let checks = ended["checks"].as_u64().expect("checks");
     assert!(checks >= 2, "{ended}");
     assert!(
-        closing.contains(&format!("{checks} checks, no drift")) || closing.contains("1 check, no drift"),
+        closing.contains(&format!("{checks} checks, no drift"))
+            || closing.contains("1 check, no drift"),
         "{closing}"
     );
     let asked = fake.times_of(WATCHED).len();
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    assert_eq!(fake.times_of(WATCHED).len(), asked, "no watch check after the end");
+    assert_eq!(
+        fake.times_of(WATCHED).len(),
+        asked,
+        "no watch check after the end"
+    );
 
     // An alert after the watch ended matches nothing.
     let answer = post_alert(&app, &alert("HighErrors")).await;
@@ -393,12 +408,16 @@ async fn an_alert_during_the_watch_lands_in_the_promoted_deploys_thread_and_the_
     assert_eq!(answer["unmatched"], 1, "{answer}");
 
     // The postmortem shows the watch.
-    let (status, md) = app
-        .get(&format!("/api/deploys/{id}/timeline.md"))
-        .await;
+    let (status, md) = app.get(&format!("/api/deploys/{id}/timeline.md")).await;
     assert_eq!(status, 200);
     assert!(md.contains("## Watch after promotion"), "{md}");
     assert!(md.contains("no drift"), "{md}");
+    let (status, page) = app
+        .get(&format!("/deploys/{}", id.replace(':', "%3A")))
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<h2>Watch after promotion</h2>"), "{page}");
+    assert!(page.contains("no drift"), "{page}");
     app.finish().await;
 }
 

@@ -429,8 +429,7 @@ fn next_step(d: &Deploy, waited_s: u64) -> String {
             *at > waited_s
                 && e.default_decision == crate::domain::deploy::DefaultDecision::Rollback
                 && (d.state == crate::domain::deploy::State::Breached
-                    || (d.state == crate::domain::deploy::State::Promoted
-                        && d.watch.drift_open))
+                    || (d.state == crate::domain::deploy::State::Promoted && d.watch.drift_open))
         })
         .map(|at| {
             format!(

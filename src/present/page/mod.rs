@@ -357,13 +357,15 @@ fn watch_section(b: &mut Html, pm: &Postmortem) {
     let Some(w) = crate::present::watch::report(d, &pm.events) else {
         return;
     };
-    b.push_raw("<section id=\"watch\">\n<h2>Watch after promotion</h2>\n<table class=\"kv\">\n<tbody>\n");
+    b.push_raw(
+        "<section id=\"watch\">\n<h2>Watch after promotion</h2>\n<table class=\"kv\">\n<tbody>\n",
+    );
     kv(b, "Period", &w.period);
-    kv(b, "Criteria", &crate::present::watch::watched(d));
+    kv(b, "Criteria", crate::present::watch::watched(d));
     kv(
         b,
         "Checks",
-        &format!("{} ({} failing recorded)", w.checks, w.failed_checks),
+        format!("{} ({} failing recorded)", w.checks, w.failed_checks),
     );
     b.push_raw("</tbody>\n</table>\n");
     if w.drifts.is_empty() {

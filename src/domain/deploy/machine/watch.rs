@@ -115,7 +115,12 @@ impl Work {
         if !self.d.watch.open() || self.d.state != State::Promoted {
             return;
         }
-        if self.d.watch.until_ms.is_some_and(|until| at_ms.max(self.now_ms) >= until) {
+        if self
+            .d
+            .watch
+            .until_ms
+            .is_some_and(|until| at_ms.max(self.now_ms) >= until)
+        {
             self.end_watch(WatchEnd::Elapsed);
             return;
         }
