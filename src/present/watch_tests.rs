@@ -319,10 +319,10 @@ fn a_drift_escalates_like_a_breach_and_the_default_decision_rolls_back() {
     let mut p = watched_policy();
     p.escalation = Some(Escalation {
         remind_after_s: Some(300),
-        page_after_s: None,
+        page_after_s: Some(600),
         decide_after_s: Some(1200),
         default_decision: DefaultDecision::Rollback,
-        pagers: Vec::new(),
+        pagers: vec!["pagerduty".into()],
     });
     let mut h = Harness::new(p);
     h.feed(
@@ -344,7 +344,12 @@ fn a_drift_escalates_like_a_breach_and_the_default_decision_rolls_back() {
         "{said:?}"
     );
     assert_eq!(said[0].buttons, vec![Choice::Rollback]);
-    h.feed(Input::Tick, 15 * MIN);
+    // Paged, and the page stays open while the drift waits (a promoted deploy is final).
+    h.feed(Input::Tick, 5 * MIN);
+    assert!(h.kinds().contains(&"paged"));
+    assert!(!h.kinds().contains(&"page_resolved"), "{:?}", h.kinds());
+    assert!(h.deploy().escalation.open_page.is_some());
+    h.feed(Input::Tick, 10 * MIN);
     assert_eq!(h.state(), State::RollingBack);
     let kinds = h.kinds();
     assert!(

@@ -165,7 +165,11 @@ impl Deploy {
             (Some(_), None) => true,
             (None, _) => false,
         };
-        if w.d.escalation.open_page.is_some() && (decided_since_page || w.d.state.is_final()) {
+        // A promoted deploy is final, but a drift during its watch is a decision waiting.
+        let waiting = w.drift_vote_open();
+        if w.d.escalation.open_page.is_some()
+            && (decided_since_page || (w.d.state.is_final() && !waiting))
+        {
             w.resolve_page(PageReason::NoDecision);
         }
         if self.state != State::RollbackFailed && w.d.state == State::RollbackFailed {
