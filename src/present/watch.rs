@@ -1,7 +1,6 @@
 //! The watch after promotion in words: a drift's numbers against both references, the watch's
 //! period and checks, shared by the thread, the timeline summaries, the postmortem and the page.
 
-use super::words::duration;
 use crate::domain::deploy::{Deploy, DriftReading, Event, EventData, WatchEnd};
 
 /// `220ms` with the criterion's unit, when `d` knows the criterion.
@@ -58,7 +57,7 @@ pub fn drift_reading(d: &Deploy, r: &DriftReading) -> String {
         value(d, &r.criterion, r.value),
         against_references(d, &r.criterion, r.value, r.day_ago, r.week_ago),
         r.consecutive,
-        duration(span as f64)
+        self::span(span)
     )
 }
 

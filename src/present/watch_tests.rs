@@ -145,7 +145,7 @@ fn a_drift_at_the_limit_calls_the_deciders_with_roll_back_and_the_vote_rolls_bac
     assert_eq!(said.len(), 1, "{said:?}");
     assert_eq!(
         said[0].text,
-        "📈 *DRIFT* on checkout 2.4.1 after promotion: p99 latency 420ms is 1.9× yesterday's 220ms and 1.8× last week's 230ms at this hour, for 3 checks (15m 00s). It is still the latest deploy of checkout in production. Deciders: *Roll back* (1 vote decides)."
+        "📈 *DRIFT* on checkout 2.4.1 after promotion: p99 latency 420ms is 1.9× yesterday's 220ms and 1.8× last week's 230ms at this hour, for 3 checks (15m). It is still the latest deploy of checkout in production. Deciders: *Roll back* (1 vote decides)."
     );
     assert_eq!(said[0].buttons, vec![Choice::Rollback]);
     assert_eq!(said[0].mentions, policy().deciders);
