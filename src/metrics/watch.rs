@@ -20,6 +20,8 @@ pub const DAY_MS: i64 = 86_400_000;
 pub const WEEK_MS: i64 = 7 * DAY_MS;
 /// A claimed watch slot ends this much before the next interval (as the scheduler's).
 const SLOT_SLACK_MS: i64 = 250;
+/// How often an open watch is ticked (as the app's ticker ticks canaries).
+const TICK_MS: i64 = 2_000;
 
 pub struct Watcher {
     pub engine: Arc<Engine>,
@@ -28,6 +30,8 @@ pub struct Watcher {
     pub clock: Clock,
     /// When each watch was last checked (in memory: after a restart every open watch is due).
     pub last: Mutex<HashMap<String, (i64, i64)>>,
+    /// When each open watch was last ticked (its drift's escalation).
+    pub ticked: Mutex<HashMap<String, i64>>,
     /// Deploys whose last watch check could not read Prometheus (logged once per outage).
     pub failing: Mutex<HashMap<String, String>>,
 }
@@ -39,6 +43,7 @@ impl Watcher {
             prometheus,
             clock,
             last: Default::default(),
+            ticked: Default::default(),
             failing: Default::default(),
         }
     }
@@ -65,6 +70,9 @@ impl Watcher {
                 self.end(&row).await;
                 continue;
             }
+            // Promoted deploys are final, so the app's ticker leaves them alone: a drift's
+            // escalation (remind, page, decide) is ticked here.
+            self.tick(&row, now).await;
             // Due when never checked here, or its interval has passed: known before the deploy
             // is read, so a pass costs one indexed query however many watches are open.
             let due = {
@@ -105,6 +113,29 @@ impl Watcher {
         Ok(started)
     }
 
+    /// Time passing for an open watch, every `TICK_MS` at most; nothing is written unless a
+    /// step is due (the engine asks the deploy's snapshot first).
+    async fn tick(&self, row: &WatchRow, now: i64) {
+        let due = match self.ticked.lock() {
+            Ok(mut ticked) => match ticked.get(&row.id) {
+                Some(at) if now - at < TICK_MS => false,
+                _ => {
+                    ticked.insert(row.id.clone(), now);
+                    true
+                }
+            },
+            Err(_) => false,
+        };
+        if due
+            && let Err(e) = self
+                .engine
+                .apply_if_due(&row.id, row.last_seq, Input::Tick, "clock")
+                .await
+        {
+            tracing::warn!(deploy = %row.id, error = %e, "watch tick failed");
+        }
+    }
+
     /// The watch is over: a tick ends it (the domain records how many checks were made).
     async fn end(&self, row: &WatchRow) {
         if let Err(e) = self
@@ -116,6 +147,9 @@ impl Watcher {
         }
         if let Ok(mut last) = self.last.lock() {
             last.remove(&row.id);
+        }
+        if let Ok(mut ticked) = self.ticked.lock() {
+            ticked.remove(&row.id);
         }
     }
 

@@ -21,6 +21,7 @@ on_both_backends!(
     a_newer_deploy_takes_the_roll_back_button_away_and_is_named,
     an_alert_during_the_watch_lands_in_the_promoted_deploys_thread_and_the_watch_ends_on_time,
     the_watch_survives_a_restart,
+    an_unanswered_drift_is_reminded_then_rolled_back_by_canarybot,
 );
 
 /// The watch query of service `api`, as rendered.
@@ -462,5 +463,39 @@ async fn the_watch_survives_a_restart(b: Backend) {
         4
     );
     assert_eq!(events_of(&t, "watch_started").len(), 1);
+    app.finish().await;
+}
+
+async fn an_unanswered_drift_is_reminded_then_rolled_back_by_canarybot(b: Backend) {
+    let escalation = "after_promotion = \"1h\"\ninterval = \"1s\"\n[service.escalation]\nremind_after = \"1s\"\npage_after = \"off\"\ndecide_after = \"3s\"";
+    let Some((app, fake, clock)) = watching(b, escalation, 2, None).await else {
+        return;
+    };
+    signal(&fake, &clock, 0.042, 0.022, 0.023);
+    let id = promoted(&app, "2.4.1").await;
+    app.wait_kind(&id, "drift_detected").await;
+    app.wait_kind(&id, "escalation_reminded").await;
+    let executor = app.executor.as_ref().expect("executor");
+    executor.wait_for_calls(1).await;
+    assert_eq!(executor.calls()[0].body["action"], "rollback");
+    let t = app.timeline(&id).await;
+    let decision = &events_of(&t, "decision")[0];
+    assert_eq!(decision["details"]["decided_by"], json!(["canarybot"]));
+    assert!(
+        decision["details"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no decision within 3s"),
+        "{decision}"
+    );
+    app.settle_chat().await;
+    assert!(
+        app.chat
+            .replies()
+            .iter()
+            .any(|r| r.starts_with("⏰ Still waiting for a decision on api 2.4.1")),
+        "{:?}",
+        app.chat.replies()
+    );
     app.finish().await;
 }
