@@ -22,6 +22,7 @@ on_both_backends!(
     an_alert_during_the_watch_lands_in_the_promoted_deploys_thread_and_the_watch_ends_on_time,
     the_watch_survives_a_restart,
     an_unanswered_drift_is_reminded_then_rolled_back_by_canarybot,
+    prometheus_down_during_the_watch_records_nothing_and_checks_resume,
 );
 
 /// The watch query of service `api`, as rendered.
@@ -497,5 +498,36 @@ async fn an_unanswered_drift_is_reminded_then_rolled_back_by_canarybot(b: Backen
         "{:?}",
         app.chat.replies()
     );
+    app.finish().await;
+}
+
+async fn prometheus_down_during_the_watch_records_nothing_and_checks_resume(b: Backend) {
+    let Some((app, fake, clock)) =
+        watching(b, "after_promotion = \"1h\"\ninterval = \"1s\"", 2, None).await
+    else {
+        return;
+    };
+    signal(&fake, &clock, 0.042, 0.022, 0.023);
+    fake.down.store(true, Ordering::SeqCst);
+    let id = promoted(&app, "2.4.1").await;
+    checks_asked(&fake, 2).await;
+    app.settle_chat().await;
+    let kinds = app.kinds(&id).await;
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("watch_started"),
+        "{kinds:?}"
+    );
+    assert!(
+        app.chat
+            .replies()
+            .last()
+            .is_some_and(|r| r.starts_with("👀 Watching api")),
+        "nothing said while Prometheus is down: {:?}",
+        app.chat.replies()
+    );
+    // Back: the next intervals check again.
+    fake.down.store(false, Ordering::SeqCst);
+    app.wait_kind(&id, "drift_detected").await;
     app.finish().await;
 }
