@@ -8,6 +8,7 @@ use crate::engine::Engine;
 use crate::http::{AppState, Counters, Inbound};
 use crate::metrics::prometheus::Prometheus;
 use crate::metrics::scheduler::Scheduler;
+use crate::metrics::watch::Watcher;
 use crate::paging::worker::PageWorker;
 use crate::paging::{Link, ThreadLinks};
 use crate::rollback::worker::ExecutorWorker;
@@ -199,9 +200,12 @@ pub async fn start(
         config.delivery.dedup_window,
         rx.clone(),
     )));
+    let prometheus = match &config.prometheus {
+        Some(p) => Some(Arc::new(Prometheus::new(p)?)),
+        None => None,
+    };
     let mut history: Option<Arc<dyn crate::http::History>> = None;
-    if let Some(p) = &config.prometheus {
-        let prometheus = Arc::new(Prometheus::new(p)?);
+    if let Some(prometheus) = &prometheus {
         history = Some(Arc::new(crate::metrics::history::PrometheusHistory {
             prometheus: prometheus.clone(),
             config: config.clone(),
@@ -209,13 +213,21 @@ pub async fn start(
         let scheduler = Arc::new(Scheduler {
             engine: engine.clone(),
             config: config.clone(),
-            prometheus,
+            prometheus: prometheus.clone(),
             clock: options.clock.clone(),
             last: Default::default(),
             normals: Default::default(),
         });
         background.push(tokio::spawn(scheduler.run(rx.clone())));
     }
+    // Watching after promotion: checks open watches, and ends them on time (also without
+    // Prometheus: promoted deploys are final, the ticker does not tick them).
+    let watcher = Arc::new(Watcher::new(
+        engine.clone(),
+        prometheus,
+        options.clock.clone(),
+    ));
+    background.push(tokio::spawn(watcher.run(rx.clone())));
 
     let counters = Arc::new(Counters::new(crate::server::surfaces()));
     let state = AppState {

@@ -377,6 +377,29 @@ impl Engine {
                         .collect(),
                     at_ms.unwrap_or(now),
                 ),
+                // A watch check keeps its readings as samples under `watch:<criterion>`: the
+                // value now, and the reference it was held to (the higher of 1 and 7 days ago).
+                // Their count is the watch's checks. Only while the watch runs.
+                Input::WatchCheck { readings, at_ms }
+                    if deploy.watch.open()
+                        && deploy.watch.until_ms.is_some_and(|u| *at_ms < u && now < u) =>
+                {
+                    (
+                        readings
+                            .iter()
+                            .map(|r| crate::domain::Sample {
+                                criterion: format!("watch:{}", r.criterion),
+                                canary: r.value,
+                                baseline: match (r.day_ago, r.week_ago) {
+                                    (Some(a), Some(b)) => Some(a.max(b)),
+                                    (a, b) => a.or(b),
+                                },
+                                ..crate::domain::Sample::default()
+                            })
+                            .collect(),
+                        *at_ms,
+                    )
+                }
                 _ => (Vec::new(), now),
             };
             let outcome = self.guarded(&deploy, &input, now, source).await?;
@@ -442,28 +465,44 @@ impl Engine {
         source: &str,
     ) -> Result<domain::Outcome, EngineError> {
         let outcome = deploy.handle(input.clone(), now, source)?;
-        if deploy.info.is_drill() || !calls_rollback_on_decision(&outcome) {
+        // The watch after promotion: a drift (and an alert during the watch) says whether a
+        // newer deploy is live; the watch's end says how many checks were made.
+        let about_watch = deploy.state == domain::State::Promoted
+            && outcome.events.iter().any(|e| {
+                matches!(
+                    e.data,
+                    domain::EventData::DriftDetected { .. }
+                        | domain::EventData::Alert { firing: true, .. }
+                )
+            });
+        let watch_ended = outcome
+            .events
+            .iter()
+            .any(|e| matches!(e.data, domain::EventData::WatchEnded { .. }));
+        let rollback = !deploy.info.is_drill() && calls_rollback_on_decision(&outcome);
+        if !(rollback || about_watch || watch_ended) {
             return Ok(outcome);
         }
-        let info = &deploy.info;
-        let newer = self
-            .store
-            .newer_deploy(
-                &info.id,
-                &info.service,
-                &info.environment,
-                deploy.started_at_ms,
-            )
-            .await?;
-        match newer {
-            None => Ok(outcome),
-            Some(newer) => {
-                let context = domain::Context {
-                    newer_deploy: Some(newer),
-                };
-                Ok(deploy.handle_in(input.clone(), &context, now, source)?)
-            }
+        let mut context = domain::Context::default();
+        if watch_ended {
+            context.watch_checks = Some(self.store.watch_checks(&deploy.info.id).await?);
         }
+        if (rollback || about_watch) && !deploy.info.is_drill() {
+            let info = &deploy.info;
+            context.newer_deploy = self
+                .store
+                .newer_deploy(
+                    &info.id,
+                    &info.service,
+                    &info.environment,
+                    deploy.started_at_ms,
+                )
+                .await?;
+        }
+        if context == domain::Context::default() {
+            return Ok(outcome);
+        }
+        Ok(deploy.handle_in(input.clone(), &context, now, source)?)
     }
 
     fn wake(&self, outcome: &RenderedOutcome) {

@@ -14,6 +14,9 @@ static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
 
 /// What a criterion's PromQL `query` may name.
 pub const QUERY: &[&str] = &["track", "service", "environment", "version"];
+/// What a criterion's `watch_query` may name: the whole service after promotion, no track and no
+/// version (every instance runs it).
+pub const WATCH_QUERY: &[&str] = &["service", "environment"];
 /// What a criterion's side-by-side `link` may name (`from`, `to`: the window, epoch ms / `now`).
 pub const LINK: &[&str] = &["service", "environment", "version", "from", "to"];
 /// What a `github-workflow` executor's `inputs` values may name.

@@ -28,6 +28,8 @@ mod schema;
 mod tests;
 pub(crate) mod units;
 mod validate;
+#[cfg(test)]
+mod watch_tests;
 
 pub use env::substitute_env;
 pub use executor::*;

@@ -2,7 +2,7 @@
 //! deploy's own merged in), each given its side-by-side link, and the executor that acts.
 
 use super::*;
-use crate::domain::deploy::Escalation;
+use crate::domain::deploy::{Escalation, WatchPolicy};
 use crate::domain::{DeployInfo, Policy};
 use crate::promql;
 use crate::template;
@@ -45,6 +45,10 @@ impl ServiceConfig {
             }),
             require_reason: self.require_reason,
             forbid_self_promote: self.forbid_self_promote,
+            watch: self.watch.as_ref().map(|w| WatchPolicy {
+                after_promotion_s: w.after_promotion.as_secs(),
+                interval_s: w.interval.as_secs().max(1),
+            }),
         })
     }
 }

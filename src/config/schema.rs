@@ -399,6 +399,27 @@ pub struct ServiceConfig {
     /// `canarybot gate`.
     #[serde(default)]
     pub gate: Option<super::GateConfig>,
+    /// Watching after promotion: each criterion's `watch_query` against 1 and 7 days earlier.
+    /// Off without the section.
+    #[serde(default)]
+    pub watch: Option<WatchConfig>,
+}
+
+/// `[service.watch]`: how long after promotion the watch runs, and how often it checks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    #[serde(default = "default_after_promotion", with = "humantime_serde")]
+    pub after_promotion: Duration,
+    #[serde(default = "default_watch_interval", with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+fn default_after_promotion() -> Duration {
+    Duration::from_secs(48 * 3600)
+}
+fn default_watch_interval() -> Duration {
+    Duration::from_secs(5 * 60)
 }
 
 /// `[service.escalation]`: remind, page, then decide, each counted from the moment a decision was

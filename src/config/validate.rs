@@ -172,6 +172,7 @@ impl Config {
         if let Some(e) = &s.escalation {
             out.extend(escalation_problems(&key, e));
         }
+        out.extend(self.watch_problems(&key, s));
         out.extend(self.deploy_source_problems(s));
         for (field, executor) in [
             ("rollback", &s.rollback),
@@ -180,6 +181,45 @@ impl Config {
             if let Some(r) = executor {
                 out.extend(self.executor_problems(&format!("{key}.{field}"), s, r));
             }
+        }
+        out
+    }
+
+    /// `[service.watch]` and the criteria's `watch_query`: a watch needs a watched criterion and
+    /// Prometheus to ask; durations above zero, the interval shorter than the watch.
+    fn watch_problems(&self, key: &str, s: &ServiceConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        for (j, c) in s.criteria.iter().enumerate() {
+            if c.watch_query.is_some() && self.prometheus.is_none() {
+                out.push(format!(
+                    "{key}.criteria[{j}].watch_query: set, but there is no [prometheus] section"
+                ));
+            }
+        }
+        let Some(w) = &s.watch else {
+            return out;
+        };
+        if w.after_promotion.as_secs() == 0 {
+            out.push(format!(
+                "{key}.watch.after_promotion: must be at least 1s; write e.g. 48h"
+            ));
+        }
+        if w.interval.as_secs() == 0 {
+            out.push(format!(
+                "{key}.watch.interval: must be at least 1s; write e.g. 5m"
+            ));
+        } else if w.interval > w.after_promotion {
+            out.push(format!(
+                "{key}.watch.interval: {} is longer than after_promotion ({}): no check would run",
+                humantime::format_duration(w.interval),
+                humantime::format_duration(w.after_promotion)
+            ));
+        }
+        if !s.criteria.iter().any(|c| c.watch_query.is_some()) {
+            out.push(format!(
+                "{key}.watch: service {} has [service.watch] but no criterion with a watch_query: give at least one criterion a watch_query (the whole service's signal, without {{{{track}}}})",
+                s.name
+            ));
         }
         out
     }
@@ -617,6 +657,25 @@ pub fn criteria_problems(prefix: &str, criteria: &[Criterion]) -> Vec<String> {
                 && let Err(e) = crate::template::check(template, known)
             {
                 out.push(format!("{prefix}.criteria[{i}].{field}: {e}"));
+            }
+        }
+        if let Some(q) = &c.watch_query {
+            let per_deploy: Vec<&str> = crate::template::placeholders(q)
+                .filter(|p| matches!(*p, "track" | "version"))
+                .collect();
+            if per_deploy.is_empty() {
+                if let Err(e) = crate::template::check(q, crate::template::WATCH_QUERY) {
+                    out.push(format!("{prefix}.criteria[{i}].watch_query: {e}"));
+                }
+            } else {
+                out.push(format!(
+                    "{prefix}.criteria[{i}].watch_query: {} cannot be used: after promotion the whole service runs the new version, so watch the service as a whole (this template knows {{{{service}}}}, {{{{environment}}}})",
+                    per_deploy
+                        .iter()
+                        .map(|p| format!("`{{{{{p}}}}}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ));
             }
         }
     }

@@ -23,6 +23,8 @@ pub fn policy(mut service_policy: Policy, breach_after_s: u64) -> Policy {
         .canary_window_s
         .max(breach_after_s.saturating_add(3600));
     service_policy.no_data_limit = 0;
+    // A drill is never promoted for real: nothing to watch after it.
+    service_policy.watch = None;
     service_policy
 }
 
@@ -81,6 +83,7 @@ mod tests {
                 escalation: None,
                 require_reason: false,
                 forbid_self_promote: false,
+                watch: None,
             },
             30,
         );

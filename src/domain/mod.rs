@@ -22,5 +22,5 @@ pub use deploy::{
     BOT, BreachCause, ChatEffect, Context, DefaultDecision, Deploy, DeployInfo, Direct,
     DomainError, Drill, Effect, Escalation, Event, EventData, ExecuteRequest, ExecutorOutcome,
     Input, NewerDeploy, Notice, OnBreach, OnPass, Outcome, PageAction, PageReason, PageRequest,
-    PipelineEvent, Policy, Said, Sample, State,
+    PipelineEvent, Policy, Said, Sample, State, WatchPolicy, WatchReading,
 };

@@ -1,6 +1,7 @@
 //! `POST /hooks/alertmanager`: Alertmanager's webhook (version 4), bearer-token authenticated.
 //! Firing alerts are matched to active canaries by the service (and, when present, environment)
-//! label; a firing alert during a canary is a breach at once.
+//! label; a firing alert during a canary is a breach at once. A service with no canary: the
+//! alert goes to its latest promoted deploy whose watch is open, said in that deploy's thread.
 
 use crate::auth::bearer_ok;
 use crate::config::Config;
@@ -145,6 +146,35 @@ async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) ->
                 if environment.is_some_and(|e| *e != row.environment) {
                     continue;
                 }
+                hit = true;
+                let input = Input::Alert {
+                    name: name.clone(),
+                    firing,
+                    annotations: alert.annotations.clone(),
+                };
+                if let Err(e) = s.engine.apply(&row.id, input, "alertmanager").await {
+                    return ApiError::from(e).into_response();
+                }
+            }
+        }
+        // No canary of the service: the latest promoted deploy whose watch is open (per
+        // environment) hears it, the link between the alert and the latest change.
+        if !hit {
+            let watched = match store
+                .watched(service, environment.map(String::as_str))
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(error = %e, "store error");
+                    return ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal store error; see the server log",
+                    )
+                    .into_response();
+                }
+            };
+            for row in watched {
                 hit = true;
                 let input = Input::Alert {
                     name: name.clone(),

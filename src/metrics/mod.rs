@@ -5,3 +5,4 @@ pub mod alertmanager;
 pub mod history;
 pub mod prometheus;
 pub mod scheduler;
+pub mod watch;

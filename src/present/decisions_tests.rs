@@ -16,6 +16,7 @@ fn policy(require_reason: bool, forbid_self_promote: bool) -> Policy {
         deciders: vec!["slack:U01ALICE".into(), "slack:U02BOB".into()],
         require_reason,
         forbid_self_promote,
+        watch: None,
         ..crate::present::tests::policy()
     }
 }

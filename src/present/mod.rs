@@ -13,6 +13,7 @@ pub mod page;
 pub mod paging;
 pub mod postmortem;
 pub mod summary;
+pub mod watch;
 pub mod words;
 
 pub use outcome::{RenderedEffect, RenderedOutcome};
@@ -29,3 +30,5 @@ mod mann_whitney_tests;
 mod newer_deploy_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod watch_tests;

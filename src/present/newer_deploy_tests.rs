@@ -16,6 +16,7 @@ fn newer() -> Context {
             version: "2.4.2".into(),
             started_at_ms: 1_100_000,
         }),
+        ..Context::default()
     }
 }
 

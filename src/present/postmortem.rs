@@ -676,6 +676,27 @@ pub fn to_markdown(pm: &Postmortem) -> String {
         ));
     }
 
+    if let Some(w) = super::watch::report(d, &pm.events) {
+        md.push_str("\n## Watch after promotion\n\n");
+        md.push_str(&format!(
+            "- **Period:** {}\n- **Checks:** {} (criteria: {}; {} failing check{} recorded)\n",
+            super::notes::markdown_text(&w.period),
+            super::notes::markdown_text(&w.checks),
+            super::notes::markdown_text(&super::watch::watched(d)),
+            w.failed_checks,
+            if w.failed_checks == 1 { "" } else { "s" }
+        ));
+        if w.drifts.is_empty() {
+            md.push_str("- **Drift:** none\n");
+        }
+        for drift in &w.drifts {
+            md.push_str(&format!(
+                "- **Drift:** {}\n",
+                super::notes::markdown_text(drift)
+            ));
+        }
+    }
+
     md.push_str("\n## Votes\n\n");
     let all_votes = votes(&pm.events);
     if all_votes.is_empty() {

@@ -249,6 +249,55 @@ pub fn summary(data: &EventData, d: &Deploy) -> String {
                 }
             )
         }
+        EventData::WatchStarted {
+            until_ms, criteria, ..
+        } => format!(
+            "watching {} after promotion until {}: {} against 1 and 7 days ago",
+            d.info.service,
+            super::words::timestamp(*until_ms),
+            criteria.join(", ")
+        ),
+        EventData::WatchCheckFailed {
+            criterion,
+            value,
+            day_ago,
+            week_ago,
+            ratio,
+            consecutive,
+            limit,
+        } => format!(
+            "watch: {criterion} {} is {} (more than {}× allowed), {consecutive}/{limit}",
+            super::watch::value(d, criterion, *value),
+            super::watch::against_references(d, criterion, *value, *day_ago, *week_ago),
+            crate::domain::criteria::fmt_num(*ratio)
+        ),
+        EventData::WatchRecovered {
+            criterion,
+            value,
+            day_ago,
+            week_ago,
+        } => format!(
+            "watch: {criterion} back within its references ({} is {})",
+            super::watch::value(d, criterion, *value),
+            super::watch::against_references(d, criterion, *value, *day_ago, *week_ago)
+        ),
+        EventData::DriftDetected { criteria } => format!(
+            "DRIFT after promotion: {}",
+            criteria
+                .iter()
+                .map(|r| super::watch::drift_reading(d, r))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        EventData::WatchEnded {
+            checks,
+            drifts,
+            why,
+        } => format!(
+            "stopped watching: {}, {}",
+            super::watch::end_words(d, *why),
+            super::watch::checks_and_drifts(*checks, *drifts)
+        ),
     }
 }
 
@@ -260,6 +309,21 @@ pub fn fill(events: &mut [Event], d: &Deploy) {
                 text,
                 chat: Some(chat),
             } => super::notes::summary(text, chat, e.at_ms),
+            // An alert while the promoted deploy is watched: how long after the promotion.
+            EventData::Alert { firing: true, .. }
+                if d.state == crate::domain::deploy::State::Promoted
+                    && d.watch.open()
+                    && d.watch.started_at_ms.is_some() =>
+            {
+                let after = e.at_ms - d.watch.started_at_ms.unwrap_or(e.at_ms);
+                format!(
+                    "{}; {} after {} {} was promoted",
+                    summary(&e.data, d),
+                    super::chat::said::hours((after / 1000).max(0) as u64),
+                    d.info.service,
+                    d.info.version
+                )
+            }
             data => summary(data, d),
         };
     }

@@ -38,6 +38,7 @@ pub(super) fn policy() -> Policy {
         escalation: None,
         require_reason: false,
         forbid_self_promote: false,
+        watch: None,
     }
 }
 

@@ -157,4 +157,67 @@ impl Store {
         })
         .transpose()
     }
+
+    /// Promoted deploys whose watch has not ended, oldest first: what the watch loop checks.
+    pub async fn open_watches(&self) -> Result<Vec<WatchRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, service, environment, last_seq, watch_until_ms FROM deploys
+             WHERE watch_until_ms IS NOT NULL ORDER BY created_at_ms, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(WatchRow {
+                    id: r.try_get("id")?,
+                    service: r.try_get("service")?,
+                    environment: r.try_get("environment")?,
+                    last_seq: r.try_get("last_seq")?,
+                    until_ms: r.try_get("watch_until_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The deploys of `service` (in `environment`, when given) whose watch is open, each the
+    /// newest of its environment: where an alert about the service goes when no canary runs.
+    pub async fn watched(
+        &self,
+        service: &str,
+        environment: Option<&str>,
+    ) -> Result<Vec<WatchRow>, StoreError> {
+        let mut newest: Vec<WatchRow> = Vec::new();
+        for row in self.open_watches().await? {
+            if row.service != service || environment.is_some_and(|e| e != row.environment) {
+                continue;
+            }
+            // Oldest first: a newer watched deploy of the same environment replaces it.
+            newest.retain(|r| r.environment != row.environment);
+            newest.push(row);
+        }
+        Ok(newest)
+    }
+
+    /// How many watch checks are stored for `deploy_id` (each stores its readings as samples
+    /// under `watch:<criterion>` at the check's time).
+    pub async fn watch_checks(&self, deploy_id: &str) -> Result<u32, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT at_ms) AS n FROM samples WHERE deploy_id = $1 AND criterion LIKE 'watch:%'",
+        )
+        .bind(deploy_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+}
+
+/// A promoted deploy whose watch is open.
+#[derive(Debug, Clone)]
+pub struct WatchRow {
+    pub id: String,
+    pub service: String,
+    pub environment: String,
+    pub last_seq: i64,
+    pub until_ms: i64,
 }

@@ -23,7 +23,7 @@ mod reviews;
 mod threads;
 mod timeline;
 
-pub use deploys::{ActiveRow, DeployRow, Drills};
+pub use deploys::{ActiveRow, DeployRow, Drills, WatchRow};
 pub use messages::PostedMessage;
 pub use outbox::{Failed, NewOutbox, OutboxItem};
 pub use owner::Owner;

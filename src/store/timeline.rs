@@ -204,6 +204,19 @@ pub(super) async fn write_append<E: Exec>(conn: &mut E, a: &Append<'_>) -> Resul
         }
         return Err(StoreError::Conflict(a.deploy_id.to_string()));
     }
+    // The watch after promotion: open from `watch_started` until `watch_ended`.
+    let watch = a.events.iter().rev().find_map(|e| match &e.data {
+        EventData::WatchStarted { until_ms, .. } => Some(Some(*until_ms)),
+        EventData::WatchEnded { .. } => Some(None),
+        _ => None,
+    });
+    if let Some(until) = watch {
+        conn.exec(
+            "UPDATE deploys SET watch_until_ms = $1 WHERE id = $2",
+            &[Arg::MaybeInt(until), id()],
+        )
+        .await?;
+    }
     // One statement for all of the append's events, samples or outbox rows (in chunks: SQLite
     // takes at most 32,766 values in one statement).
     for chunk in a.events.chunks(500) {

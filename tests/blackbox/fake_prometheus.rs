@@ -73,7 +73,14 @@ pub struct FakePrometheus {
     /// While `Some(n)`: the next `n` range queries of checks are answered, later ones get HTTP
     /// 503 (reads of history are not counted, and answered).
     pub range_budget: Arc<Mutex<Option<usize>>>,
+    /// query → its value as a function of the evaluation time (unix seconds; `None`: no series),
+    /// for instant queries asked at several times (a watch's now, 1 day and 7 days earlier).
+    /// Takes precedence over `answers`.
+    pub answers_at: Arc<Mutex<HashMap<String, AtFn>>>,
 }
+
+/// An instant query's value as a function of its evaluation time (unix seconds).
+pub type AtFn = Arc<dyn Fn(f64) -> Option<f64> + Send + Sync>;
 
 impl FakePrometheus {
     pub async fn start() -> FakePrometheus {
@@ -102,7 +109,17 @@ impl FakePrometheus {
                     if f.down.load(Ordering::SeqCst) {
                         return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
                     }
-                    let result = f.answers.lock().expect("answers").get(&query).cloned().unwrap_or(json!([]));
+                    let at = f.answers_at.lock().expect("answers at").get(&query).cloned();
+                    let result = match at {
+                        Some(value_at) => {
+                            let time = q.get("time").and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0);
+                            match value_at(time) {
+                                Some(v) => json!([{"metric": {}, "value": [time, v.to_string()]}]),
+                                None => json!([]),
+                            }
+                        }
+                        None => f.answers.lock().expect("answers").get(&query).cloned().unwrap_or(json!([])),
+                    };
                     axum::Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}})).into_response()
                 }
             }),
@@ -260,6 +277,23 @@ impl FakePrometheus {
             .lock()
             .expect("answers")
             .insert(query.to_string(), result);
+    }
+
+    /// Instant queries of `query` answer `f(evaluation time in unix seconds)`.
+    pub fn set_at(&self, query: &str, f: impl Fn(f64) -> Option<f64> + Send + Sync + 'static) {
+        self.answers_at
+            .lock()
+            .expect("answers at")
+            .insert(query.to_string(), Arc::new(f));
+    }
+
+    /// The evaluation times (unix seconds) `query` was asked at, in order.
+    pub fn times_of(&self, query: &str) -> Vec<f64> {
+        self.seen()
+            .into_iter()
+            .filter(|(q, _)| q == query)
+            .filter_map(|(_, t)| t.parse().ok())
+            .collect()
     }
 
     pub fn seen(&self) -> Vec<(String, String)> {

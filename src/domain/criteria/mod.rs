@@ -112,7 +112,23 @@ pub struct Criterion {
     /// (default 50, below which Kayenta warns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_points: Option<u32>,
+    /// PromQL template of the whole service's signal after promotion (`{{service}}`,
+    /// `{{environment}}`; no `{{track}}`, no `{{version}}`): checked every watch interval against
+    /// the same query 1 and 7 days earlier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_query: Option<String>,
+    /// A watch check fails when the value is above this many times each reference (default 1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_max_ratio: Option<f64>,
+    /// Consecutive failing watch checks that are a drift (default 6: half an hour at 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_failure_limit: Option<u32>,
 }
+
+/// The default `watch_max_ratio`.
+pub const DEFAULT_WATCH_MAX_RATIO: f64 = 1.5;
+/// The default `watch_failure_limit`.
+pub const DEFAULT_WATCH_FAILURE_LIMIT: u32 = 6;
 
 /// How a criterion's checks are judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -225,6 +241,9 @@ impl Default for Criterion {
             confidence: None,
             effect_size: None,
             min_points: None,
+            watch_query: None,
+            watch_max_ratio: None,
+            watch_failure_limit: None,
         }
     }
 }
@@ -280,6 +299,18 @@ impl Criterion {
     /// A value with this criterion's unit: `250ms`, `2%`, `120 req/s`.
     pub fn value_text(&self, v: f64) -> String {
         value_with_unit(v, self.unit.as_deref())
+    }
+
+    /// How far above its references a watch check may be: `watch_max_ratio` or its default.
+    pub fn watch_ratio(&self) -> f64 {
+        self.watch_max_ratio.unwrap_or(DEFAULT_WATCH_MAX_RATIO)
+    }
+
+    /// Consecutive failing watch checks that are a drift: `watch_failure_limit` or its default.
+    pub fn watch_limit(&self) -> u32 {
+        self.watch_failure_limit
+            .unwrap_or(DEFAULT_WATCH_FAILURE_LIMIT)
+            .max(1)
     }
 
     /// Absolute bounds (max/min) are what recovery is verified against after a rollback.

@@ -93,6 +93,31 @@ impl Criterion {
                 ));
             }
         }
+        if let Some(r) = self.watch_max_ratio
+            && !(r.is_finite() && r > 1.0)
+        {
+            out.push((
+                "watch_max_ratio",
+                "must be a number > 1, e.g. 1.5 (fail above 1.5× yesterday and last week)"
+                    .to_string(),
+            ));
+        }
+        if self.watch_failure_limit == Some(0) {
+            out.push(("watch_failure_limit", "must be >= 1".to_string()));
+        }
+        if self.watch_query.is_none() {
+            for (field, set) in [
+                ("watch_max_ratio", self.watch_max_ratio.is_some()),
+                ("watch_failure_limit", self.watch_failure_limit.is_some()),
+            ] {
+                if set {
+                    out.push((
+                        field,
+                        "set, but watch_query is not: only a watched criterion uses it".to_string(),
+                    ));
+                }
+            }
+        }
         if self.judge == Judge::Threshold
             && self.max.is_none()
             && self.min.is_none()

@@ -179,6 +179,35 @@ pub enum Said {
     WouldHaveBreached { criterion: String, consecutive: u32 },
     /// A provider refused the page for good: nobody was paged through it.
     PageFailed { provider: String, error: String },
+    /// The deploy is promoted and watched from now on.
+    WatchStarted,
+    /// Watched criteria drift above their references; the deciders are called. *Roll back* is
+    /// offered unless `newer` (a newer deploy of the service started after this one) is live.
+    Drift {
+        criteria: Vec<super::event::DriftReading>,
+        newer: Option<super::input::NewerDeploy>,
+    },
+    /// A criterion that drifted is within its references again.
+    DriftRecovered {
+        criterion: String,
+        value: f64,
+        day_ago: Option<f64>,
+        week_ago: Option<f64>,
+    },
+    /// An alert fired about the service while this promoted deploy is watched.
+    AlertDuringWatch {
+        name: String,
+        summary: String,
+        /// How long after the promotion it fired.
+        after_s: u64,
+        newer: Option<super::input::NewerDeploy>,
+    },
+    /// The watch is over.
+    WatchEnded {
+        checks: u32,
+        drifts: u32,
+        why: super::event::WatchEnd,
+    },
 }
 
 /// A private answer to a voter.

@@ -225,6 +225,70 @@ pub enum EventData {
     /// What each queried criterion did at this hour on the days before the deploy (the stable
     /// track), read from Prometheus once after the lock: shown beside the criteria, never judged.
     NormalRecorded(Normals),
+    /// The deploy was promoted and its policy watches it: watch checks run until `until_ms`.
+    WatchStarted {
+        until_ms: i64,
+        interval_s: u64,
+        /// The criteria watched (those with a `watch_query`).
+        criteria: Vec<String>,
+    },
+    /// A watch check found a criterion above its references by more than its ratio.
+    WatchCheckFailed {
+        criterion: String,
+        value: f64,
+        /// The same query 1 day earlier, and 7 days earlier, when they had data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        day_ago: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        week_ago: Option<f64>,
+        /// The ratio the value was allowed (`watch_max_ratio`).
+        ratio: f64,
+        consecutive: u32,
+        limit: u32,
+    },
+    /// A criterion that failed watch checks is within its references again.
+    WatchRecovered {
+        criterion: String,
+        value: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        day_ago: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        week_ago: Option<f64>,
+    },
+    /// Criteria failed `watch_failure_limit` watch checks in a row: the promoted deploy drifts.
+    DriftDetected {
+        criteria: Vec<DriftReading>,
+    },
+    /// The watch is over: `checks` watch checks made, `drifts` drifts detected.
+    WatchEnded {
+        checks: u32,
+        drifts: u32,
+        why: WatchEnd,
+    },
+}
+
+/// One criterion of a drift: its value and both references at the check that reached the limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftReading {
+    pub criterion: String,
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_ago: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub week_ago: Option<f64>,
+    /// The ratio the value was allowed (`watch_max_ratio`).
+    pub ratio: f64,
+    pub consecutive: u32,
+}
+
+/// Why a watch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchEnd {
+    /// `after_promotion` passed.
+    Elapsed,
+    /// The deploy is being rolled back: nothing left to watch.
+    RolledBack,
 }
 
 /// The freeze a deploy started under, as its timeline keeps it: what it covered, who froze and
@@ -411,6 +475,11 @@ impl EventData {
             EventData::WarmingUp { .. } => "warming_up",
             EventData::Insufficient { .. } => "insufficient",
             EventData::NormalRecorded(_) => "normal_recorded",
+            EventData::WatchStarted { .. } => "watch_started",
+            EventData::WatchCheckFailed { .. } => "watch_check_failed",
+            EventData::WatchRecovered { .. } => "watch_recovered",
+            EventData::DriftDetected { .. } => "drift_detected",
+            EventData::WatchEnded { .. } => "watch_ended",
         }
     }
 

@@ -92,6 +92,36 @@ pub struct Deploy {
     pub noted: BTreeMap<(String, String, String), String>,
     /// What was normal at this hour before the deploy, once recorded (`normal_recorded`).
     pub normal: Option<Normals>,
+    /// The watch after promotion, from its events.
+    pub watch: WatchState,
+}
+
+/// The watch after promotion, folded from `watch_started`, `watch_check_failed`,
+/// `watch_recovered`, `drift_detected` and `watch_ended` (so a failing streak survives a restart).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WatchState {
+    /// When the watch started (the promotion) and when it ends; none: never watched.
+    pub started_at_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub interval_s: u64,
+    pub ended: bool,
+    /// Consecutive failing watch checks, by criterion (absent: passing).
+    pub failing: BTreeMap<String, u32>,
+    /// The criteria that drifted in this watch: each is posted once per watch.
+    pub drifted: std::collections::BTreeSet<String>,
+    pub drifts: u32,
+    /// The last drift is open: a rollback vote counts, and escalation runs, until a decision
+    /// is recorded, every drifted criterion recovers, or the watch ends.
+    pub drift_open: bool,
+    /// From `watch_ended`.
+    pub checks: Option<u32>,
+}
+
+impl WatchState {
+    /// The watch runs: started and not ended.
+    pub fn open(&self) -> bool {
+        self.until_ms.is_some() && !self.ended
+    }
 }
 
 /// A message's key among the noted ones.
@@ -196,6 +226,7 @@ impl Deploy {
             escalation: EscalationState::default(),
             noted: BTreeMap::new(),
             normal: None,
+            watch: WatchState::default(),
         };
         d.milestones.observe(first);
         d
@@ -341,12 +372,63 @@ impl Deploy {
                 self.noted.remove(&noted_key(message));
             }
             EventData::Note { .. } | EventData::StartedDuringFreeze(_) => {}
+            EventData::WatchStarted {
+                until_ms,
+                interval_s,
+                ..
+            } => {
+                self.watch.started_at_ms = Some(e.at_ms);
+                self.watch.until_ms = Some(*until_ms);
+                self.watch.interval_s = *interval_s;
+            }
+            EventData::WatchCheckFailed {
+                criterion,
+                consecutive,
+                ..
+            } => {
+                self.watch.failing.insert(criterion.clone(), *consecutive);
+            }
+            EventData::WatchRecovered { criterion, .. } => {
+                self.watch.failing.remove(criterion);
+                // Every drifted criterion within its references again: the drift is over.
+                if self.watch.drift_open
+                    && !self
+                        .watch
+                        .drifted
+                        .iter()
+                        .any(|c| self.watch.failing.contains_key(c))
+                {
+                    self.watch.drift_open = false;
+                    if self.state == State::Promoted {
+                        self.escalation.asked_at_ms = None;
+                    }
+                }
+            }
+            EventData::DriftDetected { criteria } => {
+                self.watch.drifts += 1;
+                self.watch.drift_open = true;
+                self.watch
+                    .drifted
+                    .extend(criteria.iter().map(|c| c.criterion.clone()));
+                if self.state == State::Promoted {
+                    self.ask_decision(e.at_ms);
+                }
+            }
+            EventData::WatchEnded { checks, .. } => {
+                self.watch.ended = true;
+                self.watch.drift_open = false;
+                self.watch.checks = Some(*checks);
+                if self.state == State::Promoted {
+                    self.escalation.asked_at_ms = None;
+                }
+            }
             EventData::Decision {
                 id,
                 action,
                 decided_by,
                 reason,
             } => {
+                self.watch.drift_open = false;
                 self.escalation.asked_at_ms = None;
                 self.held_rollback = None;
                 self.decisions += 1;

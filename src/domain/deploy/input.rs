@@ -75,6 +75,23 @@ pub enum Input {
     /// What was normal at this hour before the deploy, read from Prometheus after the lock. The
     /// first is recorded; a later one, or one for a drill, changes nothing.
     NormalFetched(Normals),
+    /// A watch check of a promoted deploy: each watched criterion's value now and at the same
+    /// time 1 and 7 days earlier.
+    WatchCheck {
+        readings: Vec<WatchReading>,
+        at_ms: i64,
+    },
+}
+
+/// One watched criterion in a watch check.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WatchReading {
+    pub criterion: String,
+    pub value: Option<f64>,
+    pub day_ago: Option<f64>,
+    pub week_ago: Option<f64>,
+    /// Why a value is missing, when the source knows.
+    pub no_data_reason: Option<String>,
 }
 
 /// What the shell knows about other deploys when an input is handled: the domain cannot look
@@ -84,6 +101,9 @@ pub struct Context {
     /// The latest deploy of the same service and environment started after this one (not a
     /// drill, not rolled back): rolling this one back would also undo it.
     pub newer_deploy: Option<NewerDeploy>,
+    /// The watch checks stored for this deploy so far (the shell counts them when the watch
+    /// ends: checks that pass record no event).
+    pub watch_checks: Option<u32>,
 }
 
 /// A deploy of the same service and environment that started after the one being handled.

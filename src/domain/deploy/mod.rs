@@ -20,6 +20,6 @@ pub use effect::*;
 pub use event::*;
 pub use fold::*;
 pub use input::*;
-pub use machine::{CriterionReport, Outcome, start};
+pub use machine::{CriterionReport, Outcome, WatchVerdict, judge_watch, start};
 pub use model::*;
 pub use root::RootFacts;

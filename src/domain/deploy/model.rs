@@ -95,6 +95,20 @@ pub struct Policy {
     /// The person who deployed cannot count toward *promote* (their rollback votes count).
     #[serde(default, skip_serializing_if = "is_false")]
     pub forbid_self_promote: bool,
+    /// Watching after promotion (`[service.watch]`); none: the deploy is not watched once
+    /// promoted. Absent from deploys without one, whose policy hash is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchPolicy>,
+}
+
+/// How long and how often a promoted deploy's `watch_query` criteria are checked against the
+/// same hour 1 and 7 days earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchPolicy {
+    /// The watch ends this long after the promotion.
+    pub after_promotion_s: u64,
+    /// A watch check every this long.
+    pub interval_s: u64,
 }
 
 fn is_false(b: &bool) -> bool {

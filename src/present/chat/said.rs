@@ -204,8 +204,14 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
             "✅ Recovery verified: {checks} consecutive passing checks after the rollback."
         )),
         Said::PromotedByPipeline { actor, description } => ChatMessage::plain(format!(
-            "✅ Promoted by {actor}{}. Watching ends.",
-            colon(description.as_deref())
+            "✅ Promoted by {actor}{}.{}",
+            colon(description.as_deref()),
+            // A watched deploy says next how it is watched after promotion.
+            if d.watch.until_ms.is_some() {
+                ""
+            } else {
+                " Watching ends."
+            }
         )),
         Said::DeployFailed { actor, reason } => {
             loud(format!("❌ Deploy failed ({actor}): {reason}"))
@@ -267,6 +273,8 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
         } => {
             let buttons = match d.state {
                 crate::domain::deploy::State::Canary => vec![Choice::Promote, Choice::Rollback],
+                // A drift after promotion: only a rollback is left to decide.
+                crate::domain::deploy::State::Promoted => vec![Choice::Rollback],
                 _ => vec![Choice::Rollback, Choice::Promote],
             };
             ChatMessage {
@@ -317,6 +325,92 @@ pub fn message(said: &Said, d: &Deploy) -> ChatMessage {
             format!("🚨 PAGE FAILED through {provider}: {error}. Nobody was paged through it."),
             vec![],
         ),
+        Said::WatchStarted => ChatMessage::plain(format!(
+            "👀 Watching {service} for {} after promotion: {} against 1 and 7 days ago.",
+            crate::present::watch::span(d.policy.watch.map(|w| w.after_promotion_s).unwrap_or(0)),
+            crate::present::watch::watched(d)
+        )),
+        Said::Drift { criteria, newer } => {
+            let numbers: Vec<String> = criteria
+                .iter()
+                .map(|r| crate::present::watch::drift_reading(d, r))
+                .collect();
+            let head = format!(
+                "📈 *DRIFT* on {service} {version} after promotion: {}.",
+                numbers.join("; ")
+            );
+            match newer {
+                None => {
+                    let q = d.policy.rollback_quorum;
+                    calling_deciders(
+                        d,
+                        format!(
+                            "{head} It is still the latest deploy of {service} in {}. Deciders: *Roll back* ({q} vote{} decide{}).",
+                            d.info.environment,
+                            plural(q),
+                            if q == 1 { "s" } else { "" },
+                        ),
+                        vec![Choice::Rollback],
+                    )
+                }
+                Some(n) => calling_deciders(
+                    d,
+                    format!(
+                        "{head} A newer deploy is live: {service} {} (deploy {}); rolling {version} back would undo it too, so no *Roll back* is offered here. Look at the newer deploy's thread.",
+                        n.version, n.id
+                    ),
+                    vec![],
+                ),
+            }
+        }
+        Said::DriftRecovered {
+            criterion,
+            value,
+            day_ago,
+            week_ago,
+        } => ChatMessage::plain(format!(
+            "✅ *{criterion}* back within its references: {} is {}.",
+            crate::present::watch::value(d, criterion, *value),
+            crate::present::watch::against_references(d, criterion, *value, *day_ago, *week_ago)
+        )),
+        Said::AlertDuringWatch {
+            name,
+            summary,
+            after_s,
+            newer,
+        } => loud(format!(
+            "🔔 Alert *{name}* fired {} after {version} was promoted; {}{}",
+            hours(*after_s),
+            match newer {
+                None => format!("it is the latest change to {service}."),
+                Some(n) => format!(
+                    "a newer deploy of {service} started since: {} (deploy {}).",
+                    n.version, n.id
+                ),
+            },
+            Some(summary.as_str())
+                .filter(|s| !s.is_empty())
+                .map(|s| format!(" Alert: {s}"))
+                .unwrap_or_default()
+        )),
+        Said::WatchEnded {
+            checks,
+            drifts,
+            why,
+        } => ChatMessage::plain(format!(
+            "👋 Stopped watching {service} {version}: {}, {}.",
+            crate::present::watch::end_words(d, *why),
+            crate::present::watch::checks_and_drifts(*checks, *drifts)
+        )),
+    }
+}
+
+/// `26 h`, `45 min`: how long after a promotion something happened.
+pub fn hours(secs: u64) -> String {
+    if secs >= 3600 {
+        format!("{} h", secs / 3600)
+    } else {
+        format!("{} min", secs / 60)
     }
 }
 
@@ -334,7 +428,8 @@ fn next_step(d: &Deploy, waited_s: u64) -> String {
         .filter(|at| {
             *at > waited_s
                 && e.default_decision == crate::domain::deploy::DefaultDecision::Rollback
-                && d.state == crate::domain::deploy::State::Breached
+                && (d.state == crate::domain::deploy::State::Breached
+                    || (d.state == crate::domain::deploy::State::Promoted && d.watch.drift_open))
         })
         .map(|at| {
             format!(

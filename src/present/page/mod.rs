@@ -128,6 +128,7 @@ pub fn deploy_page(pm: &Postmortem) -> String {
     criteria_section(&mut b, pm);
     charts_section(&mut b, pm);
     decision_section(&mut b, pm);
+    watch_section(&mut b, pm);
     votes_section(&mut b, pm);
     notes::notes_section(&mut b, &pm.events);
     timeline_section(&mut b, pm);
@@ -362,6 +363,35 @@ fn decision_section(b: &mut Html, pm: &Postmortem) {
                 x.quorum,
                 x.reason
             );
+        }
+        b.push_raw("</ul>\n");
+    }
+    b.push_raw("</section>\n");
+}
+
+/// The watch after promotion: its period, its checks and each drift with its values.
+fn watch_section(b: &mut Html, pm: &Postmortem) {
+    let d = &pm.deploy;
+    let Some(w) = crate::present::watch::report(d, &pm.events) else {
+        return;
+    };
+    b.push_raw(
+        "<section id=\"watch\">\n<h2>Watch after promotion</h2>\n<table class=\"kv\">\n<tbody>\n",
+    );
+    kv(b, "Period", &w.period);
+    kv(b, "Criteria", crate::present::watch::watched(d));
+    kv(
+        b,
+        "Checks",
+        format!("{} ({} failing recorded)", w.checks, w.failed_checks),
+    );
+    b.push_raw("</tbody>\n</table>\n");
+    if w.drifts.is_empty() {
+        b.push_raw("<p>No drift.</p>\n");
+    } else {
+        b.push_raw("<ul class=\"drifts\">\n");
+        for drift in &w.drifts {
+            html!(b, "<li class=\"drift\">{}</li>\n", drift);
         }
         b.push_raw("</ul>\n");
     }

@@ -18,7 +18,8 @@ impl Work {
             return;
         };
         // Only a deploy still waiting on people: breached, or its window passed with `ask`.
-        let waiting_on_breach = self.d.state == State::Breached;
+        // A drift after promotion is asked like a breach: remind, page, decide the default.
+        let waiting_on_breach = self.d.state == State::Breached || self.drift_vote_open();
         let waiting_on_window = self.d.state == State::Canary && self.d.window_passed;
         if !(waiting_on_breach || waiting_on_window) {
             return;

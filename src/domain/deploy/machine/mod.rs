@@ -11,6 +11,9 @@ mod pipeline;
 mod rollback;
 mod ticks;
 mod votes;
+mod watch;
+
+pub use watch::{WatchVerdict, judge as judge_watch};
 
 use super::effect::{ChatEffect, Effect, Notice, Said};
 use super::event::{Event, EventData, PageReason};
@@ -101,6 +104,7 @@ impl Deploy {
             now_ms,
             source: source.to_string(),
             newer_deploy: context.newer_deploy.clone(),
+            watch_checks: context.watch_checks,
         };
         match input {
             Input::Pipeline {
@@ -121,8 +125,10 @@ impl Deploy {
             Input::Tick => {
                 w.window();
                 w.verify_deadline();
+                w.watch_deadline();
                 w.escalate();
             }
+            Input::WatchCheck { readings, at_ms } => w.watch_check(readings, at_ms),
             Input::PageFailed { provider, error } => w.page_failed(provider, error),
             Input::MetricsUnavailable { error } => w.metrics_unavailable(error),
             Input::Gate { gate, asked_by } => w.gate(gate, asked_by),
@@ -161,7 +167,11 @@ impl Deploy {
             (Some(_), None) => true,
             (None, _) => false,
         };
-        if w.d.escalation.open_page.is_some() && (decided_since_page || w.d.state.is_final()) {
+        // A promoted deploy is final, but a drift during its watch is a decision waiting.
+        let waiting = w.drift_vote_open();
+        if w.d.escalation.open_page.is_some()
+            && (decided_since_page || (w.d.state.is_final() && !waiting))
+        {
             w.resolve_page(PageReason::NoDecision);
         }
         if self.state != State::RollbackFailed && w.d.state == State::RollbackFailed {
@@ -172,6 +182,12 @@ impl Deploy {
         }
         if !self.state.is_final() && w.d.state.is_final() {
             w.say(Said::Closed);
+        }
+        // Watching after promotion starts in one place, whichever path promoted the deploy; a
+        // rollback of the promoted deploy ends it.
+        w.start_watch(self.state);
+        if self.state == State::Promoted && w.d.state != State::Promoted {
+            w.end_watch(super::event::WatchEnd::RolledBack);
         }
         if w.d.root_facts() != self.root_facts() {
             w.out.effects.push(Effect::Chat(ChatEffect::UpdateRoot));
@@ -194,6 +210,8 @@ struct Work {
     /// A deploy of the same service and environment started after this one, if the shell found
     /// one: a rollback decided now is held for confirmation instead of executed.
     newer_deploy: Option<NewerDeploy>,
+    /// The watch checks stored so far, when the shell counted them.
+    watch_checks: Option<u32>,
 }
 
 impl Work {

@@ -102,6 +102,7 @@ mod tests {
             escalation: None,
             require_reason: false,
             forbid_self_promote: false,
+            watch: None,
         };
         start(info, policy, 0, "test").deploy
     }

@@ -100,6 +100,18 @@ impl Work {
                 vec![format!("alert:{name}")],
                 BreachCause::AlertFiring { summary },
             );
+        } else if firing
+            && self.d.state == State::Promoted
+            && self.d.watch.open()
+            && let Some(promoted_at) = self.d.watch.started_at_ms
+        {
+            // Not a breach and not a drift: the link between the alert and the latest change.
+            self.say(Said::AlertDuringWatch {
+                name,
+                summary,
+                after_s: (self.now_ms.saturating_sub(promoted_at) / 1000).max(0) as u64,
+                newer: self.newer_deploy.clone(),
+            });
         } else {
             self.say(Said::Alert {
                 name,

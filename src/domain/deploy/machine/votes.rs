@@ -14,10 +14,12 @@ impl Work {
         let reply_to = vote.voter.identity.clone();
         let name = vote.voter.name.clone();
         let open = match vote.choice {
-            Choice::Rollback => matches!(
-                self.d.state,
-                State::Canary | State::Breached | State::RollbackFailed
-            ),
+            Choice::Rollback => {
+                matches!(
+                    self.d.state,
+                    State::Canary | State::Breached | State::RollbackFailed
+                ) || self.drift_vote_open()
+            }
             Choice::Promote => matches!(self.d.state, State::Canary | State::Breached),
         };
         if !open {
