@@ -105,22 +105,7 @@ enum Command {
     },
     /// Print what normal looks like for a service: each criterion's values at this hour on each
     /// of the last days, from Prometheus (the baseline track). No server needed.
-    Baseline {
-        #[arg(
-            long,
-            env = "CANARYBOT_CONFIG",
-            default_value = "config/canarybot.toml"
-        )]
-        config: PathBuf,
-        #[arg(long)]
-        service: String,
-        /// How many days back (1 to 28).
-        #[arg(long, default_value_t = canarybot::domain::normal::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(1..=i64::from(canarybot::domain::normal::MAX_DAYS)))]
-        days: u32,
-        /// The environment its queries are filled with (`{{environment}}`).
-        #[arg(long, default_value = "production")]
-        environment: String,
-    },
+    Baseline(HistoryArgs),
     /// The service's criteria.
     Criteria {
         #[command(subcommand)]
@@ -210,27 +195,31 @@ enum Command {
     },
 }
 
+/// What `baseline` and `criteria suggest` ask Prometheus about.
+#[derive(clap::Args)]
+struct HistoryArgs {
+    #[arg(
+        long,
+        env = "CANARYBOT_CONFIG",
+        default_value = "config/canarybot.toml"
+    )]
+    config: PathBuf,
+    #[arg(long)]
+    service: String,
+    /// How many days back (1 to 28).
+    #[arg(long, default_value_t = canarybot::domain::normal::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(1..=i64::from(canarybot::domain::normal::MAX_DAYS)))]
+    days: u32,
+    /// The environment its queries are filled with (`{{environment}}`).
+    #[arg(long, default_value = "production")]
+    environment: String,
+}
+
 #[derive(Subcommand)]
 enum CriteriaAction {
     /// Print the service's [[service.criteria]] with bounds derived from Prometheus history
     /// (max = p99 × 1.2, min = p1 × 0.8 at this hour over the last days), for a person to
     /// review and paste. Nothing is changed.
-    Suggest {
-        #[arg(
-            long,
-            env = "CANARYBOT_CONFIG",
-            default_value = "config/canarybot.toml"
-        )]
-        config: PathBuf,
-        #[arg(long)]
-        service: String,
-        /// How many days back (1 to 28).
-        #[arg(long, default_value_t = canarybot::domain::normal::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(1..=i64::from(canarybot::domain::normal::MAX_DAYS)))]
-        days: u32,
-        /// The environment its queries are filled with (`{{environment}}`).
-        #[arg(long, default_value = "production")]
-        environment: String,
-    },
+    Suggest(HistoryArgs),
 }
 
 #[derive(Subcommand)]
@@ -581,12 +570,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Baseline {
+        Command::Baseline(HistoryArgs {
             config,
             service,
             days,
             environment,
-        } => {
+        }) => {
             init_tracing("warn", log_format(LogFormat::Text)?);
             let config = load(&config)?;
             let (svc, normals) = history_of(&config, &service, &environment, days).await?;
@@ -605,12 +594,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Criteria {
             action:
-                CriteriaAction::Suggest {
+                CriteriaAction::Suggest(HistoryArgs {
                     config,
                     service,
                     days,
                     environment,
-                },
+                }),
         } => {
             init_tracing("warn", log_format(LogFormat::Text)?);
             let config = load(&config)?;

@@ -121,6 +121,11 @@ async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) ->
             continue;
         };
         let environment = alert.labels.get(&cfg.environment_label);
+        let input = || Input::Alert {
+            name: name.clone(),
+            firing,
+            annotations: alert.annotations.clone(),
+        };
         let mut hit = false;
         for state in [crate::domain::State::Canary, crate::domain::State::Breached] {
             let rows = match store
@@ -133,26 +138,14 @@ async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) ->
                 .await
             {
                 Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "store error");
-                    return ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal store error; see the server log",
-                    )
-                    .into_response();
-                }
+                Err(e) => return store_failed(e),
             };
             for row in rows {
                 if environment.is_some_and(|e| *e != row.environment) {
                     continue;
                 }
                 hit = true;
-                let input = Input::Alert {
-                    name: name.clone(),
-                    firing,
-                    annotations: alert.annotations.clone(),
-                };
-                if let Err(e) = s.engine.apply(&row.id, input, "alertmanager").await {
+                if let Err(e) = s.engine.apply(&row.id, input(), "alertmanager").await {
                     return ApiError::from(e).into_response();
                 }
             }
@@ -165,23 +158,11 @@ async fn receive(State(s): State<AlertHook>, headers: HeaderMap, body: Bytes) ->
                 .await
             {
                 Ok(rows) => rows,
-                Err(e) => {
-                    tracing::error!(error = %e, "store error");
-                    return ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal store error; see the server log",
-                    )
-                    .into_response();
-                }
+                Err(e) => return store_failed(e),
             };
             for row in watched {
                 hit = true;
-                let input = Input::Alert {
-                    name: name.clone(),
-                    firing,
-                    annotations: alert.annotations.clone(),
-                };
-                if let Err(e) = s.engine.apply(&row.id, input, "alertmanager").await {
+                if let Err(e) = s.engine.apply(&row.id, input(), "alertmanager").await {
                     return ApiError::from(e).into_response();
                 }
             }
@@ -217,3 +198,14 @@ pub static SOURCE: crate::http::HookSource = crate::http::HookSource {
         })
     },
 };
+
+/// The store failed: logged, and answered with a 500 that says where to look (Alertmanager
+/// retries).
+fn store_failed(e: crate::store::StoreError) -> Response {
+    tracing::error!(error = %e, "store error");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal store error; see the server log",
+    )
+    .into_response()
+}

@@ -6,3 +6,24 @@ pub mod history;
 pub mod prometheus;
 pub mod scheduler;
 pub mod watch;
+
+/// Runs `pass` every 250 ms until shutdown; a pass that fails is logged as `what` and the next one
+/// runs (the scheduler's checks, the watch after promotion).
+pub(crate) async fn every_pass<F, Fut>(
+    what: &'static str,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut pass: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, crate::store::StoreError>>,
+{
+    loop {
+        if let Err(e) = pass().await {
+            tracing::warn!(error = %e, "{what} failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -12,7 +12,6 @@ use crate::domain::{Deploy, Input, Sample, State};
 use crate::engine::Engine;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// A claimed check slot ends this much before the next interval, so that the replica that made
@@ -45,16 +44,8 @@ pub struct NormalReads {
 pub const NORMAL_TRIES: u32 = 3;
 
 impl Scheduler {
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            if let Err(e) = self.clone().pass().await {
-                tracing::warn!(error = %e, "scheduler pass failed");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        super::every_pass("scheduler pass", shutdown, || self.clone().pass()).await
     }
 
     /// Starts the checks that are due; returns how many.

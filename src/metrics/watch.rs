@@ -12,7 +12,6 @@ use crate::engine::Engine;
 use crate::store::WatchRow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// One day and one week, in milliseconds: the references' offsets.
@@ -48,16 +47,8 @@ impl Watcher {
         }
     }
 
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            if let Err(e) = self.clone().pass().await {
-                tracing::warn!(error = %e, "watch pass failed");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        super::every_pass("watch pass", shutdown, || self.clone().pass()).await
     }
 
     /// Ends the watches that are over and starts the checks that are due; returns how many

@@ -176,6 +176,27 @@ impl RealPrometheus {
     }
 }
 
+/// Serves `text()` as the application's `/metrics` on a loopback port; returns its address.
+pub(crate) async fn serve_metrics(
+    text: impl Fn() -> String + Clone + Send + Sync + 'static,
+) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind exporter");
+    let target = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let body = text();
+            async move { body }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    target
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -191,21 +212,8 @@ async fn a_real_prometheus_catches_the_breach_and_sees_recovery() {
     let exporter = Exporter {
         values: Arc::new(Mutex::new([0.01, 0.01, 0.2, 0.2])),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind exporter");
-    let target = listener.local_addr().expect("addr");
     let e = exporter.clone();
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let e = e.clone();
-            async move { e.text() }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let target = serve_metrics(move || e.text()).await;
 
     let prometheus = RealPrometheus::start(target, "app_error_ratio", 2).await;
     let url = prometheus.url.clone();

@@ -3,7 +3,7 @@
 //! days, and after promotion the watch compares the service now with 1 and 7 days earlier — the
 //! `offset` the issue asks for, over data the test serves.
 
-use crate::real_prometheus::{RealPrometheus, prometheus_missing};
+use crate::real_prometheus::{RealPrometheus, prometheus_missing, serve_metrics};
 use crate::support::{Backend, ExecutorMode, Setup, TestApp};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -99,21 +99,8 @@ async fn a_real_prometheus_with_a_week_of_history_gives_normal_and_catches_drift
     let exporter = Exporter {
         values: Arc::new(Mutex::new([0.24, 0.24, 0.24])),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind exporter");
-    let target = listener.local_addr().expect("addr");
     let e = exporter.clone();
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let e = e.clone();
-            async move { e.text() }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let target = serve_metrics(move || e.text()).await;
     let prometheus =
         RealPrometheus::start_with_history(target, "app_latency_seconds", 2, Some(&history(now_s)))
             .await;

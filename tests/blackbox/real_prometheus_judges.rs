@@ -35,21 +35,11 @@ async fn a_real_prometheus_range_lets_the_mann_whitney_judge_breach_on_a_slower_
         return;
     }
     let scrapes = Arc::new(AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind exporter");
-    let target = listener.local_addr().expect("addr");
     let counter = scrapes.clone();
-    let exporter = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            async move { exposition(n) }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, exporter).await;
-    });
+    let target = crate::real_prometheus::serve_metrics(move || {
+        exposition(counter.fetch_add(1, Ordering::SeqCst))
+    })
+    .await;
     let prometheus = RealPrometheus::start(target, "app_latency_ms", 2).await;
 
     let setup = Setup {
