@@ -7,20 +7,20 @@
 //! it was posted for (`ChatItem::seq`), so the timeline links every event to its messages.
 
 use super::{Attempt, ChatError, ChatImage, ChatPort, ThreadTarget};
-use crate::domain::Deploy;
-use crate::present::chat::ChartRequest;
-use crate::present::postmortem::Postmortem;
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use crate::Clock;
+use crate::domain::Deploy;
 use crate::engine::{ChatItem, target_of};
+use crate::present::chat::ChartRequest;
 use crate::present::chat::RenderedChat;
+use crate::present::postmortem::Postmortem;
 use crate::retry::Backoff;
 use crate::store::{Failed, OutboxItem, PostedMessage, Store, StoreError};
 use crate::telemetry::Telemetry;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -147,7 +147,9 @@ impl ChatWorker {
         for item in items {
             let chart = is_chart(&item);
             if !chart {
-                first_message.entry(item.deploy_id.clone()).or_insert(item.id);
+                first_message
+                    .entry(item.deploy_id.clone())
+                    .or_insert(item.id);
             }
             match index.get(&(item.deploy_id.clone(), chart)) {
                 Some(&i) => threads[i].push(item),
@@ -434,8 +436,11 @@ impl ChatWorker {
             links: Default::default(),
             criteria_now: None,
         };
-        match crate::present::chart_png::criterion_png(&p, &request.criterion, Some(request.until_ms))
-        {
+        match crate::present::chart_png::criterion_png(
+            &p,
+            &request.criterion,
+            Some(request.until_ms),
+        ) {
             Ok(chart) => Ok(Some(ChatImage {
                 png: chart.png,
                 filename: format!("chart-{}.png", attempt.key),

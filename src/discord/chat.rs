@@ -102,7 +102,10 @@ impl ChatPort for DiscordChat {
     ) -> Result<Option<String>, ChatError> {
         let (_, _, thread_channel) = parse_thread_ref(thread).ok_or_else(|| bad_thread(thread))?;
         let nonce: String = attempt.key.chars().take(25).collect();
-        let title: String = super::escape::text(&image.title).chars().take(256).collect();
+        let title: String = super::escape::text(&image.title)
+            .chars()
+            .take(256)
+            .collect();
         let alt: String = image.alt_text.chars().take(1024).collect();
         let payload = serde_json::json!({
             "embeds": [{

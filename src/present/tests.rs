@@ -1049,3 +1049,58 @@ fn outside_text_in_the_markdown_postmortem_is_escaped() {
     assert!(md.contains("&lt;img src=x&gt;"), "{md}");
     assert!(md.contains("alice \\*admin\\*"), "{md}");
 }
+
+/// The charts a breach and a close ask for: one per breached criterion (alerts have none), after
+/// the breach message, cut at the time of the event; the close charts the breached criteria.
+#[test]
+fn a_breach_and_its_close_ask_for_the_breached_criteria_charts() {
+    let charts = |out: &Outcome| {
+        out.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Chat(ChatEffect::Chart { chart }) => Some(chart.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut h = Harness::new(policy());
+    h.check(0.002, 0.9);
+    let out = h.check(0.002, 0.9); // p99 fails 2/2 → breach
+    let asked = charts(&out);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].criterion, "p99 latency");
+    assert_eq!(asked[0].with, vec!["p99 latency".to_string()]);
+    assert_eq!(asked[0].until_ms, h.now);
+    let breach_at = out
+        .effects
+        .iter()
+        .position(|e| matches!(e, Effect::Chat(ChatEffect::Reply { message }) if message.text.contains("BREACH")))
+        .expect("the breach message");
+    let chart_at = out
+        .effects
+        .iter()
+        .position(|e| matches!(e, Effect::Chat(ChatEffect::Chart { .. })))
+        .expect("the chart");
+    assert!(breach_at < chart_at);
+    let close = h.vote("slack:U01ALICE", &[], Choice::Promote);
+    assert_eq!(h.state(), State::Promoted);
+    let asked = charts(&close);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].criterion, "p99 latency");
+    assert_eq!(asked[0].until_ms, h.now);
+
+    // An alert's breach has no chart, nor has its close.
+    let mut h = Harness::new(policy());
+    let out = h.feed(
+        Input::Alert {
+            name: "HighErrorRate".into(),
+            firing: true,
+            annotations: Default::default(),
+        },
+        10_000,
+    );
+    assert_eq!(h.state(), State::Breached);
+    assert!(charts(&out).is_empty());
+    let close = h.vote("slack:U01ALICE", &[], Choice::Promote);
+    assert!(charts(&close).is_empty());
+}

@@ -108,7 +108,7 @@ impl ChatPort for SlackChat {
 
     /// The three-step upload into the thread; on a retry, first a look in the thread for the
     /// file an earlier try shared (its name carries the outbox item's key). Returns the ts of
-    /// the message sharing it when found; a fresh upload's message ts Slack does not say.
+    /// the message sharing it, looked for after a fresh upload too (Slack's answer omits it).
     async fn post_image(
         &self,
         _target: &ThreadTarget,
@@ -141,7 +141,14 @@ impl ChatPort for SlackChat {
                 &image.png,
             )
             .await?;
-        Ok(None)
+        // The message sharing it, for the timeline's link: Slack's answer does not say, so look
+        // (a miss or a failed look only leaves the chart unlinked).
+        Ok(self
+            .api
+            .find_file(channel, ts, &image.filename, attempt.since_ms)
+            .await
+            .ok()
+            .flatten())
     }
 
     async fn notice(

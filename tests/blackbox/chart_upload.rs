@@ -72,13 +72,21 @@ async fn breach(app: &TestApp) -> String {
 
 fn check_slack_chart(f: &SharedFile, root_ts: &str) {
     assert_eq!(f.channel, "C0CHECKOUT");
-    assert_eq!(f.thread_ts.as_deref(), Some(root_ts), "in the canary thread");
+    assert_eq!(
+        f.thread_ts.as_deref(),
+        Some(root_ts),
+        "in the canary thread"
+    );
     assert!(
         f.upload.filename.starts_with("chart-") && f.upload.filename.ends_with(".png"),
         "{}",
         f.upload.filename
     );
-    assert!(f.upload.alt_txt.contains("p99 latency"), "{}", f.upload.alt_txt);
+    assert!(
+        f.upload.alt_txt.contains("p99 latency"),
+        "{}",
+        f.upload.alt_txt
+    );
     let bytes = f.upload.bytes.as_deref().expect("uploaded");
     assert_eq!(bytes.len(), f.upload.length);
     assert_eq!(png_size(bytes), (WIDTH, HEIGHT));
@@ -116,7 +124,12 @@ async fn slack_breach_and_close_post_one_chart_each_in_the_thread(b: Backend) {
     let calls = slack.calls();
     let breach_at = calls
         .iter()
-        .position(|c| c.body["text"].as_str().unwrap_or_default().contains("BREACH"))
+        .position(|c| {
+            c.body["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("BREACH")
+        })
         .expect("the breach message");
     let upload_at = calls
         .iter()
@@ -144,7 +157,9 @@ async fn slack_upload_retried_after_a_failure_posts_one_chart(b: Backend) {
     slack.fail_completes.store(1, Ordering::SeqCst);
     breach(&app).await;
     eventually("a second try", || {
-        slack.calls_to("conversations.replies").len() + slack.calls_to("files.completeUploadExternal").len() >= 2
+        slack.calls_to("conversations.replies").len()
+            + slack.calls_to("files.completeUploadExternal").len()
+            >= 2
     })
     .await;
     app.settle_chat().await;
@@ -246,7 +261,10 @@ async fn discord_breach_posts_one_image_in_the_thread(b: Backend) {
     app.settle_chat().await;
     let (root, images) = images(&discord);
     assert_eq!(images.len(), 1, "one image: the one breached criterion");
-    assert_eq!(images[0].channel, root, "in the thread (its id is the root's)");
+    assert_eq!(
+        images[0].channel, root,
+        "in the thread (its id is the root's)"
+    );
     check_discord_image(&images[0]);
     app.finish().await;
 }
@@ -258,12 +276,7 @@ async fn discord_post_retried_after_a_failure_posts_one_image(b: Backend) {
     // Discord creates the message, then answers 500: the retry's nonce finds it.
     discord.fail_file_posts.store(1, Ordering::SeqCst);
     breach(&app).await;
-    let tries = |d: &FakeDiscord| {
-        d.calls()
-            .iter()
-            .filter(|c| is_image_post(c))
-            .count()
-    };
+    let tries = |d: &FakeDiscord| d.calls().iter().filter(|c| is_image_post(c)).count();
     eventually("a second try", || tries(&discord) >= 2).await;
     app.settle_chat().await;
     let (_, images) = images(&discord);
@@ -289,15 +302,15 @@ async fn discord_without_attach_files_posts_the_text_once(b: Backend) {
         .map(|m| m.body["content"].as_str().unwrap_or_default().to_string())
         .collect();
     let fallbacks: Vec<&String> = texts.iter().filter(|t| t.contains("📈")).collect();
-    assert_eq!(fallbacks.len(), 2, "the breach's and the close's: {texts:#?}");
+    assert_eq!(
+        fallbacks.len(),
+        2,
+        "the breach's and the close's: {texts:#?}"
+    );
     assert!(fallbacks[0].contains("p99 latency"), "{}", fallbacks[0]);
     let (_, images) = images(&discord);
     assert!(images.is_empty());
-    let tried = discord
-        .calls()
-        .iter()
-        .filter(|c| is_image_post(c))
-        .count();
+    let tried = discord.calls().iter().filter(|c| is_image_post(c)).count();
     assert_eq!(tried, 1, "refused once, then not tried again");
     assert!(texts.iter().any(|t| t.contains("BREACH")), "{texts:#?}");
     app.finish().await;

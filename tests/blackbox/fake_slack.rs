@@ -149,31 +149,33 @@ impl FakeSlack {
                 }),
             )
             .route(
-            "/api/{method}",
-            axum::routing::post({
-                let f = f.clone();
-                move |Path(method): Path<String>, headers: HeaderMap, body: axum::body::Bytes| {
+                "/api/{method}",
+                axum::routing::post({
                     let f = f.clone();
-                    async move {
-                        f.answer(
-                            method,
-                            &headers,
-                            serde_json::from_slice(&body).unwrap_or(Value::Null),
-                        )
-                        .await
+                    move |Path(method): Path<String>,
+                          headers: HeaderMap,
+                          body: axum::body::Bytes| {
+                        let f = f.clone();
+                        async move {
+                            f.answer(
+                                method,
+                                &headers,
+                                serde_json::from_slice(&body).unwrap_or(Value::Null),
+                            )
+                            .await
+                        }
                     }
-                }
-            })
-            .get({
-                let f = f.clone();
-                move |Path(method): Path<String>,
-                      headers: HeaderMap,
-                      Query(q): Query<HashMap<String, String>>| {
+                })
+                .get({
                     let f = f.clone();
-                    async move { f.answer(method, &headers, json!(q)).await }
-                }
-            }),
-        );
+                    move |Path(method): Path<String>,
+                          headers: HeaderMap,
+                          Query(q): Query<HashMap<String, String>>| {
+                        let f = f.clone();
+                        async move { f.answer(method, &headers, json!(q)).await }
+                    }
+                }),
+            );
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -393,9 +395,13 @@ impl FakeSlack {
                     let id = f["id"].as_str().unwrap_or_default().to_string();
                     let upload = self.uploads.lock().expect("uploads").get(&id).cloned();
                     // Slack shares only what was uploaded, whole.
-                    let Some(upload) = upload.filter(|u| u.bytes.as_ref().map(Vec::len) == Some(u.length)) else {
-                        return axum::Json(json!({"ok": false, "error": "file_upload_size_mismatch"}))
-                            .into_response();
+                    let Some(upload) =
+                        upload.filter(|u| u.bytes.as_ref().map(Vec::len) == Some(u.length))
+                    else {
+                        return axum::Json(
+                            json!({"ok": false, "error": "file_upload_size_mismatch"}),
+                        )
+                        .into_response();
                     };
                     shared.push(SharedFile {
                         id,

@@ -143,10 +143,19 @@ impl FakeExecutor {
 pub enum ChatOp {
     Root(String),
     Update(String),
-    Reply { text: String, loud: bool },
-    Notice { to: String, text: String },
+    Reply {
+        text: String,
+        loud: bool,
+    },
+    Notice {
+        to: String,
+        text: String,
+    },
     /// A chart posted in the thread.
-    Image { title: String, alt_text: String },
+    Image {
+        title: String,
+        alt_text: String,
+    },
 }
 
 #[derive(Default)]

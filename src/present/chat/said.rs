@@ -513,7 +513,11 @@ pub fn notice(notice: &Notice, d: &Deploy) -> String {
 /// The line posted instead of charts when the platform refuses files (no `files:write`, no
 /// *Attach Files*): a link to each chart on the postmortem page, or, without a public address,
 /// where to find them.
-pub fn chart_fallback(public_url: Option<&str>, deploy_id: &str, criteria: &[String]) -> ChatMessage {
+pub fn chart_fallback(
+    public_url: Option<&str>,
+    deploy_id: &str,
+    criteria: &[String],
+) -> ChatMessage {
     let id = crate::present::postmortem::path_segment(deploy_id);
     let text = match public_url {
         Some(base) => criteria
