@@ -216,7 +216,7 @@ impl DiscordApi {
         let resp = match self.http.request(req).await {
             Ok(resp) => resp,
             Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(r)))
-                if r.status_code.as_u16() == 403 || r.error.code == MISSING_PERMISSIONS =>
+                if r.error.code == MISSING_PERMISSIONS =>
             {
                 return Err(ChatError::NotAllowed {
                     message: format!(

@@ -211,10 +211,19 @@ impl SlackApi {
         let session = self.client.open_session(&self.token);
         let req = SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_string(), png.len())
             .with_alt_txt(alt_text.chars().take(1000).collect());
-        let url = session
-            .get_upload_url_external(&req)
-            .await
-            .map_err(|e| file_error("files.getUploadURLExternal", e))?;
+        // Nothing is in the thread before the last step: a failure here needs no look.
+        let url = session.get_upload_url_external(&req).await.map_err(|e| {
+            match file_error("files.getUploadURLExternal", e) {
+                ChatError::Transient {
+                    message,
+                    retry_after_ms,
+                } => ChatError::Refused {
+                    message,
+                    retry_after_ms,
+                },
+                other => other,
+            }
+        })?;
         let sent = self
             .uploads
             .post(url.upload_url.value().clone())
