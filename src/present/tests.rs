@@ -1104,3 +1104,28 @@ fn a_breach_and_its_close_ask_for_the_breached_criteria_charts() {
     let close = h.vote("slack:U01ALICE", &[], Choice::Promote);
     assert!(charts(&close).is_empty());
 }
+
+/// The text posted instead of charts on a platform that refuses files: a link to each chart on
+/// the deploy's page (id and criterion percent-encoded), or where to find them without a public
+/// address.
+#[test]
+fn refused_charts_are_linked_in_one_line_each() {
+    use crate::present::chat::said::chart_fallback;
+    let criteria = vec!["p99 latency".to_string(), "5xx ratio".to_string()];
+    let m = chart_fallback(
+        Some("https://bot.example.com/"),
+        "checkout:production:2.4.0",
+        &criteria,
+    );
+    assert_eq!(
+        m.text,
+        "📈 Chart of p99 latency: https://bot.example.com/deploys/checkout%3Aproduction%3A2.4.0/charts/p99%20latency.png\n\
+         📈 Chart of 5xx ratio: https://bot.example.com/deploys/checkout%3Aproduction%3A2.4.0/charts/5xx%20ratio.png"
+    );
+    assert!(m.buttons.is_empty() && m.mentions.is_empty() && !m.loud);
+    let m = chart_fallback(None, "checkout:production:2.4.0", &criteria[..1]);
+    assert_eq!(
+        m.text,
+        "📈 The chart of p99 latency is on the deploy's postmortem page."
+    );
+}
