@@ -15,6 +15,7 @@ on_both_backends!(
     slack_breach_and_close_post_one_chart_each_in_the_thread,
     slack_upload_retried_after_a_failure_posts_one_chart,
     slack_without_files_write_posts_the_text_once,
+    a_chart_that_cannot_be_posted_holds_up_no_message,
     discord_breach_posts_one_image_in_the_thread,
     discord_post_retried_after_a_failure_posts_one_image,
     discord_without_attach_files_posts_the_text_once,
@@ -211,6 +212,36 @@ fn is_image_post(c: &crate::fake_discord::DiscordCall) -> bool {
     c.body["embeds"][0]["image"]["url"]
         .as_str()
         .is_some_and(|u| u.starts_with("attachment://"))
+}
+
+/// Uploads failing for as long as it takes: the chart is retried, and the messages after it — a
+/// vote, the decision, the close — are posted all the same.
+async fn a_chart_that_cannot_be_posted_holds_up_no_message(b: Backend) {
+    let Some((app, slack)) = slack_app(b).await else {
+        return;
+    };
+    slack.uploads_down.store(true, Ordering::SeqCst);
+    let id = breach(&app).await;
+    eventually("the chart failing", || {
+        slack.calls_to("files.getUploadURLExternal").len() >= 2
+    })
+    .await;
+    let (status, body) = app.vote(&id, "slack:U01ALICE", &[], "promote").await;
+    assert_eq!(status, 202, "{body}");
+    let root = slack.roots()[0].ts.clone();
+    eventually("the vote and the close in the thread", || {
+        let texts: Vec<String> = slack.replies(&root).into_iter().map(|m| m.text).collect();
+        texts.iter().any(|t| t.contains("votes *promote*"))
+            && texts.iter().any(|t| t.contains("🏁"))
+    })
+    .await;
+    assert!(slack.shared_files().is_empty());
+    // Uploads work again: the chart (and the close's) arrive, once each.
+    slack.uploads_down.store(false, Ordering::SeqCst);
+    eventually("the charts", || slack.shared_files().len() == 2).await;
+    app.settle_chat().await;
+    assert_eq!(slack.shared_files().len(), 2);
+    app.finish().await;
 }
 
 /// The messages with files in the canary thread.

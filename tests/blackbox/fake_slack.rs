@@ -88,6 +88,8 @@ pub struct FakeSlack {
     pub files_refused: Arc<std::sync::atomic::AtomicBool>,
     /// This many `files.completeUploadExternal` calls share the file and then answer HTTP 500.
     pub fail_completes: Arc<AtomicU32>,
+    /// While set, the upload URLs answer HTTP 503 (files cannot be uploaded; messages can).
+    pub uploads_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A file Slack gave an upload URL for.
@@ -137,6 +139,12 @@ impl FakeSlack {
                 axum::routing::post(move |Path(file): Path<String>, body: axum::body::Bytes| {
                     let f = uploads.clone();
                     async move {
+                        if f.uploads_down.load(Ordering::SeqCst) {
+                            return (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "uploads are down".to_string(),
+                            );
+                        }
                         let mut uploads = f.uploads.lock().expect("uploads");
                         match uploads.get_mut(&file) {
                             Some(u) => {
