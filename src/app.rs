@@ -162,6 +162,9 @@ pub async fn start(
             lease: config.delivery.lease,
             max_backoff: config.delivery.max_backoff,
             threads: Default::default(),
+            public_url: config.server.public_url.clone(),
+            files_refused: Default::default(),
+            linked_charts: Default::default(),
         });
         workers.push(tokio::spawn(worker.run(drain_rx.clone())));
     }

@@ -527,6 +527,7 @@ mod tests {
             "/slack/events",
             "app_mention",
             "chat:write",
+            "files:write",
             "commands",
             "usergroups:read",
             "app_mentions:read",

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::domain::{Deploy, Event};
 use crate::engine::EngineError;
-use crate::present::postmortem::{ChartPoint, EventLinks, MessageLink, Postmortem, ThreadLink};
+use crate::present::postmortem::{EventLinks, MessageLink, Postmortem, ThreadLink};
 use crate::store::Store;
 use std::collections::BTreeMap;
 
@@ -35,17 +35,7 @@ pub async fn postmortem(
     let events = events?.ok_or_else(|| EngineError::UnknownDeploy(deploy_id.to_string()))?;
     let stored = stored?;
     let deploy = Deploy::fold(&events)?;
-    let mut samples: BTreeMap<String, Vec<ChartPoint>> = BTreeMap::new();
-    for (criterion, at_ms, canary, baseline) in stored {
-        samples.entry(criterion).or_default().push(ChartPoint {
-            at_ms,
-            canary,
-            baseline,
-        });
-    }
-    for points in samples.values_mut() {
-        points.sort_by_key(|p| p.at_ms);
-    }
+    let samples = crate::present::postmortem::chart_points(stored);
     let mut threads = Vec::new();
     for platform in crate::registry::CHAT_PLATFORMS {
         if let Some(thread) = store.thread(deploy_id, platform.name).await?

@@ -1,7 +1,7 @@
 //! The console adapter: prints the canary thread readably. Used by `demo`, and by `serve` when no
 //! chat platform is configured.
 
-use super::{Attempt, ChatError, ChatPort, Opened, ThreadTarget};
+use super::{Attempt, ChatError, ChatImage, ChatPort, Opened, ThreadTarget};
 use crate::chat::ChatPlatform;
 use crate::chat::platform::{any_id, no_problems};
 use crate::domain::Choice;
@@ -147,6 +147,18 @@ impl ChatPort for ConsoleChat {
         };
         self.print(&format!("{body}{}{confirm}", buttons(&message.buttons)));
         Ok(None) // a terminal has no message ids to link to
+    }
+
+    /// A terminal shows no image: a line names the chart.
+    async fn post_image(
+        &self,
+        _target: &ThreadTarget,
+        _thread: &str,
+        image: &ChatImage,
+        _attempt: &Attempt,
+    ) -> Result<Option<String>, ChatError> {
+        self.print(&format!("├─ [chart: {}]\n", image.title));
+        Ok(None)
     }
 
     async fn notice(

@@ -71,6 +71,23 @@ pub enum ChatError {
     /// Retrying will not help (bad token, unknown channel).
     #[error("{0}")]
     Permanent(String),
+    /// The platform refuses this kind of message to canarybot as installed: files without
+    /// Slack's `files:write` scope or Discord's *Attach Files* permission. `need` names what the
+    /// installation lacks; the outbox posts the text instead.
+    #[error("{message} (needs {need})")]
+    NotAllowed { message: String, need: String },
+}
+
+/// An image to post in a thread: a chart, rendered by `present::chart_png`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatImage {
+    pub png: Vec<u8>,
+    /// The file's name (`chart-<item key>.png`): carries the outbox item's key, so a retry can
+    /// find what an earlier try uploaded.
+    pub filename: String,
+    pub title: String,
+    /// The numbers in words, for those who cannot see the image.
+    pub alt_text: String,
 }
 
 /// One chat platform. Implementations live in their own modules and know nothing of each other.
@@ -107,6 +124,22 @@ pub trait ChatPort: Send + Sync {
         message: &ChatMessage,
         attempt: &Attempt,
     ) -> Result<Option<String>, ChatError>;
+
+    /// Posts `image` in the thread, once per outbox item (on a retry, not again if an earlier
+    /// try's image is there); returns its message id when the platform has ids. A platform that
+    /// cannot post files answers `NotAllowed`, and the outbox posts the text instead.
+    async fn post_image(
+        &self,
+        _target: &ThreadTarget,
+        _thread: &str,
+        _image: &ChatImage,
+        _attempt: &Attempt,
+    ) -> Result<Option<String>, ChatError> {
+        Err(ChatError::NotAllowed {
+            message: format!("{} does not post files", self.platform()),
+            need: "file support".to_string(),
+        })
+    }
 
     /// A private notice to one person. `to` is a platform identity (`slack:U01ALICE`); adapters
     /// ignore identities of other platforms.

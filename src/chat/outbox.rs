@@ -6,16 +6,21 @@
 //! retry look before posting again. Each message posted in a thread is recorded with the event
 //! it was posted for (`ChatItem::seq`), so the timeline links every event to its messages.
 
-use super::{Attempt, ChatError, ChatPort, ThreadTarget};
+use super::{Attempt, ChatError, ChatImage, ChatPort, ThreadTarget};
 use crate::Clock;
+use crate::domain::Deploy;
 use crate::engine::{ChatItem, target_of};
+use crate::present::chat::ChartRequest;
 use crate::present::chat::RenderedChat;
+use crate::present::postmortem::Postmortem;
 use crate::retry::Backoff;
 use crate::store::{Failed, OutboxItem, PostedMessage, Store, StoreError};
 use crate::telemetry::Telemetry;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -64,6 +69,21 @@ pub struct ChatWorker {
     /// Thread references already read or written: once a thread exists its reference never
     /// changes, so each is read from the store once.
     pub threads: std::sync::Mutex<HashMap<String, String>>,
+    /// Where the postmortem pages are (`[server] public_url`): a platform that refuses files
+    /// gets links to the charts there instead.
+    pub public_url: Option<String>,
+    /// The platform refused a file (missing scope or permission): until the next start, charts
+    /// go straight to their links, and the warning is logged once.
+    pub files_refused: AtomicBool,
+    /// The events (`deploy#until_ms`) whose charts were posted as links: once per event.
+    pub linked_charts: std::sync::Mutex<HashSet<String>>,
+}
+
+/// Whether an outbox row is a chart: charts have their own lane in each thread, after the
+/// messages written before them and never before the messages written after them.
+fn is_chart(item: &OutboxItem) -> bool {
+    serde_json::from_str::<ChatItem>(&item.payload)
+        .is_ok_and(|c| matches!(c.effect, RenderedChat::Chart { .. }))
 }
 
 /// How long the platform may take to say where its links start ([`ChatPort::discover_site`]).
@@ -119,15 +139,29 @@ impl ChatWorker {
     pub async fn drain(self: &Arc<Self>) -> Result<usize, StoreError> {
         let target = target_of(self.port.platform());
         let items = self.store.pending(&target, 500).await?;
+        // Two lanes per thread: its messages, and its charts. A chart waits for the messages
+        // written before it (the breach it shows), but no message waits for a chart.
         let mut threads: Vec<Vec<OutboxItem>> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut index: HashMap<(String, bool), usize> = HashMap::new();
+        let mut first_message: HashMap<String, i64> = HashMap::new();
         for item in items {
-            match index.get(&item.deploy_id) {
+            let chart = is_chart(&item);
+            if !chart {
+                first_message
+                    .entry(item.deploy_id.clone())
+                    .or_insert(item.id);
+            }
+            match index.get(&(item.deploy_id.clone(), chart)) {
                 Some(&i) => threads[i].push(item),
                 None => {
-                    index.insert(item.deploy_id.clone(), threads.len());
+                    index.insert((item.deploy_id.clone(), chart), threads.len());
                     threads.push(vec![item]);
                 }
+            }
+        }
+        for (&(ref deploy, chart), &i) in &index {
+            if let (true, Some(&first)) = (chart, first_message.get(deploy)) {
+                threads[i].retain(|c| c.id < first);
             }
         }
         let now = (self.clock)();
@@ -313,6 +347,113 @@ impl ChatWorker {
             })
     }
 
+    /// Posts the chart `request` asks for, rendered from what the store holds of the deploy up
+    /// to its time; a criterion without samples has no chart. A platform refusing files gets the
+    /// links instead, once per event.
+    async fn deliver_chart(
+        &self,
+        item: &OutboxItem,
+        seq: Option<i64>,
+        target: &ThreadTarget,
+        thread: &str,
+        request: &ChartRequest,
+        attempt: &Attempt,
+    ) -> Result<(), ChatError> {
+        let Some(image) = self.render_chart(&item.deploy_id, request, attempt).await? else {
+            return Ok(());
+        };
+        if !self.files_refused.load(Ordering::Relaxed) {
+            match self.port.post_image(target, thread, &image, attempt).await {
+                Ok(id) => {
+                    if let Some(id) = id {
+                        self.record(item, seq, thread, &id).await?;
+                    }
+                    return Ok(());
+                }
+                Err(ChatError::NotAllowed { message, need }) => {
+                    if !self.files_refused.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(platform = self.port.platform(), need = %need, error = %message, "the platform refuses files: charts are posted as links until the next start");
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let event = format!("{}#{}", item.deploy_id, request.until_ms);
+        if self
+            .linked_charts
+            .lock()
+            .is_ok_and(|linked| linked.contains(&event))
+        {
+            return Ok(()); // the links of this event's charts are posted
+        }
+        let criteria = if request.with.is_empty() {
+            std::slice::from_ref(&request.criterion)
+        } else {
+            request.with.as_slice()
+        };
+        let message = crate::present::chat::said::chart_fallback(
+            self.public_url.as_deref(),
+            &item.deploy_id,
+            criteria,
+        );
+        if let Some(id) = self.port.reply(target, thread, &message, attempt).await? {
+            self.record(item, seq, thread, &id).await?;
+        }
+        if let Ok(mut linked) = self.linked_charts.lock() {
+            if linked.len() >= KNOWN_THREADS {
+                linked.clear();
+            }
+            linked.insert(event);
+        }
+        Ok(())
+    }
+
+    /// The chart of `request`, from the deploy's events and samples as stored; `None` when there
+    /// is nothing to draw (no samples, an unknown deploy).
+    async fn render_chart(
+        &self,
+        deploy_id: &str,
+        request: &ChartRequest,
+        attempt: &Attempt,
+    ) -> Result<Option<ChatImage>, ChatError> {
+        let transient = |e: StoreError| ChatError::Transient {
+            message: e.to_string(),
+            retry_after_ms: None,
+        };
+        let (events, stored) =
+            tokio::join!(self.store.events(deploy_id), self.store.samples(deploy_id));
+        let Some(events) = events.map_err(transient)? else {
+            return Ok(None);
+        };
+        let stored = stored.map_err(transient)?;
+        let deploy = Deploy::fold(&events)
+            .map_err(|e| ChatError::Permanent(format!("the deploy does not read back: {e}")))?;
+        let p = Postmortem {
+            deploy,
+            events,
+            samples: crate::present::postmortem::chart_points(stored),
+            threads: Vec::new(),
+            links: Default::default(),
+            criteria_now: None,
+        };
+        match crate::present::chart_png::criterion_png(
+            &p,
+            &request.criterion,
+            Some(request.until_ms),
+        ) {
+            Ok(chart) => Ok(Some(ChatImage {
+                png: chart.png,
+                filename: format!("chart-{}.png", attempt.key),
+                title: chart.title,
+                alt_text: chart.alt_text,
+            })),
+            Err(why) => {
+                tracing::info!(deploy = deploy_id, criterion = %request.criterion, why = %why, "no chart to post");
+                Ok(None)
+            }
+        }
+    }
+
     fn know_thread(&self, deploy_id: &str, thread: &str) {
         if let Ok(mut threads) = self.threads.lock() {
             if threads.len() >= KNOWN_THREADS {
@@ -387,6 +528,13 @@ impl ChatWorker {
                         self.record(item, chat.seq, &t, &id).await?;
                     }
                     Ok(())
+                }
+                None => Ok(()),
+            },
+            RenderedChat::Chart { chart: request } => match thread {
+                Some(t) => {
+                    self.deliver_chart(item, chat.seq, &target, &t, &request, attempt)
+                        .await
                 }
                 None => Ok(()),
             },

@@ -4,11 +4,17 @@
 use super::config::DISCORD_API_URL;
 use crate::chat::ChatError;
 use serde_json::Value;
-use serenity::http::{Http, HttpBuilder, HttpError, LightMethod, Request, Route};
+use serenity::builder::CreateAttachment;
+use serenity::http::{
+    Http, HttpBuilder, HttpError, LightMethod, Multipart, MultipartUpload, Request, Route,
+};
 use serenity::model::id::{ApplicationId, ChannelId, GuildId, InteractionId, MessageId};
 
 /// Discord's error code for "a thread has already been created for this message".
 pub const THREAD_ALREADY_CREATED: isize = 160004;
+
+/// Discord's error code for "Missing Permissions".
+pub const MISSING_PERMISSIONS: isize = 50013;
 
 /// `GET /gateway/bot`'s answer, as far as canarybot reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +189,50 @@ impl DiscordApi {
             )
             .await?;
         Self::id_of("create message", &v)
+    }
+
+    /// Sends a message carrying one PNG as its attachment `files[0]` (multipart: `payload_json`
+    /// and the file); returns the message's id. Discord's *Missing Permissions* (403, code 50013:
+    /// no *Attach Files* or *Embed Links* in the thread) is `NotAllowed`.
+    pub async fn send_png(
+        &self,
+        channel: &str,
+        payload: &Value,
+        filename: &str,
+        png: &[u8],
+    ) -> Result<String, ChatError> {
+        let what = "create message with a file";
+        let channel_id = ChannelId::new(id("channel", channel)?);
+        let multipart = Multipart {
+            upload: MultipartUpload::Attachments(vec![CreateAttachment::bytes(
+                png.to_vec(),
+                filename.to_string(),
+            )]),
+            fields: Vec::new(),
+            payload_json: Some(payload.to_string()),
+        };
+        let req = Request::new(Route::ChannelMessages { channel_id }, LightMethod::Post)
+            .multipart(Some(multipart));
+        let resp = match self.http.request(req).await {
+            Ok(resp) => resp,
+            Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(r)))
+                if r.error.code == MISSING_PERMISSIONS =>
+            {
+                return Err(ChatError::NotAllowed {
+                    message: format!(
+                        "{what}: Discord answered HTTP {} (code {}: {})",
+                        r.status_code.as_u16(),
+                        r.error.code,
+                        r.error.message
+                    ),
+                    need: "the Attach Files and Embed Links permissions".to_string(),
+                });
+            }
+            Err(e) => return Err(chat_error(what, e)),
+        };
+        let text = resp.text().await.unwrap_or_default();
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self::id_of(what, &v)
     }
 
     /// The DM channel with a user (`POST /users/@me/channels {"recipient_id"}`); returns its id.

@@ -3,7 +3,7 @@
 use super::api::DiscordApi;
 use super::messages::{reply, root_edit, root_message};
 use super::{parse_thread_ref, thread_ref};
-use crate::chat::{Attempt, ChatError, ChatPort, Opened, ThreadTarget};
+use crate::chat::{Attempt, ChatError, ChatImage, ChatPort, Opened, ThreadTarget};
 use crate::present::chat::ChatMessage;
 use crate::present::chat::RootView;
 use async_trait::async_trait;
@@ -86,6 +86,39 @@ impl ChatPort for DiscordChat {
                 thread_channel,
                 &once(reply(&target.deploy_id, message), attempt),
             )
+            .await
+            .map(Some)
+    }
+
+    /// The chart as the attachment of a message in the thread, shown by its embed
+    /// (`attachment://<filename>`), with the alt text as the attachment's description. The
+    /// nonce makes a retry answer with the earlier try's message instead of a second one.
+    async fn post_image(
+        &self,
+        _target: &ThreadTarget,
+        thread: &str,
+        image: &ChatImage,
+        attempt: &Attempt,
+    ) -> Result<Option<String>, ChatError> {
+        let (_, _, thread_channel) = parse_thread_ref(thread).ok_or_else(|| bad_thread(thread))?;
+        let nonce: String = attempt.key.chars().take(25).collect();
+        let title: String = super::escape::text(&image.title)
+            .chars()
+            .take(256)
+            .collect();
+        let alt: String = image.alt_text.chars().take(1024).collect();
+        let payload = serde_json::json!({
+            "embeds": [{
+                "title": title,
+                "image": { "url": format!("attachment://{}", image.filename) },
+            }],
+            "attachments": [{ "id": 0, "filename": image.filename, "description": alt }],
+            "allowed_mentions": { "parse": [] },
+            "nonce": nonce,
+            "enforce_nonce": true,
+        });
+        self.api
+            .send_png(thread_channel, &payload, &image.filename, &image.png)
             .await
             .map(Some)
     }

@@ -35,6 +35,25 @@ pub struct MessageLink {
 /// Each event's message links, by the event's seq; events without any are absent.
 pub type EventLinks = BTreeMap<i64, Vec<MessageLink>>;
 
+/// Stored samples `(criterion, at_ms, canary, baseline)` as chart points by criterion, oldest
+/// first.
+pub fn chart_points(
+    stored: Vec<(String, i64, Option<f64>, Option<f64>)>,
+) -> BTreeMap<String, Vec<ChartPoint>> {
+    let mut samples: BTreeMap<String, Vec<ChartPoint>> = BTreeMap::new();
+    for (criterion, at_ms, canary, baseline) in stored {
+        samples.entry(criterion).or_default().push(ChartPoint {
+            at_ms,
+            canary,
+            baseline,
+        });
+    }
+    for points in samples.values_mut() {
+        points.sort_by_key(|p| p.at_ms);
+    }
+    samples
+}
+
 /// What the postmortem is made of. The shell reads it from the store and the configuration.
 #[derive(Debug, Clone)]
 pub struct Postmortem {

@@ -13,6 +13,30 @@ pub struct SlackApi {
     token: SlackApiToken,
     group_cache: Duration,
     groups: Mutex<HashMap<String, (Instant, Vec<String>)>>,
+    /// For the one call outside the Web API: a file's bytes to the URL Slack gave for them.
+    uploads: reqwest::Client,
+}
+
+/// Slack error codes that say the app as installed may not post files: the scope it lacks.
+const FILE_REFUSALS: &[&str] = &[
+    "missing_scope",
+    "not_allowed_token_type",
+    "no_permission",
+    "restricted_action",
+];
+
+/// [`chat_error`] for a file upload's steps: a refusal for want of a scope or a permission is
+/// `NotAllowed` (the outbox posts the chart's link instead).
+fn file_error(method: &str, e: SlackClientError) -> ChatError {
+    if let SlackClientError::ApiError(api) = &e
+        && FILE_REFUSALS.contains(&api.code.as_str())
+    {
+        return ChatError::NotAllowed {
+            message: format!("{method}: Slack error `{}`", api.code),
+            need: "the files:write scope".to_string(),
+        };
+    }
+    chat_error(method, e)
 }
 
 /// The metadata event type on every message canarybot posts in a thread: its payload names the
@@ -134,7 +158,100 @@ impl SlackApi {
             token: SlackApiToken::new(bot_token.to_string().into()),
             group_cache,
             groups: Mutex::new(HashMap::new()),
+            uploads: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
         })
+    }
+
+    /// The ts of the message in the thread that shares a file named `filename` (an earlier try's
+    /// upload), if there is one.
+    pub async fn find_file(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        filename: &str,
+        oldest_ms: i64,
+    ) -> Result<Option<String>, ChatError> {
+        let oldest = format!("{}.000000", (oldest_ms / 1000 - 60).max(0));
+        let params: Vec<(&str, Option<String>)> = vec![
+            ("channel", Some(channel.to_string())),
+            ("ts", Some(thread_ts.to_string())),
+            ("oldest", Some(oldest)),
+            ("limit", Some("200".to_string())),
+        ];
+        let session = self.client.open_session(&self.token);
+        let resp: SlackApiConversationsRepliesResponse = session
+            .http_session_api
+            .http_get("conversations.replies", &params, None)
+            .await
+            .map_err(|e| chat_error("conversations.replies", e))?;
+        let found = resp.messages.into_iter().find(|m| {
+            m.content
+                .files
+                .as_ref()
+                .is_some_and(|files| files.iter().any(|f| f.name.as_deref() == Some(filename)))
+        });
+        Ok(found.map(|m| m.origin.ts.value().to_string()))
+    }
+
+    /// Shares `png` in the thread `thread_ts` of `channel`, the way Slack uploads files now:
+    /// `files.getUploadURLExternal` (name, length, alt text), the bytes to the URL it gives, then
+    /// `files.completeUploadExternal` into the thread. Until the last step nothing is posted; a
+    /// last step without an answer may have posted (`Transient`: the retry looks first).
+    pub async fn upload_png(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        filename: &str,
+        title: &str,
+        alt_text: &str,
+        png: &[u8],
+    ) -> Result<(), ChatError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_string(), png.len())
+            .with_alt_txt(alt_text.chars().take(1000).collect());
+        // Nothing is in the thread before the last step: a failure here needs no look.
+        let url = session.get_upload_url_external(&req).await.map_err(|e| {
+            match file_error("files.getUploadURLExternal", e) {
+                ChatError::Transient {
+                    message,
+                    retry_after_ms,
+                } => ChatError::Refused {
+                    message,
+                    retry_after_ms,
+                },
+                other => other,
+            }
+        })?;
+        let sent = self
+            .uploads
+            .post(url.upload_url.value().clone())
+            .header("content-type", "image/png")
+            .body(png.to_vec())
+            .send()
+            .await
+            .map_err(|e| ChatError::Refused {
+                message: format!("uploading the file's bytes: {e}"),
+                retry_after_ms: None,
+            })?;
+        if !sent.status().is_success() {
+            // Not shared yet: nothing is in the thread, so the retry uploads again.
+            return Err(ChatError::Refused {
+                message: format!("uploading the file's bytes: HTTP {}", sent.status()),
+                retry_after_ms: None,
+            });
+        }
+        let complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![
+            SlackApiFilesComplete::new(url.file_id).with_title(title.to_string()),
+        ])
+        .with_channel_id(channel.to_string().into())
+        .with_thread_ts(thread_ts.to_string().into());
+        session
+            .files_complete_upload_external(&complete)
+            .await
+            .map_err(|e| file_error("files.completeUploadExternal", e))?;
+        Ok(())
     }
 
     /// `apps.connections.open` with the app-level token: the WebSocket URL of a new Socket Mode

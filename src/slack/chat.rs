@@ -3,7 +3,7 @@
 use super::api::{SlackApi, metadata};
 use super::blocks::{reply_content, root_content};
 use super::{parse_thread_ref, thread_ref};
-use crate::chat::{Attempt, ChatError, ChatPort, Opened, ThreadTarget};
+use crate::chat::{Attempt, ChatError, ChatImage, ChatPort, Opened, ThreadTarget};
 use crate::present::chat::ChatMessage;
 use crate::present::chat::RootView;
 use async_trait::async_trait;
@@ -104,6 +104,51 @@ impl ChatPort for SlackChat {
         let content = reply_content(&target.deploy_id, message)
             .with_metadata(metadata(&target.deploy_id, &attempt.key));
         self.api.post(channel, content, Some(ts)).await.map(Some)
+    }
+
+    /// The three-step upload into the thread; on a retry, first a look in the thread for the
+    /// file an earlier try shared (its name carries the outbox item's key). Returns the ts of
+    /// the message sharing it, looked for after a fresh upload too (Slack's answer omits it).
+    async fn post_image(
+        &self,
+        _target: &ThreadTarget,
+        thread: &str,
+        image: &ChatImage,
+        attempt: &Attempt,
+    ) -> Result<Option<String>, ChatError> {
+        let (channel, ts) = parse_thread_ref(thread).ok_or_else(|| bad_thread(thread))?;
+        if attempt.retry {
+            match self
+                .api
+                .find_file(channel, ts, &image.filename, attempt.since_ms)
+                .await
+            {
+                Ok(Some(earlier)) => return Ok(Some(earlier)),
+                Ok(None) => {}
+                Err(ChatError::Permanent(e)) => {
+                    tracing::warn!(channel, error = %e, "cannot look for an earlier upload (does the app have channels:history?); uploading");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.api
+            .upload_png(
+                channel,
+                ts,
+                &image.filename,
+                &image.title,
+                &image.alt_text,
+                &image.png,
+            )
+            .await?;
+        // The message sharing it, for the timeline's link: Slack's answer does not say, so look
+        // (a miss or a failed look only leaves the chart unlinked).
+        Ok(self
+            .api
+            .find_file(channel, ts, &image.filename, attempt.since_ms)
+            .await
+            .ok()
+            .flatten())
     }
 
     async fn notice(

@@ -558,6 +558,8 @@ async fn run(backend: Backend, point: Option<KillPoint>) -> Option<Observed> {
             discord
                 .messages_in(&r.id)
                 .iter()
+                // Charts go in their own lane: their place among later messages may vary.
+                .filter(|m| m.files.is_empty())
                 .map(|m| shape(m.body["content"].as_str().unwrap_or_default()))
                 .collect()
         })

@@ -38,6 +38,48 @@ pub struct DiscordMessage {
     pub channel: String,
     pub nonce: Option<String>,
     pub body: Value,
+    /// The files of a multipart message (`files[n]` parts), in order; its `body` is the
+    /// `payload_json` part.
+    pub files: Vec<DiscordFile>,
+}
+
+/// A file attached to a message: its form field (`files[0]`), file name and bytes.
+#[derive(Debug, Clone)]
+pub struct DiscordFile {
+    pub field: String,
+    pub filename: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The parts of a `multipart/form-data` body: (name, file name, bytes).
+fn multipart_parts(boundary: &str, body: &[u8]) -> Vec<(String, Option<String>, Vec<u8>)> {
+    let delimiter = format!("--{boundary}").into_bytes();
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        (from..=hay.len().saturating_sub(needle.len())).find(|&i| hay[i..].starts_with(needle))
+    };
+    let mut parts = Vec::new();
+    let mut at = match find(body, &delimiter, 0) {
+        Some(i) => i + delimiter.len(),
+        None => return parts,
+    };
+    while let Some(next) = find(body, &delimiter, at) {
+        let part = &body[at..next];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        if let Some(split) = find(part, b"\r\n\r\n", 0) {
+            let head = String::from_utf8_lossy(&part[..split]).to_string();
+            let attr = |key: &str| {
+                let start = head.find(&format!("{key}=\""))? + key.len() + 2;
+                let end = head[start..].find('"')? + start;
+                Some(head[start..end].to_string())
+            };
+            if let Some(name) = attr("name") {
+                parts.push((name, attr("filename"), part[split + 4..].to_vec()));
+            }
+        }
+        at = next + delimiter.len();
+    }
+    parts
 }
 
 /// Holds the `nth` call (1-based) whose `METHOD path` ends with `suffix` unanswered (after
@@ -64,6 +106,10 @@ pub struct FakeDiscord {
     /// What `GET /gateway/bot` answers as the Gateway's `url` (a fake gateway).
     pub gateway_url: Arc<Mutex<String>>,
     next_id: Arc<AtomicU64>,
+    /// While set, a message with files answers 403 Missing Permissions (no *Attach Files*).
+    pub refuse_files: Arc<std::sync::atomic::AtomicBool>,
+    /// This many messages with files are created and then answered HTTP 500.
+    pub fail_file_posts: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl FakeDiscord {
@@ -100,7 +146,45 @@ impl FakeDiscord {
         body: &[u8],
     ) -> axum::response::Response {
         use axum::response::IntoResponse;
-        let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let boundary = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| t.starts_with("multipart/form-data"))
+            .and_then(|t| t.split("boundary=").nth(1))
+            .map(|b| b.trim_matches('"').to_string());
+        let mut files = Vec::new();
+        let body: Value = match boundary {
+            Some(boundary) => {
+                let mut payload = Value::Null;
+                for (name, filename, bytes) in multipart_parts(&boundary, body) {
+                    if name == "payload_json" {
+                        payload = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                    } else if let Some(filename) = filename {
+                        files.push(DiscordFile {
+                            field: name,
+                            filename,
+                            bytes,
+                        });
+                    }
+                }
+                payload
+            }
+            None => serde_json::from_slice(body).unwrap_or(Value::Null),
+        };
+        if !files.is_empty() && self.refuse_files.load(Ordering::SeqCst) {
+            self.calls.lock().expect("calls").push(DiscordCall {
+                method: method.to_string(),
+                path: path.clone(),
+                authorization: None,
+                body,
+            });
+            return (
+                axum::http::StatusCode::FORBIDDEN,
+                axum::Json(json!({"message": "Missing Permissions", "code": 50013})),
+            )
+                .into_response();
+        }
+        let with_files = !files.is_empty();
         let nth = {
             let mut calls = self.calls.lock().expect("calls");
             calls.push(DiscordCall {
@@ -127,7 +211,19 @@ impl FakeDiscord {
             )
                 .into_response();
         }
-        let (status, reply) = self.reply(&method, &path, body);
+        let (status, reply) = self.reply(&method, &path, body, files);
+        if with_files
+            && self
+                .fail_file_posts
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({"message": "500: Internal Server Error", "code": 0})),
+            )
+                .into_response();
+        }
         let trapped = {
             let mut trap = self.trap.lock().expect("trap");
             match trap.take() {
@@ -151,7 +247,13 @@ impl FakeDiscord {
         (status, axum::Json(reply)).into_response()
     }
 
-    fn reply(&self, method: &Method, path: &str, body: Value) -> (axum::http::StatusCode, Value) {
+    fn reply(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Value,
+        files: Vec<DiscordFile>,
+    ) -> (axum::http::StatusCode, Value) {
         let ok = axum::http::StatusCode::OK;
         let parts: Vec<&str> = path.trim_start_matches("/api/v10/").split('/').collect();
         match (method.as_str(), parts.as_slice()) {
@@ -178,6 +280,7 @@ impl FakeDiscord {
                     channel: channel.to_string(),
                     nonce: nonce.clone(),
                     body,
+                    files,
                 });
                 (ok, json!({"id": id, "channel_id": channel, "nonce": nonce}))
             }

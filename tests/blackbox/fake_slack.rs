@@ -79,6 +79,36 @@ pub struct FakeSlack {
     pub connections_open: Arc<Mutex<Option<ConnectionsOpen>>>,
     /// While set, `auth.test` answers `invalid_auth`.
     pub auth_test_fails: Arc<std::sync::atomic::AtomicBool>,
+    /// Files asked an upload URL for, by file id (`files.getUploadURLExternal`), with the bytes
+    /// uploaded to it.
+    pub uploads: Arc<Mutex<HashMap<String, SlackUpload>>>,
+    /// Files shared in a channel or thread (`files.completeUploadExternal`), in order.
+    pub shared: Arc<Mutex<Vec<SharedFile>>>,
+    /// While set, `files.getUploadURLExternal` answers `missing_scope` (no `files:write`).
+    pub files_refused: Arc<std::sync::atomic::AtomicBool>,
+    /// This many `files.completeUploadExternal` calls share the file and then answer HTTP 500.
+    pub fail_completes: Arc<AtomicU32>,
+    /// While set, the upload URLs answer HTTP 503 (files cannot be uploaded; messages can).
+    pub uploads_down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A file Slack gave an upload URL for.
+#[derive(Debug, Clone, Default)]
+pub struct SlackUpload {
+    pub filename: String,
+    pub length: usize,
+    pub alt_txt: String,
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// A file shared by `files.completeUploadExternal`.
+#[derive(Debug, Clone)]
+pub struct SharedFile {
+    pub id: String,
+    pub channel: String,
+    pub thread_ts: Option<String>,
+    pub title: String,
+    pub upload: SlackUpload,
 }
 
 /// The workspace address `auth.test` answers with.
@@ -102,32 +132,58 @@ impl FakeSlack {
             .expect("groups")
             .insert("S01SRE".into(), vec!["U02BOB".into(), "U03CAROL".into()]);
         let f = fake.clone();
-        let app = axum::Router::new().route(
-            "/api/{method}",
-            axum::routing::post({
-                let f = f.clone();
-                move |Path(method): Path<String>, headers: HeaderMap, body: axum::body::Bytes| {
-                    let f = f.clone();
+        let uploads = f.clone();
+        let app = axum::Router::new()
+            .route(
+                "/upload/{file}",
+                axum::routing::post(move |Path(file): Path<String>, body: axum::body::Bytes| {
+                    let f = uploads.clone();
                     async move {
-                        f.answer(
-                            method,
-                            &headers,
-                            serde_json::from_slice(&body).unwrap_or(Value::Null),
-                        )
-                        .await
+                        if f.uploads_down.load(Ordering::SeqCst) {
+                            return (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                "uploads are down".to_string(),
+                            );
+                        }
+                        let mut uploads = f.uploads.lock().expect("uploads");
+                        match uploads.get_mut(&file) {
+                            Some(u) => {
+                                u.bytes = Some(body.to_vec());
+                                (StatusCode::OK, format!("OK - {}", body.len()))
+                            }
+                            None => (StatusCode::NOT_FOUND, "no such upload".to_string()),
+                        }
                     }
-                }
-            })
-            .get({
-                let f = f.clone();
-                move |Path(method): Path<String>,
-                      headers: HeaderMap,
-                      Query(q): Query<HashMap<String, String>>| {
+                }),
+            )
+            .route(
+                "/api/{method}",
+                axum::routing::post({
                     let f = f.clone();
-                    async move { f.answer(method, &headers, json!(q)).await }
-                }
-            }),
-        );
+                    move |Path(method): Path<String>,
+                          headers: HeaderMap,
+                          body: axum::body::Bytes| {
+                        let f = f.clone();
+                        async move {
+                            f.answer(
+                                method,
+                                &headers,
+                                serde_json::from_slice(&body).unwrap_or(Value::Null),
+                            )
+                            .await
+                        }
+                    }
+                })
+                .get({
+                    let f = f.clone();
+                    move |Path(method): Path<String>,
+                          headers: HeaderMap,
+                          Query(q): Query<HashMap<String, String>>| {
+                        let f = f.clone();
+                        async move { f.answer(method, &headers, json!(q)).await }
+                    }
+                }),
+            );
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -319,6 +375,78 @@ impl FakeSlack {
                 json!({"ok": true, "channel": channel, "ts": body["ts"], "message": {"text": body["text"]}})
             }
             "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000000.999999"}),
+            "files.getUploadURLExternal" if self.files_refused.load(Ordering::SeqCst) => {
+                json!({"ok": false, "error": "missing_scope", "needed": "files:write", "provided": "chat:write"})
+            }
+            "files.getUploadURLExternal" => {
+                let id = format!("F{:06}", self.next_ts.fetch_add(1, Ordering::SeqCst));
+                let length = body["length"].as_str().and_then(|l| l.parse().ok());
+                let Some(length) = length else {
+                    return axum::Json(json!({"ok": false, "error": "invalid_arguments"}))
+                        .into_response();
+                };
+                self.uploads.lock().expect("uploads").insert(
+                    id.clone(),
+                    SlackUpload {
+                        filename: body["filename"].as_str().unwrap_or_default().to_string(),
+                        length,
+                        alt_txt: body["alt_txt"].as_str().unwrap_or_default().to_string(),
+                        bytes: None,
+                    },
+                );
+                let base = self.api_url.trim_end_matches("/api");
+                json!({"ok": true, "upload_url": format!("{base}/upload/{id}"), "file_id": id})
+            }
+            "files.completeUploadExternal" => {
+                let mut shared = Vec::new();
+                for f in body["files"].as_array().cloned().unwrap_or_default() {
+                    let id = f["id"].as_str().unwrap_or_default().to_string();
+                    let upload = self.uploads.lock().expect("uploads").get(&id).cloned();
+                    // Slack shares only what was uploaded, whole.
+                    let Some(upload) =
+                        upload.filter(|u| u.bytes.as_ref().map(Vec::len) == Some(u.length))
+                    else {
+                        return axum::Json(
+                            json!({"ok": false, "error": "file_upload_size_mismatch"}),
+                        )
+                        .into_response();
+                    };
+                    shared.push(SharedFile {
+                        id,
+                        channel: body["channel_id"].as_str().unwrap_or_default().to_string(),
+                        thread_ts: body["thread_ts"].as_str().map(str::to_string),
+                        title: f["title"].as_str().unwrap_or_default().to_string(),
+                        upload,
+                    });
+                }
+                let mut files = Vec::new();
+                for f in shared {
+                    // The file appears in the thread as a message sharing it.
+                    let ts = format!(
+                        "1700000000.{:06}",
+                        self.next_ts.fetch_add(1, Ordering::SeqCst)
+                    );
+                    let file = json!({"id": f.id, "name": f.upload.filename, "title": f.title});
+                    self.messages.lock().expect("messages").push(SlackMessage {
+                        channel: f.channel.clone(),
+                        ts,
+                        thread_ts: f.thread_ts.clone(),
+                        text: String::new(),
+                        metadata: Value::Null,
+                        extra: json!({"files": [file.clone()], "upload": true}),
+                    });
+                    files.push(file);
+                    self.shared.lock().expect("shared").push(f);
+                }
+                if self
+                    .fail_completes
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, "slack is failing").into_response();
+                }
+                json!({"ok": true, "files": files})
+            }
             // A trigger is good once, as Slack's (which also expire 3 s after the press).
             "views.open" => {
                 let trigger = body["trigger_id"].as_str().unwrap_or_default();
@@ -366,6 +494,11 @@ impl FakeSlack {
         axum::Json(reply).into_response()
     }
 
+    /// The files shared so far.
+    pub fn shared_files(&self) -> Vec<SharedFile> {
+        self.shared.lock().expect("shared").clone()
+    }
+
     /// Keeps a message as if a person had posted it, for `conversations.replies` to answer.
     pub fn seed(&self, message: SlackMessage) {
         self.messages.lock().expect("messages").push(message);
@@ -382,13 +515,14 @@ impl FakeSlack {
             .collect()
     }
 
-    /// The replies in the thread of `ts`, in the order Slack shows them.
+    /// The replies in the thread of `ts`, in the order Slack shows them (messages canarybot
+    /// wrote; the files it shared are in [`FakeSlack::shared_files`]).
     pub fn replies(&self, ts: &str) -> Vec<SlackMessage> {
         self.messages
             .lock()
             .expect("messages")
             .iter()
-            .filter(|m| m.thread_ts.as_deref() == Some(ts))
+            .filter(|m| m.thread_ts.as_deref() == Some(ts) && m.extra["upload"] != true)
             .cloned()
             .collect()
     }

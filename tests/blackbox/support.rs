@@ -143,8 +143,19 @@ impl FakeExecutor {
 pub enum ChatOp {
     Root(String),
     Update(String),
-    Reply { text: String, loud: bool },
-    Notice { to: String, text: String },
+    Reply {
+        text: String,
+        loud: bool,
+    },
+    Notice {
+        to: String,
+        text: String,
+    },
+    /// A chart posted in the thread.
+    Image {
+        title: String,
+        alt_text: String,
+    },
 }
 
 #[derive(Default)]
@@ -229,6 +240,21 @@ impl ChatPort for RecordingChat {
             loud: m.loud,
         });
         Ok(Some(format!("reply-{}", ops.len())))
+    }
+    async fn post_image(
+        &self,
+        _: &ThreadTarget,
+        _: &str,
+        image: &canarybot::chat::ChatImage,
+        _: &Attempt,
+    ) -> Result<Option<String>, ChatError> {
+        self.refuse()?;
+        let mut ops = self.ops.lock().expect("ops");
+        ops.push(ChatOp::Image {
+            title: image.title.clone(),
+            alt_text: image.alt_text.clone(),
+        });
+        Ok(Some(format!("image-{}", ops.len())))
     }
     async fn notice(
         &self,

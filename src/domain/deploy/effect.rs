@@ -51,6 +51,15 @@ pub enum ChatEffect {
     /// A direct message to one person decider (identity such as `slack:U01ALICE`), outside the
     /// thread: the platform's DM.
     Direct { to: String, direct: Direct },
+    /// Post the chart of `criterion` in the thread, as it stood at `until_ms` (the time of the
+    /// breach or the close, so a retry shows the same picture). `with` are all the criteria
+    /// charted for the same event (this one included): a platform that refuses files gets one
+    /// text line with all their links instead.
+    Chart {
+        criterion: String,
+        with: Vec<String>,
+        until_ms: i64,
+    },
 }
 
 /// What a person is told in a direct message.

@@ -33,6 +33,20 @@ pub enum RenderedChat {
         to: String,
         message: ChatMessage,
     },
+    /// The chart of one criterion, rendered when delivered (see [`ChartRequest`]).
+    Chart {
+        chart: ChartRequest,
+    },
+}
+
+/// A chart to post in the thread: `criterion` as it stood at `until_ms`; `with` are the criteria
+/// charted for the same event, linked together when the platform refuses files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartRequest {
+    pub criterion: String,
+    #[serde(default)]
+    pub with: Vec<String>,
+    pub until_ms: i64,
 }
 
 /// Platform-neutral message; each chat adapter renders it its own way.
@@ -127,6 +141,17 @@ pub fn render(effect: &ChatEffect, d: &Deploy) -> RenderedChat {
         ChatEffect::Direct { to, direct } => RenderedChat::Direct {
             to: to.clone(),
             message: said::direct(direct, d),
+        },
+        ChatEffect::Chart {
+            criterion,
+            with,
+            until_ms,
+        } => RenderedChat::Chart {
+            chart: ChartRequest {
+                criterion: criterion.clone(),
+                with: with.clone(),
+                until_ms: *until_ms,
+            },
         },
     }
 }

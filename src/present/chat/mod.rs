@@ -9,5 +9,5 @@ pub mod message;
 pub mod root;
 pub mod said;
 
-pub use message::{ChatMessage, NamedPerson, RenderedChat, render};
+pub use message::{ChartRequest, ChatMessage, NamedPerson, RenderedChat, render};
 pub use root::{CriterionRow, RootView, closing_summary, root_view, status_table, table};

@@ -509,3 +509,32 @@ pub fn notice(notice: &Notice, d: &Deploy) -> String {
         ),
     }
 }
+
+/// The line posted instead of charts when the platform refuses files (no `files:write`, no
+/// *Attach Files*): a link to each chart on the postmortem page, or, without a public address,
+/// where to find them.
+pub fn chart_fallback(
+    public_url: Option<&str>,
+    deploy_id: &str,
+    criteria: &[String],
+) -> ChatMessage {
+    let id = crate::present::postmortem::path_segment(deploy_id);
+    let text = match public_url {
+        Some(base) => criteria
+            .iter()
+            .map(|c| {
+                format!(
+                    "📈 Chart of {c}: {}/deploys/{id}/charts/{}.png",
+                    base.trim_end_matches('/'),
+                    crate::present::postmortem::path_segment(c)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => format!(
+            "📈 The chart of {} is on the deploy's postmortem page.",
+            criteria.join(", ")
+        ),
+    };
+    ChatMessage::plain(text)
+}

@@ -231,7 +231,7 @@ fn retry_after(e: &ChatError) -> Option<Duration> {
         ChatError::Transient { retry_after_ms, .. } | ChatError::Refused { retry_after_ms, .. } => {
             retry_after_ms.map(Duration::from_millis)
         }
-        ChatError::Permanent(_) => None,
+        ChatError::Permanent(_) | ChatError::NotAllowed { .. } => None,
     }
 }
 

@@ -345,6 +345,7 @@ impl Work {
             criteria: breaching.clone(),
             cause,
         });
+        self.charts(&breaching);
         if self.d.policy.on_breach == OnBreach::Rollback {
             let reason = format!("breach: {}", breaching.join(", "));
             self.decide(Choice::Rollback, vec![BOT.to_string()], reason, BOT);

@@ -182,6 +182,9 @@ impl Deploy {
         }
         if !self.state.is_final() && w.d.state.is_final() {
             w.say(Said::Closed);
+            // The closing summary shows the breached criteria over the whole deploy.
+            let breached = w.d.breached_criteria.clone();
+            w.charts(&breached);
         }
         // Watching after promotion starts in one place, whichever path promoted the deploy; a
         // rollback of the promoted deploy ends it.
@@ -233,6 +236,22 @@ impl Work {
         self.out
             .effects
             .push(Effect::Chat(ChatEffect::Reply { said }));
+    }
+
+    /// Charts of `criteria` in the thread, as they stand now; alerts (`alert:Name`) have none.
+    pub(super) fn charts(&mut self, criteria: &[String]) {
+        let charted: Vec<String> = criteria
+            .iter()
+            .filter(|c| !c.starts_with("alert:"))
+            .cloned()
+            .collect();
+        for criterion in &charted {
+            self.out.effects.push(Effect::Chat(ChatEffect::Chart {
+                criterion: criterion.clone(),
+                with: charted.clone(),
+                until_ms: self.now_ms,
+            }));
+        }
     }
 
     /// Answers one person privately.
