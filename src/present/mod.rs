@@ -2,6 +2,7 @@
 //! Markdown postmortem, the timeline JSON, the drill history and the HTML pages live here; the
 //! domain (`crate::domain`) decides, this room says it.
 
+pub mod chart_png;
 pub mod chat;
 pub mod drills;
 pub mod export;
