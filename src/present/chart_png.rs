@@ -73,6 +73,7 @@ pub(crate) struct Cut<'a> {
     pub breached: bool,
 }
 
+#[cfg(test)]
 impl Cut<'_> {
     /// Where the image puts a time and a value.
     pub fn scale(&self) -> Scale {

@@ -4,6 +4,7 @@
 mod alertmanager;
 mod api;
 mod browser;
+mod charts_png;
 mod cli;
 mod command_executor;
 pub mod crash;
