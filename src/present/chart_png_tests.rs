@@ -212,12 +212,28 @@ fn the_image_is_the_size_and_shows_both_series_where_the_scale_puts_them() {
             scale.y(0.24)
         );
     }
+    // The baseline is dashed: along its y, right of where the canary leaves it, both its colour
+    // and gaps of white.
+    let (from, to) = (scale.x(times()[3]) as u32, scale.x(times()[9]) as u32);
+    let row: Vec<[u8; 3]> = (from..to)
+        .map(|x| png.at(x, scale.y(0.24).round() as u32))
+        .collect();
+    let blue = row.iter().filter(|c| close(**c, baseline)).count();
+    let white = row.iter().filter(|c| close(**c, [255, 255, 255])).count();
+    assert!(
+        blue > row.len() / 2 && white > row.len() / 8,
+        "dashed: {blue} blue, {white} white of {}",
+        row.len()
+    );
     // The bound's dotted line (max 0.5 s), in its grey, somewhere along it.
     let y = scale.y(0.5);
     assert!(png.near((scale.x0 + scale.x1) / 2.0, y, 8, 1, rgb(PHONE.bound)));
     // The rest of the plot is white: halfway between the baseline and the top, left of the climb.
     let x = scale.x(times()[1]);
-    assert!(close(png.at(x as u32, scale.y(0.55) as u32), [255, 255, 255]));
+    assert!(close(
+        png.at(x as u32, scale.y(0.55) as u32),
+        [255, 255, 255]
+    ));
 }
 
 /// The title and each legend entry's words are drawn (dark text), and the legend's swatches in
@@ -258,9 +274,16 @@ fn until_cuts_the_image() {
     run.check(0.95);
     let after = run.postmortem();
     let again = criterion_png(&after, "p99 latency", Some(until)).expect("image");
-    assert_eq!(before, again, "samples after until_ms change nothing");
+    assert_eq!(before.alt_text, again.alt_text);
+    assert!(
+        before.png == again.png,
+        "samples after until_ms change nothing"
+    );
     let whole = criterion_png(&after, "p99 latency", None).expect("image");
-    assert_ne!(whole.png, before.png, "without the cut, the later samples are drawn");
+    assert_ne!(
+        whole.png, before.png,
+        "without the cut, the later samples are drawn"
+    );
     assert!(whole.alt_text.contains("0.95s"), "{}", whole.alt_text);
     assert!(!before.alt_text.contains("0.95"), "{}", before.alt_text);
 }
@@ -299,7 +322,10 @@ fn an_unknown_criterion_or_no_samples_is_an_error_naming_it() {
 fn alt_text_says_the_numbers() {
     let pm = climbing().postmortem();
     let image = criterion_png(&pm, "p99 latency", None).expect("image");
-    assert_eq!(image.title, "checkout 2.4.1 — p99 latency: canary vs baseline");
+    assert_eq!(
+        image.title,
+        "checkout 2.4.1 — p99 latency: canary vs baseline"
+    );
     assert_eq!(
         image.alt_text,
         "p99 latency of checkout 2.4.1, canary vs baseline, 08:01–08:10 UTC: canary rose from \
@@ -327,7 +353,10 @@ fn alt_text_says_the_numbers() {
 #[ignore]
 fn write_the_docs_example() {
     let image = criterion_png(&climbing().postmortem(), "p99 latency", None).expect("image");
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/images/chart-example.png");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/src/images/chart-example.png"
+    );
     std::fs::write(path, &image.png).expect("write");
     println!("{path}\nalt: {}", image.alt_text);
 }

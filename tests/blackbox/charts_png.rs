@@ -98,7 +98,11 @@ async fn chart_image_of_a_criterion(b: Backend) {
             .count()
     };
     assert!(count(CANARY) > 300, "canary pixels: {}", count(CANARY));
-    assert!(count(BASELINE) > 150, "baseline pixels: {}", count(BASELINE));
+    assert!(
+        count(BASELINE) > 150,
+        "baseline pixels: {}",
+        count(BASELINE)
+    );
     let first_row = |color: [u8; 3], x0: u32| {
         (plot_top..h).find(|y| (x0..x0 + 20).any(|x| close(at(x, *y), color)))
     };

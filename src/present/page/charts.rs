@@ -147,7 +147,11 @@ fn marker_short(style: &ChartStyle, m: &Marker) -> String {
         MarkerKind::Insufficient => "thin traffic".into(),
         MarkerKind::WouldHaveBreached => "would breach (dry run)".into(),
         // The label names who said it; the text is in the marker's title.
-        MarkerKind::Note => format!("{}{}", style.note_mark, m.label.split(':').next().unwrap_or("note")),
+        MarkerKind::Note => format!(
+            "{}{}",
+            style.note_mark,
+            m.label.split(':').next().unwrap_or("note")
+        ),
     }
 }
 
@@ -450,7 +454,11 @@ pub(crate) fn chart(
             n(x),
             n(y1 + 5.0 + fs),
             // A label at the right edge would be cut off: end it at its tick.
-            if x > x1 - (fs * 2.0 + 2.0) { "end" } else { "middle" },
+            if x > x1 - (fs * 2.0 + 2.0) {
+                "end"
+            } else {
+                "middle"
+            },
             hms(t)
         );
     }
@@ -491,7 +499,11 @@ pub(crate) fn chart(
             style.bound_width,
             bound_dash.clone(),
             n(x1 - 4.0),
-            n(if which == "min" { y + fs + 1.0 } else { y - 4.0 }),
+            n(if which == "min" {
+                y + fs + 1.0
+            } else {
+                y - 4.0
+            }),
             style.bound,
             label
         );
