@@ -5,7 +5,7 @@
 
 use crate::domain::criteria::Criterion;
 use crate::domain::deploy::EventData;
-use crate::present::page::charts::{self, ChartStyle, Scale};
+use crate::present::page::charts::{self, ChartStyle};
 use crate::present::postmortem::{ChartPoint, Marker, Postmortem, markers};
 use crate::present::words::with_unit;
 use chrono::{DateTime, Utc};
@@ -76,7 +76,7 @@ pub(crate) struct Cut<'a> {
 #[cfg(test)]
 impl Cut<'_> {
     /// Where the image puts a time and a value.
-    pub fn scale(&self) -> Scale {
+    pub fn scale(&self) -> charts::Scale {
         charts::layout(&PHONE, self.criterion, &self.points, &self.markers).0
     }
 }
