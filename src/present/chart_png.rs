@@ -20,6 +20,9 @@ pub const HEIGHT: u32 = 400;
 /// How far back the image reaches before its end.
 pub const WINDOW_MS: i64 = 30 * 60 * 1000;
 
+/// How far after the last sample the image still marks what happened.
+pub const MARKER_REACH_MS: i64 = 5 * 60 * 1000;
+
 /// Slack's limit for an image's `alt_text` is 1000 characters; ours stays under it.
 pub const ALT_TEXT_MAX_CHARS: usize = 990;
 
@@ -81,8 +84,9 @@ impl Cut<'_> {
     }
 }
 
-/// The criterion's samples, markers and failing checks up to `until_ms` (all when `None`), at
-/// most [`WINDOW_MS`] before the last sample kept.
+/// The criterion's samples, markers and failing checks up to `until_ms` (all when `None`): the
+/// samples of the last [`WINDOW_MS`] up to the last one kept, the markers up to
+/// [`MARKER_REACH_MS`] after it.
 pub(crate) fn cut<'a>(
     p: &'a Postmortem,
     criterion: &str,
@@ -117,8 +121,10 @@ pub(crate) fn cut<'a>(
             }
         ));
     };
-    let end = until_ms.unwrap_or(last);
-    let start = end.saturating_sub(WINDOW_MS);
+    // The 30 minutes up to the last sample (a chart posted long after the checks stopped still
+    // shows them), and the moments just after it (the breach, a decision, the rollback).
+    let start = last.saturating_sub(WINDOW_MS);
+    let end = until.min(last.saturating_add(MARKER_REACH_MS));
     let inside = |at: i64| at >= start && at <= end;
     let points: Vec<ChartPoint> = all.into_iter().filter(|s| inside(s.at_ms)).collect();
     let markers: Vec<Marker> = markers(&p.events)
@@ -139,7 +145,7 @@ pub(crate) fn cut<'a>(
         })
         .collect();
     let breached = p.events.iter().any(|e| {
-        e.at_ms <= end
+        e.at_ms <= until
             && matches!(&e.data, EventData::BreachDetected { criteria, .. } if criteria.iter().any(|n| n == criterion))
     });
     Ok(Cut {
@@ -153,8 +159,8 @@ pub(crate) fn cut<'a>(
 
 /// One criterion's chart as a PNG, from what the postmortem is made of, cut at `until_ms`
 /// (samples and markers after it left out, so a retry renders the same image): canary and
-/// baseline over the canary so far, at most the last 30 minutes before `until_ms` (before the last
-/// sample when `None`).
+/// baseline over the canary so far, at most the last 30 minutes of samples before `until_ms`
+/// (the whole canary when `None`), with what happened up to 5 minutes after the last of them.
 pub fn criterion_png(
     p: &Postmortem,
     criterion: &str,
