@@ -15,6 +15,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/deploys", get(list))
         .route("/deploys/{id}", get(one))
+        .route("/deploys/{id}/charts/{file}", get(chart_png))
         .route("/services/{name}", get(service))
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
@@ -78,6 +79,52 @@ async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Respon
     )
     .await?;
     Ok(Html(deploy_page(&pm)).into_response())
+}
+
+/// `GET /deploys/{id}/charts/{criterion}.png`: one criterion's chart as the image chat gets (the
+/// canary so far, at most its last 30 minutes). The criterion is URL-decoded (names have spaces).
+async fn chart_png(
+    State(s): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    super::api::path_id_limit(&id)?;
+    let not_found = |message: String| ApiError::new(axum::http::StatusCode::NOT_FOUND, message);
+    let Some(criterion) = file.strip_suffix(".png") else {
+        return Err(not_found(format!(
+            "no chart `{file}`: charts are `<criterion>.png`"
+        )));
+    };
+    let mut c = crate::limits::FieldCheck::new();
+    c.text("criterion", criterion, crate::limits::CRITERION);
+    c.into_result().map_err(ApiError::bad_request)?;
+    let pm = crate::report::postmortem(
+        s.engine.store(),
+        &s.config,
+        &id,
+        crate::report::Charts::Drawn,
+    )
+    .await?;
+    let criterion = criterion.to_string();
+    // Drawing is CPU work: off the runtime's threads.
+    let image = tokio::task::spawn_blocking(move || {
+        crate::present::chart_png::criterion_png(&pm, &criterion, None)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("drawing the chart: {e}"),
+        )
+    })?
+    .map_err(not_found)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/png"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        image.png,
+    )
+        .into_response())
 }
 
 /// A service's own timeline: freezes and GitHub reviews.

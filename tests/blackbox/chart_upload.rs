@@ -65,8 +65,10 @@ async fn discord_app(b: Backend) -> Option<(TestApp, FakeDiscord)> {
 /// Two failing checks of p99 (limit 2): the breach names `p99 latency` only.
 async fn breach(app: &TestApp) -> String {
     let id = app.start_deploy("3.1.0").await;
-    app.check(&id, 0.004, 0.9).await;
-    app.check(&id, 0.004, 0.9).await;
+    // p99 climbs from the baseline's until two checks fail: a line the chart shows rising.
+    for p99 in [0.21, 0.3, 0.9, 0.9] {
+        app.check(&id, 0.004, p99).await;
+    }
     app.wait_state(&id, "breached").await;
     id
 }
@@ -104,6 +106,10 @@ async fn slack_breach_and_close_post_one_chart_each_in_the_thread(b: Backend) {
     let shared = slack.shared_files();
     assert_eq!(shared.len(), 1, "one chart: the one breached criterion");
     check_slack_chart(&shared[0], &root);
+    // The breach's chart shows the canary climbing away from the baseline.
+    crate::charts_png::shows_both_series_canary_above(
+        shared[0].upload.bytes.as_deref().expect("uploaded"),
+    );
     // The three steps, with the bot token.
     let asked = slack.calls_to("files.getUploadURLExternal");
     assert_eq!(asked.len(), 1);
@@ -273,6 +279,7 @@ fn check_discord_image(m: &DiscordMessage) {
     );
     assert!(m.nonce.is_some() && m.body["enforce_nonce"] == true);
     assert_eq!(png_size(&file.bytes), (WIDTH, HEIGHT));
+    crate::charts_png::shows_both_series_canary_above(&file.bytes);
 }
 
 async fn discord_breach_posts_one_image_in_the_thread(b: Backend) {

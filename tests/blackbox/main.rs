@@ -5,6 +5,7 @@ mod alertmanager;
 mod api;
 mod browser;
 mod chart_upload;
+mod charts_png;
 mod cli;
 mod command_executor;
 pub mod crash;

@@ -10,14 +10,90 @@ use chrono::{DateTime, Utc};
 
 const W: f64 = 720.0;
 pub(super) const H: f64 = 260.0;
-const LEFT: f64 = 72.0;
-const RIGHT: f64 = 16.0;
 pub(super) const TOP: f64 = 30.0;
 pub(super) const BOTTOM: f64 = 36.0;
 
-const CANARY: &str = "#dc2626";
-const BASELINE: &str = "#2563eb";
-const BOUND: &str = "#6b7280";
+/// How a chart is drawn: its size, margins, type, colours and line styles. The page and the chart
+/// images draw the same chart in two styles.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChartStyle {
+    pub width: f64,
+    pub height: f64,
+    pub left: f64,
+    pub right: f64,
+    pub top: f64,
+    pub bottom: f64,
+    pub font_family: &'static str,
+    /// Ticks, bound and marker labels.
+    pub font_size: f64,
+    pub legend_size: f64,
+    /// The title, when one is drawn (the images; the page has its own heading).
+    pub title_size: f64,
+    /// Space given to each legend entry.
+    pub legend_step: f64,
+    pub canary: &'static str,
+    pub baseline: &'static str,
+    pub bound: &'static str,
+    /// `stroke-dasharray` of each line, empty for solid.
+    pub canary_dash: &'static str,
+    pub baseline_dash: &'static str,
+    pub bound_dash: &'static str,
+    pub series_width: f64,
+    pub bound_width: f64,
+    /// What a person's note is marked with (the image's font has no emoji).
+    pub note_mark: &'static str,
+}
+
+/// The page's chart.
+pub(crate) const PAGE: ChartStyle = ChartStyle {
+    width: W,
+    height: H,
+    left: 72.0,
+    right: 16.0,
+    top: TOP,
+    bottom: BOTTOM,
+    font_family: "system-ui, sans-serif",
+    font_size: 11.0,
+    legend_size: 11.0,
+    title_size: 14.0,
+    legend_step: 96.0,
+    canary: "#dc2626",
+    baseline: "#2563eb",
+    bound: "#6b7280",
+    canary_dash: "",
+    baseline_dash: "",
+    bound_dash: "6 4",
+    series_width: 2.5,
+    bound_width: 1.5,
+    note_mark: "📌 ",
+};
+
+/// Where the chart puts a time and a value: the plot's box and its two domains, from the same
+/// samples and markers the chart is drawn from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scale {
+    pub x0: f64,
+    pub x1: f64,
+    pub y0: f64,
+    pub y1: f64,
+    pub t0: i64,
+    pub t1: i64,
+    pub vmin: f64,
+    pub vmax: f64,
+}
+
+impl Scale {
+    pub fn x(&self, t: i64) -> f64 {
+        self.x0 + ((t - self.t0) as f64) / ((self.t1 - self.t0) as f64) * (self.x1 - self.x0)
+    }
+
+    /// Off-scale values are drawn at the edge of the plot (and marked).
+    pub fn y(&self, v: f64) -> f64 {
+        self.y1
+            - (v.clamp(self.vmin, self.vmax) - self.vmin) / (self.vmax - self.vmin)
+                * (self.y1 - self.y0)
+    }
+}
 
 /// A coordinate rounded to one decimal, without `-0`.
 fn n(v: f64) -> String {
@@ -50,7 +126,12 @@ fn marker_color(kind: MarkerKind) -> &'static str {
     }
 }
 
-fn marker_short(m: &Marker) -> String {
+/// The failing checks' dots on the canary line: black, ringed in white, whatever the style's
+/// colours (a shape, not a hue, tells them apart).
+const FAILING: &str = "#000000";
+const FAILING_RADIUS: f64 = 6.0;
+
+fn marker_short(style: &ChartStyle, m: &Marker) -> String {
     match m.kind {
         MarkerKind::Breach => "breach".into(),
         MarkerKind::Decision => m
@@ -66,7 +147,11 @@ fn marker_short(m: &Marker) -> String {
         MarkerKind::Insufficient => "thin traffic".into(),
         MarkerKind::WouldHaveBreached => "would breach (dry run)".into(),
         // The label names who said it; the text is in the marker's title.
-        MarkerKind::Note => format!("📌 {}", m.label.split(':').next().unwrap_or("note")),
+        MarkerKind::Note => format!(
+            "{}{}",
+            style.note_mark,
+            m.label.split(':').next().unwrap_or("note")
+        ),
     }
 }
 
@@ -156,18 +241,23 @@ pub fn chart_svg(
     markers: &[Marker],
     breached: bool,
 ) -> String {
-    chart(criterion, points, markers, breached).into_string()
+    chart(&PAGE, criterion, points, markers, breached, &[], None).into_string()
 }
 
-/// One criterion's chart: canary and baseline over time, the bound, the breach, decision and rollback markers.
-pub(super) fn chart(
+/// The chart's scale, and the markers it draws (people's notes said far from the deploy left
+/// out).
+pub(crate) fn layout(
+    style: &ChartStyle,
     criterion: &Criterion,
     points: &[ChartPoint],
     markers: &[Marker],
-    breached: bool,
-) -> Html {
-    let unit = criterion.unit.as_deref();
-    let (x0, x1, y0, y1) = (LEFT, W - RIGHT, TOP, H - BOTTOM);
+) -> (Scale, Vec<Marker>) {
+    let (x0, x1, y0, y1) = (
+        style.left,
+        style.width - style.right,
+        style.top,
+        style.height - style.bottom,
+    );
 
     // The time domain: samples and markers. People's notes widen it only when said near the
     // deploy's own span (a note added days later must not squeeze the chart into a corner);
@@ -198,7 +288,6 @@ pub(super) fn chart(
     for m in markers.iter().filter(|m| m.kind == MarkerKind::Note) {
         (t0, t1) = (t0.min(m.at_ms), t1.max(m.at_ms));
     }
-    let markers = markers.as_slice();
     if t1 <= t0 {
         t0 -= 30_000;
         t1 = t0 + 60_000;
@@ -251,10 +340,60 @@ pub(super) fn chart(
     if !(vmax.is_finite() && vmax > vmin) {
         vmax = vmin + 1.0;
     }
+    let scale = Scale {
+        x0,
+        x1,
+        y0,
+        y1,
+        t0,
+        t1,
+        vmin,
+        vmax,
+    };
+    (scale, markers)
+}
 
-    let sx = |t: i64| x0 + ((t - t0) as f64) / ((t1 - t0) as f64) * (x1 - x0);
-    // Off-scale values are drawn at the edge of the plot (and marked below).
-    let sy = |v: f64| y1 - (v.clamp(vmin, vmax) - vmin) / (vmax - vmin) * (y1 - y0);
+/// `stroke-dasharray` for a dash, nothing for a solid line.
+fn dash_attr(dash: &'static str) -> Html {
+    let mut h = Html::new();
+    if !dash.is_empty() {
+        html!(h, " stroke-dasharray=\"{}\"", dash);
+    }
+    h
+}
+
+/// One criterion's chart: canary and baseline over time, the bound, the breach, decision and
+/// rollback markers, drawn in `style`. `failing` are the failing checks to mark on the canary
+/// line (time, canary value); `title` is drawn above the legend when given.
+pub(crate) fn chart(
+    style: &ChartStyle,
+    criterion: &Criterion,
+    points: &[ChartPoint],
+    markers: &[Marker],
+    breached: bool,
+    failing: &[(i64, f64)],
+    title: Option<&str>,
+) -> Html {
+    let unit = criterion.unit.as_deref();
+    let (sc, markers) = layout(style, criterion, points, markers);
+    let markers = markers.as_slice();
+    let Scale {
+        x0,
+        x1,
+        y0,
+        y1,
+        t0,
+        t1,
+        vmin,
+        vmax,
+    } = sc;
+    let (w, h, fs) = (style.width, style.height, style.font_size);
+    let max_ratio = finite(criterion.max_ratio);
+    let max_delta = finite(criterion.max_delta);
+    let abs_max = finite(criterion.max);
+    let abs_min = finite(criterion.min);
+    let sx = |t: i64| sc.x(t);
+    let sy = |v: f64| sc.y(v);
 
     let name = &criterion.name;
     let aria = format!(
@@ -267,18 +406,20 @@ pub(super) fn chart(
     let mut s = Html::new();
     html!(
         s,
-        "<svg class=\"chart-svg\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\" font-family=\"system-ui, sans-serif\" font-size=\"11\">\n",
-        W,
-        H,
-        W,
-        H,
-        aria
+        "<svg class=\"chart-svg\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\" font-family=\"{}\" font-size=\"{}\">\n",
+        w,
+        h,
+        w,
+        h,
+        aria,
+        style.font_family,
+        fs
     );
     html!(
         s,
         "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n",
-        W,
-        H
+        w,
+        h
     );
 
     // Axes, grid and tick labels.
@@ -297,7 +438,7 @@ pub(super) fn chart(
             n(x1),
             n(y),
             n(x0 - 6.0),
-            n(y + 4.0),
+            n(y + fs / 2.75),
             with_unit(Some(v), unit)
         );
     }
@@ -311,9 +452,13 @@ pub(super) fn chart(
             n(x),
             n(y1 + 4.0),
             n(x),
-            n(y1 + 16.0),
+            n(y1 + 5.0 + fs),
             // A label at the right edge would be cut off: end it at its tick.
-            if x > x1 - 24.0 { "end" } else { "middle" },
+            if x > x1 - (fs * 2.0 + 2.0) {
+                "end"
+            } else {
+                "middle"
+            },
             hms(t)
         );
     }
@@ -333,26 +478,33 @@ pub(super) fn chart(
         s,
         "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"#6b7280\">time (UTC)</text>\n",
         n(x1),
-        n(H - 4.0)
+        n(h - 4.0)
     );
     s.push_raw("</g>\n");
 
     // Bounds.
+    let bound_dash = dash_attr(style.bound_dash);
     let hline = |s: &mut Html, which: &str, v: f64, label: String| {
         let y = sy(v);
         html!(
             s,
-            "<line class=\"bound\" data-bound=\"{}\" data-value=\"{}\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/><text class=\"bound-label\" x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text>\n",
+            "<line class=\"bound\" data-bound=\"{}\" data-value=\"{}\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"{}\"{}/><text class=\"bound-label\" x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text>\n",
             which,
             fmt_num(v),
             n(x0),
             n(y),
             n(x1),
             n(y),
-            BOUND,
+            style.bound,
+            style.bound_width,
+            bound_dash.clone(),
             n(x1 - 4.0),
-            n(if which == "min" { y + 12.0 } else { y - 4.0 }),
-            BOUND,
+            n(if which == "min" {
+                y + fs + 1.0
+            } else {
+                y - 4.0
+            }),
+            style.bound,
             label
         );
     };
@@ -387,12 +539,14 @@ pub(super) fn chart(
         }
         html!(
             s,
-            "<polyline class=\"bound\" data-bound=\"{}\" data-value=\"{}\" data-points=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n",
+            "<polyline class=\"bound\" data-bound=\"{}\" data-value=\"{}\" data-points=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"{}/>\n",
             which,
             fmt_num(param),
             pts.len(),
             polyline_points(&pts),
-            BOUND
+            style.bound,
+            style.bound_width,
+            bound_dash.clone()
         );
         let (lx, ly) = pts[pts.len() - 1];
         html!(
@@ -400,7 +554,7 @@ pub(super) fn chart(
             "<text class=\"bound-label\" x=\"{}\" y=\"{}\" text-anchor=\"end\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text>\n",
             n(lx.min(x1 - 4.0)),
             n(ly - 4.0),
-            BOUND,
+            style.bound,
             label
         );
     };
@@ -432,8 +586,8 @@ pub(super) fn chart(
         let other = m.kind == MarkerKind::Breach && !m.criteria.iter().any(|c| c == name);
         let x = sx(m.at_ms);
         let color = marker_color(m.kind);
-        let ly = y0 + 10.0 + (idx % 4) as f64 * 12.0;
-        let anchor_end = x > x1 - 90.0;
+        let ly = y0 + fs - 1.0 + (idx % 4) as f64 * (fs + 1.0);
+        let anchor_end = x > x1 - (fs * 8.0 + 2.0);
         html!(
             s,
             "<g class=\"marker {}{}\" data-at=\"{}\"{}><title>{}</title><line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"1.5\"{}/><text x=\"{}\" y=\"{}\" text-anchor=\"{}\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text></g>\n",
@@ -460,7 +614,7 @@ pub(super) fn chart(
             n(ly),
             if anchor_end { "end" } else { "start" },
             color,
-            marker_short(m)
+            marker_short(style, m)
         );
     }
 
@@ -468,12 +622,16 @@ pub(super) fn chart(
     if points.is_empty() {
         html!(
             s,
-            "<text class=\"no-data\" x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#6b7280\" font-size=\"14\">No samples stored</text>\n",
+            "<text class=\"no-data\" x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#6b7280\" font-size=\"{}\">No samples stored</text>\n",
             n((x0 + x1) / 2.0),
-            n((y0 + y1) / 2.0)
+            n((y0 + y1) / 2.0),
+            style.legend_size + 3.0
         );
     } else {
-        for (class, color, is_canary) in [("baseline", BASELINE, false), ("canary", CANARY, true)] {
+        for (class, color, dash, is_canary) in [
+            ("baseline", style.baseline, style.baseline_dash, false),
+            ("canary", style.canary, style.canary_dash, true),
+        ] {
             let pts: Vec<(f64, f64)> = points
                 .iter()
                 .filter_map(|p| {
@@ -483,11 +641,13 @@ pub(super) fn chart(
                 .collect();
             html!(
                 s,
-                "<polyline class=\"series {}\" data-points=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2.5\" stroke-linejoin=\"round\"/>\n",
+                "<polyline class=\"series {}\" data-points=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{}\" stroke-linejoin=\"round\"{}/>\n",
                 class,
                 pts.len(),
                 polyline_points(&pts),
-                color
+                color,
+                style.series_width,
+                dash_attr(dash)
             );
             for p in points {
                 let Some(v) = finite(if is_canary { p.canary } else { p.baseline }) else {
@@ -527,10 +687,11 @@ pub(super) fn chart(
                 // One point draws no line: show it as a dot.
                 html!(
                     s,
-                    "<circle class=\"sample {}\" cx=\"{}\" cy=\"{}\" r=\"3\" fill=\"{}\"/>\n",
+                    "<circle class=\"sample {}\" cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{}\"/>\n",
                     class,
                     n(*x),
                     n(*y),
+                    n(style.series_width + 0.5),
                     color
                 );
             }
@@ -541,42 +702,87 @@ pub(super) fn chart(
                 if criterion.evaluate(Some(c), p.baseline).verdict == Verdict::Fail {
                     html!(
                         s,
-                        "<circle class=\"breach-point\" data-at=\"{}\" cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"1\"/>\n",
+                        "<circle class=\"breach-point\" data-at=\"{}\" cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"1\"/>\n",
                         p.at_ms,
                         n(sx(p.at_ms)),
                         n(sy(c)),
-                        CANARY
+                        n(style.series_width + 1.5),
+                        style.canary
                     );
                 }
             }
         }
+        for (at, v) in failing {
+            html!(
+                s,
+                "<circle class=\"failing-check\" data-at=\"{}\" cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"2\"/>\n",
+                at,
+                n(sx(*at)),
+                n(sy(*v)),
+                n(FAILING_RADIUS),
+                FAILING
+            );
+        }
     }
 
-    // Legend.
-    let lx = x0 + 4.0;
-    let ly = 14.0;
-    s.push_raw("<g class=\"legend\">\n");
-    for (i, (label, color, dash)) in [
-        ("canary", CANARY, Html::new()),
-        ("baseline", BASELINE, Html::new()),
-        ("bound", BOUND, Html::raw(" stroke-dasharray=\"6 4\"")),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let x = lx + i as f64 * 96.0;
+    // Title and legend.
+    let mut ly = style.legend_size + 3.0;
+    if let Some(t) = title {
         html!(
             s,
-            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"2.5\"{}/><text x=\"{}\" y=\"{}\" fill=\"#111827\">{}</text>\n",
+            "<text class=\"title\" x=\"{}\" y=\"{}\" fill=\"#111827\" font-size=\"{}\">{}</text>\n",
+            n(x0),
+            n(style.title_size + 4.0),
+            style.title_size,
+            t
+        );
+        ly += style.title_size + 12.0;
+    }
+    let lx = x0 + 4.0;
+    let swatch = style.legend_size * 2.0;
+    if style.legend_size == style.font_size {
+        s.push_raw("<g class=\"legend\">\n");
+    } else {
+        html!(
+            s,
+            "<g class=\"legend\" font-size=\"{}\">\n",
+            style.legend_size
+        );
+    }
+    let entries = [
+        ("canary", style.canary, style.canary_dash),
+        ("baseline", style.baseline, style.baseline_dash),
+        ("bound", style.bound, style.bound_dash),
+    ];
+    for (i, (label, color, dash)) in entries.iter().enumerate() {
+        let x = lx + i as f64 * style.legend_step;
+        html!(
+            s,
+            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"{}\"{}/><text x=\"{}\" y=\"{}\" fill=\"#111827\">{}</text>\n",
             n(x),
             n(ly),
-            n(x + 22.0),
+            n(x + swatch),
             n(ly),
             *color,
-            dash,
-            n(x + 27.0),
-            n(ly + 4.0),
+            // Every swatch as thick as the series, so a dotted bound is seen.
+            style.series_width,
+            dash_attr(dash),
+            n(x + swatch + 5.0),
+            n(ly + style.legend_size / 2.75),
             *label
+        );
+    }
+    if !failing.is_empty() {
+        let x = lx + entries.len() as f64 * style.legend_step;
+        html!(
+            s,
+            "<circle cx=\"{}\" cy=\"{}\" r=\"{}\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"2\"/><text x=\"{}\" y=\"{}\" fill=\"#111827\">failing check</text>\n",
+            n(x + swatch / 2.0),
+            n(ly),
+            n(FAILING_RADIUS),
+            FAILING,
+            n(x + swatch + 5.0),
+            n(ly + style.legend_size / 2.75)
         );
     }
     s.push_raw("</g>\n</svg>");

@@ -4,7 +4,7 @@
 //! [`to_markdown`](super::postmortem::to_markdown), section by section, plus one chart per
 //! criterion. Everything is written through [`Html`], which escapes every value.
 
-mod charts;
+pub(crate) mod charts;
 mod list;
 mod notes;
 mod service;
@@ -331,7 +331,7 @@ fn charts_section(b: &mut Html, pm: &Postmortem) {
             b,
             "<figure class=\"chart\" data-criterion=\"{}\">\n{}\n<figcaption><strong>{}</strong>: canary {} (breach after {} failing check{}); {} sample{} stored{}.</figcaption>\n</figure>\n",
             c.name,
-            charts::chart(c, points, &marks, breached),
+            charts::chart(&charts::PAGE, c, points, &marks, breached, &[], None),
             criterion_label(c),
             c.bounds(),
             c.failure_limit,
