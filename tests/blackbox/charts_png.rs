@@ -103,7 +103,7 @@ async fn chart_image_of_a_criterion(b: Backend) {
 /// the plot (below the legend, which shows both colours too), and near the last sample (the right
 /// end) the canary well above the baseline.
 pub(crate) fn shows_both_series_canary_above(bytes: &[u8]) {
-    let (w, h, rgba) = decode(&bytes);
+    let (w, h, rgba) = decode(bytes);
     assert_eq!((w, h), (WIDTH, HEIGHT));
     let at = |x: u32, y: u32| {
         let i = ((y * w + x) * 4) as usize;
