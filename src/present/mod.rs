@@ -20,6 +20,8 @@ pub mod words;
 pub use outcome::{RenderedEffect, RenderedOutcome};
 
 #[cfg(test)]
+mod chart_effects_tests;
+#[cfg(test)]
 mod decisions_tests;
 #[cfg(test)]
 mod escalation_tests;
@@ -29,6 +31,10 @@ mod judging_tests;
 mod mann_whitney_tests;
 #[cfg(test)]
 mod newer_deploy_tests;
+#[cfg(test)]
+mod postmortem_tests;
+#[cfg(test)]
+mod root_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
