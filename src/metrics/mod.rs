@@ -27,3 +27,22 @@ pub(crate) async fn every_pass<F, Fut>(
         }
     }
 }
+
+/// A claimed check slot ends this much before the next interval, so that the replica that made
+/// this check can claim the next one on time.
+const SLOT_SLACK_MS: i64 = 250;
+
+/// Claims `slot` (`check:<id>`, `watch:<id>`) for this interval: with several replicas, the first
+/// to claim an interval's check makes it.
+pub(crate) async fn claim_interval(
+    engine: &crate::engine::Engine,
+    slot: &str,
+    now: i64,
+    interval_ms: i64,
+) -> Result<bool, crate::store::StoreError> {
+    let until = now + (interval_ms - SLOT_SLACK_MS).max(SLOT_SLACK_MS);
+    engine
+        .store()
+        .lease(slot, engine.replica(), now, until, false)
+        .await
+}

@@ -14,10 +14,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-/// A claimed check slot ends this much before the next interval, so that the replica that made
-/// this check can claim the next one on time.
-const SLOT_SLACK_MS: i64 = 250;
-
 /// States in which the bot reads the signals: watching the canary, or verifying the rollback.
 const WATCHED: &[State] = &[State::Canary, State::Breached, State::RolledBack];
 
@@ -72,15 +68,8 @@ impl Scheduler {
             if !due {
                 continue;
             }
-            // Several replicas: the first to claim this interval's check makes it.
             let slot = format!("check:{}", row.id);
-            let until = now + (interval - SLOT_SLACK_MS).max(SLOT_SLACK_MS);
-            if !self
-                .engine
-                .store()
-                .lease(&slot, self.engine.replica(), now, until, false)
-                .await?
-            {
+            if !super::claim_interval(&self.engine, &slot, now, interval).await? {
                 continue;
             }
             started += 1;

@@ -17,8 +17,6 @@ use tokio::sync::watch;
 /// One day and one week, in milliseconds: the references' offsets.
 pub const DAY_MS: i64 = 86_400_000;
 pub const WEEK_MS: i64 = 7 * DAY_MS;
-/// A claimed watch slot ends this much before the next interval (as the scheduler's).
-const SLOT_SLACK_MS: i64 = 250;
 /// How often an open watch is ticked (as the app's ticker ticks canaries).
 const TICK_MS: i64 = 2_000;
 
@@ -86,15 +84,8 @@ impl Watcher {
             if let Ok(mut last) = self.last.lock() {
                 last.insert(row.id.clone(), (now, interval));
             }
-            // Several replicas: the first to claim this interval's check makes it.
             let slot = format!("watch:{}", row.id);
-            let until = now + (interval - SLOT_SLACK_MS).max(SLOT_SLACK_MS);
-            if !self
-                .engine
-                .store()
-                .lease(&slot, self.engine.replica(), now, until, false)
-                .await?
-            {
+            if !super::claim_interval(&self.engine, &slot, now, interval).await? {
                 continue;
             }
             started += 1;

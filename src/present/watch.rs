@@ -61,20 +61,7 @@ pub fn drift_reading(d: &Deploy, r: &DriftReading) -> String {
     )
 }
 
-/// `48h`, `30m`, `1h 30m`: a configured span as people write it.
-pub fn span(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let parts: Vec<String> = [(h, "h"), (m, "m"), (s, "s")]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, unit)| format!("{n}{unit}"))
-        .collect();
-    if parts.is_empty() {
-        "0s".to_string()
-    } else {
-        parts.join(" ")
-    }
-}
+pub use crate::domain::criteria::span;
 
 /// The criteria a watch checks: `latency, errors`.
 pub fn watched(d: &Deploy) -> String {

@@ -15,7 +15,7 @@ mod problems;
 mod tests;
 mod words;
 
-pub use words::{fmt_num, p_text, percent, percent_change, value_with_unit};
+pub use words::{fmt_num, p_text, percent, percent_change, span, value_with_unit};
 
 /// One signal and its bounds. Any subset of the four bounds may be set; at least one must be.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -49,7 +49,10 @@ impl Work {
             self.decide(
                 Choice::Rollback,
                 vec![BOT.to_string()],
-                format!("no decision within {}", duration_words(after)),
+                format!(
+                    "no decision within {}",
+                    crate::domain::criteria::span(after)
+                ),
                 BOT,
             );
         }
@@ -145,20 +148,5 @@ impl Work {
             },
         );
         self.say(Said::PageFailed { provider, error });
-    }
-}
-
-/// `20m`, `1h 30m`, `45s`: the stored reason of an automatic decision.
-fn duration_words(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    let parts: Vec<String> = [(h, "h"), (m, "m"), (s, "s")]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, unit)| format!("{n}{unit}"))
-        .collect();
-    if parts.is_empty() {
-        "0s".to_string()
-    } else {
-        parts.join(" ")
     }
 }
