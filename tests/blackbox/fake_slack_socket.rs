@@ -166,6 +166,12 @@ impl Connection {
             .expect("send to the bot");
     }
 
+    /// Sends a frame the bot may drop the connection over while it is still being written (one
+    /// over its size limit): a reset mid-send is the bot doing its job, not a failure.
+    pub async fn send_refused(&mut self, frame: &Value) {
+        let _ = self.ws.send(Message::text(frame.to_string())).await;
+    }
+
     /// The next text frame from the bot (up to `within`); `None` when none came or the
     /// connection closed.
     pub async fn next_text(&mut self, within: Duration) -> Option<Value> {

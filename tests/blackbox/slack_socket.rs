@@ -640,7 +640,7 @@ async fn a_message_over_the_body_limit_closes_the_connection_and_it_reopens(b: B
     };
     let mut huge = slash_command("/canary", "status", "U01ALICE");
     huge["payload"]["padding"] = serde_json::Value::String("x".repeat(2 * 1024 * 1024));
-    conn.send(&huge).await;
+    conn.send_refused(&huge).await;
     assert!(
         conn.closed_within(Duration::from_secs(10)).await,
         "the connection that carried 2 MiB is closed"
